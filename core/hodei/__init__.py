@@ -1,0 +1,42 @@
+"""Hodei: decides where a job's worker runs, and puts it there.
+
+Plugin authors import everything they need from here::
+
+    from hodei import hookimpl, provider_hook, ProviderType, HealthResult, ConfigError
+"""
+
+from hodei.config_schema import (
+    Capabilities,
+    CpuQuantity,
+    MemoryQuantity,
+    NonEmptyStr,
+    ProviderConfigModel,
+    StrictModel,
+    validate_config_model,
+)
+from hodei.domain import (
+    BackendWorker,
+    Capacity,
+    HealthResult,
+    HealthStatus,
+    Provider,
+    ProviderStatus,
+    ProviderType,
+    Resources,
+    WorkerHandle,
+    WorkerRequest,
+)
+from hodei.errors import ConfigError, HodeiError, InvalidInput, Problem
+from hodei.hookspecs import hookimpl
+from hodei.plugins import provider_hook
+from hodei.calls import run_blocking
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendWorker", "Capabilities", "Capacity", "ConfigError", "CpuQuantity", "HealthResult",
+    "HealthStatus", "HodeiError", "InvalidInput", "MemoryQuantity", "NonEmptyStr", "Problem",
+    "Provider", "ProviderConfigModel", "ProviderStatus", "ProviderType", "Resources",
+    "StrictModel", "WorkerHandle", "WorkerRequest", "hookimpl", "provider_hook", "run_blocking",
+    "validate_config_model",
+]

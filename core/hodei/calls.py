@@ -1,0 +1,53 @@
+"""Calling provider hooks from the event loop: await what is awaitable, bound every call in time."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from hodei.domain import Provider
+from hodei.errors import UnknownProviderType
+
+T = TypeVar("T")
+
+# Blocking SDK calls share one pool so a burst against one slow backend cannot take every thread.
+_DEFAULT_LIMITER: anyio.CapacityLimiter | None = None
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    global _DEFAULT_LIMITER
+    if _DEFAULT_LIMITER is None:
+        _DEFAULT_LIMITER = anyio.CapacityLimiter(32)
+    return _DEFAULT_LIMITER
+
+
+async def run_blocking(func: Callable[..., T], *args: Any, limiter: anyio.CapacityLimiter | None = None,
+                       **kwargs: Any) -> T:
+    """Run a blocking call (docker-py, kubernetes, boto3) in a worker thread.
+
+    The caller's cancel scope (the core's timeout) abandons the thread rather than waiting for it,
+    so a hung backend cannot stall the event loop; pass the same timeout to the SDK so the
+    thread ends too.
+    """
+    call = functools.partial(func, *args, **kwargs)
+    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=limiter or _limiter())
+
+
+async def call_provider_hook(hook: Any, provider: Provider, timeout: float, **kwargs: Any) -> Any:
+    """Call a firstresult provider hook for ``provider`` within ``timeout`` seconds.
+
+    :raises UnknownProviderType: when no plugin answers for the provider's type.
+    :raises TimeoutError: when the plugin does not answer in time.
+    """
+    with anyio.fail_after(timeout):
+        result = hook(provider=provider, timeout=timeout, **kwargs)
+        if result is None:
+            raise UnknownProviderType(f"no plugin serves provider type {provider.provider_type!r}")
+        if inspect.isawaitable(result):
+            result = await result
+    return result

@@ -1,0 +1,342 @@
+"""``hodei providers``: the provider_configs table, from the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from hodei.cli.app import App
+from hodei.cli.output import emit_json, fields, output_option, table
+from hodei.documents import FORMATS, parse_text, provider_list, read_document
+from hodei.domain import ProviderStatus
+from hodei.errors import InvalidInput, Problem
+from hodei.masking import MASK
+from hodei.store import Change, StoredProvider, masked_document
+
+
+@click.group()
+def providers() -> None:
+    """List, add, change and remove providers."""
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def _regions(doc: dict[str, Any]) -> str | None:
+    preferred, allowed = doc["preferred_region"], doc["allowed_regions"]
+    if isinstance(allowed, list):
+        rest = [r for r in allowed if r != preferred]
+    else:
+        rest = [str(allowed)]
+    parts = ([f"{preferred}*"] if preferred else []) + [str(r) for r in rest]
+    return ",".join(parts) or None
+
+
+def _pairs(mapping: Any) -> str | None:
+    if not isinstance(mapping, dict):
+        return str(mapping)
+    return ",".join(f"{k}={v}" for k, v in mapping.items()) or None
+
+
+def _show_list(app: App, items: Sequence[StoredProvider], output: str) -> None:
+    docs = [masked_document(p, app.pm) for p in items]
+    if output == "json":
+        emit_json(docs)
+        return
+    if not docs:
+        click.echo("no providers (add one with `hodei providers add` or `hodei providers apply -f FILE`)")
+        return
+    click.echo(table(
+        ["NAME", "TYPE", "STATUS", "PRIORITY", "MAX WORKERS", "REGIONS", "LABELS", "VALID"],
+        [[d["name"], d["provider_type"], d["status"], d["priority"], d["max_workers"], _regions(d),
+          _pairs(d["required_labels"]), "yes" if d["valid"] else "NO: " + "; ".join(
+              f"{p['field']}: {p['reason']}" if p["field"] else p["reason"] for p in d["problems"])]
+         for d in docs]))
+
+
+def _show_one(app: App, item: StoredProvider, output: str) -> None:
+    doc = masked_document(item, app.pm)
+    if output == "json":
+        emit_json(doc)
+        return
+    click.echo(fields([
+        ("name", doc["name"]), ("id", doc["id"]), ("provider_type", doc["provider_type"]),
+        ("status", doc["status"]), ("priority", doc["priority"]), ("max_workers", doc["max_workers"]),
+        ("preferred_region", doc["preferred_region"]),
+        ("allowed_regions", ", ".join(map(str, doc["allowed_regions"])) or None),
+        ("required_labels", _pairs(doc["required_labels"])), ("annotations", _pairs(doc["annotations"])),
+        ("created_at", doc["created_at"]), ("updated_at", doc["updated_at"]),
+        ("valid", "yes" if doc["valid"] else "NO"),
+    ]))
+    for problem in doc["problems"]:
+        click.echo(f"  {problem['field']}: {problem['reason']}" if problem["field"] else f"  {problem['reason']}")
+    click.echo("config:")
+    click.echo("  " + json.dumps(doc["config"], indent=2).replace("\n", "\n  "))
+
+
+# -- parsing options --------------------------------------------------------------------------
+
+
+def _json_object(option: str, text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    value = parse_text(text, "json", option)
+    if not isinstance(value, dict):
+        raise InvalidInput(Problem(option.removeprefix("--"), "must be a JSON object"))
+    return value
+
+
+def _config_from(config: str | None, config_file: str | None) -> dict[str, Any] | None:
+    if config is not None and config_file is not None:
+        raise click.UsageError("give --config or --config-file, not both")
+    if config_file is not None:
+        value = read_document(config_file)
+        if not isinstance(value, dict):
+            raise InvalidInput(Problem("config", f"{config_file} must hold one object"))
+        return value
+    return _json_object("--config", config)
+
+
+def _key_values(option: str, items: Sequence[str]) -> dict[str, str]:
+    result = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(Problem(option, f"expected KEY=VALUE, got {item!r}"))
+        result[key] = value
+    return result
+
+
+def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--config", "config_json", metavar="JSON",
+                     help="The provider type's config object, e.g. '{\"namespace\": \"jobs\"}'."),
+        click.option("--config-file", metavar="FILE", help="Read the config object from a JSON, TOML or YAML file."),
+        click.option("--priority", type=str, help="Higher is preferred when selecting (an integer)."),
+        click.option("--max-workers", type=str, help="Most workers at once on this provider (at least 1)."),
+        click.option("--preferred-region", metavar="REGION", help="The provider's preferred region."),
+        click.option("--allowed-region", "allowed_regions", multiple=True, metavar="REGION",
+                     help="A region the provider can run jobs in; repeat for several (replaces the list)."),
+        click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+                     help="A label of the provider (required_labels); repeat for several."),
+        click.option("--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
+                     help="An annotation (compliance, tier, ...); repeat for several."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _integer(option: str, value: str | None) -> int | str | None:
+    # Parsed here so "1.5" or "ten" are reported like any other invalid field, naming it.
+    if value is None:
+        return None
+    try:
+        return int(value, 10)
+    except ValueError:
+        return value
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+@providers.command("list")
+@click.option("--type", "provider_type", help="Only providers of this type.")
+@click.option("--status", type=click.Choice([s.value for s in ProviderStatus]), help="Only providers in this status.")
+@output_option
+@click.pass_obj
+def list_(app: App, provider_type: str | None, status: str | None, output: str) -> None:
+    """List providers; rows that are not valid (e.g. edited in SQL) are marked with the reason."""
+    items = [p for p in app.store.list()
+             if (provider_type is None or p.provider_type == provider_type) and (status is None or p.status == status)]
+    _show_list(app, items, output)
+
+
+@providers.command()
+@click.argument("name")
+@output_option
+@click.pass_obj
+def show(app: App, name: str, output: str) -> None:
+    """Show one provider (by name or id). Secrets in its config are shown as ***."""
+    _show_one(app, app.store.get(name), output)
+
+
+@providers.command()
+@click.argument("name")
+@click.option("--type", "provider_type", required=True, help="The provider type (see `hodei plugins`).")
+@click.option("--status", type=click.Choice([s.value for s in ProviderStatus]), default="ACTIVE", show_default=True)
+@_common_options
+@output_option
+@click.pass_obj
+def add(app: App, name: str, provider_type: str, status: str, config_json: str | None, config_file: str | None,
+        priority: str | None, max_workers: str | None, preferred_region: str | None,
+        allowed_regions: tuple[str, ...], labels: tuple[str, ...], annotations: tuple[str, ...],
+        output: str) -> None:
+    """Add a provider called NAME. Its config is checked by its type's plugin first."""
+    document: dict[str, Any] = {"name": name, "provider_type": provider_type, "status": status,
+                                "config": _config_from(config_json, config_file) or {}}
+    for key, value in (("priority", _integer("priority", priority)),
+                       ("max_workers", _integer("max_workers", max_workers)),
+                       ("preferred_region", preferred_region)):
+        if value is not None:
+            document[key] = value
+    document["allowed_regions"] = list(allowed_regions)
+    document["required_labels"] = _key_values("--label", labels)
+    document["annotations"] = _key_values("--annotation", annotations)
+    created = app.store.create(document)
+    if output == "json":
+        emit_json(masked_document(created, app.pm))
+    else:
+        click.echo(f"added provider {created.name!r} ({created.provider_type}, id {created.id})")
+
+
+@providers.command()
+@click.argument("name")
+@click.option("--rename", metavar="NEW_NAME", help="Give the provider a new name.")
+@click.option("--merge-config", metavar="JSON",
+              help="Merge these keys into the config, like SQL's config || '{...}'::jsonb.")
+@click.option("--no-preferred-region", is_flag=True, help="Clear the preferred region.")
+@click.option("--no-allowed-regions", is_flag=True, help="Clear the allowed regions (run anywhere).")
+@click.option("--remove-label", "remove_labels", multiple=True, metavar="KEY", help="Remove a label; repeatable.")
+@click.option("--remove-annotation", "remove_annotations", multiple=True, metavar="KEY",
+              help="Remove an annotation; repeatable.")
+@_common_options
+@output_option
+@click.pass_obj
+def update(app: App, name: str, rename: str | None, merge_config: str | None, no_preferred_region: bool,
+           no_allowed_regions: bool, remove_labels: tuple[str, ...], remove_annotations: tuple[str, ...],
+           config_json: str | None, config_file: str | None, priority: str | None, max_workers: str | None,
+           preferred_region: str | None, allowed_regions: tuple[str, ...], labels: tuple[str, ...],
+           annotations: tuple[str, ...], output: str) -> None:
+    """Change provider NAME. Only the options given change; the result is checked before it is saved.
+
+    --config replaces the whole config object; --merge-config changes only the keys it names.
+    Labels and annotations given are added or replaced; --remove-label deletes one.
+    """
+    if preferred_region is not None and no_preferred_region:
+        raise click.UsageError("give --preferred-region or --no-preferred-region, not both")
+    if allowed_regions and no_allowed_regions:
+        raise click.UsageError("give --allowed-region or --no-allowed-regions, not both")
+    current = app.store.get(name)
+    changes: dict[str, Any] = {}
+    new_config = _config_from(config_json, config_file)
+    if new_config is not None:
+        changes["config"] = new_config
+    for key, value in (("name", rename), ("priority", _integer("priority", priority)),
+                       ("max_workers", _integer("max_workers", max_workers)),
+                       ("preferred_region", preferred_region)):
+        if value is not None:
+            changes[key] = value
+    if no_preferred_region:
+        changes["preferred_region"] = None
+    if allowed_regions or no_allowed_regions:
+        changes["allowed_regions"] = list(allowed_regions)
+    for column, added, removed, option in (("required_labels", labels, remove_labels, "--label"),
+                                           ("annotations", annotations, remove_annotations, "--annotation")):
+        if added or removed:
+            merged = dict(getattr(current, column) if isinstance(getattr(current, column), dict) else {})
+            for key in removed:
+                merged.pop(key, None)
+            changes[column] = merged | _key_values(option, added)
+    merge = _json_object("--merge-config", merge_config)
+    if not changes and merge is None:
+        raise click.UsageError("nothing to change: give at least one option (see --help)")
+    updated = app.store.update(current.id, changes, merge_config=merge)
+    if output == "json":
+        emit_json(masked_document(updated, app.pm))
+    else:
+        click.echo(f"updated provider {updated.name!r}")
+
+
+@providers.command()
+@click.argument("name")
+@output_option
+@click.pass_obj
+def delete(app: App, name: str, output: str) -> None:
+    """Remove provider NAME."""
+    removed = app.store.delete(name)
+    if output == "json":
+        emit_json(masked_document(removed, app.pm))
+    else:
+        click.echo(f"deleted provider {removed.name!r}")
+
+
+def _status_command(status: ProviderStatus, verb: str, help_text: str) -> click.Command:
+    @click.command(verb, help=help_text)
+    @click.argument("name")
+    @output_option
+    @click.pass_obj
+    def command(app: App, name: str, output: str) -> None:
+        changed = app.store.set_status(name, status)
+        if output == "json":
+            emit_json(masked_document(changed, app.pm))
+        else:
+            click.echo(f"provider {changed.name!r} is {changed.status}")
+
+    return command
+
+
+providers.add_command(_status_command(ProviderStatus.ACTIVE, "enable", "Set provider NAME to ACTIVE."))
+providers.add_command(_status_command(ProviderStatus.DISABLED, "disable",
+                                      "Set provider NAME to DISABLED: selection skips it."))
+providers.add_command(_status_command(ProviderStatus.MAINTENANCE, "maintenance",
+                                      "Set provider NAME to MAINTENANCE: selection skips it."))
+
+
+def _describe(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+
+
+def _mask_change(app: App, change: Change, provider_type: Any) -> Change:
+    ptype = app.pm.provider_types.get(provider_type) if isinstance(provider_type, str) else None
+    if ptype is None or "config" not in change.fields:
+        return change
+    from hodei.masking import mask_secrets
+
+    before, after = change.fields["config"]
+    masked = (mask_secrets(before, ptype.secret_fields) if isinstance(before, dict) else before,
+              mask_secrets(after, ptype.secret_fields) if isinstance(after, dict) else after)
+    if masked[0] == masked[1] and MASK in json.dumps(masked[1]):
+        masked = (masked[0], f"{MASK} (a secret changed)")
+    return Change(change.name, change.action, {**change.fields, "config": masked})
+
+
+@providers.command()
+@click.option("-f", "--file", "path", required=True, metavar="FILE",
+              help="Providers as a TOML ([[providers]]), YAML or JSON list; - reads standard input.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="The file's format, when its name does not say.")
+@click.option("--dry-run", is_flag=True, help="Show what would change, and change nothing.")
+@output_option
+@click.pass_obj
+def apply(app: App, path: str, fmt: str | None, dry_run: bool, output: str) -> None:
+    """Create or update providers from FILE, matched by name. Running it twice changes nothing.
+
+    Each entry is a provider's whole desired state: a field left out takes its default, except
+    status, which is kept as the operator or the health monitor set it. All entries are checked
+    first; if any is invalid, nothing is applied.
+    """
+    documents = provider_list(read_document(path, fmt))
+    changes = app.store.apply(documents, dry_run=dry_run)
+    types = {d.get("name"): d.get("provider_type") for d in documents if isinstance(d, dict)}
+    changes = [_mask_change(app, c, types.get(c.name)) for c in changes]
+    if output == "json":
+        emit_json({"dry_run": dry_run, "changes": [
+            {"name": c.name, "action": c.action,
+             "fields": {k: {"from": b, "to": a} for k, (b, a) in c.fields.items()}} for c in changes]})
+        return
+    would = "would " if dry_run else ""
+    for change in changes:
+        if change.action == "unchanged":
+            click.echo(f"unchanged {change.name}")
+            continue
+        click.echo(f"{would}{change.action} {change.name}")
+        if change.action == "update":
+            for key, (before, after) in change.fields.items():
+                click.echo(f"    {key}: {_describe(before)} -> {_describe(after)}")
+    counts = {a: sum(c.action == a for c in changes) for a in ("create", "update", "unchanged")}
+    click.echo(f"{'dry run: ' if dry_run else ''}{counts['create']} to create, {counts['update']} to update, "
+               f"{counts['unchanged']} unchanged" if dry_run else
+               f"{counts['create']} created, {counts['update']} updated, {counts['unchanged']} unchanged")

@@ -1,0 +1,175 @@
+"""Hook specifications: the whole contract between the Hodei core and its plugins.
+
+Calling convention (see docs/plugin-authors.md):
+
+* Hooks are called with keyword arguments only. An implementation may accept fewer arguments
+  than the spec lists, so specs can grow without breaking plugins.
+* Provider hooks are ``firstresult``: the core calls every plugin's implementation until one
+  returns something other than ``None``. An implementation returns ``None`` for a provider type
+  that is not its own (``hodei.provider_hook("docker")`` does that check for you).
+* Provider hooks may return their value directly or an awaitable of it (an ``async def``
+  wrapped by ``provider_hook``, which returns the coroutine only for its own type). The core
+  awaits it on its event loop under the call's timeout, so an implementation must never block:
+  run a blocking SDK call with ``hodei.run_blocking``.
+* ``hodei_validate_config`` is the exception: it is synchronous and pure, because the CLI, the
+  API and the store call it on every write and on every row they read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any
+
+import pluggy
+
+from hodei.domain import (
+    BackendWorker,
+    Capacity,
+    HealthResult,
+    Provider,
+    ProviderType,
+    WorkerHandle,
+    WorkerRequest,
+)
+
+PROJECT_NAME = "hodei"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# --------------------------------------------------------------------------------------------
+# Registration
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def hodei_provider_types() -> Sequence[ProviderType]:
+    """Declare the provider types this plugin serves. Called for every plugin (fan-out).
+
+    A provider type name already declared by another plugin is refused: the later plugin is
+    unloaded and reported by ``hodei plugins``.
+
+    :returns: a list of :class:`hodei.ProviderType`.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Provider hooks (firstresult: the first non-None answer wins; return None for foreign types)
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def hodei_validate_config(provider_type: str, config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Check a provider's ``config`` object and return it normalised. Synchronous and pure.
+
+    Called on every create, update and apply, and for every row read from the database (rows
+    can be edited directly in SQL). Must not touch the network or mutate ``config``.
+
+    :param provider_type: the row's ``provider_type``.
+    :param config: the ``config`` object as stored (the seed's JSON, including its ``"type"``).
+    :returns: the normalised config (defaults filled in, ``"type"`` set) as a JSON-compatible
+        mapping, which the other hooks receive as ``provider.config``; ``None`` when the type
+        is not this plugin's.
+    :raises hodei.ConfigError: naming the field (relative to ``config``) and the reason.
+    """
+
+
+@hookspec(firstresult=True)
+def hodei_health_check(provider: Provider, timeout: float) -> HealthResult | Awaitable[HealthResult] | None:
+    """Check that the provider's backend can take workers now.
+
+    The core bounds the call by ``timeout`` seconds and records a timeout as Unhealthy; the
+    plugin should pass the same bound to its own client so no thread is left hanging.
+
+    :param provider: the provider to check.
+    :param timeout: seconds the whole check may take (``health_check_timeout``, default 5).
+    :returns: a :class:`hodei.HealthResult`: Healthy; Degraded with a reason when the backend
+        answers but something the provider needs is wrong; Unhealthy with a reason when it
+        does not answer or refuses. ``None`` when the type is not this plugin's.
+    """
+
+
+@hookspec(firstresult=True)
+def hodei_capacity(provider: Provider, timeout: float) -> Capacity | Awaitable[Capacity] | None:
+    """Report how many of this provider's workers exist now and what one worker can get.
+
+    A ``capabilities`` object in the provider's config overrides what is discovered; the core
+    applies that override, so a plugin reports what it finds.
+
+    :param provider: the provider to measure.
+    :param timeout: seconds the call may take.
+    :returns: a :class:`hodei.Capacity`; ``None`` when the type is not this plugin's.
+    """
+
+
+@hookspec(firstresult=True)
+def hodei_provision(
+    provider: Provider, request: WorkerRequest, timeout: float
+) -> WorkerHandle | Awaitable[WorkerHandle] | None:
+    """Start one worker on the provider's backend.
+
+    The core has already reserved the slot. The worker must carry ``request.worker_id`` and the
+    provider's id where the backend allows (labels), so ``hodei_list_workers`` can find it.
+
+    :param provider: the provider chosen by selection.
+    :param request: the worker's id, resources, server address and one-time token (a secret).
+    :param timeout: seconds the call may take.
+    :returns: a :class:`hodei.WorkerHandle`; ``None`` when the type is not this plugin's.
+    :raises Exception: any failure; the core releases the slot and tries the next provider.
+    """
+
+
+@hookspec(firstresult=True)
+def hodei_deprovision(
+    provider: Provider, handle: WorkerHandle, timeout: float
+) -> bool | Awaitable[Any] | None:
+    """Stop and remove one worker. Idempotent: a worker already gone is success.
+
+    :param provider: the provider that runs the worker.
+    :param handle: what ``hodei_provision`` returned.
+    :param timeout: seconds the call may take, grace period included.
+    :returns: ``True`` or an awaitable; ``None`` when the type is not this plugin's.
+    """
+
+
+@hookspec(firstresult=True)
+def hodei_list_workers(
+    provider: Provider, timeout: float
+) -> Sequence[BackendWorker] | Awaitable[Sequence[BackendWorker]] | None:
+    """List the workers that exist on the backend for this provider, for reconciliation.
+
+    Must return only this provider's workers, even when several providers share a backend.
+
+    :param provider: the provider whose workers to list.
+    :param timeout: seconds the call may take.
+    :returns: a list of :class:`hodei.BackendWorker`; ``None`` when the type is not this plugin's.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Selection (fan-out: every plugin contributes rules; hodei.toml orders and removes them)
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def hodei_selection_filters() -> Sequence[Any]:
+    """Contribute hard filters to the selection chain.
+
+    A filter has a unique ``name`` (how ``hodei.toml`` orders or removes it) and sees the whole
+    candidate set of a decision at once, so a decision costs one call per filter, not one per
+    provider; it gives a reason for a rejection only when an explanation is asked for.
+
+    :returns: a list of filter objects.
+    """
+
+
+@hookspec
+def hodei_selection_rankers() -> Sequence[Any]:
+    """Contribute rank rules to the selection chain.
+
+    A ranker has a unique ``name`` and scores the candidates of the chosen region tier in one
+    call; weights come from ``hodei.toml``.
+
+    :returns: a list of ranker objects.
+    """

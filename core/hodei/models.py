@@ -1,0 +1,40 @@
+"""SQLModel tables. The DDL itself lives in the Alembic migrations (``hodei db upgrade``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+# jsonb on PostgreSQL so the seed's `config || '{...}'::jsonb` works; JSON text on SQLite.
+JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+PROVIDER_STATUSES = ("ACTIVE", "DISABLED", "MAINTENANCE", "UNHEALTHY")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ProviderConfigRow(SQLModel, table=True):
+    """One row of ``provider_configs``, with the seed's column names and types."""
+
+    __tablename__ = "provider_configs"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=sa.Column(sa.Uuid(), primary_key=True))
+    name: str = Field(sa_column=sa.Column(sa.Text(), nullable=False, unique=True))
+    provider_type: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
+    status: str = Field("ACTIVE", sa_column=sa.Column(sa.Text(), nullable=False))
+    priority: int = Field(0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    max_workers: int = Field(10, sa_column=sa.Column(sa.Integer(), nullable=False))
+    preferred_region: str | None = Field(None, sa_column=sa.Column(sa.Text(), nullable=True))
+    allowed_regions: list[str] = Field(default_factory=list, sa_column=sa.Column(JSONDocument, nullable=False))
+    required_labels: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
+    annotations: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

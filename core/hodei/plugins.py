@@ -1,0 +1,218 @@
+"""Building the plugin manager: entry points loaded one by one, allow/deny lists, introspection."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import inspect
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pluggy
+
+from hodei import hookspecs
+from hodei.domain import ProviderType
+from hodei.errors import UnknownProviderType
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "hodei"
+_TYPE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+
+@dataclass(frozen=True)
+class PluginLoadError:
+    """A plugin that could not be used, and why. Shown by ``hodei plugins``; never fatal."""
+
+    name: str
+    distribution: str | None
+    error: str
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: list[str]
+    provider_types: list[str] = field(default_factory=list)
+
+
+class HodeiPluginManager(pluggy.PluginManager):
+    """A pluggy manager that also knows which plugin serves which provider type."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT_NAME)
+        self.add_hookspecs(hookspecs)
+        self.load_errors: list[PluginLoadError] = []
+        self.skipped: list[str] = []
+        self._distributions: dict[str, tuple[str | None, str | None]] = {}
+        self._types: dict[str, ProviderType] = {}
+
+    # -- registration -------------------------------------------------------------------------
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin``; refuse it whole if it declares a taken provider type or an unknown hook."""
+        declared = _declared_types(plugin)
+        taken = {t.name: self._types[t.name].plugin_name for t in declared if t.name in self._types}
+        if taken:
+            kind, owner = next(iter(taken.items()))
+            raise ValueError(f"provider type {kind!r} is already served by plugin {owner!r}")
+        plugin_name = super().register(plugin, name)
+        if plugin_name is None:
+            return None
+        unknown = sorted(c.name for c in self.get_hookcallers(plugin) or () if c.spec is None)
+        if unknown:
+            super().unregister(plugin)
+            raise pluggy.PluginValidationError(plugin, f"implements unknown hook(s) {', '.join(unknown)}")
+        for ptype in declared:
+            self._types[ptype.name] = replace(ptype, plugin_name=plugin_name)
+        return plugin_name
+
+    def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
+        name = name or (self.get_name(plugin) if plugin is not None else None)
+        removed = super().unregister(plugin, name)
+        self._types = {k: t for k, t in self._types.items() if t.plugin_name != name}
+        self._distributions.pop(name or "", None)
+        return removed
+
+    def register_plugin(self, plugin: object, name: str, distribution: str | None = None,
+                        version: str | None = None) -> bool:
+        """Register ``plugin`` if it is sound; otherwise record why and leave the rest untouched."""
+        try:
+            self.register(plugin, name=name)
+        except Exception as exc:  # a plugin's own bug must not stop the others loading
+            self._reject(name, distribution, str(exc) or type(exc).__name__)
+            return False
+        self._distributions[name] = (distribution, version)
+        return True
+
+    def _reject(self, name: str, distribution: str | None, error: str) -> None:
+        log.warning("plugin %s not loaded: %s", name, error)
+        self.load_errors.append(PluginLoadError(name, distribution, error))
+
+    # -- provider types -----------------------------------------------------------------------
+
+    @property
+    def provider_types(self) -> dict[str, ProviderType]:
+        """Every provider type a loaded plugin serves, by name."""
+        return dict(self._types)
+
+    def provider_type(self, name: str) -> ProviderType:
+        try:
+            return self._types[name]
+        except KeyError:
+            installed = ", ".join(sorted(self._types)) or "none"
+            raise UnknownProviderType(
+                f"unknown provider type {name!r} (installed: {installed})") from None
+
+    # -- introspection ------------------------------------------------------------------------
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        types_by_plugin: dict[str, list[str]] = {}
+        for ptype in self._types.values():
+            types_by_plugin.setdefault(ptype.plugin_name, []).append(ptype.name)
+        infos = []
+        for name, plugin in sorted(self.list_name_plugin(), key=lambda item: item[0]):
+            distribution, version = self._distributions.get(name, (None, None))
+            hooks = sorted(c.name for c in self.get_hookcallers(plugin) or ())
+            infos.append(PluginInfo(name, distribution, version, hooks, sorted(types_by_plugin.get(name, []))))
+        return infos
+
+
+def _declared_types(plugin: object) -> list[ProviderType]:
+    impl = getattr(plugin, "hodei_provider_types", None)
+    if impl is None or not hasattr(impl, f"{hookspecs.PROJECT_NAME}_impl"):
+        return []
+    declared = list(impl() or ())
+    seen: set[str] = set()
+    for item in declared:
+        if not isinstance(item, ProviderType):
+            raise TypeError(f"hodei_provider_types returned {type(item).__name__}, not hodei.ProviderType")
+        if not _TYPE_NAME.fullmatch(item.name):
+            raise ValueError(f"provider type name {item.name!r} must match {_TYPE_NAME.pattern}")
+        if item.name in seen:
+            raise ValueError(f"provider type {item.name!r} is declared twice")
+        seen.add(item.name)
+    return declared
+
+
+def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
+    return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def make_plugin_manager(
+    *,
+    allow: Iterable[str] | None = None,
+    deny: Iterable[str] = (),
+    load_entry_points: bool = True,
+    plugins: Iterable[tuple[str, object]] = (),
+) -> HodeiPluginManager:
+    """Build a fresh plugin manager.
+
+    :param allow: entry point names to load; ``None`` or empty loads every installed one.
+    :param deny: entry point names never to load (wins over ``allow``).
+    :param load_entry_points: ``False`` loads only ``plugins`` (tests).
+    :param plugins: ``(name, plugin)`` pairs registered before the entry points: the core's own.
+    """
+    pm = HodeiPluginManager()
+    for name, plugin in plugins:
+        pm.register_plugin(plugin, name, distribution="hodei")
+    if not load_entry_points:
+        return pm
+    allowed = set(allow or ())
+    denied = set(deny)
+    for ep in sorted(_entry_points(), key=lambda e: e.name):
+        dist = ep.dist.name if ep.dist else None
+        version = ep.dist.version if ep.dist else None
+        if ep.name in denied or (allowed and ep.name not in allowed):
+            pm.skipped.append(ep.name)
+            continue
+        if pm.has_plugin(ep.name):
+            pm._reject(ep.name, dist, f"another plugin is already registered as {ep.name!r}")
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # one broken plugin is reported; the others still load
+            log.debug("loading entry point %s failed", ep.name, exc_info=True)
+            pm._reject(ep.name, dist, f"cannot import {ep.value}: {type(exc).__name__}: {exc}")
+            continue
+        pm.register_plugin(plugin, ep.name, dist, version)
+    unknown = (allowed | denied) - {ep.name for ep in _entry_points()}
+    for name in sorted(unknown):
+        log.warning("hodei.toml names plugin %r in an allow/deny list but no such plugin is installed", name)
+    return pm
+
+
+def provider_hook(provider_type: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Make ``func`` the ``hodei_*`` hook implementation for one provider type.
+
+    The wrapped function is called only for providers of that type and may be ``async``; for
+    any other type the wrapper returns ``None`` so the next plugin is asked.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        params = [p for p in inspect.signature(func).parameters.values()
+                  if p.default is inspect.Parameter.empty]
+        names = [p.name for p in params]
+        if "provider" in names:
+            position, of_provider = names.index("provider"), True
+        elif "provider_type" in names:
+            position, of_provider = names.index("provider_type"), False
+        else:
+            raise TypeError(f"{func.__name__} must take a 'provider' or 'provider_type' argument without default")
+
+        @functools.wraps(func)
+        def dispatch(*args: Any, **kwargs: Any) -> Any:
+            value = args[position] if position < len(args) else kwargs[names[position]]
+            kind = value.provider_type if of_provider else value
+            if kind != provider_type:
+                return None
+            return func(*args, **kwargs)
+
+        return hookspecs.hookimpl(dispatch)
+
+    return decorate

@@ -1,0 +1,324 @@
+"""The ``provider_configs`` store: every write validated through the provider type's plugin first.
+
+Rows can also be written directly in SQL (the seed shows how), so every row read is validated
+again; an invalid one is returned with its problems rather than raising.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from hodei.database import check_schema, create_engine
+from hodei.domain import Provider, ProviderStatus
+from hodei.errors import AlreadyExists, InvalidInput, NotFound, Problem
+from hodei.masking import mask_secrets
+from hodei.models import ProviderConfigRow, utcnow
+from hodei.plugins import HodeiPluginManager
+from hodei.provider_spec import PROVIDER_FIELDS, ProviderSpec, parse_provider
+
+
+@dataclass(frozen=True)
+class StoredProvider:
+    """A row of ``provider_configs`` as read, with whatever makes it unusable."""
+
+    id: uuid.UUID
+    name: str
+    provider_type: str
+    config: dict[str, Any]
+    status: str
+    priority: int
+    max_workers: int
+    preferred_region: str | None
+    allowed_regions: list[str]
+    required_labels: dict[str, str]
+    annotations: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    problems: tuple[Problem, ...] = ()
+    normalised_config: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    def document(self) -> dict[str, Any]:
+        """The seed's fields, as an operator writes them (no id, no timestamps)."""
+        return {name: getattr(self, name) for name in PROVIDER_FIELDS}
+
+    def to_provider(self) -> Provider:
+        """The view hooks receive. :raises InvalidInput: for an invalid row."""
+        if self.problems:
+            raise InvalidInput(list(self.problems), subject=f"provider {self.name!r}")
+        assert self.normalised_config is not None
+        return Provider(
+            id=self.id, name=self.name, provider_type=self.provider_type, config=self.normalised_config,
+            status=ProviderStatus(self.status), priority=self.priority, max_workers=self.max_workers,
+            preferred_region=self.preferred_region, allowed_regions=tuple(self.allowed_regions),
+            required_labels=dict(self.required_labels), annotations=dict(self.annotations),
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """What ``apply`` did, or would do, to one provider."""
+
+    name: str
+    action: str  # "create", "update" or "unchanged"
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (before, after)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every time Hodei shows is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class Store:
+    """Reads and writes providers. Sync: the daemon calls it from a worker thread."""
+
+    def __init__(self, engine: Engine, pm: HodeiPluginManager, *, check: bool = True):
+        self.engine = engine
+        self.pm = pm
+        if check:
+            check_schema(engine)
+
+    @classmethod
+    def open(cls, url: str, pm: HodeiPluginManager, *, check: bool = True) -> Store:
+        return cls(create_engine(url), pm, check=check)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _read(self, row: ProviderConfigRow) -> StoredProvider:
+        values = {name: getattr(row, name) for name in PROVIDER_FIELDS}
+        problems: tuple[Problem, ...] = ()
+        normalised = None
+        try:
+            _, normalised = parse_provider(values, self.pm)
+        except InvalidInput as exc:
+            problems = tuple(exc.problems)
+        return StoredProvider(
+            id=row.id, created_at=_aware(row.created_at), updated_at=_aware(row.updated_at),
+            problems=problems, normalised_config=normalised, **values,
+        )
+
+    def list(self) -> list[StoredProvider]:
+        with Session(self.engine) as session:
+            rows = session.exec(select(ProviderConfigRow).order_by(ProviderConfigRow.name)).all()
+            return [self._read(row) for row in rows]
+
+    def get(self, ref: str | uuid.UUID) -> StoredProvider:
+        """A provider by name, or by id."""
+        with Session(self.engine) as session:
+            return self._read(self._row(session, ref))
+
+    def _row(self, session: Session, ref: str | uuid.UUID, *, lock: bool = False) -> ProviderConfigRow:
+        query = select(ProviderConfigRow).where(ProviderConfigRow.name == str(ref))
+        row = session.exec(query.with_for_update() if lock else query).first()
+        if row is None:
+            as_id = _as_uuid(ref)
+            if as_id is not None:
+                query = select(ProviderConfigRow).where(ProviderConfigRow.id == as_id)
+                row = session.exec(query.with_for_update() if lock else query).first()
+        if row is None:
+            raise NotFound(f"no provider named {str(ref)!r}")
+        return row
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def create(self, document: Mapping[str, Any]) -> StoredProvider:
+        spec, _ = parse_provider(document, self.pm)
+        with Session(self.engine) as session:
+            if session.exec(select(ProviderConfigRow.id).where(ProviderConfigRow.name == spec.name)).first():
+                raise AlreadyExists(f"a provider named {spec.name!r} exists already")
+            row = ProviderConfigRow(**_row_values(spec))
+            if spec.id is not None:
+                row.id = spec.id
+            session.add(row)
+            self._commit(session, spec.name)
+            session.refresh(row)
+            return self._read(row)
+
+    def update(self, ref: str | uuid.UUID, changes: Mapping[str, Any] | None = None, *,
+               merge_config: Mapping[str, Any] | None = None) -> StoredProvider:
+        """Change some fields of one provider.
+
+        :param changes: fields to set (the seed's names); ``config`` replaces the whole object.
+        :param merge_config: keys merged into ``config`` after ``changes``, like the seed's
+            ``config = config || '{...}'::jsonb`` (a shallow merge: top-level keys replaced).
+        """
+        changes = dict(changes or {})
+        unknown = sorted(set(changes) - set(PROVIDER_FIELDS))
+        if unknown:
+            raise InvalidInput([Problem(name, "unknown field") for name in unknown])
+        if merge_config is not None and not isinstance(merge_config, Mapping):
+            raise InvalidInput(Problem("config", "a config merge must be an object"))
+        with Session(self.engine) as session:
+            row = self._row(session, ref, lock=True)
+            document = {name: getattr(row, name) for name in PROVIDER_FIELDS} | changes
+            if merge_config:
+                current = document.get("config")
+                document["config"] = {**(current if isinstance(current, Mapping) else {}), **merge_config}
+            spec, _ = parse_provider(document, self.pm)
+            if spec.name != row.name and session.exec(
+                    select(ProviderConfigRow.id).where(ProviderConfigRow.name == spec.name)).first():
+                raise AlreadyExists(f"a provider named {spec.name!r} exists already")
+            self._assign(row, spec)
+            session.add(row)
+            self._commit(session, spec.name)
+            session.refresh(row)
+            return self._read(row)
+
+    def set_status(self, ref: str | uuid.UUID, status: ProviderStatus | str) -> StoredProvider:
+        """Set only the status: works on an invalid row too, so a broken provider can be disabled."""
+        try:
+            value = ProviderStatus(status).value
+        except ValueError:
+            allowed = ", ".join(s.value for s in ProviderStatus)
+            raise InvalidInput(Problem("status", f"must be one of {allowed}, got {status!r}")) from None
+        with Session(self.engine) as session:
+            row = self._row(session, ref, lock=True)
+            if row.status != value:
+                row.status = value
+                row.updated_at = utcnow()
+                session.add(row)
+                session.commit()
+                session.refresh(row)
+            return self._read(row)
+
+    def delete(self, ref: str | uuid.UUID) -> StoredProvider:
+        with Session(self.engine) as session:
+            row = self._row(session, ref, lock=True)
+            removed = self._read(row)
+            session.delete(row)
+            session.commit()
+            return removed
+
+    def apply(self, documents: Sequence[Any], *, dry_run: bool = False) -> list[Change]:
+        """Make the providers in ``documents`` exist as written, by name, in one transaction.
+
+        Each document is a provider's whole desired state: a field left out takes its default,
+        except ``status``, which a re-apply leaves as the operator or the health monitor set it.
+        Nothing is written when any document is invalid, or with ``dry_run``.
+        """
+        specs = self._parse_all(documents)
+        changes: list[Change] = []
+        with Session(self.engine) as session:
+            existing = {row.name: row for row in session.exec(
+                select(ProviderConfigRow).where(ProviderConfigRow.name.in_([s.name for s, _ in specs]))
+                .with_for_update()).all()}
+            for spec, given in specs:
+                row = existing.get(spec.name)
+                if row is None:
+                    changes.append(Change(spec.name, "create", {k: (None, v) for k, v in _row_values(spec).items()}))
+                    if not dry_run:
+                        new = ProviderConfigRow(**_row_values(spec))
+                        if spec.id is not None:
+                            new.id = spec.id
+                        session.add(new)
+                    continue
+                if spec.id is not None and spec.id != row.id:
+                    raise InvalidInput(Problem("id", f"{spec.name!r} exists with id {row.id}, not {spec.id}"))
+                wanted = _row_values(spec)
+                if "status" not in given:
+                    wanted["status"] = row.status
+                diff = {k: (getattr(row, k), v) for k, v in wanted.items() if getattr(row, k) != v}
+                changes.append(Change(spec.name, "update" if diff else "unchanged", diff))
+                if diff and not dry_run:
+                    for key, (_, value) in diff.items():
+                        setattr(row, key, value)
+                    row.updated_at = utcnow()
+                    session.add(row)
+            if dry_run:
+                session.rollback()
+            else:
+                self._commit(session, None)
+        return changes
+
+    def _parse_all(self, documents: Sequence[Any]) -> list[tuple[ProviderSpec, set[str]]]:
+        if not isinstance(documents, Sequence) or isinstance(documents, (str, bytes)):
+            raise InvalidInput(Problem("providers", "must be a list of provider objects"))
+        specs, problems, seen = [], [], set()
+        for index, document in enumerate(documents):
+            label = f"providers[{index}]"
+            try:
+                spec, _ = parse_provider(document, self.pm)
+            except InvalidInput as exc:
+                name = document.get("name") if isinstance(document, Mapping) else None
+                prefix = f"{label} ({name})" if isinstance(name, str) else label
+                problems += [p.nested(prefix) if p.field else Problem(prefix, p.reason) for p in exc.problems]
+                continue
+            if spec.name in seen:
+                problems.append(Problem(f"{label}.name", f"{spec.name!r} appears more than once"))
+            seen.add(spec.name)
+            specs.append((spec, set(document)))
+        if problems:
+            raise InvalidInput(problems, subject="nothing applied")
+        return specs
+
+    @staticmethod
+    def _assign(row: ProviderConfigRow, spec: ProviderSpec) -> None:
+        for key, value in _row_values(spec).items():
+            setattr(row, key, value)
+        row.updated_at = utcnow()
+
+    @staticmethod
+    def _commit(session: Session, name: str | None) -> None:
+        try:
+            session.commit()
+        except sa.exc.IntegrityError as exc:
+            session.rollback()
+            # Lost a race with another writer for the same name, or the database refused a value.
+            message = str(exc.orig).lower()
+            if "unique" in message or "duplicate" in message:
+                raise AlreadyExists(f"a provider named {name!r} exists already" if name
+                                    else "a provider with one of these names exists already") from None
+            raise InvalidInput(Problem("", f"the database refused the change: {exc.orig}")) from None
+
+
+def _row_values(spec: ProviderSpec) -> dict[str, Any]:
+    return spec.model_dump(mode="json", exclude={"id"})
+
+
+def _as_uuid(ref: str | uuid.UUID) -> uuid.UUID | None:
+    if isinstance(ref, uuid.UUID):
+        return ref
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        return None
+
+
+def masked_document(provider: StoredProvider, pm: HodeiPluginManager) -> dict[str, Any]:
+    """A provider in the seed's field names, JSON-ready, with secret config values masked."""
+    secret_fields: Iterable[str] = ()
+    ptype = pm.provider_types.get(provider.provider_type)
+    if ptype is not None:
+        secret_fields = ptype.secret_fields
+    return {
+        "id": str(provider.id),
+        "name": provider.name,
+        "provider_type": provider.provider_type,
+        "config": (mask_secrets(provider.config, secret_fields) if isinstance(provider.config, Mapping)
+                   else provider.config),
+        "status": provider.status,
+        "priority": provider.priority,
+        "max_workers": provider.max_workers,
+        "preferred_region": provider.preferred_region,
+        "allowed_regions": provider.allowed_regions,
+        "required_labels": provider.required_labels,
+        "annotations": provider.annotations,
+        "created_at": provider.created_at.isoformat(),
+        "updated_at": provider.updated_at.isoformat(),
+        "valid": provider.valid,
+        "problems": [p.as_dict() for p in provider.problems],
+    }

@@ -1,0 +1,24 @@
+"""Helpers for testing Hodei and its plugins: fixtures, a ``static`` provider type, a contract suite."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+REQUIRE_BACKENDS_ENV = "HODEI_REQUIRE_BACKENDS"
+
+
+def backends_required() -> bool:
+    return os.environ.get(REQUIRE_BACKENDS_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def backend_unavailable(reason: str) -> None:
+    """Skip the current test because a backend is missing, or fail it where backends are required.
+
+    CI sets ``HODEI_REQUIRE_BACKENDS=1`` so that a missing database or engine can never pass
+    unnoticed as a skip.
+    """
+    if backends_required():
+        pytest.fail(f"{reason} ({REQUIRE_BACKENDS_ENV} is set, so this is a failure, not a skip)")
+    pytest.skip(reason)

@@ -1,0 +1,172 @@
+"""A contract suite every provider plugin runs from its own ``tests/`` against its own type.
+
+Subclass in a test module (pytest collects the inherited tests)::
+
+    from hodei.testing.contract import ConfigContract
+
+    class TestDockerConfig(ConfigContract):
+        provider_type = "docker"
+
+        @pytest.fixture
+        def valid_config(self):
+            return {"type": "docker", "socket_path": "/var/run/docker.sock", ...}
+
+        @pytest.fixture
+        def invalid_configs(self):
+            return [({"type": "docker", "network": 3}, "network"), ...]
+
+:class:`LifecycleContract` adds the backend hooks; its ``live_provider`` fixture returns a
+:class:`hodei.Provider` whose backend is reachable (skip with
+:func:`hodei.testing.backend_unavailable` when it is not).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any, ClassVar
+
+import anyio
+import pytest
+
+from hodei.calls import call_provider_hook
+from hodei.domain import (
+    BackendWorker,
+    Capacity,
+    HealthResult,
+    HealthStatus,
+    Provider,
+    WorkerHandle,
+    WorkerRequest,
+)
+from hodei.errors import ConfigError, InvalidInput
+from hodei.plugins import HodeiPluginManager
+
+
+class ConfigContract:
+    """What ``hodei_provider_types`` and ``hodei_validate_config`` must do for a provider type."""
+
+    provider_type: ClassVar[str]
+
+    @pytest.fixture
+    def valid_config(self) -> dict[str, Any]:
+        raise NotImplementedError("define a valid_config fixture returning a valid config")
+
+    @pytest.fixture
+    def invalid_configs(self) -> list[tuple[dict[str, Any], str]]:
+        """``(config, field)`` pairs: each config must be refused with ``field`` named."""
+        return []
+
+    def _validate(self, pm: HodeiPluginManager, config: Any) -> Any:
+        return pm.hook.hodei_validate_config(provider_type=self.provider_type, config=config)
+
+    def test_type_is_declared_by_an_installed_plugin(self, hodei_pm: HodeiPluginManager) -> None:
+        assert self.provider_type in hodei_pm.provider_types, hodei_pm.load_errors
+
+    def test_valid_config_is_accepted_and_normalised(self, hodei_pm, valid_config) -> None:
+        given = copy.deepcopy(valid_config)
+        normalised = self._validate(hodei_pm, given)
+        assert normalised is not None
+        assert normalised["type"] == self.provider_type
+        json.dumps(normalised)  # the core stores and sends it as JSON
+        assert given == valid_config, "validation must not change its input"
+        assert self._validate(hodei_pm, normalised) == normalised, "normalising twice must change nothing"
+
+    def test_type_key_may_be_left_out(self, hodei_pm, valid_config) -> None:
+        without = {k: v for k, v in valid_config.items() if k != "type"}
+        assert self._validate(hodei_pm, without) == self._validate(hodei_pm, valid_config)
+
+    def test_type_key_must_match_provider_type(self, hodei_pm, valid_config) -> None:
+        with pytest.raises(ConfigError) as info:
+            self._validate(hodei_pm, {**valid_config, "type": f"not-{self.provider_type}"})
+        assert [p.field for p in info.value.problems] == ["type"]
+
+    def test_unknown_key_is_refused_by_name(self, hodei_pm, valid_config) -> None:
+        with pytest.raises(ConfigError) as info:
+            self._validate(hodei_pm, {**valid_config, "surely_not_a_key": 1})
+        assert [(p.field, p.reason) for p in info.value.problems] == [("surely_not_a_key", "unknown key")]
+
+    def test_config_must_be_an_object(self, hodei_pm) -> None:
+        for value in ([], "docker", 3, None):
+            with pytest.raises(ConfigError):
+                self._validate(hodei_pm, value)
+
+    @pytest.mark.parametrize("capabilities, field", [
+        ({"cpu": -1}, "capabilities.cpu"),
+        ({"memory": "lots"}, "capabilities.memory"),
+        ({"gpu": 1.5}, "capabilities.gpu"),
+        ({"gpu": -1}, "capabilities.gpu"),
+        ({"disk": 1}, "capabilities.disk"),
+    ])
+    def test_bad_capabilities_are_refused_by_name(self, hodei_pm, valid_config, capabilities, field) -> None:
+        with pytest.raises(ConfigError) as info:
+            self._validate(hodei_pm, {**valid_config, "capabilities": capabilities})
+        assert field in [p.field for p in info.value.problems]
+
+    def test_capabilities_are_parsed(self, hodei_pm, valid_config) -> None:
+        normalised = self._validate(hodei_pm, {**valid_config, "capabilities": {"cpu": "500m", "memory": "16Gi", "gpu": 1}})
+        assert normalised["capabilities"] == {"cpu": 0.5, "memory": 16 * 2**30, "gpu": 1}
+
+    def test_invalid_configs_are_refused_by_field(self, hodei_pm, invalid_configs) -> None:
+        for config, field in invalid_configs:
+            with pytest.raises(InvalidInput) as info:
+                self._validate(hodei_pm, config)
+            named = [p.field for p in info.value.problems]
+            assert field in named, f"{config!r} should be refused naming {field!r}, named {named!r}"
+
+    def test_other_types_are_left_to_other_plugins(self, hodei_pm, valid_config) -> None:
+        plugin = hodei_pm.get_plugin(hodei_pm.provider_type(self.provider_type).plugin_name)
+        assert plugin.hodei_validate_config(provider_type="no-such-type", config=valid_config) is None
+
+
+class LifecycleContract:
+    """What the backend hooks must do: health, capacity, provision, list, deprovision."""
+
+    provider_type: ClassVar[str]
+    timeout: ClassVar[float] = 30.0
+
+    @pytest.fixture
+    def live_provider(self) -> Provider:
+        raise NotImplementedError("define a live_provider fixture returning a Provider on a reachable backend")
+
+    def _run(self, coro_fn, *args):
+        return anyio.run(coro_fn, *args)
+
+    def test_health_check_answers_healthy_or_degraded(self, hodei_pm, live_provider) -> None:
+        result = self._run(call_provider_hook, hodei_pm.hook.hodei_health_check, live_provider, self.timeout)
+        assert isinstance(result, HealthResult)
+        assert result.status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED), result.reason
+
+    def test_capacity_reports_a_count(self, hodei_pm, live_provider) -> None:
+        result = self._run(call_provider_hook, hodei_pm.hook.hodei_capacity, live_provider, self.timeout)
+        assert isinstance(result, Capacity)
+        assert result.active_workers >= 0
+
+    def test_provision_list_deprovision_round_trip(self, hodei_pm, live_provider) -> None:
+        hook = hodei_pm.hook
+        worker_id = f"contract-{uuid.uuid4().hex[:12]}"
+        request = WorkerRequest(worker_id=worker_id, server_address="127.0.0.1:50051", token="s3cr3t-token")
+
+        async def scenario() -> tuple[WorkerHandle, list[BackendWorker], list[BackendWorker], int, int]:
+            before = (await call_provider_hook(hook.hodei_capacity, live_provider, self.timeout)).active_workers
+            handle = await call_provider_hook(hook.hodei_provision, live_provider, self.timeout, request=request)
+            try:
+                listed = list(await call_provider_hook(hook.hodei_list_workers, live_provider, self.timeout))
+                during = (await call_provider_hook(hook.hodei_capacity, live_provider, self.timeout)).active_workers
+            finally:
+                await call_provider_hook(hook.hodei_deprovision, live_provider, self.timeout, handle=handle)
+            await call_provider_hook(hook.hodei_deprovision, live_provider, self.timeout, handle=handle)
+            after = list(await call_provider_hook(hook.hodei_list_workers, live_provider, self.timeout))
+            return handle, listed, after, before, during
+
+        handle, listed, after, before, during = self._run(scenario)
+        assert isinstance(handle, WorkerHandle) and handle.worker_id == worker_id and handle.backend_id
+        assert worker_id in [w.worker_id for w in listed]
+        assert during == before + 1
+        assert worker_id not in [w.worker_id for w in after], "deprovision must remove the worker"
+        assert "s3cr3t-token" not in repr(request), "the worker token is a secret"
+
+
+class ProviderContract(ConfigContract, LifecycleContract):
+    """The whole contract: config validation and the backend lifecycle."""

@@ -1,0 +1,110 @@
+"""The ``hodei`` pytest plugin: fixtures for Hodei's own tests and for third-party plugin authors.
+
+Installed with Hodei (entry point ``pytest11``), so a plugin's test suite gets these fixtures
+without a conftest:
+
+* ``hodei_pm``: a fresh plugin manager with every installed ``hodei`` plugin loaded.
+* ``hodei_pm_factory``: build one with your own allow/deny lists or extra plugins.
+* ``register_plugin``: register an in-test plugin object on ``hodei_pm``; unregistered after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from hodei.plugins import HodeiPluginManager, make_plugin_manager
+
+
+@pytest.fixture
+def hodei_pm_factory() -> Callable[..., HodeiPluginManager]:
+    return make_plugin_manager
+
+
+@pytest.fixture
+def hodei_pm() -> HodeiPluginManager:
+    return make_plugin_manager()
+
+
+@pytest.fixture
+def register_plugin(hodei_pm: HodeiPluginManager) -> Iterator[Callable[..., Any]]:
+    registered: list[object] = []
+
+    def register(plugin: object, name: str | None = None) -> object:
+        hodei_pm.register(plugin, name=name)
+        registered.append(plugin)
+        return plugin
+
+    yield register
+    for plugin in registered:
+        if hodei_pm.is_registered(plugin):
+            hodei_pm.unregister(plugin)
+
+
+# -- databases --------------------------------------------------------------------------------
+
+POSTGRES_URL_ENV = "HODEI_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def hodei_sqlite_url(tmp_path) -> str:
+    """A fresh, empty SQLite database file."""
+    return f"sqlite:///{tmp_path / 'hodei.db'}"
+
+
+@pytest.fixture
+def hodei_postgres_url() -> Iterator[str]:
+    """A fresh, empty schema in the PostgreSQL database named by ``$HODEI_TEST_POSTGRES_URL``.
+
+    The URL sets ``search_path`` to that schema, so unqualified SQL (the seed's) lands in it.
+    Skips without the variable or the server, and fails instead under HODEI_REQUIRE_BACKENDS=1.
+    """
+    import os
+    import uuid
+
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from hodei.testing import backend_unavailable
+
+    base = os.environ.get(POSTGRES_URL_ENV)
+    if not base:
+        backend_unavailable(f"PostgreSQL backend not configured: set {POSTGRES_URL_ENV} "
+                            "(e.g. postgresql+psycopg://hodei:hodei@127.0.0.1:5432/hodei_test)")
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(base, connect_args={"connect_timeout": 5})
+    try:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        backend_unavailable(f"PostgreSQL backend unreachable at {make_url(base).render_as_string()}: "
+                            f"{str(exc.orig).splitlines()[0]}")
+    try:
+        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def hodei_database_url(request) -> str:
+    """Each test that uses it runs twice: on SQLite, the embedded default, and on PostgreSQL."""
+    return request.getfixturevalue(f"hodei_{request.param}_url")
+
+
+@pytest.fixture
+def hodei_store(hodei_database_url: str, hodei_pm: HodeiPluginManager) -> Iterator[Any]:
+    """A :class:`hodei.store.Store` on a freshly migrated database (SQLite and PostgreSQL)."""
+    from hodei import database
+    from hodei.store import Store
+
+    engine = database.create_engine(hodei_database_url)
+    database.upgrade(engine)
+    store = Store(engine, hodei_pm)
+    yield store
+    store.close()

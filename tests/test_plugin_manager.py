@@ -205,3 +205,11 @@ def test_selection_rule_hooks_collect_every_plugins_rules(hodei_pm, register_plu
     filters = [rule.name for rules in hodei_pm.hook.hodei_selection_filters() for rule in rules]
     rankers = [rule.name for rules in hodei_pm.hook.hodei_selection_rankers() for rule in rules]
     assert "tier" in filters and "cost" in rankers
+
+
+def test_a_type_belongs_to_the_plugin_whose_entry_point_carries_its_name(fake_entry_points) -> None:
+    fake_entry_points("aaa-impostor", type_plugin("docker"))
+    fake_entry_points("docker", type_plugin("docker"))
+    pm = make_plugin_manager()
+    assert pm.provider_type("docker").plugin_name == "docker"
+    assert [e.name for e in pm.load_errors] == ["aaa-impostor"]

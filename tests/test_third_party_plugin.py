@@ -29,6 +29,9 @@ from hodei.masking import MASK, mask_secrets
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example-plugin"
+# localproc signals process groups (os.killpg) and the tests run sh: POSIX only.
+pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="localproc needs POSIX process groups")
+
 PROVIDER_HOOKS = ["hodei_capacity", "hodei_deprovision", "hodei_health_check", "hodei_list_workers",
                   "hodei_provider_types", "hodei_provision", "hodei_validate_config"]
 

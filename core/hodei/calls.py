@@ -32,7 +32,9 @@ async def run_blocking(func: Callable[..., T], *args: Any, limiter: anyio.Capaci
 
     The caller's cancel scope (the core's timeout) abandons the thread rather than waiting for it,
     so a hung backend cannot stall the event loop; pass the same timeout to the SDK so the
-    thread ends too.
+    thread ends too. Whatever the thread does after it was abandoned (a container that
+    started late) is lost to the caller: record such side effects from inside ``func``, or label
+    them so ``hodei_list_workers`` finds them for reconciliation.
     """
     call = functools.partial(func, *args, **kwargs)
     return await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=limiter or _limiter())

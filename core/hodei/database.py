@@ -29,14 +29,25 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def create_engine(url: str) -> Engine:
+    """An engine for ``url``. :raises DatabaseNotReady: naming what is wrong with the URL."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed)
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(parsed)
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    except OSError as exc:
+        raise DatabaseNotReady(f"cannot create the folder of SQLite database {safe_url(url)}: "
+                               f"{exc.strerror or exc}") from None
+    except sa.exc.NoSuchModuleError:
+        raise DatabaseNotReady(f"database URL {safe_url(url)}: no SQLAlchemy dialect "
+                               f"{parsed.drivername!r} (use sqlite or postgresql+psycopg)") from None
+    except ImportError as exc:
+        raise DatabaseNotReady(f"database URL {safe_url(url)}: its driver is not installed "
+                               f"({exc.name or exc}); use sqlite or postgresql+psycopg") from None
 
 
 def _alembic_config() -> Config:

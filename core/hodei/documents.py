@@ -28,7 +28,8 @@ def detect_format(path: str, explicit: str | None) -> str:
     return fmt
 
 
-def parse_text(text: str, fmt: str, origin: str) -> Any:
+def parse_text(text: str, fmt: str, origin: str, field: str = "file") -> Any:
+    """Parse ``text``; a syntax error is reported against ``field``."""
     try:
         if fmt == "json":
             return json.loads(text)
@@ -36,12 +37,12 @@ def parse_text(text: str, fmt: str, origin: str) -> Any:
             return tomllib.loads(text)
         return yaml.safe_load(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(Problem("file", f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno} "
+        raise InvalidInput(Problem(field, f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno} "
                                            f"column {exc.colno}")) from None
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(Problem("file", f"{origin} is not valid TOML: {exc}")) from None
+        raise InvalidInput(Problem(field, f"{origin} is not valid TOML: {exc}")) from None
     except yaml.YAMLError as exc:
-        raise InvalidInput(Problem("file", f"{origin} is not valid YAML: {exc}")) from None
+        raise InvalidInput(Problem(field, f"{origin} is not valid YAML: {exc}")) from None
 
 
 def read_document(path: str, fmt: str | None = None) -> Any:

@@ -165,9 +165,10 @@ def make_plugin_manager(
         return pm
     allowed = set(allow or ())
     denied = set(deny)
-    for ep in sorted(_entry_points(), key=lambda e: e.name):
+    installed = sorted(_entry_points(), key=lambda e: e.name)
+    loaded: list[tuple[importlib.metadata.EntryPoint, object]] = []
+    for ep in installed:
         dist = ep.dist.name if ep.dist else None
-        version = ep.dist.version if ep.dist else None
         if ep.name in denied or (allowed and ep.name not in allowed):
             pm.skipped.append(ep.name)
             continue
@@ -175,14 +176,22 @@ def make_plugin_manager(
             pm._reject(ep.name, dist, f"another plugin is already registered as {ep.name!r}")
             continue
         try:
-            plugin = ep.load()
+            loaded.append((ep, ep.load()))
         except Exception as exc:  # one broken plugin is reported; the others still load
             log.debug("loading entry point %s failed", ep.name, exc_info=True)
             pm._reject(ep.name, dist, f"cannot import {ep.value}: {type(exc).__name__}: {exc}")
-            continue
-        pm.register_plugin(plugin, ep.name, dist, version)
-    unknown = (allowed | denied) - {ep.name for ep in _entry_points()}
-    for name in sorted(unknown):
+
+    def owns_its_name(item: tuple[importlib.metadata.EntryPoint, object]) -> bool:
+        try:
+            return item[0].name in {t.name for t in _declared_types(item[1])}
+        except Exception:
+            return False
+
+    # A type belongs to the plugin whose entry point carries its name (`docker = "hodei_docker"`),
+    # so another package claiming `docker` is the one refused, whatever its name sorts as.
+    for ep, plugin in sorted(loaded, key=lambda item: (not owns_its_name(item), item[0].name)):
+        pm.register_plugin(plugin, ep.name, ep.dist.name if ep.dist else None, ep.dist.version if ep.dist else None)
+    for name in sorted((allowed | denied) - {ep.name for ep in installed}):
         log.warning("hodei.toml names plugin %r in an allow/deny list but no such plugin is installed", name)
     return pm
 

@@ -65,6 +65,9 @@ def parse_provider(document: Any, pm: HodeiPluginManager) -> tuple[ProviderSpec,
     """
     if not isinstance(document, Mapping):
         raise InvalidInput(Problem("", f"a provider must be an object, got {type(document).__name__}"))
+    nul = _nul_problems(document, "")
+    if nul:
+        raise InvalidInput(nul, subject=None)
     data = dict(document)
     if isinstance(data.get("id"), str):
         try:
@@ -102,6 +105,24 @@ def normalise_config(pm: HodeiPluginManager, provider_type: str, config: Any) ->
     if result is None:
         raise InvalidInput(Problem("provider_type", f"the plugin for {provider_type!r} does not validate configs"))
     return dict(result)
+
+
+def _nul_problems(value: Any, path: str) -> list[Problem]:
+    # PostgreSQL text and jsonb cannot hold U+0000; refuse it on every backend alike.
+    reason = "contains a NUL character (U+0000), which the database cannot store"
+    if isinstance(value, str):
+        return [Problem(path, reason)] if "\x00" in value else []
+    if isinstance(value, Mapping):
+        found = []
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                found.append(Problem(path or "", f"key {key!r} {reason}"))
+            found += _nul_problems(item, here)
+        return found
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _nul_problems(item, f"{path}[{i}]")]
+    return []
 
 
 def _config_problems(pm: HodeiPluginManager, provider_type: Any, config: Any) -> list[Problem]:

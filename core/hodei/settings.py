@@ -89,14 +89,13 @@ def load_settings(config: str | os.PathLike[str] | None = None, database_url: st
     except ValidationError as exc:
         raise InvalidInput(problems_from(exc), subject=f"invalid settings in {path}") from None
     base = path.parent if path is not None else Path.cwd()
-    url = _resolve_sqlite_path(settings.database.url, base)
     override = database_url or os.environ.get(DATABASE_URL_ENV)
-    if override:
-        url = _resolve_sqlite_path(override, Path.cwd())
     try:
-        make_url(url)
+        url = _resolve_sqlite_path(override, Path.cwd()) if override else _resolve_sqlite_path(
+            settings.database.url, base)
     except Exception:
-        raise InvalidInput(Problem("database.url", "is not a valid database URL")) from None
+        raise InvalidInput(Problem("database.url", "is not a database URL (examples: sqlite:///var/hodei.db, "
+                                                   "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB)")) from None
     settings.database.url = url
     settings.source = path
     return settings

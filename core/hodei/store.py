@@ -7,7 +7,7 @@ again; an invalid one is returned with its problems rather than raising.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from hodei.database import check_schema, create_engine
 from hodei.domain import Provider, ProviderStatus
 from hodei.errors import AlreadyExists, InvalidInput, NotFound, Problem
-from hodei.masking import mask_secrets
+from hodei.masking import MASK, mask_secrets
 from hodei.models import ProviderConfigRow, utcnow
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_spec import PROVIDER_FIELDS, ProviderSpec, parse_provider
@@ -283,6 +283,9 @@ class Store:
                 raise AlreadyExists(f"a provider named {name!r} exists already" if name
                                     else "a provider with one of these names exists already") from None
             raise InvalidInput(Problem("", f"the database refused the change: {exc.orig}")) from None
+        except sa.exc.DataError as exc:
+            session.rollback()
+            raise InvalidInput(Problem("", f"the database refused a value: {str(exc.orig).splitlines()[0]}")) from None
 
 
 def _row_values(spec: ProviderSpec) -> dict[str, Any]:
@@ -298,18 +301,22 @@ def _as_uuid(ref: str | uuid.UUID) -> uuid.UUID | None:
         return None
 
 
+def masked_config(config: Any, provider_type: Any, pm: HodeiPluginManager) -> Any:
+    """``config`` with its type's secret fields shown as ``***``; all of it hidden when the
+    type's plugin is not loaded, since nothing then says which of its values are secrets."""
+    ptype = pm.provider_types.get(provider_type) if isinstance(provider_type, str) else None
+    if ptype is None:
+        return MASK
+    return mask_secrets(config, ptype.secret_fields) if isinstance(config, Mapping) else config
+
+
 def masked_document(provider: StoredProvider, pm: HodeiPluginManager) -> dict[str, Any]:
     """A provider in the seed's field names, JSON-ready, with secret config values masked."""
-    secret_fields: Iterable[str] = ()
-    ptype = pm.provider_types.get(provider.provider_type)
-    if ptype is not None:
-        secret_fields = ptype.secret_fields
     return {
         "id": str(provider.id),
         "name": provider.name,
         "provider_type": provider.provider_type,
-        "config": (mask_secrets(provider.config, secret_fields) if isinstance(provider.config, Mapping)
-                   else provider.config),
+        "config": masked_config(provider.config, provider.provider_type, pm),
         "status": provider.status,
         "priority": provider.priority,
         "max_workers": provider.max_workers,

@@ -26,9 +26,8 @@ class _Group(click.Group):
 def _report(ctx: click.Context, exc: HodeiError) -> None:
     wants_json = ctx.meta.get("hodei.output") == "json"
     if wants_json:
-        body: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
-        if isinstance(exc, InvalidInput):
-            body["problems"] = [p.as_dict() for p in exc.problems]
+        problems = exc.problems if isinstance(exc, InvalidInput) else []
+        body = {"error": type(exc).__name__, "message": str(exc), "problems": [p.as_dict() for p in problems]}
         click.echo(json.dumps(body, indent=2), err=True)
         return
     if isinstance(exc, InvalidInput) and len(exc.problems) > 1:

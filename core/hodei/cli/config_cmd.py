@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import tomli_w
 
 from hodei.cli.app import App
 from hodei.cli.output import emit_json, output_option
@@ -42,8 +43,5 @@ def show(app: App, output: str) -> None:
     if output == "json":
         emit_json({"source": str(settings.source) if settings.source else None, "settings": data})
         return
-    click.echo(f"# from {settings.source or 'built-in defaults'}")
-    for section, values in data.items():
-        click.echo(f"[{section}]")
-        for key, value in values.items():
-            click.echo(f"{key} = {value!r}")
+    click.echo(f"# from {settings.source or 'built-in defaults'}, with overrides applied")
+    click.echo(tomli_w.dumps(data).rstrip())

@@ -14,7 +14,7 @@ from hodei.documents import FORMATS, parse_text, provider_list, read_document
 from hodei.domain import ProviderStatus
 from hodei.errors import InvalidInput, Problem
 from hodei.masking import MASK
-from hodei.store import Change, StoredProvider, masked_document
+from hodei.store import Change, StoredProvider, masked_config, masked_document
 
 
 @click.group()
@@ -83,7 +83,7 @@ def _show_one(app: App, item: StoredProvider, output: str) -> None:
 def _json_object(option: str, text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
-    value = parse_text(text, "json", option)
+    value = parse_text(text, "json", option, field=option.removeprefix("--"))
     if not isinstance(value, dict):
         raise InvalidInput(Problem(option.removeprefix("--"), "must be a JSON object"))
     return value
@@ -291,17 +291,12 @@ def _describe(value: Any) -> str:
 
 
 def _mask_change(app: App, change: Change, provider_type: Any) -> Change:
-    ptype = app.pm.provider_types.get(provider_type) if isinstance(provider_type, str) else None
-    if ptype is None or "config" not in change.fields:
+    if "config" not in change.fields:
         return change
-    from hodei.masking import mask_secrets
-
-    before, after = change.fields["config"]
-    masked = (mask_secrets(before, ptype.secret_fields) if isinstance(before, dict) else before,
-              mask_secrets(after, ptype.secret_fields) if isinstance(after, dict) else after)
-    if masked[0] == masked[1] and MASK in json.dumps(masked[1]):
-        masked = (masked[0], f"{MASK} (a secret changed)")
-    return Change(change.name, change.action, {**change.fields, "config": masked})
+    before, after = (masked_config(side, provider_type, app.pm) for side in change.fields["config"])
+    if before == after:  # only a secret changed: say so without showing it
+        after = f"{MASK} (a secret changed)"
+    return Change(change.name, change.action, {**change.fields, "config": (before, after)})
 
 
 @providers.command()

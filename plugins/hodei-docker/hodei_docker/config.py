@@ -30,6 +30,12 @@ def _check_socket_path(path: str) -> str:
     return path
 
 
+def _check_docker_accepts_memory(size: int) -> int:
+    if size < DOCKER_MIN_MEMORY:
+        raise ValueError(f"must be at least 6Mi ({DOCKER_MIN_MEMORY} bytes), Docker's minimum, got {size} bytes")
+    return size
+
+
 SocketPath = Annotated[NonEmptyStr, AfterValidator(_check_socket_path)]
 ImageReference = Annotated[NonEmptyStr, AfterValidator(check_image_reference)]
 
@@ -40,7 +46,7 @@ class DockerResources(StrictModel):
     cpu_limit: Annotated[CpuQuantity, Field(gt=0)] = 1.0
     """Cores (``"2"``, ``0.5``, ``"500m"``); Docker refuses more than the host has when the container starts."""
 
-    memory_limit: Annotated[MemoryQuantity, Field(ge=DOCKER_MIN_MEMORY)] = GIB
+    memory_limit: Annotated[MemoryQuantity, AfterValidator(_check_docker_accepts_memory)] = GIB
     """Bytes or a quantity (``"4Gi"``); at least 6Mi, Docker's minimum."""
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -236,6 +238,14 @@ def test_each_bad_toleration_is_named_by_its_index() -> None:
     tolerations = [{"key": "ok", "operator": "Exists"}, {"key": "bad", "operator": "Exists", "value": "x"},
                    {"key": "ok", "value": "ok"}, {"key": "Bad Key", "value": "ok"}]
     assert refused_fields({"tolerations": tolerations}) == ["tolerations[1].value", "tolerations[3].key"]
+
+
+def test_validation_does_not_import_the_sdk() -> None:
+    # Validation runs on every row read and must stay pure and cheap: the SDK loads with the backend.
+    check = ("import sys, hodei_k8s; hodei_k8s.hodei_validate_config(provider_type='kubernetes', config={}); "
+             "print(sorted(m for m in ['kubernetes'] if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"
 
 
 # -- properties -------------------------------------------------------------------------------

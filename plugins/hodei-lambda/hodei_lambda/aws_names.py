@@ -59,7 +59,9 @@ def parse_layer_version_arn(arn: str) -> LayerVersionArn:
     match = _LAYER_VERSION_ARN_RE.fullmatch(arn)
     if match is None:
         raise ValueError(f"must be a layer version ARN ({_LAYER_VERSION_ARN_SHAPE}), got {arn!r}")
-    region = check_region(match["region"])
+    region = match["region"]
+    if not _REGION_RE.fullmatch(region):
+        raise ValueError(f"names {region!r}, which is not an AWS region name, in {arn!r}")
     if match["partition"] != partition_of(region):
         raise ValueError(f"names partition {match['partition']!r}, but region {region!r} is in "
                          f"{partition_of(region)!r}, got {arn!r}")

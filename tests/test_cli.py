@@ -21,10 +21,9 @@ import sqlalchemy as sa
 import tomli_w
 import yaml
 from click.testing import CliRunner, Result
-from sqlalchemy.engine import make_url
-
 from hodei.cli import main
 from hodei.settings import Settings, load_settings
+from sqlalchemy.engine import make_url
 
 SEED_FIELDS = {
     "id", "name", "provider_type", "config", "status", "priority", "max_workers", "preferred_region",

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from hodei import hookspecs
 
 ROOT = Path(__file__).parents[1]

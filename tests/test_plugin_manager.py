@@ -7,9 +7,8 @@ import sys
 import types
 
 import anyio
-import pytest
-
 import hodei
+import pytest
 from hodei import ProviderType, hookimpl, provider_hook
 from hodei.calls import call_provider_hook
 from hodei.domain import HealthResult, HealthStatus, Provider

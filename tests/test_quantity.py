@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from hodei.quantity import format_memory, parse_cpu, parse_memory
 from hypothesis import given
 from hypothesis import strategies as st
-
-from hodei.quantity import format_memory, parse_cpu, parse_memory
 
 
 @pytest.mark.parametrize("text, size", [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from hodei.domain import Provider
 from hodei.testing.contract import ProviderContract
 

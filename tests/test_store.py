@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-
 from hodei.errors import AlreadyExists, InvalidInput, NotFound
 from hodei.store import Store
 

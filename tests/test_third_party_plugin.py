@@ -22,7 +22,6 @@ from typing import Any
 
 import anyio
 import pytest
-
 from hodei import HealthStatus, Provider, WorkerHandle, WorkerRequest
 from hodei.calls import call_provider_hook
 from hodei.masking import MASK, mask_secrets

@@ -5,6 +5,7 @@ Plugin authors import everything they need from here::
     from hodei import hookimpl, provider_hook, ProviderType, HealthResult, ConfigError
 """
 
+from hodei.calls import run_blocking
 from hodei.config_schema import (
     Capabilities,
     CpuQuantity,
@@ -29,7 +30,6 @@ from hodei.domain import (
 from hodei.errors import ConfigError, HodeiError, InvalidInput, Problem
 from hodei.hookspecs import hookimpl
 from hodei.plugins import provider_hook
-from hodei.calls import run_blocking
 
 __version__ = "0.1.0"
 

@@ -65,9 +65,9 @@ def parse_provider(document: Any, pm: HodeiPluginManager) -> tuple[ProviderSpec,
     """
     if not isinstance(document, Mapping):
         raise InvalidInput(Problem("", f"a provider must be an object, got {type(document).__name__}"))
-    nul = _nul_problems(document, "")
-    if nul:
-        raise InvalidInput(nul, subject=None)
+    unstorable = _unstorable_text(document, "")
+    if unstorable:
+        raise InvalidInput(unstorable)
     data = dict(document)
     if isinstance(data.get("id"), str):
         try:
@@ -107,21 +107,32 @@ def normalise_config(pm: HodeiPluginManager, provider_type: str, config: Any) ->
     return dict(result)
 
 
-def _nul_problems(value: Any, path: str) -> list[Problem]:
-    # PostgreSQL text and jsonb cannot hold U+0000; refuse it on every backend alike.
-    reason = "contains a NUL character (U+0000), which the database cannot store"
+def _text_fault(text: str) -> str | None:
+    # PostgreSQL text and jsonb hold neither U+0000 nor lone surrogates; refuse them on every
+    # backend alike, naming the field, rather than let the database fail the write.
+    if "\x00" in text:
+        return "contains a NUL character (U+0000), which the database cannot store"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (it holds a lone surrogate)"
+    return None
+
+
+def _unstorable_text(value: Any, path: str) -> list[Problem]:
     if isinstance(value, str):
-        return [Problem(path, reason)] if "\x00" in value else []
+        fault = _text_fault(value)
+        return [Problem(path, fault)] if fault else []
     if isinstance(value, Mapping):
         found = []
         for key, item in value.items():
-            here = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and "\x00" in key:
-                found.append(Problem(path or "", f"key {key!r} {reason}"))
-            found += _nul_problems(item, here)
+            fault = _text_fault(key) if isinstance(key, str) else None
+            if fault:
+                found.append(Problem(path, f"key {key!r} {fault}"))
+            found += _unstorable_text(item, f"{path}.{key}" if path else str(key))
         return found
     if isinstance(value, list):
-        return [p for i, item in enumerate(value) for p in _nul_problems(item, f"{path}[{i}]")]
+        return [p for i, item in enumerate(value) for p in _unstorable_text(item, f"{path}[{i}]")]
     return []
 
 

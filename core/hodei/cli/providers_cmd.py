@@ -327,7 +327,7 @@ def apply(app: App, path: str, fmt: str | None, dry_run: bool, output: str) -> N
         if change.action == "unchanged":
             click.echo(f"unchanged {change.name}")
             continue
-        click.echo(f"{would}{change.action} {change.name}")
+        click.echo(f"{would}{change.action} {change.name}" if dry_run else f"{change.action}d {change.name}")
         if change.action == "update":
             for key, (before, after) in change.fields.items():
                 click.echo(f"    {key}: {_describe(before)} -> {_describe(after)}")

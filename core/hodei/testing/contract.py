@@ -24,11 +24,16 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 import uuid
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import anyio
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hodei.calls import call_provider_hook
 from hodei.domain import (
@@ -43,11 +48,40 @@ from hodei.domain import (
 from hodei.errors import ConfigError, InvalidInput
 from hodei.plugins import HodeiPluginManager
 
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=60)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+def with_field(config: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A deep copy of ``config`` with the value at ``a.b`` set (parents created as needed)."""
+    changed = copy.deepcopy(config)
+    *parents, leaf = dotted.split(".")
+    target = changed
+    for key in parents:
+        target = target.setdefault(key, {})
+    target[leaf] = value
+    return changed
+
 
 class ConfigContract:
-    """What ``hodei_provider_types`` and ``hodei_validate_config`` must do for a provider type."""
+    """What ``hodei_provider_types`` and ``hodei_validate_config`` must do for a provider type.
+
+    Class attributes a subclass sets:
+
+    * ``provider_type``: the type under test.
+    * ``config_fields``: dotted paths of the config's fields; a property test puts random JSON in
+      each and expects it accepted, or refused naming that field (never another, never a crash).
+    * ``sdk_modules``: modules validation must not import (the backend SDK): validation runs for
+      every row read and must stay pure and cheap.
+    """
 
     provider_type: ClassVar[str]
+    config_fields: ClassVar[Sequence[str]] = ("capabilities",)
+    sdk_modules: ClassVar[Sequence[str]] = ()
 
     @pytest.fixture
     def valid_config(self) -> dict[str, Any]:
@@ -118,6 +152,34 @@ class ConfigContract:
     def test_other_types_are_left_to_other_plugins(self, hodei_pm, valid_config) -> None:
         plugin = hodei_pm.get_plugin(hodei_pm.provider_type(self.provider_type).plugin_name)
         assert plugin.hodei_validate_config(provider_type="no-such-type", config=valid_config) is None
+
+    # Each plugin's subclass runs this same method; the fixtures are read-only here.
+    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
+              deadline=None)
+    @given(data=st.data())
+    def test_any_json_in_any_field_is_accepted_or_refused_naming_that_field(self, hodei_pm, valid_config,
+                                                                          data) -> None:
+        field = data.draw(st.sampled_from(sorted(set(self.config_fields) | {"capabilities"})), label="field")
+        config = with_field(valid_config, field, data.draw(JSON_VALUES, label="value"))
+        try:
+            normalised = self._validate(hodei_pm, config)
+        except ConfigError as error:
+            for problem in error.problems:
+                assert problem.field == field or problem.field.startswith((f"{field}.", f"{field}[")), problem
+        else:
+            assert self._validate(hodei_pm, normalised) == normalised
+
+    def test_validation_does_not_import_the_backend_sdk(self, valid_config) -> None:
+        script = (
+            "import json, sys\n"
+            "from hodei.plugins import make_plugin_manager\n"
+            f"pm = make_plugin_manager(allow=[{self.provider_type!r}])\n"
+            f"pm.hook.hodei_validate_config(provider_type={self.provider_type!r}, config=json.loads(sys.argv[1]))\n"
+            f"print(json.dumps(sorted(m for m in {list(self.sdk_modules)!r} if m in sys.modules)))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script, json.dumps(valid_config)],
+                              capture_output=True, text=True, check=True)
+        assert json.loads(done.stdout) == [], "validation imported the backend SDK"
 
 
 class LifecycleContract:

@@ -13,11 +13,22 @@ import signal
 import subprocess
 from typing import Annotated, Any, Literal
 
+from hodei import (
+    BackendWorker,
+    Capacity,
+    HealthResult,
+    Provider,
+    ProviderConfigModel,
+    ProviderType,
+    Resources,
+    WorkerHandle,
+    WorkerRequest,
+    hookimpl,
+    provider_hook,
+    run_blocking,
+    validate_config_model,
+)
 from pydantic import Field
-
-from hodei import (BackendWorker, Capacity, HealthResult, Provider, ProviderConfigModel, ProviderType,
-                   Resources, WorkerHandle, WorkerRequest, hookimpl, provider_hook, run_blocking,
-                   validate_config_model)
 
 TYPE = "localproc"
 

@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 import pytest
-
 from hodei import Provider
 from hodei.testing import backend_unavailable
 from hodei.testing.contract import ProviderContract

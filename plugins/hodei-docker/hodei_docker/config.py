@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
-
 from hodei import CpuQuantity, MemoryQuantity, NonEmptyStr, ProviderConfigModel, StrictModel
+from pydantic import AfterValidator, Field
 
 from hodei_docker.image import check_image_reference
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
-
 from hodei import NonEmptyStr, ProviderConfigModel, StrictModel
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from hodei_k8s.names import check_dns1123_label, check_dns1123_subdomain, check_label_key, check_label_value
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
-
 from hodei import ProviderConfigModel
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from hodei_lambda.aws_names import check_region, parse_layer_version_arn
 

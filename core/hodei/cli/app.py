@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import TYPE_CHECKING
 
-from hodei.plugins import HodeiPluginManager, make_plugin_manager
-from hodei.settings import Settings, load_settings
-from hodei.store import Store
+if TYPE_CHECKING:
+    from hodei.plugins import HodeiPluginManager
+    from hodei.settings import Settings
+    from hodei.store import Store
+
+# The heavy modules (SQLAlchemy, pydantic models, plugins) load on first use, so `--help` is quick.
 
 
 class App:
@@ -17,19 +21,27 @@ class App:
 
     @functools.cached_property
     def settings(self) -> Settings:
+        from hodei.settings import load_settings
+
         return load_settings(self._config, self._database_url)
 
     @functools.cached_property
     def pm(self) -> HodeiPluginManager:
+        from hodei.plugins import make_plugin_manager
+
         plugins = self.settings.plugins
         return make_plugin_manager(allow=plugins.allow, deny=plugins.deny)
 
     @functools.cached_property
     def store(self) -> Store:
+        from hodei.store import Store
+
         return Store.open(self.settings.database.url, self.pm)
 
     def unchecked_store(self) -> Store:
         """A store on a database whose schema may be missing (``hodei db``)."""
+        from hodei.store import Store
+
         return Store.open(self.settings.database.url, self.pm, check=False)
 
 

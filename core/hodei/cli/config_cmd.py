@@ -9,8 +9,6 @@ import tomli_w
 
 from hodei.cli.app import App
 from hodei.cli.output import emit_json, output_option
-from hodei.config_template import render_default_config
-from hodei.database import safe_url
 
 
 @click.group()
@@ -25,6 +23,8 @@ def config() -> None:
               help="The [database] url to write.")
 def init(path: Path, force: bool, url: str) -> None:
     """Write a commented hodei.toml with every setting at its default to PATH."""
+    from hodei.config_template import render_default_config
+
     if path.exists() and not force:
         raise click.UsageError(f"{path} exists; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +37,8 @@ def init(path: Path, force: bool, url: str) -> None:
 @click.pass_obj
 def show(app: App, output: str) -> None:
     """Show the settings in effect (file, environment and options applied; passwords hidden)."""
+    from hodei.database import safe_url
+
     settings = app.settings
     data = settings.model_dump(mode="json")
     data["database"]["url"] = safe_url(settings.database.url)

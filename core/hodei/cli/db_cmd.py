@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from hodei import database
 from hodei.cli.app import App
 from hodei.cli.output import emit_json, output_option
 
@@ -19,6 +18,8 @@ def db() -> None:
 @click.pass_obj
 def upgrade(app: App, output: str) -> None:
     """Create the schema or migrate it to this version of Hodei. Safe to run again."""
+    from hodei import database
+
     engine = database.create_engine(app.settings.database.url)
     try:
         before, after = database.upgrade(engine)
@@ -38,6 +39,8 @@ def upgrade(app: App, output: str) -> None:
 @click.pass_obj
 def current(app: App, output: str) -> None:
     """Show the database's schema revision and the one this Hodei needs."""
+    from hodei import database
+
     engine = database.create_engine(app.settings.database.url)
     try:
         revision = database.current_revision(engine)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,7 +14,16 @@ from hodei.documents import FORMATS, parse_text, provider_list, read_document
 from hodei.domain import ProviderStatus
 from hodei.errors import InvalidInput, Problem
 from hodei.masking import MASK
-from hodei.store import Change, StoredProvider, masked_config, masked_document
+
+if TYPE_CHECKING:
+    from hodei.store import Change, StoredProvider
+
+
+def masked_document(provider: StoredProvider, pm: Any) -> dict[str, Any]:
+    # hodei.store (SQLModel) loads on first use, so `--help` stays quick.
+    from hodei.store import masked_document
+
+    return masked_document(provider, pm)
 
 
 @click.group()
@@ -291,6 +300,8 @@ def _describe(value: Any) -> str:
 
 
 def _mask_change(app: App, change: Change, provider_type: Any) -> Change:
+    from hodei.store import Change, masked_config
+
     if "config" not in change.fields:
         return change
     before, after = (masked_config(side, provider_type, app.pm) for side in change.fields["config"])

@@ -18,6 +18,7 @@ from hodei.testing.contract import ProviderContract
 
 class TestLocalprocContract(ProviderContract):
     provider_type = "localproc"
+    config_fields = ("command", "env", "secret_env", "grace_seconds")
 
     @pytest.fixture
     def valid_config(self) -> dict[str, Any]:

@@ -212,3 +212,19 @@ def test_a_type_belongs_to_the_plugin_whose_entry_point_carries_its_name(fake_en
     pm = make_plugin_manager()
     assert pm.provider_type("docker").plugin_name == "docker"
     assert [e.name for e in pm.load_errors] == ["aaa-impostor"]
+
+
+def test_core_plugins_load_without_pytest_installed() -> None:
+    # Production installs carry no test tools; the `static` type lives in hodei.testing all the same.
+    import json
+    import subprocess
+
+    script = ("import json, sys\n"
+              "sys.modules['pytest'] = None\n"
+              "from hodei.plugins import make_plugin_manager\n"
+              "pm = make_plugin_manager()\n"
+              "print(json.dumps({'types': sorted(pm.provider_types), 'errors': [e.error for e in pm.load_errors]}))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout)
+    assert result["errors"] == []
+    assert "static" in result["types"]

@@ -15,17 +15,6 @@ from hodei.errors import UnknownProviderType
 
 T = TypeVar("T")
 
-# Blocking SDK calls share one pool so a burst against one slow backend cannot take every thread.
-_DEFAULT_LIMITER: anyio.CapacityLimiter | None = None
-
-
-def _limiter() -> anyio.CapacityLimiter:
-    global _DEFAULT_LIMITER
-    if _DEFAULT_LIMITER is None:
-        _DEFAULT_LIMITER = anyio.CapacityLimiter(32)
-    return _DEFAULT_LIMITER
-
-
 async def run_blocking(func: Callable[..., T], *args: Any, limiter: anyio.CapacityLimiter | None = None,
                        **kwargs: Any) -> T:
     """Run a blocking call (docker-py, kubernetes, boto3) in a worker thread.
@@ -35,9 +24,11 @@ async def run_blocking(func: Callable[..., T], *args: Any, limiter: anyio.Capaci
     thread ends too. Whatever the thread does after it was abandoned (a container that
     started late) is lost to the caller: record such side effects from inside ``func``, or label
     them so ``hodei_list_workers`` finds them for reconciliation.
+
+    :param limiter: bounds this plugin's threads; anyio's per-event-loop default otherwise.
     """
     call = functools.partial(func, *args, **kwargs)
-    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=limiter or _limiter())
+    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=limiter)
 
 
 async def call_provider_hook(hook: Any, provider: Provider, timeout: float, **kwargs: Any) -> Any:

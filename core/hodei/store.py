@@ -138,8 +138,6 @@ class Store:
     def create(self, document: Mapping[str, Any]) -> StoredProvider:
         spec, _ = parse_provider(document, self.pm)
         with Session(self.engine) as session:
-            if session.exec(select(ProviderConfigRow.id).where(ProviderConfigRow.name == spec.name)).first():
-                raise AlreadyExists(f"a provider named {spec.name!r} exists already")
             row = ProviderConfigRow(**_row_values(spec))
             if spec.id is not None:
                 row.id = spec.id
@@ -169,9 +167,6 @@ class Store:
                 current = document.get("config")
                 document["config"] = {**(current if isinstance(current, Mapping) else {}), **merge_config}
             spec, _ = parse_provider(document, self.pm)
-            if spec.name != row.name and session.exec(
-                    select(ProviderConfigRow.id).where(ProviderConfigRow.name == spec.name)).first():
-                raise AlreadyExists(f"a provider named {spec.name!r} exists already")
             self._assign(row, spec)
             session.add(row)
             self._commit(session, spec.name)
@@ -277,7 +272,7 @@ class Store:
             session.commit()
         except sa.exc.IntegrityError as exc:
             session.rollback()
-            # Lost a race with another writer for the same name, or the database refused a value.
+            # The unique constraint answers "is the name taken", race-free; or the database refused a value.
             message = str(exc.orig).lower()
             if "unique" in message or "duplicate" in message:
                 raise AlreadyExists(f"a provider named {name!r} exists already" if name

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 REQUIRE_BACKENDS_ENV = "HODEI_REQUIRE_BACKENDS"
 
 
@@ -19,6 +17,9 @@ def backend_unavailable(reason: str) -> None:
     CI sets ``HODEI_REQUIRE_BACKENDS=1`` so that a missing database or engine can never pass
     unnoticed as a skip.
     """
+    # Imported here: the `static` plugin lives in this package and loads in production, without pytest.
+    import pytest
+
     if backends_required():
         pytest.fail(f"{reason} ({REQUIRE_BACKENDS_ENV} is set, so this is a failure, not a skip)")
     pytest.skip(reason)

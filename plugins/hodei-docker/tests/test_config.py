@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 from hodei import ConfigError
+from hodei.masking import mask_secrets
 from hodei.testing.contract import ConfigContract
 from hodei_docker import hodei_validate_config
 from hypothesis import given
@@ -20,10 +22,16 @@ SEED = {
     "network": "host", "default_resources": {"cpu_limit": "2", "memory_limit": "4Gi"},
 }
 
+# The keys a deployment adds to the seed's, with their defaults.
+DEPLOYMENT_DEFAULTS = {
+    "endpoint": None, "tls": None, "command": None, "init": True, "stop_grace_seconds": 10.0, "labels": {},
+    "registry_auth": None,
+}
+
 DEFAULTS = {
     "type": "docker", "capabilities": None, "socket_path": "/var/run/docker.sock",
     "default_image": "hodei-jobs-worker:latest", "network": "bridge",
-    "default_resources": {"cpu_limit": 1.0, "memory_limit": GIB},
+    "default_resources": {"cpu_limit": 1.0, "memory_limit": GIB}, **DEPLOYMENT_DEFAULTS,
 }
 
 SHA256 = "sha256:" + "a1" * 32
@@ -56,7 +64,8 @@ def resources(**values: Any) -> dict[str, Any]:
 
 class TestDockerConfigContract(ConfigContract):
     config_fields = ("socket_path", "default_image", "network", "default_resources",
-                     "default_resources.cpu_limit", "default_resources.memory_limit")
+                     "default_resources.cpu_limit", "default_resources.memory_limit", "endpoint", "tls",
+                     "command", "init", "stop_grace_seconds", "labels", "registry_auth")
     sdk_modules = ("docker",)
     provider_type = "docker"
 
@@ -82,6 +91,34 @@ class TestDockerConfigContract(ConfigContract):
         cases = [(with_field(SEED, field, value), field)
                  for field, values in bad_values.items() for value in values]
         cases.append((resources(cpu_limit="2", disk="10Gi"), "default_resources.disk"))
+        over_tcp = {"type": "docker", "endpoint": "tcp://10.0.0.5:2376"}
+        cases += [
+            ({**SEED, "endpoint": "tcp://10.0.0.5:2376"}, "endpoint"),  # and socket_path: which one is meant?
+            ({"endpoint": "https://10.0.0.5:2376"}, "endpoint"),
+            ({"endpoint": "tcp://10.0.0.5"}, "endpoint"),
+            ({"endpoint": "tcp://:2376"}, "endpoint"),
+            ({"endpoint": "tcp://10.0.0.5:99999"}, "endpoint"),
+            ({"endpoint": "tcp://10.0.0.5:2376/v1.41"}, "endpoint"),
+            ({"endpoint": "unix:///var/run/docker.sock"}, "endpoint"),
+            ({"tls": {"verify": True}}, "tls"),  # TLS over a Unix socket means nothing
+            ({**over_tcp, "tls": {"client_cert": "/etc/hodei/cert.pem"}}, "tls"),
+            ({**over_tcp, "tls": {"ca_cert": "ca.pem"}}, "tls.ca_cert"),
+            ({**over_tcp, "tls": {"verify": "yes"}}, "tls.verify"),
+            ({**over_tcp, "tls": {"password": "x"}}, "tls.password"),
+            ({"command": []}, "command"),
+            ({"command": "sleep 3600"}, "command"),
+            ({"command": ["sleep", ""]}, "command[1]"),
+            ({"init": "true"}, "init"),
+            ({"stop_grace_seconds": 0}, "stop_grace_seconds"),
+            ({"stop_grace_seconds": 301}, "stop_grace_seconds"),
+            ({"labels": {"team": 3}}, "labels.team"),
+            ({"labels": {"hodei.worker-id": "mine"}}, "labels"),
+            ({"labels": {"": "x"}}, "labels"),
+            ({"labels": ["team=a"]}, "labels"),
+            ({"registry_auth": {"username": "bot"}}, "registry_auth.password"),
+            ({"registry_auth": {"username": "", "password": "pw"}}, "registry_auth.username"),
+            ({"registry_auth": {"username": "bot", "password": "pw", "email": "x"}}, "registry_auth.email"),
+        ]
         return cases
 
 
@@ -89,7 +126,7 @@ def test_seed_config_validates_and_is_normalised() -> None:
     assert validate(SEED) == {
         "type": "docker", "capabilities": None, "socket_path": "/var/run/docker.sock",
         "default_image": "hodei-jobs-worker:latest", "network": "host",
-        "default_resources": {"cpu_limit": 2.0, "memory_limit": 4 * GIB},
+        "default_resources": {"cpu_limit": 2.0, "memory_limit": 4 * GIB}, **DEPLOYMENT_DEFAULTS,
     }
 
 
@@ -188,3 +225,68 @@ def image_references(draw: st.DrawFn) -> str:
 @given(image_references())
 def test_any_reference_dockers_grammar_produces_is_accepted(reference: str) -> None:
     assert validate({"default_image": reference})["default_image"] == reference
+
+
+# -- deployment settings ----------------------------------------------------------------------
+
+def test_an_endpoint_replaces_the_default_socket() -> None:
+    normalised = validate({"endpoint": "tcp://docker.internal:2376"})
+    assert (normalised["endpoint"], normalised["socket_path"]) == ("tcp://docker.internal:2376", None)
+    assert validate(normalised) == normalised
+
+
+@pytest.mark.parametrize("endpoint", ["tcp://10.0.0.5:2375", "tcp://docker-1.example.com:2376", "tcp://[::1]:2376"])
+def test_tcp_endpoints_are_accepted(endpoint: str) -> None:
+    assert validate({"endpoint": endpoint, "socket_path": None})["endpoint"] == endpoint
+
+
+def test_endpoint_and_socket_path_together_are_refused_naming_endpoint() -> None:
+    with pytest.raises(ConfigError) as info:
+        validate({"endpoint": "tcp://10.0.0.5:2376", "socket_path": "/var/run/docker.sock"})
+    assert [p.field for p in info.value.problems] == ["endpoint"]
+    assert "socket_path" in info.value.problems[0].reason
+
+
+def test_neither_socket_nor_endpoint_is_refused() -> None:
+    assert refused_fields({"socket_path": None}) == ["socket_path"]
+
+
+def test_tls_is_normalised_with_its_defaults() -> None:
+    tls = {"ca_cert": "/etc/hodei/docker/ca.pem", "client_cert": "/etc/hodei/docker/cert.pem",
+           "client_key": "/etc/hodei/docker/key.pem"}
+    normalised = validate({"endpoint": "tcp://10.0.0.5:2376", "tls": tls})
+    assert normalised["tls"] == {**tls, "verify": True}
+
+
+def test_extra_labels_are_kept() -> None:
+    assert validate({"labels": {"team": "ci", "cost-center": "42"}})["labels"] == {"team": "ci", "cost-center": "42"}
+
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def test_registry_password_is_kept_for_the_engine_but_hidden_from_repr() -> None:
+    normalised = validate({"registry_auth": {"username": "bot", "password": PASSWORD}})
+    assert normalised["registry_auth"] == {"username": "bot", "password": PASSWORD}
+    assert PASSWORD in json.dumps(normalised), "the stored config must keep the password"
+    assert PASSWORD not in repr(normalised) and PASSWORD not in str(normalised)
+    assert validate(normalised) == normalised
+
+
+def test_registry_password_is_masked_by_the_core(hodei_pm) -> None:
+    normalised = validate({"registry_auth": {"username": "bot", "password": PASSWORD}})
+    masked = mask_secrets(normalised, hodei_pm.provider_type("docker").secret_fields)
+    assert masked["registry_auth"] == {"username": "bot", "password": "***"}
+
+
+@pytest.mark.parametrize("registry_auth, field", [
+    ({"username": "bot", "password": 1234567890}, "registry_auth.password"),
+    ({"username": "bot", "password": [PASSWORD]}, "registry_auth.password"),
+    (f"bot:{PASSWORD}", "registry_auth"),
+    ([PASSWORD], "registry_auth"),
+])
+def test_a_mistyped_credential_is_refused_without_quoting_it(registry_auth: Any, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate({"registry_auth": registry_auth})
+    assert [p.field for p in info.value.problems] == [field]
+    assert PASSWORD not in str(info.value) and "1234567890" not in str(info.value)

@@ -22,10 +22,16 @@ SEED = {
 SEED_SQL_ROW = {"type": "kubernetes", "namespace": "hodei-jobs", "service_account": "hodei-worker",
                 "default_image": "hodei-jobs-worker:v3"}
 
+# What a real deployment needs beyond the seed's keys, at their defaults.
+DEPLOYMENT_DEFAULTS = {
+    "kubeconfig_context": None, "image_pull_secrets": [], "image_pull_policy": None,
+    "default_resources": {"cpu": 1.0, "memory": 2**30}, "gpu_resource": "nvidia.com/gpu",
+}
+
 DEFAULTS = {
     "type": "kubernetes", "capabilities": None, "kubeconfig_path": None, "namespace": "default",
     "service_account": "default", "default_image": "hodei-jobs-worker:latest", "node_selector": {},
-    "tolerations": [],
+    "tolerations": [], **DEPLOYMENT_DEFAULTS,
 }
 
 
@@ -52,8 +58,9 @@ def with_selector(selector: Any) -> dict[str, Any]:
 
 
 class TestKubernetesConfigContract(ConfigContract):
-    config_fields = ("kubeconfig_path", "namespace", "service_account", "default_image", "node_selector",
-                     "tolerations")
+    config_fields = ("kubeconfig_path", "kubeconfig_context", "namespace", "service_account", "default_image",
+                     "node_selector", "tolerations", "image_pull_secrets", "image_pull_policy", "default_resources",
+                     "default_resources.cpu", "default_resources.memory", "gpu_resource")
     sdk_modules = ("kubernetes",)
     provider_type = "kubernetes"
 
@@ -71,10 +78,26 @@ class TestKubernetesConfigContract(ConfigContract):
             "default_image": [None, 3, "", " hodei", "hodei worker:latest", "hodei\tworker"],
             "node_selector": [None, [], "node-type=worker"],
             "tolerations": [None, {}, "dedicated=worker:NoSchedule"],
+            "image_pull_secrets": [None, "regcred", {}],
+            "image_pull_policy": ["always", "", 3],
+            "default_resources": [None, [], "1Gi"],
+            "gpu_resource": [None, "", "gpu", "nvidia.com/", "kubernetes.io/gpu", "node.kubernetes.io/gpu",
+                             "Nvidia.com/gpu", "nvidia.com/g pu"],
         }
         cases = [({**SEED, field: value}, field) for field, values in bad_values.items() for value in values]
         cases += [({**SEED, "tolerations": [None]}, "tolerations[0]"),
-                  ({**SEED, "tolerations": ["dedicated"]}, "tolerations[0]")]
+                  ({**SEED, "tolerations": ["dedicated"]}, "tolerations[0]"),
+                  ({**SEED, "image_pull_secrets": ["regcred", "Reg_Cred"]}, "image_pull_secrets[1]"),
+                  ({**SEED, "kubeconfig_context": "prod"}, "kubeconfig_context"),
+                  ({**SEED, "kubeconfig_path": "/k", "kubeconfig_context": ""}, "kubeconfig_context"),
+                  ({**SEED, "kubeconfig_path": "/k", "kubeconfig_context": 3}, "kubeconfig_context")]
+        resource_cases = [
+            ({"cpu": 0}, "cpu"), ({"cpu": "0.5m"}, "cpu"), ({"cpu": 0.0015}, "cpu"), ({"cpu": "2Gi"}, "cpu"),
+            ({"cpu": True}, "cpu"), ({"memory": 0}, "memory"), ({"memory": "lots"}, "memory"),
+            ({"memory": -1}, "memory"), ({"gpu": 1}, "gpu"),
+        ]
+        cases += [({**SEED, "default_resources": resources}, f"default_resources.{field}")
+                  for resources, field in resource_cases]
         # A bad key is reported on the map itself, the key quoted in the reason.
         selector_cases = [
             ({"Node Type": "worker"}, "node_selector"),
@@ -126,7 +149,7 @@ class TestKubernetesConfigContract(ConfigContract):
 
 def test_seed_config_validates_and_is_normalised() -> None:
     assert validate(SEED) == {
-        **SEED, "capabilities": None,
+        **SEED, "capabilities": None, **DEPLOYMENT_DEFAULTS,
         "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "worker", "effect": "NoSchedule",
                          "tolerationSeconds": None}],
     }
@@ -142,6 +165,40 @@ def test_every_key_has_the_documented_default() -> None:
 
 def test_kubeconfig_path_may_name_a_file() -> None:
     assert validate({"kubeconfig_path": "~/.kube/config"})["kubeconfig_path"] == "~/.kube/config"
+
+
+def test_a_kubeconfig_context_is_kept_with_its_kubeconfig() -> None:
+    normalised = validate({"kubeconfig_path": "/etc/hodei/kubeconfig", "kubeconfig_context": "prod-eu"})
+    assert normalised["kubeconfig_context"] == "prod-eu"
+
+
+def test_a_kubeconfig_context_without_a_kubeconfig_is_refused_naming_the_context() -> None:
+    assert refused({"kubeconfig_context": "prod-eu"}) == [
+        ("kubeconfig_context", "needs kubeconfig_path: in-cluster configuration has no contexts")]
+
+
+def test_deployment_settings_are_normalised() -> None:
+    normalised = validate({"image_pull_secrets": ["regcred", "mirror.creds"], "image_pull_policy": "IfNotPresent",
+                           "default_resources": {"cpu": "250m", "memory": "512Mi"}, "gpu_resource": "amd.com/gpu"})
+    assert normalised["image_pull_secrets"] == ["regcred", "mirror.creds"]
+    assert normalised["image_pull_policy"] == "IfNotPresent"
+    assert normalised["default_resources"] == {"cpu": 0.25, "memory": 512 * 2**20}
+    assert normalised["gpu_resource"] == "amd.com/gpu"
+
+
+def test_default_resources_keep_the_default_of_a_key_left_out() -> None:
+    assert validate({"default_resources": {"cpu": 2}})["default_resources"] == {"cpu": 2.0, "memory": 2**30}
+
+
+def test_cpu_below_a_millicore_is_refused_with_kubernetes_resolution() -> None:
+    assert refused({"default_resources": {"cpu": "0.5m"}}) == [
+        ("default_resources.cpu", "must be at least 1m (0.001 cores), Kubernetes' CPU resolution, got 0.0005")]
+
+
+def test_gpu_resource_must_be_domain_prefixed() -> None:
+    [(field, reason)] = refused({"gpu_resource": "gpu"})
+    assert field == "gpu_resource"
+    assert "domain-prefixed" in reason
 
 
 # -- names ------------------------------------------------------------------------------------

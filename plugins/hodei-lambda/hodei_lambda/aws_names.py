@@ -1,4 +1,4 @@
-"""AWS region names and Lambda layer version ARNs, checked without asking AWS.
+"""AWS region names, Lambda layer version ARNs and function names, checked without asking AWS.
 
 Each ``check_*`` function returns its argument or raises ``ValueError`` with the reason.
 """
@@ -28,6 +28,18 @@ _LAYER_VERSION_ARN_RE = re.compile(
     r":layer:(?P<name>[A-Za-z0-9_-]{1,140}):(?P<version>[1-9][0-9]*)"
 )
 _LAYER_VERSION_ARN_SHAPE = "arn:aws:lambda:<region>:<account id>:layer:<name>:<version>"
+
+# A function is named by its name or its ARN, either optionally followed by a version or an alias
+# (Lambda's own rules: names of 1 to 64 characters, qualifiers of 1 to 128). A function's ARN
+# comes from the console or IaC output, so its account id must be a real one of 12 digits.
+_QUALIFIER = r"(?::(?P<qualifier>\$LATEST|[A-Za-z0-9_-]{1,128}))?"
+_FUNCTION_NAME_RE = re.compile(rf"(?P<name>[A-Za-z0-9_-]{{1,64}}){_QUALIFIER}")
+_FUNCTION_ARN_RE = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12})"
+    rf":function:(?P<name>[A-Za-z0-9_-]{{1,64}}){_QUALIFIER}"
+)
+_FUNCTION_SHAPES = "a function name ('hodei-worker'), optionally with a version or alias ('hodei-worker:live'), " \
+                   "or its ARN (arn:aws:lambda:<region>:<account id>:function:<name>[:<version or alias>])"
 
 
 @dataclass(frozen=True)
@@ -66,3 +78,22 @@ def parse_layer_version_arn(arn: str) -> LayerVersionArn:
         raise ValueError(f"names partition {match['partition']!r}, but region {region!r} is in "
                          f"{partition_of(region)!r}, got {arn!r}")
     return LayerVersionArn(match["partition"], region, match["account"], match["name"], int(match["version"]))
+
+
+def check_function(function: str, region: str | None) -> str:
+    """A function name or ARN that Lambda's Invoke accepts; an ARN must be in ``region``.
+
+    ``region`` is ``None`` when the region itself was refused, so only the shape is checked.
+    """
+    if _FUNCTION_NAME_RE.fullmatch(function):
+        return function
+    match = _FUNCTION_ARN_RE.fullmatch(function)
+    if match is None:
+        raise ValueError(f"must be {_FUNCTION_SHAPES}, got {function!r}")
+    if region is not None and match["region"] != region:
+        # The client calls the provider's region; Lambda refuses a function of another one.
+        raise ValueError(f"is in region {match['region']!r}, but the provider's region is {region!r}")
+    if match["partition"] != partition_of(match["region"]):
+        raise ValueError(f"names partition {match['partition']!r}, but region {match['region']!r} is in "
+                         f"{partition_of(match['region'])!r}, got {function!r}")
+    return function

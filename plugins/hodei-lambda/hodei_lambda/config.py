@@ -1,13 +1,19 @@
-"""The ``lambda`` provider's config: the region, and the function each worker runs as."""
+"""The ``lambda`` provider's config: the region, the function each worker runs as, and how to reach AWS.
+
+The plugin does not deploy the function: ``runtime``, ``timeout_seconds``, ``memory_mb`` and
+``layers`` describe the function the operator deployed, and the health check reports a function
+that differs from them. No field holds a secret: credentials come from the standard AWS chain.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from hodei import ProviderConfigModel
+from hodei import NonEmptyStr, ProviderConfigModel
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from hodei_lambda.aws_names import check_region, parse_layer_version_arn
+from hodei_lambda.aws_names import check_function, check_region, parse_layer_version_arn
 
 TYPE = "lambda"
 
@@ -50,9 +56,35 @@ def _check_layer(arn: str, info: ValidationInfo) -> str:
     return arn
 
 
+def _check_function(function: str, info: ValidationInfo) -> str:
+    return check_function(function, info.data.get("region"))
+
+
+def _check_endpoint_url(url: str) -> str:
+    shape = "must be an http:// or https:// URL such as 'https://lambda.example.com'"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ValueError(f"{shape}, got {url!r}") from None
+    if "@" in parts.netloc:
+        # Never echo the value: it holds what looks like a password.
+        raise ValueError("must not carry a user name or password: credentials come from the AWS credential chain")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number or out of range
+    except ValueError:
+        raise ValueError(f"{shape}, got {url!r} (bad port)") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or url != url.strip():
+        raise ValueError(f"{shape}, got {url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"must not have a query or fragment, got {url!r}")
+    return url
+
+
 Region = Annotated[str, AfterValidator(check_region)]
 Runtime = Annotated[str, AfterValidator(_check_runtime)]
 LayerVersionArn = Annotated[str, AfterValidator(_check_layer)]
+FunctionName = Annotated[str, AfterValidator(_check_function)]
+EndpointUrl = Annotated[str, AfterValidator(_check_endpoint_url)]
 
 
 class LambdaConfig(ProviderConfigModel):
@@ -66,6 +98,12 @@ class LambdaConfig(ProviderConfigModel):
     memory_mb: Annotated[int, Field(ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)] = 1024
     layers: Annotated[list[LayerVersionArn], Field(max_length=MAX_LAYERS)] = []
     """Layer version ARNs, in the order Lambda applies them."""
+    function_name: FunctionName = "hodei-worker"
+    """The deployed worker function each worker is an invocation of: name or ARN, maybe qualified."""
+    endpoint_url: EndpointUrl | None = None
+    """Where to send Lambda and STS calls instead of AWS's regional endpoints (an emulator, a proxy)."""
+    profile: NonEmptyStr | None = None
+    """The credentials profile of the shared AWS config files; the default credential chain when null."""
 
     @field_validator("layers")
     @classmethod

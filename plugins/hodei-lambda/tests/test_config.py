@@ -21,10 +21,18 @@ SEED = {
     "layers": [COMMON_LAYER],
 }
 
+ADDED_DEFAULTS = {"function_name": "hodei-worker", "endpoint_url": None, "profile": None}
+
 DEFAULTS = {
     "type": "lambda", "capabilities": None, "region": "us-east-1", "runtime": "provided.al2023",
-    "timeout_seconds": 300, "memory_mb": 1024, "layers": [],
+    "timeout_seconds": 300, "memory_mb": 1024, "layers": [], **ADDED_DEFAULTS,
 }
+
+
+def function_arn(name: str = "hodei-worker", region: str = "us-east-1", account: str = "123456789012",
+                 partition: str = "aws", qualifier: str | None = None) -> str:
+    arn = f"arn:{partition}:lambda:{region}:{account}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
 
 
 def validate(config: Any) -> dict[str, Any]:
@@ -47,7 +55,8 @@ def layer(name: str = "common", version: int = 1, region: str = "us-east-1", acc
 
 
 class TestLambdaConfigContract(ConfigContract):
-    config_fields = ("region", "runtime", "timeout_seconds", "memory_mb", "layers")
+    config_fields = ("region", "runtime", "timeout_seconds", "memory_mb", "layers", "function_name", "endpoint_url",
+                     "profile")
     sdk_modules = ("boto3", "botocore")
     provider_type = "lambda"
 
@@ -66,6 +75,15 @@ class TestLambdaConfigContract(ConfigContract):
             "memory_mb": [127, 10241, 0, None, "1024", 1024.0, False, 1e6],
             "layers": [None, COMMON_LAYER, {}, [layer(version=v, name=f"l{v}") for v in range(1, 7)],
                        [COMMON_LAYER, COMMON_LAYER], [layer(version=1), layer(version=2)]],
+            "function_name": [None, 3, "", "hodei worker", "f" * 65, "hodei-worker:", "hodei-worker:a:b",
+                              "hodei-worker:" + "q" * 129, " hodei-worker", "hodei.worker", COMMON_LAYER,
+                              function_arn(region="eu-west-1"), function_arn(account="123456789"),
+                              function_arn(partition="aws-cn"), "123456789012:function:hodei-worker",
+                              "arn:aws:lambda:us-east-1:123456789012:function:"],
+            "endpoint_url": [3, "", "localhost:4566", "ftp://lambda.example.com", "http://", "http://x:99999",
+                             "http://x:port", "https://x?a=1", "http://x#f", " http://x", "http://[::1",
+                             "https://user:secret@lambda.example.com"],
+            "profile": [3, "", " hodei", "hodei "],
         }
         cases = [({**SEED, field: value}, field) for field, values in bad_values.items() for value in values]
         bad_layers = [
@@ -84,7 +102,7 @@ class TestLambdaConfigContract(ConfigContract):
 
 
 def test_seed_config_validates_and_is_normalised() -> None:
-    assert validate(SEED) == {**SEED, "capabilities": None}
+    assert validate(SEED) == {**SEED, "capabilities": None, **ADDED_DEFAULTS}
 
 
 def test_every_key_has_the_documented_default() -> None:
@@ -160,6 +178,52 @@ def test_two_versions_of_one_layer_are_refused() -> None:
 def test_same_name_in_another_account_is_another_layer() -> None:
     layers = [layer(account="111111111111"), layer(account="222222222222")]
     assert validate({"layers": layers})["layers"] == layers
+
+
+@pytest.mark.parametrize("function", [
+    "hodei-worker", "w", "f" * 64, "Hodei_Worker-2", "hodei-worker:live", "hodei-worker:7", "hodei-worker:$LATEST",
+    function_arn(), function_arn(qualifier="live"), function_arn(qualifier="$LATEST"),
+])
+def test_function_names_and_arns_are_accepted(function: str) -> None:
+    assert validate({"function_name": function})["function_name"] == function
+
+
+def test_function_arn_must_be_in_the_provider_region_and_its_partition() -> None:
+    arn = function_arn(region="cn-north-1", partition="aws-cn")
+    assert validate({"region": "cn-north-1", "function_name": arn})["function_name"] == arn
+    assert refused({"function_name": function_arn(region="eu-west-1")}) == [
+        ("function_name", "is in region 'eu-west-1', but the provider's region is 'us-east-1'")]
+    [(field, reason)] = refused({"region": "cn-north-1", "function_name": function_arn(region="cn-north-1")})
+    assert field == "function_name" and "partition 'aws'" in reason
+
+
+def test_function_arn_with_a_refused_region_names_only_the_region() -> None:
+    assert refused_fields({"region": "mars-north-1", "function_name": function_arn()}) == ["region"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:4566", "https://lambda.us-east-1.amazonaws.com",
+                                 "http://localhost:4566/", "https://proxy.example.com/aws", "http://[::1]:5000"])
+def test_endpoint_urls_are_accepted(url: str) -> None:
+    assert validate({"endpoint_url": url})["endpoint_url"] == url
+
+
+def test_endpoint_url_with_a_password_is_refused_without_echoing_it() -> None:
+    [(field, reason)] = refused({"endpoint_url": "https://AKIDEXAMPLE:hunter2@lambda.example.com:99999"})
+    assert field == "endpoint_url"
+    assert "hunter2" not in reason and "AKIDEXAMPLE" not in reason
+    assert "user name or password" in reason
+
+
+def test_profile_names_a_credentials_profile() -> None:
+    assert validate({"profile": "hodei-prod"})["profile"] == "hodei-prod"
+    assert refused({"profile": ""}) == [("profile", "must not be empty")]
+
+
+def test_no_field_is_secret() -> None:
+    # Credentials come from the AWS chain, never from the config, so nothing needs masking.
+    from hodei_lambda import hodei_provider_types
+
+    assert [t.secret_fields for t in hodei_provider_types()] == [()]
 
 
 # -- properties -------------------------------------------------------------------------------

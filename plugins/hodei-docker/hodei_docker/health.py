@@ -1,0 +1,59 @@
+"""Is the engine usable by this provider? Blocking; runs in a worker thread."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import docker
+from hodei import HealthResult, Provider
+
+from hodei_docker.client import client_for, describe, engine_address, is_not_found
+from hodei_docker.deadline import Deadline
+from hodei_docker.labels import provider_filter
+from hodei_docker.workers import registry_auth
+
+
+def check(provider: Provider, deadline: Deadline) -> HealthResult:
+    """Unhealthy when the engine cannot list containers; Degraded when what workers need is missing."""
+    config = provider.config
+    with deadline.applied():
+        try:
+            api = client_for(config)
+            # The spec's health probe for Docker: list containers (only ours, so the answer stays small).
+            api.containers(all=True, limit=1, filters=provider_filter(provider.id))
+        except Exception as exc:
+            return HealthResult.unhealthy(f"Docker engine at {engine_address(config)} {describe(exc, deadline)}")
+        problems = [problem for problem in (_network_problem(api, config, deadline),
+                                            _image_problem(api, config, deadline)) if problem]
+    if problems:
+        return HealthResult.degraded("; ".join(problems))
+    return HealthResult.healthy()
+
+
+def _network_problem(api: docker.APIClient, config: Mapping[str, Any], deadline: Deadline) -> str | None:
+    network = config["network"]
+    try:
+        api.inspect_network(network)
+    except Exception as exc:
+        if is_not_found(exc):
+            return f"network {network!r} does not exist on the engine"
+        return f"cannot check network {network!r}: the engine {describe(exc, deadline)}"
+    return None
+
+
+def _image_problem(api: docker.APIClient, config: Mapping[str, Any], deadline: Deadline) -> str | None:
+    image = config["default_image"]
+    try:
+        api.inspect_image(image)
+        return None
+    except Exception as exc:
+        if not is_not_found(exc):
+            return f"cannot check default_image {image!r}: the engine {describe(exc, deadline)}"
+    try:
+        # Asks the registry, through the engine, whether the image exists and the credentials are
+        # good, without downloading it: the first provision pulls it.
+        api.inspect_distribution(image, auth_config=registry_auth(config))
+    except Exception as exc:
+        return f"default_image {image!r} is not present on the engine and cannot be pulled: {describe(exc, deadline)}"
+    return None

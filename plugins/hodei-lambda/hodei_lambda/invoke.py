@@ -1,0 +1,63 @@
+"""Provisioning: a worker is one asynchronous invocation of the worker function.
+
+The payload is a JSON object with the worker's id, the provider's id, where to connect and the
+one-time token. Lambda queues it and answers 202 with the invocation's request id, which becomes
+the worker's ``backend_id``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hodei import Provider, WorkerHandle, WorkerRequest, run_blocking
+
+from hodei_lambda import inflight
+from hodei_lambda.redaction import hidden
+
+
+class InvokeError(RuntimeError):
+    """Lambda did not accept the invocation; no worker runs."""
+
+
+def payload(provider: Provider, request: WorkerRequest) -> bytes:
+    """The event the worker function receives. Holds the token: never log it."""
+    return json.dumps({
+        "worker_id": request.worker_id,
+        "provider_id": str(provider.id),
+        "server_address": request.server_address,
+        "token": request.token,
+    }).encode()
+
+
+async def provision(provider: Provider, request: WorkerRequest, timeout: float) -> WorkerHandle:
+    return await run_blocking(_invoke, provider, request, timeout)
+
+
+def _invoke(provider: Provider, request: WorkerRequest, timeout: float) -> WorkerHandle:
+    from hodei_lambda import aws  # loads boto3 in this worker thread, never on the event loop
+
+    function = provider.config["function_name"]
+    try:
+        with hidden(request.token):
+            response = aws.client(provider, "lambda", timeout).invoke(
+                FunctionName=function, InvocationType="Event", Payload=payload(provider, request))
+    except Exception as exc:
+        failed = aws.failure(exc)
+        if failed is None:
+            raise
+        raise InvokeError(f"Lambda did not accept worker {request.worker_id!r} for function {function!r} "
+                          f"({failed.kind.value}): {failed.text}") from None
+    # Lambda answers an event with an empty body; read nothing, and free the connection.
+    response["Payload"].close()
+    if response.get("StatusCode") != 202:
+        raise InvokeError(f"Lambda answered {response.get('StatusCode')} instead of 202 to the invocation of "
+                          f"{function!r} for worker {request.worker_id!r}")
+    request_id = response["ResponseMetadata"]["RequestId"]
+    # Recorded here, in the thread, so that an invocation Lambda accepted is counted even when the
+    # core stopped waiting for this call (see hodei.run_blocking).
+    invocation = inflight.IN_FLIGHT.record(provider.id, request.worker_id, request_id,
+                                           lifetime_seconds=provider.config["timeout_seconds"])
+    return WorkerHandle(request.worker_id, request_id, {
+        "function_name": function,
+        "accepted_at": invocation.accepted_at.isoformat(),
+    })

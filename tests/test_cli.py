@@ -13,11 +13,10 @@ import tomllib
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pytest
-import sqlalchemy as sa
 import tomli_w
 import yaml
 from click.testing import CliRunner, Result
@@ -25,11 +24,14 @@ from hodei.cli import main
 from hodei.settings import Settings, load_settings
 from sqlalchemy.engine import make_url
 
+if TYPE_CHECKING:
+    from conftest import Hodei
+
 SEED_FIELDS = {
     "id", "name", "provider_type", "config", "status", "priority", "max_workers", "preferred_region",
     "allowed_regions", "required_labels", "annotations", "created_at", "updated_at",
 }
-DOCUMENT_FIELDS = SEED_FIELDS | {"valid", "problems"}
+DOCUMENT_FIELDS = SEED_FIELDS | {"valid", "problems", "state"}
 
 
 # -- fixtures ---------------------------------------------------------------------------------
@@ -41,73 +43,6 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HODEI_CONFIG", raising=False)
     monkeypatch.delenv("HODEI_DATABASE_URL", raising=False)
-
-
-@pytest.fixture
-def config_file(tmp_path: Path) -> Path:
-    """A minimal hodei.toml: every installed plugin loaded (so ``static`` is there)."""
-    path = tmp_path / "etc" / "hodei.toml"
-    path.parent.mkdir()
-    path.write_text("[plugins]\nallow = []\ndeny = []\n", encoding="utf-8")
-    return path
-
-
-class Hodei:
-    """Runs ``hodei`` in-process against one database and one hodei.toml."""
-
-    def __init__(self, url: str, config: Path):
-        self.url = url
-        self.config = config
-        self.runner = CliRunner()
-
-    def env(self, **overrides: str | None) -> dict[str, str | None]:
-        return {"HODEI_DATABASE_URL": self.url, "HODEI_CONFIG": str(self.config), **overrides}
-
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Result:
-        return self.runner.invoke(main, list(args), input=input, env=self.env() if env is None else env,
-                                  catch_exceptions=False)
-
-    def ok(self, *args: str, input: str | None = None) -> Result:
-        result = self(*args, input=input)
-        assert result.exit_code == 0, f"hodei {' '.join(args)} failed ({result.exit_code}): {result.stderr}"
-        return result
-
-    def json(self, *args: str, input: str | None = None) -> Any:
-        return json.loads(self.ok(*args, "-o", "json", input=input).stdout)
-
-    def providers(self) -> list[dict[str, Any]]:
-        return self.json("providers", "list")
-
-    def provider(self, name: str) -> dict[str, Any]:
-        return self.json("providers", "show", name)
-
-    def sql(self, statement: str, **params: Any) -> None:
-        engine = sa.create_engine(self.url)
-        try:
-            with engine.begin() as connection:
-                connection.execute(sa.text(statement), params)
-        finally:
-            engine.dispose()
-
-    @property
-    def is_postgres(self) -> bool:
-        return make_url(self.url).get_backend_name() == "postgresql"
-
-
-@pytest.fixture
-def hodei(hodei_database_url: str, config_file: Path) -> Hodei:
-    """``hodei`` on a freshly upgraded database (SQLite, then PostgreSQL)."""
-    cli = Hodei(hodei_database_url, config_file)
-    cli.ok("db", "upgrade")
-    return cli
-
-
-@pytest.fixture
-def sqlite_hodei(hodei_sqlite_url: str, config_file: Path) -> Hodei:
-    """For what does not depend on the database: SQLite only."""
-    cli = Hodei(hodei_sqlite_url, config_file)
-    cli.ok("db", "upgrade")
-    return cli
 
 
 def assert_one_error(result: Result, *names: str, exit_code: int = 1) -> None:
@@ -803,8 +738,8 @@ def test_database_url_option_and_environment_win_over_the_file(tmp_path: Path) -
 # -- 12. the database ----------------------------------------------------------------------------
 
 
-def test_db_current_and_upgrade(hodei_database_url: str, config_file: Path) -> None:
-    cli = Hodei(hodei_database_url, config_file)
+def test_db_current_and_upgrade(hodei_cli, hodei_database_url: str, config_file: Path) -> None:
+    cli = hodei_cli(hodei_database_url, config_file)
     before = cli.json("db", "current")
     assert before["current"] is None and before["up_to_date"] is False and before["head"]
     assert "hodei db upgrade" in cli.ok("db", "current").stdout
@@ -825,19 +760,19 @@ def test_db_current_and_upgrade(hodei_database_url: str, config_file: Path) -> N
     ["providers", "update", "x", "--priority", "1"], ["providers", "delete", "x"], ["providers", "disable", "x"],
     ["providers", "apply", "-f", "-", "--format", "json"],
 ])
-def test_providers_on_a_database_never_upgraded(hodei_database_url: str, config_file: Path,
+def test_providers_on_a_database_never_upgraded(hodei_cli, hodei_database_url: str, config_file: Path,
                                                 args: list[str]) -> None:
-    cli = Hodei(hodei_database_url, config_file)
+    cli = hodei_cli(hodei_database_url, config_file)
     result = cli(*args, input='[{"name": "x", "provider_type": "static"}]')
     assert_one_error(result, "hodei db upgrade")
     assert cli.json("db", "current")["current"] is None
 
 
-def test_wrong_postgres_password_is_reported_without_it(hodei_postgres_url: str, config_file: Path) -> None:
+def test_wrong_postgres_password_is_reported_without_it(hodei_cli, hodei_postgres_url: str, config_file: Path) -> None:
     secret = "Wr0ng-Pa55word-xyzzy"
     url = make_url(hodei_postgres_url).set(password=secret).render_as_string(hide_password=False)
     assert secret in url
-    cli = Hodei(url, config_file)
+    cli = hodei_cli(url, config_file)
     for args in (["db", "upgrade"], ["db", "current"], ["providers", "list"], ["providers", "list", "-o", "json"]):
         result = cli(*args)
         assert result.exit_code == 1, (args, result.output)
@@ -866,9 +801,9 @@ def test_unusable_database_url_is_a_clear_error(tmp_path: Path, url: str, names:
         assert "s3cret-pw" not in result.output
 
 
-def test_unreachable_postgres_is_a_clear_error(config_file: Path) -> None:
+def test_unreachable_postgres_is_a_clear_error(hodei_cli, config_file: Path) -> None:
     secret = "unreachable-pw-42"
-    cli = Hodei(f"postgresql+psycopg://hodei:{secret}@127.0.0.1:1/hodei", config_file)
+    cli = hodei_cli(f"postgresql+psycopg://hodei:{secret}@127.0.0.1:1/hodei", config_file)
     result = cli("providers", "list")
     assert_one_error(result, "cannot connect", "127.0.0.1")
     assert secret not in result.output

@@ -102,7 +102,7 @@ def test_a_broken_plugin_is_reported_and_the_others_load(fake_entry_points) -> N
     assert "hodei_health_chek" in errors["typo"]
     assert "surprise" in errors["badargs"]
     assert "already served by plugin 'good'" in errors["zdup"]
-    assert [name for name, _ in pm.list_name_plugin()] == ["good"]
+    assert [name for name, _ in pm.list_name_plugin()] == ["hodei.selection", "good"]
 
 
 def test_allow_and_deny_lists(fake_entry_points) -> None:

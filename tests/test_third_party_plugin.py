@@ -11,12 +11,10 @@ import importlib
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,6 @@ from hodei.calls import call_provider_hook
 from hodei.masking import MASK, mask_secrets
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example-plugin"
 # localproc signals process groups (os.killpg) and the tests run sh: POSIX only.
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="localproc needs POSIX process groups")
 
@@ -36,26 +33,8 @@ PROVIDER_HOOKS = ["hodei_capacity", "hodei_deprovision", "hodei_health_check", "
 
 
 @pytest.fixture(scope="module")
-def localproc_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """``pip install --target`` of the example, on ``sys.path`` for this module's tests only."""
-    scratch = tmp_path_factory.mktemp("localproc")
-    # Build from a copy: setuptools writes build/ and *.egg-info into the tree it builds.
-    source = scratch / "src"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns(
-        "build", "*.egg-info", "__pycache__", ".pytest_cache"))
-    site = scratch / "site"
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--quiet", "--target", str(site), str(source)],
-        capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        pytest.fail(f"pip install of {EXAMPLE} failed:\n{result.stdout}\n{result.stderr}")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(site))  # also invalidates the import caches
-        yield site
-    for name in [m for m in sys.modules if m == "hodei_localproc" or m.startswith("hodei_localproc.")]:
-        del sys.modules[name]
-    importlib.invalidate_caches()
+def localproc_site(install_example) -> Path:
+    return install_example("example-plugin", "hodei_localproc")
 
 
 @pytest.fixture
@@ -102,7 +81,7 @@ def test_deny_leaves_it_out_and_records_it_skipped(localproc_site) -> None:
 def test_allow_loads_only_it(localproc_site) -> None:
     pm = make_plugin_manager(allow=["localproc"])
     assert list(pm.provider_types) == ["localproc"]
-    assert [name for name, _ in pm.list_name_plugin()] == ["localproc"]
+    assert [name for name, _ in pm.list_name_plugin()] == ["hodei.selection", "localproc"]  # the core's own rules
     assert "static" in pm.skipped
 
 
@@ -214,7 +193,7 @@ def test_deprovision_of_an_unknown_worker_is_success(pm) -> None:
 
 def _load_example_tests() -> Any:
     """The example's own test module, so its fixtures are proven here rather than copied."""
-    path = EXAMPLE / "tests" / "test_localproc.py"
+    path = Path(__file__).resolve().parents[1] / "docs" / "example-plugin" / "tests" / "test_localproc.py"
     spec = importlib.util.spec_from_file_location("hodei_localproc_example_tests", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -13,7 +13,16 @@ _SECTION_HELP = {
     "database": "Where provider configs live. SQLite is the embedded default; use PostgreSQL in production.",
     "plugins": "Which installed plugins (entry points in the 'hodei' group) are loaded.",
     "health": "Provider health checks.",
+    "selection": "The selection chain: which filters and rankers decide where a job's worker runs.",
 }
+
+# Settings whose default is "not set" are shown commented out, with the value they behave like.
+_UNSET_EXAMPLES = {
+    ("selection", "filters"): ["status", "health", "capacity", "resources", "labels", "annotations",
+                               "allowed-regions"],
+    ("selection", "rankers"): ["priority", "utilization", "name"],
+}
+_TABLE_EXAMPLES = {("selection", "weights"): {"utilization": 1.0}}
 
 
 def render_default_config(database_url: str = "sqlite:///hodei.db") -> str:
@@ -28,9 +37,19 @@ def render_default_config(database_url: str = "sqlite:///hodei.db") -> str:
         parts.append(f"# {_SECTION_HELP.get(section, '')}".rstrip())
         parts.append(f"[{section}]")
         values: dict[str, Any] = model.model_dump(mode="json")
+        tables = []
         for key, subfield in type(model).model_fields.items():
-            if subfield.description:
-                parts.append(f"# {subfield.description}")
-            parts.append(tomli_w.dumps({key: values[key]}).rstrip())
+            lines = [f"# {subfield.description}"] if subfield.description else []
+            if isinstance(values[key], dict):
+                example = values[key] or _TABLE_EXAMPLES.get((section, key), {})
+                body = tomli_w.dumps(example).rstrip()
+                tables += ["", *lines, f"[{section}.{key}]",
+                           body if values[key] else "\n".join(f"# {line}" for line in body.splitlines())]
+            elif values[key] is None:
+                example = tomli_w.dumps({key: _UNSET_EXAMPLES.get((section, key), "")}).rstrip()
+                parts += [*lines, *(f"# {line}" for line in example.splitlines())]
+            else:
+                parts += [*lines, tomli_w.dumps({key: values[key]}).rstrip()]
+        parts += tables
         parts.append("")
     return "\n".join(parts)

@@ -52,7 +52,8 @@ class Provider:
     id: uuid.UUID
     name: str
     provider_type: str
-    config: Mapping[str, Any]
+    # Left out of repr: a plugin's config may hold secrets, and a repr ends up in logs and tracebacks.
+    config: Mapping[str, Any] = field(repr=False)
     status: ProviderStatus = ProviderStatus.ACTIVE
     priority: int = 0
     max_workers: int = 10
@@ -131,3 +132,21 @@ class BackendWorker:
     backend_id: str
     state: str = "running"
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ProviderState:
+    """What Hodei last learned about a provider at run time: health, load, discovered capacity.
+
+    ``health`` is ``None`` for a provider never checked. ``per_worker`` is what the plugin's
+    capacity report discovered; a ``capabilities`` object in the config overrides it.
+    """
+
+    health: HealthStatus | None = None
+    health_reason: str = ""
+    checked_at: datetime | None = None
+    check_duration_seconds: float | None = None
+    active_workers: int = 0
+    reserved_workers: int = 0
+    per_worker: Resources = Resources()
+    capacity_reported_at: datetime | None = None

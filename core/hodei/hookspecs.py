@@ -154,11 +154,12 @@ def hodei_list_workers(
 
 @hookspec
 def hodei_selection_filters() -> Sequence[Any]:
-    """Contribute hard filters to the selection chain.
+    """Contribute hard filters to the selection chain (see :class:`hodei.selection.Filter`).
 
     A filter has a unique ``name`` (how ``hodei.toml`` orders or removes it) and sees the whole
-    candidate set of a decision at once, so a decision costs one call per filter, not one per
-    provider; it gives a reason for a rejection only when an explanation is asked for.
+    candidate set of a decision at once (``admit(candidates, job)``, or ``mask(index, job)``
+    answered from the core's cached indexes), so a decision costs one call per filter, not one
+    per provider; it gives a reason (``explain``) only when an explanation is asked for.
 
     :returns: a list of filter objects.
     """
@@ -166,10 +167,11 @@ def hodei_selection_filters() -> Sequence[Any]:
 
 @hookspec
 def hodei_selection_rankers() -> Sequence[Any]:
-    """Contribute rank rules to the selection chain.
+    """Contribute rank rules to the selection chain (see :class:`hodei.selection.Ranker`).
 
-    A ranker has a unique ``name`` and scores the candidates of the chosen region tier in one
-    call; weights come from ``hodei.toml``.
+    A ranker has a unique ``name`` and ranks the candidates of the chosen region tier in one call:
+    an ordering rule returns sort keys, a scoring rule returns scores that are summed with the
+    weights from ``hodei.toml``.
 
     :returns: a list of ranker objects.
     """

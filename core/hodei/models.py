@@ -38,3 +38,24 @@ class ProviderConfigRow(SQLModel, table=True):
     annotations: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class ProviderStateRow(SQLModel, table=True):
+    """What Hodei last learned about a provider at run time; no row means never checked."""
+
+    __tablename__ = "provider_state"
+
+    provider_id: uuid.UUID = Field(sa_column=sa.Column(
+        sa.Uuid(), sa.ForeignKey("provider_configs.id", ondelete="CASCADE"), primary_key=True))
+    health: str | None = Field(None, sa_column=sa.Column(sa.Text(), nullable=True))
+    health_reason: str = Field("", sa_column=sa.Column(sa.Text(), nullable=False))
+    checked_at: datetime | None = Field(None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
+    check_duration_seconds: float | None = Field(None, sa_column=sa.Column(sa.Float(), nullable=True))
+    active_workers: int = Field(0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    reserved_workers: int = Field(0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    capacity_cpu: float | None = Field(None, sa_column=sa.Column(sa.Float(), nullable=True))
+    capacity_memory: int | None = Field(None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
+    capacity_gpu: int | None = Field(None, sa_column=sa.Column(sa.Integer(), nullable=True))
+    capacity_reported_at: datetime | None = Field(None, sa_column=sa.Column(sa.DateTime(timezone=True),
+                                                                          nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

@@ -150,6 +150,7 @@ def make_plugin_manager(
     deny: Iterable[str] = (),
     load_entry_points: bool = True,
     plugins: Iterable[tuple[str, object]] = (),
+    builtin_rules: bool = True,
 ) -> HodeiPluginManager:
     """Build a fresh plugin manager.
 
@@ -157,8 +158,13 @@ def make_plugin_manager(
     :param deny: entry point names never to load (wins over ``allow``).
     :param load_entry_points: ``False`` loads only ``plugins`` (tests).
     :param plugins: ``(name, plugin)`` pairs registered before the entry points: the core's own.
+    :param builtin_rules: register the built-in selection rules (plugin ``hodei.selection``).
     """
     pm = HodeiPluginManager()
+    if builtin_rules:
+        from hodei.selection import builtin
+
+        pm.register_plugin(builtin, "hodei.selection", distribution="hodei")
     for name, plugin in plugins:
         pm.register_plugin(plugin, name, distribution="hodei")
     if not load_entry_points:

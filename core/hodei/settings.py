@@ -42,10 +42,22 @@ class HealthSettings(_Section):
         "health_check_timeout: how long one provider's health check may take"))
 
 
+class SelectionSettings(_Section):
+    filters: list[str] | None = Field(None, description=(
+        "Filters to run, in this order (only these); unset runs every installed filter, the built-in ones "
+        "(status, health, capacity, resources, labels, annotations, allowed-regions) first"))
+    rankers: list[str] | None = Field(None, description=(
+        "Rankers, in this order (only these); unset: priority, utilization, then installed third-party "
+        "rankers, then name"))
+    weights: dict[str, float] = Field(default_factory=dict, description=(
+        "Weights of scoring rankers (utilization and weighted third-party rules), summed into one score"))
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
 
     # Where the settings came from, for messages; not a setting.
     source: Path | None = Field(None, exclude=True)

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from hodei.database import check_schema, create_engine
-from hodei.domain import Provider, ProviderStatus
+from hodei.domain import Capacity, HealthResult, HealthStatus, Provider, ProviderState, ProviderStatus, Resources
 from hodei.errors import AlreadyExists, InvalidInput, NotFound, Problem
 from hodei.masking import MASK, mask_secrets
-from hodei.models import ProviderConfigRow, utcnow
+from hodei.models import ProviderConfigRow, ProviderStateRow, utcnow
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_spec import PROVIDER_FIELDS, ProviderSpec, parse_provider
 
@@ -132,6 +132,71 @@ class Store:
         if row is None:
             raise NotFound(f"no provider named {str(ref)!r}")
         return row
+
+    # -- run-time state ---------------------------------------------------------------------
+
+    def states(self) -> dict[uuid.UUID, ProviderState]:
+        """Every provider's last known health, load and capacity; a provider never checked has none."""
+        with Session(self.engine) as session:
+            return {row.provider_id: _state(row) for row in session.exec(select(ProviderStateRow)).all()}
+
+    def state(self, ref: str | uuid.UUID) -> ProviderState:
+        with Session(self.engine) as session:
+            row = session.get(ProviderStateRow, self._row(session, ref).id)
+            return _state(row) if row is not None else ProviderState()
+
+    def record_health(self, ref: str | uuid.UUID, result: HealthResult) -> ProviderState:
+        """Store a health check's answer (the daemon's health monitor, ``hodei providers check``)."""
+        def change(row: ProviderStateRow) -> None:
+            row.health = HealthStatus(result.status).value
+            row.health_reason = result.reason
+            row.checked_at = result.checked_at or utcnow()
+            row.check_duration_seconds = result.duration_seconds
+        return self._change_state(ref, change)
+
+    def record_capacity(self, ref: str | uuid.UUID, capacity: Capacity) -> ProviderState:
+        """Store a capacity report: the workers the backend has now and what one worker can get."""
+        def change(row: ProviderStateRow) -> None:
+            row.active_workers = capacity.active_workers
+            row.capacity_cpu = capacity.per_worker.cpu
+            row.capacity_memory = capacity.per_worker.memory
+            row.capacity_gpu = capacity.per_worker.gpu
+            row.capacity_reported_at = utcnow()
+        return self._change_state(ref, change)
+
+    def set_workers(self, ref: str | uuid.UUID, *, active: int | None = None,
+                    reserved: int | None = None) -> ProviderState:
+        for name, value in (("active", active), ("reserved", reserved)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise InvalidInput(Problem(f"{name}_workers", f"must be a whole number >= 0, got {value!r}"))
+
+        def change(row: ProviderStateRow) -> None:
+            if active is not None:
+                row.active_workers = active
+            if reserved is not None:
+                row.reserved_workers = reserved
+        return self._change_state(ref, change)
+
+    def _change_state(self, ref: str | uuid.UUID, change: Any) -> ProviderState:
+        with Session(self.engine) as session:
+            provider_id = self._row(session, ref).id
+            row = session.get(ProviderStateRow, provider_id, with_for_update=True)
+            if row is None:
+                row = ProviderStateRow(provider_id=provider_id)
+            change(row)
+            row.updated_at = utcnow()
+            session.add(row)
+            try:
+                session.commit()
+            except sa.exc.IntegrityError:
+                # Two writers created the row at once: apply the change to the one that won.
+                session.rollback()
+                row = session.get(ProviderStateRow, provider_id, with_for_update=True)
+                change(row)
+                session.add(row)
+                session.commit()
+            session.refresh(row)
+            return _state(row)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -281,6 +346,17 @@ class Store:
         except sa.exc.DataError as exc:
             session.rollback()
             raise InvalidInput(Problem("", f"the database refused a value: {str(exc.orig).splitlines()[0]}")) from None
+
+
+def _state(row: ProviderStateRow) -> ProviderState:
+    return ProviderState(
+        health=HealthStatus(row.health) if row.health else None, health_reason=row.health_reason,
+        checked_at=_aware(row.checked_at) if row.checked_at else None,
+        check_duration_seconds=row.check_duration_seconds,
+        active_workers=row.active_workers, reserved_workers=row.reserved_workers,
+        per_worker=Resources(cpu=row.capacity_cpu, memory=row.capacity_memory, gpu=row.capacity_gpu),
+        capacity_reported_at=_aware(row.capacity_reported_at) if row.capacity_reported_at else None,
+    )
 
 
 def _row_values(spec: ProviderSpec) -> dict[str, Any]:

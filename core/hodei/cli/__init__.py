@@ -53,15 +53,18 @@ def main(ctx: click.Context, config: str | None, database_url: str | None, log_l
     """Hodei decides where a job's worker runs, and puts it there.
 
     Providers (Docker hosts, Kubernetes clusters, AWS Lambda, and any type a plugin adds) live
-    in the provider_configs table; these commands manage them.
+    in the provider_configs table; these commands manage them, check them, and show which one
+    a job would get (`hodei select`) and why (`hodei explain`).
     """
     configure_logging(log_level)
     ctx.obj = App(config, database_url)
 
 
-from hodei.cli import config_cmd, db_cmd, plugins_cmd, providers_cmd  # noqa: E402  (registers commands)
+from hodei.cli import config_cmd, db_cmd, plugins_cmd, providers_cmd, select_cmd  # noqa: E402  (registers commands)
 
 main.add_command(plugins_cmd.plugins)
 main.add_command(db_cmd.db)
 main.add_command(config_cmd.config)
 main.add_command(providers_cmd.providers)
+main.add_command(select_cmd.select)
+main.add_command(select_cmd.explain)

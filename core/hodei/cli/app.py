@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hodei.plugins import HodeiPluginManager
+    from hodei.selection import SelectionChain
     from hodei.settings import Settings
     from hodei.store import Store
 
@@ -37,6 +38,13 @@ class App:
         from hodei.store import Store
 
         return Store.open(self.settings.database.url, self.pm)
+
+    @functools.cached_property
+    def chain(self) -> SelectionChain:
+        from hodei.selection import build_chain
+
+        selection = self.settings.selection
+        return build_chain(self.pm, selection.filters, selection.rankers, selection.weights)
 
     def unchecked_store(self) -> Store:
         """A store on a database whose schema may be missing (``hodei db``)."""

@@ -46,4 +46,6 @@ def show(app: App, output: str) -> None:
         emit_json({"source": str(settings.source) if settings.source else None, "settings": data})
         return
     click.echo(f"# from {settings.source or 'built-in defaults'}, with overrides applied")
-    click.echo(tomli_w.dumps(data).rstrip())
+    # TOML has no null: a setting left unset is left out, as it would be in the file.
+    shown = {section: {k: v for k, v in values.items() if v is not None} for section, values in data.items()}
+    click.echo(tomli_w.dumps(shown).rstrip())

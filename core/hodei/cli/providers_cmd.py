@@ -50,8 +50,34 @@ def _pairs(mapping: Any) -> str | None:
     return ",".join(f"{k}={v}" for k, v in mapping.items()) or None
 
 
+def _state_document(app: App, provider: StoredProvider, states: dict[Any, Any] | None = None) -> dict[str, Any]:
+    state = states.get(provider.id) if states is not None else app.store.state(provider.id)
+    if state is None:
+        from hodei.domain import ProviderState
+
+        state = ProviderState()
+    return {
+        "health": state.health.value if state.health else None,
+        "health_reason": state.health_reason or None,
+        "checked_at": state.checked_at.isoformat() if state.checked_at else None,
+        "active_workers": state.active_workers, "reserved_workers": state.reserved_workers,
+        "per_worker": {"cpu": state.per_worker.cpu, "memory": state.per_worker.memory, "gpu": state.per_worker.gpu},
+    }
+
+
+def _document(app: App, provider: StoredProvider, states: dict[Any, Any] | None = None) -> dict[str, Any]:
+    """A provider as every command prints it in JSON: the seed's fields, masked, and its run-time state."""
+    return masked_document(provider, app.pm) | {"state": _state_document(app, provider, states)}
+
+
+def _health(doc: dict[str, Any]) -> str:
+    state = doc["state"]
+    return state["health"] or "never checked"
+
+
 def _show_list(app: App, items: Sequence[StoredProvider], output: str) -> None:
-    docs = [masked_document(p, app.pm) for p in items]
+    states = app.store.states()
+    docs = [_document(app, p, states) for p in items]
     if output == "json":
         emit_json(docs)
         return
@@ -59,15 +85,16 @@ def _show_list(app: App, items: Sequence[StoredProvider], output: str) -> None:
         click.echo("no providers (add one with `hodei providers add` or `hodei providers apply -f FILE`)")
         return
     click.echo(table(
-        ["NAME", "TYPE", "STATUS", "PRIORITY", "MAX WORKERS", "REGIONS", "LABELS", "VALID"],
-        [[d["name"], d["provider_type"], d["status"], d["priority"], d["max_workers"], _regions(d),
+        ["NAME", "TYPE", "STATUS", "HEALTH", "PRIORITY", "WORKERS", "REGIONS", "LABELS", "VALID"],
+        [[d["name"], d["provider_type"], d["status"], _health(d), d["priority"],
+          f"{d['state']['active_workers'] + d['state']['reserved_workers']}/{d['max_workers']}", _regions(d),
           _pairs(d["required_labels"]), "yes" if d["valid"] else "NO: " + "; ".join(
               f"{p['field']}: {p['reason']}" if p["field"] else p["reason"] for p in d["problems"])]
          for d in docs]))
 
 
 def _show_one(app: App, item: StoredProvider, output: str) -> None:
-    doc = masked_document(item, app.pm)
+    doc = _document(app, item)
     if output == "json":
         emit_json(doc)
         return
@@ -79,6 +106,10 @@ def _show_one(app: App, item: StoredProvider, output: str) -> None:
         ("required_labels", _pairs(doc["required_labels"])), ("annotations", _pairs(doc["annotations"])),
         ("created_at", doc["created_at"]), ("updated_at", doc["updated_at"]),
         ("valid", "yes" if doc["valid"] else "NO"),
+        ("health", _health(doc) + (f": {doc['state']['health_reason']}" if doc["state"]["health_reason"] else "")),
+        ("checked_at", doc["state"]["checked_at"]),
+        ("workers", f"{doc['state']['active_workers']} active, {doc['state']['reserved_workers']} reserved, "
+                    f"{doc['max_workers']} at most"),
     ]))
     for problem in doc["problems"]:
         click.echo(f"  {problem['field']}: {problem['reason']}" if problem["field"] else f"  {problem['reason']}")
@@ -197,7 +228,7 @@ def add(app: App, name: str, provider_type: str, status: str, config_json: str |
     document["annotations"] = _key_values("--annotation", annotations)
     created = app.store.create(document)
     if output == "json":
-        emit_json(masked_document(created, app.pm))
+        emit_json(_document(app, created))
     else:
         click.echo(f"added provider {created.name!r} ({created.provider_type}, id {created.id})")
 
@@ -255,7 +286,7 @@ def update(app: App, name: str, rename: str | None, merge_config: str | None, no
         raise click.UsageError("nothing to change: give at least one option (see --help)")
     updated = app.store.update(current.id, changes, merge_config=merge)
     if output == "json":
-        emit_json(masked_document(updated, app.pm))
+        emit_json(_document(app, updated))
     else:
         click.echo(f"updated provider {updated.name!r}")
 
@@ -266,9 +297,10 @@ def update(app: App, name: str, rename: str | None, merge_config: str | None, no
 @click.pass_obj
 def delete(app: App, name: str, output: str) -> None:
     """Remove provider NAME."""
+    last_state = app.store.state(name)  # the row and its state go together
     removed = app.store.delete(name)
     if output == "json":
-        emit_json(masked_document(removed, app.pm))
+        emit_json(_document(app, removed, {removed.id: last_state}))
     else:
         click.echo(f"deleted provider {removed.name!r}")
 
@@ -281,7 +313,7 @@ def _status_command(status: ProviderStatus, verb: str, help_text: str) -> click.
     def command(app: App, name: str, output: str) -> None:
         changed = app.store.set_status(name, status)
         if output == "json":
-            emit_json(masked_document(changed, app.pm))
+            emit_json(_document(app, changed))
         else:
             click.echo(f"provider {changed.name!r} is {changed.status}")
 
@@ -346,3 +378,60 @@ def apply(app: App, path: str, fmt: str | None, dry_run: bool, output: str) -> N
     click.echo(f"{'dry run: ' if dry_run else ''}{counts['create']} to create, {counts['update']} to update, "
                f"{counts['unchanged']} unchanged" if dry_run else
                f"{counts['create']} created, {counts['update']} updated, {counts['unchanged']} unchanged")
+
+
+@providers.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="How long each check may take [default: hodei.toml's [health] timeout_seconds].")
+@output_option
+@click.pass_obj
+def check(app: App, names: tuple[str, ...], timeout: float | None, output: str) -> None:
+    """Check providers' health and capacity now, and record what they answer.
+
+    Checks every valid provider, or only those NAMEd, at once, each within the timeout. Selection
+    reads the recorded health and worker counts (the daemon keeps them fresh on its own).
+    """
+    import anyio
+
+    from hodei.checks import CheckResult, check_provider
+
+    limit = timeout or app.settings.health.timeout_seconds
+    rows = [app.store.get(name) for name in names] if names else app.store.list()
+    invalid = [row for row in rows if not row.valid]
+    if names and invalid:
+        raise InvalidInput([Problem(row.name, "is not valid, so it cannot be checked: "
+                                    + "; ".join(map(str, row.problems))) for row in invalid])
+    targets = [row.to_provider() for row in rows if row.valid]
+    results: list[CheckResult] = []
+
+    async def run_all() -> None:
+        async def one(provider: Any) -> None:
+            results.append(await check_provider(app.pm, provider, limit))
+        async with anyio.create_task_group() as group:
+            for provider in targets:
+                group.start_soon(one, provider)
+
+    anyio.run(run_all)
+    results.sort(key=lambda r: r.provider.name)
+    for result in results:
+        app.store.record_health(result.provider.id, result.health)
+        if result.capacity is not None:
+            app.store.record_capacity(result.provider.id, result.capacity)
+    if output == "json":
+        emit_json([{
+            "name": r.provider.name, "health": r.health.status.value, "reason": r.health.reason,
+            "duration_seconds": r.health.duration_seconds,
+            "active_workers": r.capacity.active_workers if r.capacity else None,
+            "capacity_error": r.capacity_error or None,
+        } for r in results])
+        return
+    if not results:
+        click.echo("no valid providers to check")
+        return
+    click.echo(table(["NAME", "HEALTH", "TOOK", "WORKERS", "REASON"], [
+        [r.provider.name, r.health.status.value, f"{r.health.duration_seconds:.2f}s",
+         f"{r.capacity.active_workers}/{r.provider.max_workers}" if r.capacity else None,
+         r.health.reason or r.capacity_error or None] for r in results]))
+    for row in invalid:
+        click.echo(f"skipped {row.name}: not valid ({'; '.join(map(str, row.problems))})")

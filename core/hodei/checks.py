@@ -1,0 +1,51 @@
+"""One provider's health check and capacity report, bounded in time, never raising.
+
+Shared by ``hodei providers check`` and the daemon's health monitor: whatever the plugin does
+(answers, raises, hangs past the timeout), the caller gets a result it can store.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from hodei.calls import call_provider_hook
+from hodei.domain import Capacity, HealthResult, HealthStatus, Provider
+from hodei.plugins import HodeiPluginManager
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    provider: Provider
+    health: HealthResult
+    capacity: Capacity | None
+    capacity_error: str = ""
+
+
+def _failure(exc: BaseException, timeout: float, what: str) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"{what} did not answer within {timeout:g} s"
+    return f"{what} failed: {type(exc).__name__}: {exc}"
+
+
+async def check_provider(pm: HodeiPluginManager, provider: Provider, timeout: float) -> CheckResult:
+    """Ask the provider's plugin for its health, then (unless Unhealthy) its capacity."""
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    try:
+        health = await call_provider_hook(pm.hook.hodei_health_check, provider, timeout)
+        if not isinstance(health, HealthResult):
+            raise TypeError(f"the health check returned {type(health).__name__}, not a HealthResult")
+    except Exception as exc:
+        health = HealthResult.unhealthy(_failure(exc, timeout, "the health check"))
+    health = replace(health, checked_at=started_at, duration_seconds=round(time.perf_counter() - started, 6))
+    capacity, capacity_error = None, ""
+    if health.status is not HealthStatus.UNHEALTHY:
+        try:
+            capacity = await call_provider_hook(pm.hook.hodei_capacity, provider, timeout)
+            if not isinstance(capacity, Capacity):
+                raise TypeError(f"the capacity report was {type(capacity).__name__}, not a Capacity")
+        except Exception as exc:
+            capacity, capacity_error = None, _failure(exc, timeout, "the capacity report")
+    return CheckResult(provider, health, capacity, capacity_error)

@@ -1,0 +1,89 @@
+"""``hodei select`` and ``hodei explain``: selection as a dry run on the current database state."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hodei.cli.app import App
+from hodei.cli.output import emit_json, output_option
+from hodei.documents import FORMATS, detect_format, parse_text
+from hodei.errors import InvalidInput, Problem
+
+if TYPE_CHECKING:
+    from hodei.selection import Requirements, Selector
+
+NOTHING_FITS = 3
+
+
+def _read_requirements(app: App, path: str | None, fmt: str | None) -> Requirements:
+    if path is None:
+        return app.chain.parse_requirements({})
+    origin = "standard input" if path == "-" else path
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(Problem("requirements", f"cannot read {origin}: {exc}")) from None
+    if fmt is None and path == "-":
+        fmt = "json" if text.lstrip().startswith("{") else "toml"
+    document = parse_text(text, detect_format(path, fmt), origin, field="requirements")
+    return app.chain.parse_requirements(document)
+
+
+def _selector(app: App) -> Selector:
+    from hodei.selection import Selector
+
+    return Selector.from_store(app.store, app.chain)
+
+
+def _requirements_options(func: Any) -> Any:
+    func = click.option("--format", "fmt", type=click.Choice(FORMATS),
+                        help="The requirements' format, when the file name does not say "
+                             "(standard input: JSON if it starts with '{', else TOML).")(func)
+    return click.option("-r", "--requirements", "path", metavar="FILE",
+                        help="The job's requirements: a JSON, TOML or YAML object (cpu, memory, gpu, "
+                             "required_labels, required_annotations, preferred_region, allowed_regions); "
+                             "- reads standard input. Without it, a job that needs nothing.")(func)
+
+
+@click.command("select")
+@_requirements_options
+@output_option
+@click.pass_obj
+def select(app: App, path: str | None, fmt: str | None, output: str) -> None:
+    """Show which provider a job would get, and why: a dry run, nothing is provisioned.
+
+    Prints the region tier used, the ranking within it and, for every provider left out, the
+    filters that excluded it. Exit status: 0 when a provider was selected, 3 when none fits,
+    1 on an error.
+    """
+    job = _read_requirements(app, path, fmt)
+    report = _selector(app).report(job)
+    if output == "json":
+        emit_json(report.as_dict())
+    else:
+        click.echo(report.text())
+    if report.selected is None:
+        click.get_current_context().exit(NOTHING_FITS)
+
+
+@click.command()
+@click.argument("name")
+@_requirements_options
+@output_option
+@click.pass_obj
+def explain(app: App, name: str, path: str | None, fmt: str | None, output: str) -> None:
+    """Why provider NAME would or would not run a job, and what would make it fit.
+
+    Every filter's verdict on NAME with a hint for each failure, the region tier it falls in,
+    and, when it fits but is not chosen, what ranks the winner ahead of it.
+    """
+    job = _read_requirements(app, path, fmt)
+    explanation = _selector(app).explain(name, job)
+    if output == "json":
+        emit_json(explanation.as_dict())
+    else:
+        click.echo(explanation.text())

@@ -1,0 +1,211 @@
+"""The selection contract's own rules, as a plugin on the same hooks third parties use.
+
+Filters: status, health, capacity, resources, labels, annotations, allowed-regions.
+Rankers: priority (higher first), utilization (lower first, weighted), name (ascending).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from hodei.domain import HealthStatus
+from hodei.hookspecs import hookimpl
+from hodei.quantity import format_memory
+from hodei.selection.candidates import Candidate
+from hodei.selection.index import ProviderIndex
+from hodei.selection.requirements import Requirements
+from hodei.selection.rules import IndexedFilter, Ranker, Reason
+
+
+def shown(text: str) -> str:
+    # Matching is exact, so make a stray space or an empty value visible.
+    return text if text and text == text.strip() else repr(text)
+
+
+def pair(key: str, value: str) -> str:
+    return f"{shown(key)}={shown(value)}"
+
+
+class StatusFilter(IndexedFilter):
+    name = "status"
+    _hints = {
+        "DISABLED": "an operator disabled it; `hodei providers enable {name}` brings it back",
+        "MAINTENANCE": "it is in maintenance; `hodei providers enable {name}` when the work is done",
+        "UNHEALTHY": "the health monitor set it after failed checks; it returns to ACTIVE after "
+                     "successful ones (see `hodei providers show {name}`)",
+    }
+
+    def mask(self, index: ProviderIndex, job: Requirements) -> int:
+        return index.by_status.get("ACTIVE", 0)
+
+    def explain(self, candidate: Candidate, job: Requirements) -> Reason:
+        hint = self._hints.get(candidate.status, "set it to ACTIVE").format(name=candidate.name)
+        return Reason(f"status is {candidate.status}, not ACTIVE", "not ACTIVE", candidate.status, hint)
+
+
+class HealthFilter(IndexedFilter):
+    name = "health"
+
+    def mask(self, index: ProviderIndex, job: Requirements) -> int:
+        return index.all & ~index.unhealthy
+
+    def explain(self, candidate: Candidate, job: Requirements) -> Reason:
+        why = candidate.health_reason or "no reason given"
+        return Reason(f"last health check was Unhealthy: {why}", "unhealthy", why,
+                      "fix what the check reports; the next successful check readmits it")
+
+    def note(self, candidate: Candidate, job: Requirements) -> str | None:
+        if candidate.health is None:
+            return "health never checked"
+        if candidate.health is HealthStatus.DEGRADED:
+            return f"health Degraded: {candidate.health_reason or 'no reason given'}"
+        return None
+
+
+class CapacityFilter(IndexedFilter):
+    name = "capacity"
+
+    def mask(self, index: ProviderIndex, job: Requirements) -> int:
+        return index.all & ~index.full
+
+    def explain(self, candidate: Candidate, job: Requirements) -> Reason:
+        used = f"{candidate.load}/{candidate.max_workers}"
+        return Reason(
+            f"at capacity: {used} workers ({candidate.active_workers} active, {candidate.reserved_workers} reserved)",
+            "at capacity", used, "wait for a worker to finish, or raise max_workers")
+
+
+class ResourcesFilter(IndexedFilter):
+    name = "resources"
+    _units = {"cpu": lambda v: f"{v:g} cores", "memory": lambda v: format_memory(int(v)), "gpu": lambda v: f"{v} GPU"}
+
+    def mask(self, index: ProviderIndex, job: Requirements) -> int:
+        return (index.with_resource("cpu", job.cpu) & index.with_resource("memory", job.memory)
+                & index.with_resource("gpu", job.gpu))
+
+    def explain(self, candidate: Candidate, job: Requirements) -> Reason:
+        short, long = [], []
+        for name in ("cpu", "memory", "gpu"):
+            wanted, have = getattr(job, name), getattr(candidate.resources, name)
+            if wanted <= 0 or (have is not None and have >= wanted):
+                continue
+            unit = self._units[name]
+            if have is None:
+                short.append(f"{name} unknown")
+                long.append(f"{name}: needs {unit(wanted)}, unknown what one worker can get (no capacity "
+                            f"report yet, no capabilities.{name} in its config)")
+            else:
+                short.append(f"{name} {unit(have)} < {unit(wanted)}")
+                long.append(f"{name}: needs {unit(wanted)}, one worker can get {unit(have)}")
+        return Reason(f"too small: {'; '.join(long)}", "too small for the job", " and ".join(short),
+                      "ask for less; run `hodei providers check` to record what it can give; or set "
+                      "config.capabilities when the operator knows better than discovery")
+
+
+class _PairsFilter(IndexedFilter):
+    noun = ""
+    job_field = ""
+    provider_field = ""
+
+    def _index(self, index: ProviderIndex) -> Mapping[tuple[str, str], int]:
+        raise NotImplementedError
+
+    def _own(self, candidate: Candidate) -> Mapping[str, str]:
+        raise NotImplementedError
+
+    def mask(self, index: ProviderIndex, job: Requirements) -> int:
+        wanted = getattr(job, self.job_field)
+        return index.having_all(self._index(index), wanted) if wanted else index.all
+
+    def explain(self, candidate: Candidate, job: Requirements) -> Reason:
+        own = self._own(candidate)
+        missing = [(k, v) for k, v in getattr(job, self.job_field).items() if own.get(k) != v]
+        described = []
+        for key, _ in missing:
+            described.append(f"has {pair(key, own[key])}" if key in own else f"has no {shown(key)}")
+        first_key, first_value = missing[0]
+        listed = ", ".join(pair(k, v) for k, v in missing)
+        return Reason(
+            f"missing {self.noun}{'s' if len(missing) > 1 else ''} {listed} ({'; '.join(described)})",
+            f"missing {self.noun} {pair(first_key, first_value)}", described[0],
+            f"add them to the provider's {self.provider_field}, or drop them from the job's {self.job_field} "
+            "(matching is exact and case-sensitive)")
+
+
+class LabelsFilter(_PairsFilter):
+    name = "labels"
+    noun = "label"
+    job_field = "required_labels"
+    provider_field = "required_labels"
+
+    def _index(self, index: ProviderIndex) -> Mapping[tuple[str, str], int]:
+        return index.labels
+
+    def _own(self, candidate: Candidate) -> Mapping[str, str]:
+        return candidate.labels
+
+
+class AnnotationsFilter(_PairsFilter):
+    name = "annotations"
+    noun = "annotation"
+    job_field = "required_annotations"
+    provider_field = "annotations"
+
+    def _index(self, index: ProviderIndex) -> Mapping[tuple[str, str], int]:
+        return index.annotations
+
+    def _own(self, candidate: Candidate) -> Mapping[str, str]:
+        return candidate.annotations
+
+
+class AllowedRegionsFilter(IndexedFilter):
+    name = "allowed-regions"
+
+    def mask(self, index: ProviderIndex, job: Requirements) -> int:
+        return index.runs_in_any(job.allowed_regions) if job.allowed_regions else index.all
+
+    def explain(self, candidate: Candidate, job: Requirements) -> Reason:
+        regions = sorted(candidate.allowed_regions | ({candidate.preferred_region} - {None}))
+        return Reason(
+            f"runs only in {', '.join(map(shown, regions))}; the job allows {', '.join(map(shown, job.allowed_regions))}",
+            "outside allowed regions", "",
+            "add one of the job's regions to the provider's allowed_regions, or widen the job's allowed_regions")
+
+
+class PriorityRanker(Ranker):
+    name = "priority"
+    static = True
+
+    def key(self, candidates: Sequence[Candidate], job: Requirements) -> list[int]:
+        return [-c.priority for c in candidates]
+
+
+class UtilizationRanker(Ranker):
+    name = "utilization"
+    weight = 1.0
+
+    def score(self, candidates: Sequence[Candidate], job: Requirements) -> list[float]:
+        return [1.0 - (c.active_workers + c.reserved_workers) / c.max_workers for c in candidates]
+
+
+class NameRanker(Ranker):
+    name = "name"
+    static = True
+
+    def key(self, candidates: Sequence[Candidate], job: Requirements) -> list[str]:
+        return [c.name for c in candidates]
+
+
+DEFAULT_FILTERS = (StatusFilter(), HealthFilter(), CapacityFilter(), ResourcesFilter(), LabelsFilter(),
+                   AnnotationsFilter(), AllowedRegionsFilter())
+DEFAULT_RANKERS = (PriorityRanker(), UtilizationRanker(), NameRanker())
+
+
+@hookimpl
+def hodei_selection_filters() -> Sequence[IndexedFilter]:
+    return list(DEFAULT_FILTERS)
+
+
+@hookimpl
+def hodei_selection_rankers() -> Sequence[Ranker]:
+    return list(DEFAULT_RANKERS)

@@ -1,0 +1,164 @@
+"""Selection against a small, obviously correct reference of the contract, on random inputs.
+
+The reference below is the contract read literally, one provider at a time, with exact fractions
+for utilization. The implementation (bit masks, cached indexes, batch rules, only the best
+static-rank group ranked on the fast path) must agree with it on the selected provider, the tier,
+the full ranking and the set of rejected providers with the filters that rejected each.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from hodei.domain import HealthStatus, Provider, ProviderState, Resources
+from hodei.selection import Requirements
+from hodei.testing.selection import provider, selector
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+FILTERS = ["status", "health", "capacity", "resources", "labels", "annotations", "allowed-regions"]
+RANKERS = ["priority", "utilization", "name"]
+
+# Few distinct values, so that matches, near misses (case, spaces) and ties are all common.
+names = st.text(alphabet="abAB", min_size=1, max_size=3)
+regions = st.sampled_from(["eu", "us", "ap", "EU"])
+keys = st.sampled_from(["env", "team", "Env"])
+values = st.sampled_from(["prod", "dev", "Prod", "prod "])
+pairs = st.dictionaries(keys, values, max_size=2)
+maybe_amount = st.none() | st.sampled_from([0, 1, 2, 4])
+
+
+@st.composite
+def providers(draw) -> tuple[list[Provider], dict[str, ProviderState]]:
+    chosen = draw(st.lists(names, unique=True, max_size=8))
+    result, states = [], {}
+    for name in chosen:
+        capabilities = draw(st.none() | st.fixed_dictionaries(
+            {}, optional={"cpu": st.sampled_from([1, 4]), "memory": st.sampled_from([2**30, 2**32]),
+                          "gpu": st.sampled_from([0, 2])}))
+        preferred = draw(st.none() | regions)
+        allowed = draw(st.lists(regions.filter(lambda r, p=preferred: r != p), unique=True, max_size=2))
+        result.append(provider(
+            name, status=draw(st.sampled_from(["ACTIVE", "ACTIVE", "DISABLED", "MAINTENANCE", "UNHEALTHY"])),
+            priority=draw(st.integers(-2, 3)), max_workers=draw(st.sampled_from([1, 2, 3, 5, 1000])),
+            preferred_region=preferred, allowed_regions=tuple(allowed), labels=draw(pairs),
+            annotations=draw(pairs), capabilities=capabilities))
+        states[name] = ProviderState(
+            health=draw(st.none() | st.sampled_from(list(HealthStatus))),
+            active_workers=draw(st.integers(0, 6)), reserved_workers=draw(st.integers(0, 2)),
+            per_worker=Resources(cpu=draw(maybe_amount), memory=draw(st.none() | st.sampled_from([0, 2**30, 2**31])),
+                                 gpu=draw(maybe_amount)))
+    return result, states
+
+
+jobs = st.builds(
+    Requirements,
+    cpu=st.sampled_from([0.0, 0.5, 2.0, 4.0]), memory=st.sampled_from([0, 2**30, 2**31]),
+    gpu=st.sampled_from([0, 1, 2]), required_labels=pairs, required_annotations=pairs,
+    preferred_region=st.none() | regions, allowed_regions=st.lists(regions, unique=True, max_size=2).map(tuple))
+
+
+# -- the reference ------------------------------------------------------------------------------
+
+
+def capability(p: Provider, s: ProviderState, name: str) -> Any:
+    override = (p.config.get("capabilities") or {}).get(name)
+    return override if override is not None else getattr(s.per_worker, name)
+
+
+def failed_filters(p: Provider, s: ProviderState, job: Requirements, enabled: list[str]) -> set[str]:
+    failed = set()
+    if p.status.value != "ACTIVE":
+        failed.add("status")
+    if s.health is HealthStatus.UNHEALTHY:
+        failed.add("health")
+    if s.active_workers + s.reserved_workers >= p.max_workers:
+        failed.add("capacity")
+    for name in ("cpu", "memory", "gpu"):
+        wanted, have = getattr(job, name), capability(p, s, name)
+        if wanted > 0 and (have is None or have < wanted):
+            failed.add("resources")
+    if any(p.required_labels.get(k) != v for k, v in job.required_labels.items()):
+        failed.add("labels")
+    if any(p.annotations.get(k) != v for k, v in job.required_annotations.items()):
+        failed.add("annotations")
+    can_run_in = set(p.allowed_regions) | ({p.preferred_region} if p.preferred_region else set())
+    if job.allowed_regions and can_run_in and not can_run_in & set(job.allowed_regions):
+        failed.add("allowed-regions")
+    return failed & set(enabled)
+
+
+def reference(ps: list[Provider], states: dict[str, ProviderState], job: Requirements,
+              enabled: list[str] = FILTERS, rankers: list[str] = RANKERS, weight: float = 1.0):
+    rejected = {p.name: failed_filters(p, states[p.name], job, enabled) for p in ps}
+    survivors = [p for p in ps if not rejected[p.name]]
+    rejected = {name: failed for name, failed in rejected.items() if failed}
+    tier, members = None, []
+    if job.preferred_region is not None:
+        members = [p for p in survivors if p.preferred_region == job.preferred_region]
+        tier = "preferred" if members else None
+        if not members:
+            members = [p for p in survivors if job.preferred_region in p.allowed_regions]
+            tier = "allowed" if members else None
+    if not members and survivors:
+        tier, members = "any", survivors
+
+    def key(p: Provider) -> tuple:
+        s = states[p.name]
+        parts = {"priority": -p.priority, "name": p.name,
+                 "utilization": Fraction(s.active_workers + s.reserved_workers, p.max_workers) if weight else 0}
+        return (*(parts[r] for r in rankers), p.name)
+
+    ranking = [p.name for p in sorted(members, key=key)]
+    return (ranking[0] if ranking else None), tier, ranking, rejected
+
+
+def observed(s, job: Requirements):
+    report = s.report(job)
+    decision = s.select(job)
+    fast = (decision.selected.name if decision.selected else None, decision.tier)
+    assert fast == (report.selected, report.tier), "the fast path and the report disagree"
+    rejected = {r.name: {rule for rule, _ in r.reasons} for r in report.rejected}
+    return report.selected, report.tier, [r.candidate.name for r in report.ranking], rejected
+
+
+# -- properties -----------------------------------------------------------------------------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(given_providers=providers(), job=jobs)
+def test_default_chain_agrees_with_the_contract(given_providers, job) -> None:
+    ps, states = given_providers
+    assert observed(selector(ps, states), job) == reference(ps, states, job)
+
+
+@settings(max_examples=200, deadline=None)
+@given(given_providers=providers(), job=jobs, data=st.data())
+def test_reordered_and_reduced_chains_agree_with_the_contract(given_providers, job, data) -> None:
+    ps, states = given_providers
+    enabled = data.draw(st.lists(st.sampled_from(FILTERS), unique=True), label="filters")
+    rankers = data.draw(st.permutations(RANKERS).flatmap(lambda r: st.integers(1, 3).map(lambda n: r[:n])),
+                        label="rankers")
+    weight = data.draw(st.sampled_from([0.0, 1.0, 2.5]), label="utilization weight")
+    weights = {"utilization": weight} if "utilization" in rankers else {}
+    s = selector(ps, states, filters=enabled, rankers=rankers, weights=weights)
+    assert observed(s, job) == reference(ps, states, job, enabled, rankers, weight if weights else 1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(given_providers=providers(), job=jobs, data=st.data())
+def test_state_updates_give_the_same_answers_as_a_fresh_index(given_providers, job, data) -> None:
+    ps, states = given_providers
+    s = selector(ps, states)
+    s.select(job)  # warm the caches an update must invalidate
+    for p in ps:
+        if data.draw(st.booleans(), label=f"change {p.name}"):
+            new = ProviderState(
+                health=data.draw(st.none() | st.sampled_from(list(HealthStatus))),
+                active_workers=data.draw(st.integers(0, 6)), reserved_workers=data.draw(st.integers(0, 2)),
+                per_worker=Resources(cpu=data.draw(maybe_amount), memory=data.draw(st.none() | st.just(2**31)),
+                                     gpu=data.draw(maybe_amount)))
+            states[p.name] = new
+            assert s.update_state(p.id, new)
+    assert observed(s, job) == reference(ps, states, job)

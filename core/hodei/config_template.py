@@ -12,7 +12,8 @@ from hodei.settings import Settings
 _SECTION_HELP = {
     "database": "Where provider configs live. SQLite is the embedded default; use PostgreSQL in production.",
     "plugins": "Which installed plugins (entry points in the 'hodei' group) are loaded.",
-    "health": "Provider health checks.",
+    "health": "Provider health checks (`hodei providers check` and the monitor of `hodei serve`).",
+    "daemon": "`hodei serve`: shutdown, and how it follows changes to provider_configs.",
     "selection": "The selection chain: which filters and rankers decide where a job's worker runs.",
 }
 

@@ -150,3 +150,5 @@ class ProviderState:
     reserved_workers: int = 0
     per_worker: Resources = Resources()
     capacity_reported_at: datetime | None = None
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0

@@ -58,4 +58,22 @@ class ProviderStateRow(SQLModel, table=True):
     capacity_gpu: int | None = Field(None, sa_column=sa.Column(sa.Integer(), nullable=True))
     capacity_reported_at: datetime | None = Field(None, sa_column=sa.Column(sa.DateTime(timezone=True),
                                                                           nullable=True))
+    consecutive_failures: int = Field(0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    consecutive_successes: int = Field(0, sa_column=sa.Column(sa.Integer(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class ProviderHistoryRow(SQLModel, table=True):
+    """A status change or a change of health, with its cause. Kept after the provider is deleted."""
+
+    __tablename__ = "provider_history"
+
+    id: int | None = Field(None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                                                     primary_key=True, autoincrement=True))
+    provider_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False))
+    provider_name: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    kind: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    old_value: str | None = Field(None, sa_column=sa.Column(sa.Text(), nullable=True))
+    new_value: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    cause: str = Field("", sa_column=sa.Column(sa.Text(), nullable=False))

@@ -40,6 +40,27 @@ class PluginSettings(_Section):
 class HealthSettings(_Section):
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = Field(5.0, description=(
         "health_check_timeout: how long one provider's health check may take"))
+    interval_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(30.0, description=(
+        "How often `hodei serve` checks each provider"))
+    concurrency: Annotated[int, Field(ge=1, le=10000)] = Field(200, description=(
+        "At most this many checks at once"))
+    unhealthy_after: Annotated[int, Field(ge=1, le=1000)] = Field(3, description=(
+        "Consecutive failed checks that turn an ACTIVE provider UNHEALTHY"))
+    healthy_after: Annotated[int, Field(ge=1, le=1000)] = Field(2, description=(
+        "Consecutive passed checks (Healthy or Degraded) that turn an UNHEALTHY provider ACTIVE again"))
+    max_backoff_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(300.0, description=(
+        "A provider that keeps failing is checked less often, doubling up to this, with jitter"))
+
+
+class DaemonSettings(_Section):
+    shutdown_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(10.0, description=(
+        "On SIGTERM or SIGINT, how long in-flight work may take to finish before it is cancelled"))
+    resync_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(60.0, description=(
+        "Full re-read of provider_configs, the safety net under PostgreSQL's change notifications"))
+    poll_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(1.0, description=(
+        "On SQLite (no notifications), how often to look for changed providers"))
+    database_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = Field(10.0, description=(
+        "How long one database call may take before the daemon carries on without it"))
 
 
 class SelectionSettings(_Section):
@@ -58,6 +79,7 @@ class Settings(_Section):
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
 
     # Where the settings came from, for messages; not a setting.
     source: Path | None = Field(None, exclude=True)

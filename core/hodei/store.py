@@ -20,7 +20,7 @@ from hodei.database import check_schema, create_engine
 from hodei.domain import Capacity, HealthResult, HealthStatus, Provider, ProviderState, ProviderStatus, Resources
 from hodei.errors import AlreadyExists, InvalidInput, NotFound, Problem
 from hodei.masking import MASK, mask_secrets
-from hodei.models import ProviderConfigRow, ProviderStateRow, utcnow
+from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_spec import PROVIDER_FIELDS, ProviderSpec, parse_provider
 
@@ -146,9 +146,22 @@ class Store:
             return _state(row) if row is not None else ProviderState()
 
     def record_health(self, ref: str | uuid.UUID, result: HealthResult) -> ProviderState:
-        """Store a health check's answer (the daemon's health monitor, ``hodei providers check``)."""
-        def change(row: ProviderStateRow) -> None:
-            row.health = HealthStatus(result.status).value
+        """Store a health check's answer (the daemon's health monitor, ``hodei providers check``).
+
+        Counts consecutive failures (Unhealthy) and successes (Healthy or Degraded) for the status
+        rules, and records a change of health in the provider's history, with the reason as cause.
+        """
+        status = HealthStatus(result.status)
+
+        def change(row: ProviderStateRow, session: Session, provider: ProviderConfigRow) -> None:
+            if status is HealthStatus.UNHEALTHY:
+                row.consecutive_failures, row.consecutive_successes = row.consecutive_failures + 1, 0
+            else:
+                row.consecutive_failures, row.consecutive_successes = 0, row.consecutive_successes + 1
+            if row.health != status.value:
+                session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="health",
+                                               old_value=row.health, new_value=status.value, cause=result.reason))
+            row.health = status.value
             row.health_reason = result.reason
             row.checked_at = result.checked_at or utcnow()
             row.check_duration_seconds = result.duration_seconds
@@ -156,7 +169,7 @@ class Store:
 
     def record_capacity(self, ref: str | uuid.UUID, capacity: Capacity) -> ProviderState:
         """Store a capacity report: the workers the backend has now and what one worker can get."""
-        def change(row: ProviderStateRow) -> None:
+        def change(row: ProviderStateRow, _session: Session, _provider: ProviderConfigRow) -> None:
             row.active_workers = capacity.active_workers
             row.capacity_cpu = capacity.per_worker.cpu
             row.capacity_memory = capacity.per_worker.memory
@@ -170,7 +183,7 @@ class Store:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise InvalidInput(Problem(f"{name}_workers", f"must be a whole number >= 0, got {value!r}"))
 
-        def change(row: ProviderStateRow) -> None:
+        def change(row: ProviderStateRow, _session: Session, _provider: ProviderConfigRow) -> None:
             if active is not None:
                 row.active_workers = active
             if reserved is not None:
@@ -179,11 +192,11 @@ class Store:
 
     def _change_state(self, ref: str | uuid.UUID, change: Any) -> ProviderState:
         with Session(self.engine) as session:
-            provider_id = self._row(session, ref).id
-            row = session.get(ProviderStateRow, provider_id, with_for_update=True)
+            provider = self._row(session, ref)
+            row = session.get(ProviderStateRow, provider.id, with_for_update=True)
             if row is None:
-                row = ProviderStateRow(provider_id=provider_id)
-            change(row)
+                row = ProviderStateRow(provider_id=provider.id)
+            change(row, session, provider)
             row.updated_at = utcnow()
             session.add(row)
             try:
@@ -191,12 +204,59 @@ class Store:
             except sa.exc.IntegrityError:
                 # Two writers created the row at once: apply the change to the one that won.
                 session.rollback()
-                row = session.get(ProviderStateRow, provider_id, with_for_update=True)
-                change(row)
+                row = session.get(ProviderStateRow, provider.id, with_for_update=True)
+                change(row, session, provider)
                 session.add(row)
                 session.commit()
             session.refresh(row)
             return _state(row)
+
+    def transition_status(self, provider_id: uuid.UUID, expected: ProviderStatus, new: ProviderStatus,
+                          cause: str) -> bool:
+        """Set ``new`` only if the status is still ``expected`` (the health monitor's changes must never
+        overwrite an operator's DISABLED or MAINTENANCE made meanwhile). Records it in the history."""
+        with Session(self.engine) as session:
+            provider = session.get(ProviderConfigRow, provider_id, with_for_update=True)
+            if provider is None or provider.status != expected.value:
+                return False
+            provider.status = new.value
+            provider.updated_at = utcnow()
+            session.add(provider)
+            session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="status",
+                                           old_value=expected.value, new_value=new.value, cause=cause))
+            session.commit()
+            return True
+
+    def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[ProviderHistoryRow]:
+        """The provider's status and health changes, newest first (also of a deleted provider, by id)."""
+        with Session(self.engine) as session:
+            try:
+                provider_id = self._row(session, ref).id
+            except NotFound:
+                provider_id = _as_uuid(ref)
+                if provider_id is None:
+                    raise
+            query = (select(ProviderHistoryRow).where(ProviderHistoryRow.provider_id == provider_id)
+                     .order_by(ProviderHistoryRow.at.desc(), ProviderHistoryRow.id.desc()).limit(limit))
+            rows = list(session.exec(query).all())
+            for row in rows:
+                row.at = _aware(row.at)
+            return rows
+
+    # -- for the daemon: raw rows, validated one at a time -------------------------------------
+
+    def raw_rows(self, ids: Sequence[uuid.UUID] | None = None) -> list[ProviderConfigRow]:
+        """Rows as stored, not yet validated (the daemon validates only those that changed)."""
+        with Session(self.engine) as session:
+            query = select(ProviderConfigRow)
+            if ids is not None:
+                query = query.where(ProviderConfigRow.id.in_(list(ids)))
+            rows = list(session.exec(query).all())
+            session.expunge_all()
+            return rows
+
+    def read_row(self, row: ProviderConfigRow) -> StoredProvider:
+        return self._read(row)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -238,7 +298,8 @@ class Store:
             session.refresh(row)
             return self._read(row)
 
-    def set_status(self, ref: str | uuid.UUID, status: ProviderStatus | str) -> StoredProvider:
+    def set_status(self, ref: str | uuid.UUID, status: ProviderStatus | str, *,
+                   cause: str = "set by an operator") -> StoredProvider:
         """Set only the status: works on an invalid row too, so a broken provider can be disabled."""
         try:
             value = ProviderStatus(status).value
@@ -248,6 +309,8 @@ class Store:
         with Session(self.engine) as session:
             row = self._row(session, ref, lock=True)
             if row.status != value:
+                session.add(ProviderHistoryRow(provider_id=row.id, provider_name=row.name, kind="status",
+                                               old_value=row.status, new_value=value, cause=cause))
                 row.status = value
                 row.updated_at = utcnow()
                 session.add(row)
@@ -356,6 +419,7 @@ def _state(row: ProviderStateRow) -> ProviderState:
         active_workers=row.active_workers, reserved_workers=row.reserved_workers,
         per_worker=Resources(cpu=row.capacity_cpu, memory=row.capacity_memory, gpu=row.capacity_gpu),
         capacity_reported_at=_aware(row.capacity_reported_at) if row.capacity_reported_at else None,
+        consecutive_failures=row.consecutive_failures, consecutive_successes=row.consecutive_successes,
     )
 
 

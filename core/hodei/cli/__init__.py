@@ -60,7 +60,7 @@ def main(ctx: click.Context, config: str | None, database_url: str | None, log_l
     ctx.obj = App(config, database_url)
 
 
-from hodei.cli import config_cmd, db_cmd, plugins_cmd, providers_cmd, select_cmd  # noqa: E402  (registers commands)
+from hodei.cli import config_cmd, db_cmd, plugins_cmd, providers_cmd, select_cmd, serve_cmd  # noqa: E402
 
 main.add_command(plugins_cmd.plugins)
 main.add_command(db_cmd.db)
@@ -68,3 +68,4 @@ main.add_command(config_cmd.config)
 main.add_command(providers_cmd.providers)
 main.add_command(select_cmd.select)
 main.add_command(select_cmd.explain)
+main.add_command(serve_cmd.serve)

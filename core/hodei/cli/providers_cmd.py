@@ -308,10 +308,12 @@ def delete(app: App, name: str, output: str) -> None:
 def _status_command(status: ProviderStatus, verb: str, help_text: str) -> click.Command:
     @click.command(verb, help=help_text)
     @click.argument("name")
+    @click.option("--reason", metavar="TEXT", help="Why, for the provider's history.")
     @output_option
     @click.pass_obj
-    def command(app: App, name: str, output: str) -> None:
-        changed = app.store.set_status(name, status)
+    def command(app: App, name: str, reason: str | None, output: str) -> None:
+        cause = f"hodei providers {verb}" + (f": {reason}" if reason else "")
+        changed = app.store.set_status(name, status, cause=cause)
         if output == "json":
             emit_json(_document(app, changed))
         else:
@@ -435,3 +437,23 @@ def check(app: App, names: tuple[str, ...], timeout: float | None, output: str) 
          r.health.reason or r.capacity_error or None] for r in results]))
     for row in invalid:
         click.echo(f"skipped {row.name}: not valid ({'; '.join(map(str, row.problems))})")
+
+
+@providers.command()
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many changes.")
+@output_option
+@click.pass_obj
+def history(app: App, name: str, limit: int, output: str) -> None:
+    """Status changes and changes of health of provider NAME (or a deleted provider's id), newest first."""
+    rows = app.store.history(name, limit)
+    documents = [{"at": r.at.isoformat(), "kind": r.kind, "from": r.old_value, "to": r.new_value,
+                  "cause": r.cause, "provider": r.provider_name} for r in rows]
+    if output == "json":
+        emit_json(documents)
+        return
+    if not documents:
+        click.echo(f"no changes recorded for {name!r}")
+        return
+    click.echo(table(["AT", "KIND", "FROM", "TO", "CAUSE"],
+                     [[d["at"], d["kind"], d["from"], d["to"], d["cause"] or None] for d in documents]))

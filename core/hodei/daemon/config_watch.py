@@ -1,0 +1,190 @@
+"""Keeps the fleet in step with provider_configs, however the rows are changed.
+
+On PostgreSQL a trigger NOTIFYs every written row (CLI, API or plain SQL), and a LISTEN connection
+fetches just those rows; a full re-read every ``resync_seconds`` is the safety net, and a lost
+connection is re-opened with backoff (then re-read, since notifications were missed). On SQLite,
+which has no notifications, ``PRAGMA data_version`` is polled: it changes when any other connection
+commits, so an idle database costs one cheap query per ``poll_seconds``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+from sqlalchemy.engine import Engine, make_url
+
+from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
+from hodei.daemon.fleet import Fleet, FleetChanges
+from hodei.settings import DaemonSettings
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "hodei_provider_configs"
+
+
+class ConfigWatcher:
+    name = "configuration listener"
+
+    def __init__(self, fleet: Fleet, store: Any, db: DatabaseLink, settings: DaemonSettings,
+                 on_change: Any = None):
+        self.fleet, self.store, self.db = fleet, store, db
+        self.settings = settings
+        self.on_change = on_change
+        self.engine: Engine = store.engine
+        self.postgres = self.engine.dialect.name == "postgresql"
+        self.listening = False
+        self.resyncs = 0
+        self.stopping = False
+
+    def configure(self, settings: DaemonSettings) -> None:
+        self.settings = settings
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    # -- applying changes ---------------------------------------------------------------------
+
+    def _report(self, changes: FleetChanges, how: str) -> None:
+        if changes:
+            log.info("providers %s (%s)", changes.describe(), how)
+            if self.on_change is not None:
+                self.on_change(changes)
+
+    async def resync(self, how: str = "full re-read") -> None:
+        """Read the whole table; raises DatabaseUnavailable when it cannot."""
+        rows = await self.db.call(self.store.raw_rows)
+        prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows)
+        self._report(self.fleet.apply(prepared, complete=True), how)
+        self.resyncs += 1
+
+    async def refresh(self, ids: set[uuid.UUID]) -> None:
+        rows = await self.db.call(self.store.raw_rows, sorted(ids))
+        prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows)
+        missing = ids - {row.id for row in rows}
+        self._report(self.fleet.apply(prepared, complete=False, deleted=missing), "notification")
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.resync("initial read")
+                break
+            except DatabaseUnavailable as exc:
+                log.error("cannot read providers yet (%s); retrying in %.1f s", exc, delay)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        task_status.started()
+        if self.postgres:
+            await self._listen_forever()
+        else:
+            await self._poll_forever()
+
+    # -- SQLite -------------------------------------------------------------------------------
+
+    async def _poll_forever(self) -> None:
+        connection = None
+        last_version = None
+        next_resync = time.monotonic() + self.settings.resync_seconds
+
+        def data_version() -> int:
+            nonlocal connection
+            if connection is None:
+                connection = self.engine.raw_connection()
+            cursor = connection.cursor()
+            try:
+                return cursor.execute("PRAGMA data_version").fetchone()[0]
+            finally:
+                cursor.close()
+
+        try:
+            while not self.stopping:
+                await anyio.sleep(self.settings.poll_seconds)
+                try:
+                    version = await self.db.call(data_version)
+                    if version != last_version or time.monotonic() >= next_resync:
+                        await self.resync("change found" if last_version is not None else "poll")
+                        last_version = version
+                        next_resync = time.monotonic() + self.settings.resync_seconds
+                except DatabaseUnavailable:
+                    if connection is not None:
+                        connection.close()
+                        connection = None
+        finally:
+            if connection is not None:
+                connection.close()
+
+    # -- PostgreSQL -----------------------------------------------------------------------------
+
+    def _conninfo(self) -> str:
+        return make_url(self.engine.url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def _listen_forever(self) -> None:
+        delay = 0.5
+        while not self.stopping:
+            try:
+                await self._listen_once()
+                delay = 0.5
+            except Exception as exc:  # psycopg.OperationalError, a dropped connection, a timeout
+                self.listening = False
+                if self.stopping:
+                    return
+                log.error("lost the change notifications (%s: %s); reconnecting in %.1f s",
+                          type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "", delay)
+                await anyio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, 30.0)
+
+    async def _listen_once(self) -> None:
+        import psycopg
+
+        timeout = self.settings.database_timeout_seconds
+        with anyio.fail_after(timeout):
+            connection = await psycopg.AsyncConnection.connect(self._conninfo(), autocommit=True,
+                                                               connect_timeout=max(1, int(timeout)))
+        async with connection:
+            with anyio.fail_after(timeout):
+                await connection.execute(f"LISTEN {CHANNEL}")
+                schema = (await (await connection.execute("SELECT current_schema()")).fetchone())[0]
+            # Notifications sent before LISTEN are lost: read everything once it is in place.
+            await self.resync("listening again" if self.resyncs else "listening")
+            self.listening = True
+            log.info("following provider changes by LISTEN %s (schema %s)", CHANNEL, schema)
+            next_resync = time.monotonic() + self.settings.resync_seconds
+            while not self.stopping:
+                wait = max(0.05, next_resync - time.monotonic())
+                ids, everything = set(), False
+                async for note in connection.notifies(timeout=wait, stop_after=1):
+                    everything |= self._collect(note.payload, schema, ids)
+                if ids or everything:
+                    # A burst (an apply of many rows) arrives as many notifications: take them together.
+                    async for note in connection.notifies(timeout=0.02):
+                        everything |= self._collect(note.payload, schema, ids)
+                    if everything:
+                        await self.resync("notification")
+                    else:
+                        await self.refresh(ids)
+                if time.monotonic() >= next_resync:
+                    with anyio.fail_after(timeout):  # also proves the listening connection is alive
+                        await connection.execute("SELECT 1")
+                    await self.resync()
+                    next_resync = time.monotonic() + self.settings.resync_seconds
+
+    @staticmethod
+    def _collect(payload: str, schema: str, ids: set[uuid.UUID]) -> bool:
+        """Add the changed row's id to ``ids``; ``True`` when the whole table must be re-read."""
+        try:
+            note = json.loads(payload)
+            if note.get("schema") != schema:
+                return False  # another Hodei sharing the database, in its own schema
+            if note.get("op") == "TRUNCATE" or note.get("id") is None:
+                return True
+            ids.add(uuid.UUID(str(note["id"])))
+            return False
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return True

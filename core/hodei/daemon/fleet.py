@@ -1,0 +1,135 @@
+"""The providers a running daemon serves, and what it knows of their state.
+
+Rows are read raw, fingerprinted, and validated through their plugin only when they changed. A
+row that changes into something invalid is reported, and its last valid version keeps serving:
+a typo in a SQL UPDATE must not take a working provider away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hodei.domain import Provider, ProviderState, ProviderStatus
+from hodei.errors import Problem
+from hodei.models import ProviderConfigRow
+from hodei.provider_spec import PROVIDER_FIELDS
+from hodei.selection import InvalidRow, SelectionChain, Selector
+from hodei.store import StoredProvider
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(row: ProviderConfigRow) -> str:
+    values = {name: getattr(row, name) for name in PROVIDER_FIELDS}
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class FleetChanges:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    invalid: list[tuple[str, tuple[Problem, ...]]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.invalid)
+
+    def describe(self) -> str:
+        parts = []
+        for verb, names in (("added", self.added), ("changed", self.changed), ("removed", self.removed)):
+            if names:
+                parts.append(f"{verb} {', '.join(sorted(names))}")
+        for name, _ in self.invalid:
+            parts.append(f"{name} invalid")
+        return "; ".join(parts) or "no change"
+
+
+class Fleet:
+    """Valid providers by id, their state, and a selector kept in step with both."""
+
+    def __init__(self, store: object, chain: SelectionChain):
+        self.store = store
+        self.chain = chain
+        self.providers: dict[uuid.UUID, Provider] = {}
+        self.states: dict[uuid.UUID, ProviderState] = {}
+        self.invalid: dict[uuid.UUID, InvalidRow] = {}
+        self._fingerprints: dict[uuid.UUID, str] = {}
+        self.selector = Selector(chain)
+        self.generation = 0  # bumped on every change of the provider set
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    def prepare(self, rows: Iterable[ProviderConfigRow]) -> tuple[list[tuple[str, StoredProvider]], set[uuid.UUID]]:
+        """Validate the rows that changed since last seen. Pure and slow: run it in a worker thread."""
+        changed, seen = [], set()
+        for row in rows:
+            seen.add(row.id)
+            print_ = fingerprint(row)
+            if self._fingerprints.get(row.id) != print_:
+                changed.append((print_, self.store.read_row(row)))  # type: ignore[attr-defined]
+        return changed, seen
+
+    def apply(self, prepared: tuple[list[tuple[str, StoredProvider]], set[uuid.UUID]], *, complete: bool,
+              deleted: Iterable[uuid.UUID] = ()) -> FleetChanges:
+        """Take validated rows (from :meth:`prepare`). ``complete``: they were the whole table, so a
+        provider not among them was deleted. Call it from the event loop: it is quick."""
+        changed_rows, seen = prepared
+        changes = FleetChanges()
+        for print_, stored in changed_rows:
+            self._fingerprints[stored.id] = print_
+            if not stored.valid:
+                self.invalid[stored.id] = InvalidRow(stored.name, tuple(stored.problems))
+                changes.invalid.append((stored.name, tuple(stored.problems)))
+                text = "; ".join(map(str, stored.problems))
+                if stored.id in self.providers:
+                    log.error("provider %r was changed into an invalid row (%s); its last valid version keeps "
+                              "serving", stored.name, text)
+                else:
+                    log.error("provider %r is invalid and is not used: %s", stored.name, text)
+                continue
+            self.invalid.pop(stored.id, None)
+            provider = stored.to_provider()
+            (changes.changed if stored.id in self.providers else changes.added).append(provider.name)
+            self.providers[stored.id] = provider
+        gone = set(deleted)
+        if complete:
+            gone |= (set(self.providers) | set(self.invalid)) - seen
+        for provider_id in gone:
+            self._fingerprints.pop(provider_id, None)
+            self.invalid.pop(provider_id, None)
+            self.states.pop(provider_id, None)
+            removed = self.providers.pop(provider_id, None)
+            if removed is not None:
+                changes.removed.append(removed.name)
+        if changes:
+            self.generation += 1
+            self.rebuild()
+        return changes
+
+    def rebuild(self) -> None:
+        """A new selection index for the current providers (rows changed, or the chain did)."""
+        self.selector = Selector(self.chain, list(self.providers.values()), self.states, self.invalid.values())
+
+    def set_chain(self, chain: SelectionChain) -> None:
+        self.chain = chain
+        self.rebuild()
+
+    # -- state --------------------------------------------------------------------------------
+
+    def set_state(self, provider_id: uuid.UUID, state: ProviderState) -> None:
+        if provider_id in self.providers:
+            self.states[provider_id] = state
+            self.selector.update_state(provider_id, state)
+
+    def set_status(self, provider_id: uuid.UUID, status: ProviderStatus) -> None:
+        """A status this daemon just wrote; the row's notification will say the same a moment later."""
+        provider = self.providers.get(provider_id)
+        if provider is not None and provider.status is not status:
+            self.providers[provider_id] = dataclasses.replace(provider, status=status)
+            self.rebuild()

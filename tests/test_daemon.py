@@ -1,0 +1,258 @@
+"""The daemon in-process, on SQLite and on PostgreSQL: health monitoring, status rules, live
+configuration from plain SQL, and a database that goes away and comes back."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+import sqlalchemy as sa
+from hodei import database
+from hodei.daemon import Daemon
+from hodei.domain import HealthStatus, ProviderStatus
+from hodei.plugins import make_plugin_manager
+from hodei.settings import Settings
+from hodei.store import Store
+from sqlalchemy.engine import make_url
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # psycopg's async connection (LISTEN) needs asyncio
+
+
+def settings(url: str, **health: Any) -> Settings:
+    return Settings.model_validate({
+        "database": {"url": url},
+        "health": {"interval_seconds": 0.2, "timeout_seconds": 0.5, "unhealthy_after": 2, "healthy_after": 2,
+                   "max_backoff_seconds": 0.4, **health},
+        "daemon": {"poll_seconds": 0.05, "resync_seconds": 30.0, "shutdown_grace_seconds": 1.0,
+                   "database_timeout_seconds": 2.0},
+    })
+
+
+@pytest.fixture
+def store(hodei_database_url: str) -> Any:
+    engine = database.create_engine(hodei_database_url)
+    database.upgrade(engine)
+    store = Store(engine, make_plugin_manager())
+    yield store
+    store.close()
+
+
+def sql(url: str, statement: str, **params: Any) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(statement), params)
+    finally:
+        engine.dispose()
+
+
+async def wait_for(predicate: Callable[[], Any], seconds: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what or predicate}")
+        await anyio.sleep(0.02)
+
+
+@asynccontextmanager
+async def running(daemon: Daemon) -> AsyncIterator[Daemon]:
+    async with anyio.create_task_group() as group:
+        group.start_soon(daemon.run)
+        await wait_for(lambda: daemon.ready, what="the daemon to be ready")
+        try:
+            yield daemon
+        finally:
+            daemon.shutdown()
+
+
+def by_name(daemon: Daemon, name: str) -> Any:
+    return next((p for p in daemon.fleet.providers.values() if p.name == name), None)
+
+
+def checks(daemon: Daemon, name: str) -> int:
+    provider = by_name(daemon, name)
+    return daemon.monitor.checks.get(provider.id, 0) if provider else 0
+
+
+# -- health monitoring ---------------------------------------------------------------------------
+
+
+async def test_a_hanging_backend_does_not_delay_the_other_providers(store, hodei_database_url) -> None:
+    for i in range(5):
+        store.create({"name": f"fast-{i}", "provider_type": "static", "config": {"latency_ms": 10}})
+    for i in range(2):
+        store.create({"name": f"hung-{i}", "provider_type": "static", "config": {"hang": True}})
+    async with running(Daemon(settings(hodei_database_url, timeout_seconds=1.0))) as daemon:
+        await anyio.sleep(2.5)
+        fast = [checks(daemon, f"fast-{i}") for i in range(5)]
+        hung = [checks(daemon, f"hung-{i}") for i in range(2)]
+    # Every 0.2 s for 2.5 s: about 10 checks each, hangs or not elsewhere.
+    assert min(fast) >= 6, (fast, hung)
+    assert max(hung) <= 2, (fast, hung)
+    states = store.states()
+    hung_state = states[store.get("hung-0").id]
+    assert hung_state.health is HealthStatus.UNHEALTHY
+    assert hung_state.health_reason == "the health check did not answer within 1 s"
+
+
+async def test_status_follows_health_but_never_the_operators_statuses(store, hodei_database_url) -> None:
+    broken = {"health": "Unhealthy", "health_reason": "socket refused"}
+    store.create({"name": "flaky", "provider_type": "static", "config": broken})
+    store.create({"name": "off", "provider_type": "static", "status": "DISABLED", "config": broken})
+    store.create({"name": "maint", "provider_type": "static", "status": "MAINTENANCE", "config": broken})
+    async with running(Daemon(settings(hodei_database_url))) as daemon:
+        await wait_for(lambda: store.get("flaky").status == "UNHEALTHY", what="flaky to turn UNHEALTHY")
+        assert by_name(daemon, "flaky").status is ProviderStatus.UNHEALTHY
+        assert daemon.fleet.selector.select(daemon.chain.parse_requirements({})).selected is None
+        # The operator fixes the backend, here by changing the row in SQL.
+        sql(hodei_database_url, "UPDATE provider_configs SET config = :c WHERE name = 'flaky'",
+            c='{"type": "static", "health": "Healthy"}')
+        await wait_for(lambda: store.get("flaky").status == "ACTIVE", what="flaky to be ACTIVE again")
+        await wait_for(lambda: by_name(daemon, "flaky").status is ProviderStatus.ACTIVE)
+        assert checks(daemon, "maint") >= 2
+        assert checks(daemon, "off") == 0, "a DISABLED provider is not checked"
+    assert (store.get("off").status, store.get("maint").status) == ("DISABLED", "MAINTENANCE")
+    history = [(h.kind, h.old_value, h.new_value, h.cause) for h in store.history("flaky")]
+    assert ("status", "ACTIVE", "UNHEALTHY", "2 consecutive failed health checks: socket refused") in history
+    assert ("status", "UNHEALTHY", "ACTIVE", "2 consecutive passed health checks") in history
+    assert ("health", None, "Unhealthy", "socket refused") in history
+    assert [h for h in store.history("off") if h.kind == "status"] == []
+
+
+# -- live configuration --------------------------------------------------------------------------
+
+
+async def test_changes_made_in_sql_reach_the_running_daemon(store, hodei_database_url) -> None:
+    store.create({"name": "a", "provider_type": "static", "priority": 1})
+    async with running(Daemon(settings(hodei_database_url, interval_seconds=30.0))) as daemon:
+        select = lambda: daemon.fleet.selector.select(daemon.chain.parse_requirements({}))  # noqa: E731
+        assert select().selected.name == "a"
+        sql(hodei_database_url, "INSERT INTO provider_configs (name, provider_type, config, priority) "
+                                "VALUES ('b', 'static', '{}', 5)")
+        await wait_for(lambda: select().selected.name == "b", what="the inserted provider")
+        sql(hodei_database_url, "UPDATE provider_configs SET priority = 9 WHERE name = 'a'")
+        await wait_for(lambda: select().selected.name == "a", what="the updated priority")
+        # A change the plugin refuses: reported, and the last valid version keeps serving.
+        sql(hodei_database_url, "UPDATE provider_configs SET config = :c, priority = 20 WHERE name = 'a'",
+            c='{"type": "static", "latency": "fast"}')
+        await wait_for(lambda: daemon.fleet.invalid, what="the invalid row to be noticed")
+        assert [row.name for row in daemon.fleet.invalid.values()] == ["a"]
+        assert by_name(daemon, "a").priority == 9 and select().selected.name == "a"
+        report = daemon.fleet.selector.report(daemon.chain.parse_requirements({}))
+        assert report.selected == "a"
+        sql(hodei_database_url, "DELETE FROM provider_configs WHERE name = 'a'")
+        await wait_for(lambda: by_name(daemon, "a") is None and not daemon.fleet.invalid, what="the deletion")
+        assert select().selected.name == "b"
+
+
+async def test_the_cli_and_the_store_are_live_too(store, hodei_database_url) -> None:
+    async with running(Daemon(settings(hodei_database_url, interval_seconds=30.0))) as daemon:
+        assert daemon.fleet.providers == {}
+        store.create({"name": "new", "provider_type": "static"})
+        await wait_for(lambda: by_name(daemon, "new") is not None, what="the new provider")
+        store.set_status("new", "MAINTENANCE")
+        await wait_for(lambda: by_name(daemon, "new").status is ProviderStatus.MAINTENANCE)
+
+
+# -- the database going away -----------------------------------------------------------------------
+
+
+class Proxy:
+    """A TCP relay to the database that a test can cut (connections dropped, new ones refused)."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open = True
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            self.pairs.append((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.open = False
+        for pair in self.pairs:
+            for s in pair:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.pairs.clear()
+
+    def restore(self) -> None:
+        self.open = True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+async def test_the_daemon_outlives_the_database_and_recovers(hodei_postgres_url) -> None:
+    engine = database.create_engine(hodei_postgres_url)
+    database.upgrade(engine)
+    store = Store(engine, make_plugin_manager())
+    store.create({"name": "steady", "provider_type": "static"})
+    direct = make_url(hodei_postgres_url)
+    proxy = Proxy((direct.host or "127.0.0.1", direct.port or 5432))
+    via_proxy = direct.set(port=proxy.port).render_as_string(hide_password=False)
+    try:
+        async with running(Daemon(settings(via_proxy))) as daemon:
+            await wait_for(lambda: daemon.watcher.listening, what="LISTEN")
+            proxy.cut()
+            await wait_for(lambda: not daemon.db.available, what="the outage to be noticed")
+            assert daemon.status_line().startswith("degraded: database unavailable")
+            # Still serving from the last known state.
+            assert daemon.fleet.selector.select(daemon.chain.parse_requirements({})).selected.name == "steady"
+            checked = checks(daemon, "steady")
+            await wait_for(lambda: checks(daemon, "steady") > checked, what="checks to go on")
+            proxy.restore()
+            await wait_for(lambda: daemon.db.available and daemon.watcher.listening, seconds=30,
+                           what="the database to be back")
+            assert daemon.status_line() == "ready: 1 providers"
+            sql(hodei_postgres_url, "UPDATE provider_configs SET priority = 42 WHERE name = 'steady'")
+            await wait_for(lambda: by_name(daemon, "steady").priority == 42, what="a change after the outage")
+    finally:
+        proxy.close()
+        store.close()

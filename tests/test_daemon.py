@@ -256,3 +256,40 @@ async def test_the_daemon_outlives_the_database_and_recovers(hodei_postgres_url)
     finally:
         proxy.close()
         store.close()
+
+
+async def test_postgresql_restarted_under_a_running_daemon(hodei_postgres_url) -> None:
+    """The real thing, where the test may restart the server: $HODEI_TEST_POSTGRES_RESTART is the
+    command (CI sets it; it stops and starts the cluster every other test uses too)."""
+    import os
+    import shlex
+    import subprocess
+
+    from hodei.testing import backend_unavailable
+
+    command = os.environ.get("HODEI_TEST_POSTGRES_RESTART")
+    if not command:
+        backend_unavailable("set HODEI_TEST_POSTGRES_RESTART to a command that restarts the test PostgreSQL "
+                            "(e.g. pg_ctlcluster --skip-systemctl-redirect 15 main restart)")
+    engine = database.create_engine(hodei_postgres_url)
+    database.upgrade(engine)
+    store = Store(engine, make_plugin_manager())
+    store.create({"name": "steady", "provider_type": "static"})
+    try:
+        async with running(Daemon(settings(hodei_postgres_url))) as daemon:
+            await wait_for(lambda: daemon.watcher.listening, what="LISTEN")
+            resyncs = daemon.watcher.resyncs
+            done = await anyio.to_thread.run_sync(
+                lambda: subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=120))
+            assert done.returncode == 0, done.stderr
+            # The LISTEN connection died with the server: the daemon reconnects and re-reads everything.
+            await wait_for(lambda: daemon.watcher.resyncs > resyncs and daemon.watcher.listening, seconds=60,
+                           what="LISTEN again after the restart")
+            sql(hodei_postgres_url, "UPDATE provider_configs SET priority = 7 WHERE name = 'steady'")
+            await wait_for(lambda: by_name(daemon, "steady").priority == 7, what="a change after the restart")
+            checked = checks(daemon, "steady")
+            await wait_for(lambda: checks(daemon, "steady") > checked and daemon.db.available,
+                           what="health checks stored again")
+            assert daemon.status_line() == "ready: 1 providers"
+    finally:
+        store.close()

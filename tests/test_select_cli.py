@@ -213,3 +213,18 @@ def test_deleting_in_sql_removes_the_state_too(hodei: Hodei) -> None:
     hodei.sql("DELETE FROM provider_configs WHERE name = 'p'")
     hodei.sql("INSERT INTO provider_configs (name, provider_type, config) VALUES ('p', 'static', '{}')")
     assert hodei.provider("p")["state"]["health"] is None
+
+
+def test_history_records_operator_and_health_changes_with_their_cause(hodei: Hodei) -> None:
+    added = hodei.json("providers", "add", "p", "--type", "static",
+                       "--config", '{"health": "Unhealthy", "health_reason": "engine down"}')
+    hodei.ok("providers", "disable", "p", "--reason", "moving racks")
+    hodei.ok("providers", "check", "p")
+    hodei.ok("providers", "check", "p")  # the same health again: no new entry
+    rows = hodei.json("providers", "history", "p")
+    assert [(r["kind"], r["from"], r["to"], r["cause"]) for r in rows] == [
+        ("health", None, "Unhealthy", "engine down"),
+        ("status", "ACTIVE", "DISABLED", "hodei providers disable: moving racks")]
+    hodei.ok("providers", "delete", "p")
+    assert len(hodei.json("providers", "history", added["id"])) == 2, "history outlives the provider"
+    assert "no changes recorded" in hodei.ok("providers", "history", "00000000-0000-0000-0000-000000000000").stdout

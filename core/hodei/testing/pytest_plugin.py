@@ -74,7 +74,7 @@ def hodei_postgres_url() -> Iterator[str]:
         backend_unavailable(f"PostgreSQL backend not configured: set {POSTGRES_URL_ENV} "
                             "(e.g. postgresql+psycopg://hodei:hodei@127.0.0.1:5432/hodei_test)")
     schema = f"test_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(base, connect_args={"connect_timeout": 5})
+    admin = sa.create_engine(base, pool_pre_ping=True, connect_args={"connect_timeout": 5})
     try:
         with admin.begin() as connection:
             connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))

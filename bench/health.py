@@ -1,0 +1,273 @@
+"""Health monitor under load: one full round over many static providers, and selection latency meanwhile.
+
+Rerun: .venv/bin/python bench/health.py [--providers 1000] [--hang 0.1] [--timeout 5] [--concurrency 200,1000]
+       [--postgres URL] [--period-ms 1] [--idle-seconds 3] [--seed 7]
+
+Each row runs a real daemon (``hodei.daemon.Daemon``) in this process, on a fresh database (SQLite
+file in a temp dir; with --postgres, also a fresh schema in that database), over --providers
+``static`` providers: a fraction --hang of them never answer, the rest answer each call in 50 to
+200 ms (``latency_ms`` 50 plus up to 150 of jitter; a passing check is two calls, health then
+capacity). The health interval is an hour, so exactly one round runs, at start.
+
+* round: from the first check started to the last one recorded (the hanging ones cut at
+  --timeout), i.e. until ``monitor.checks`` holds every provider; "answering" is the same for the
+  providers that answer.
+* selection: a thread asks for one ``fleet.selector.select`` decision every --period-ms, on a
+  fixed set of requirements, and the daemon's event loop answers it (``call_soon_threadsafe``, as
+  a request arriving on a socket would wake it). Latency is from the moment the decision was due
+  to its answer, so time spent waiting for the event loop (the health checks' tasks, their
+  database writes, the monitor's scans) counts; "call" is the ``select`` call alone. Measured
+  during the round, then for --idle-seconds once the round is over (the idle daemon).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import anyio
+import sqlalchemy as sa
+from hodei import database
+from hodei.daemon import Daemon
+from hodei.plugins import make_plugin_manager
+from hodei.settings import Settings
+from hodei.store import Store
+from sqlalchemy.engine import make_url
+
+REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south-1", "ap-northeast-1"]
+REQUIREMENTS = [
+    {"cpu": 1},
+    {"cpu": 2, "memory": "4Gi", "preferred_region": "eu-west-1"},
+    {"required_labels": {"environment": "production"}, "preferred_region": "us-east-1"},
+    {"required_labels": {"environment": "staging", "team": "team-3"}},
+    {"allowed_regions": ["ap-south-1", "ap-northeast-1"], "preferred_region": "ap-south-1"},
+    {"required_labels": {"arch": "arm64"}, "allowed_regions": ["us-west-2"]},
+]
+
+
+def documents(count: int, hang: float, rng: random.Random) -> list[dict[str, Any]]:
+    hanging = set(rng.sample(range(count), round(count * hang)))
+    docs = []
+    for i in range(count):
+        config: dict[str, Any] = {"latency_ms": 50, "latency_jitter_ms": 150}
+        if i in hanging:
+            config["hang"] = True
+        region = rng.choice(REGIONS)
+        docs.append({
+            "name": f"h{i:05d}", "provider_type": "static", "config": config,
+            "priority": rng.choice([0, 10, 20, 50]), "max_workers": rng.choice([5, 10, 50, 100]),
+            "preferred_region": region, "allowed_regions": rng.sample([r for r in REGIONS if r != region], 1),
+            "required_labels": {"environment": rng.choice(["production", "staging", "development"]),
+                                "team": f"team-{rng.randrange(10)}", "arch": rng.choice(["amd64", "arm64"])},
+        })
+    return docs
+
+
+class CountingHandler(logging.Handler):
+    """Keeps the daemon's log records off the terminal, counting them by level."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.counts: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.counts[record.levelname] += 1
+
+
+# -- databases ------------------------------------------------------------------------------------
+
+
+def sqlite_url() -> tuple[str, Any]:
+    return f"sqlite:///{tempfile.mkdtemp()}/bench.db", None
+
+
+def postgres_url(base: str) -> tuple[str, Any]:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
+    return url, drop
+
+
+def prepare(url: str, docs: list[dict[str, Any]]) -> list[uuid.UUID]:
+    """Migrate and fill the database; the ids of the providers that hang."""
+    engine = database.create_engine(url)
+    database.upgrade(engine)
+    store = Store(engine, make_plugin_manager())
+    try:
+        store.apply(docs)
+        return [p.id for p in store.list() if p.config.get("hang")]
+    finally:
+        store.close()
+
+
+# -- one run --------------------------------------------------------------------------------------
+
+
+def quantiles(values: list[float]) -> tuple[float, float, float]:
+    """p50, p99 and max, in microseconds."""
+    if not values:
+        return float("nan"), float("nan"), float("nan")
+    ordered = sorted(values)
+    return (statistics.median(ordered) * 1e6, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e6,
+            ordered[-1] * 1e6)
+
+
+async def measure(url: str, hanging: set[uuid.UUID], args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
+    settings = Settings.model_validate({
+        "database": {"url": url},
+        "health": {"interval_seconds": 3600.0, "timeout_seconds": args.timeout, "concurrency": concurrency},
+        "daemon": {"poll_seconds": 1.0, "resync_seconds": 3600.0},
+    })
+    daemon = Daemon(settings)
+    monitor, clock = daemon.monitor, time.perf_counter
+    jobs = [daemon.chain.parse_requirements(doc) for doc in REQUIREMENTS]
+    period = args.period_ms / 1000
+    marks: dict[str, float] = {}
+    samples: list[tuple[float, float, float]] = []  # (due, latency, call)
+
+    async def observe() -> None:
+        """Marks the round's milestones; a cheap look at the monitor every millisecond."""
+        seen = -1
+        while "all" not in marks:
+            if "start" not in marks and (monitor.in_flight or monitor.checks):
+                marks["start"] = clock()
+            count = len(monitor.checks)
+            if count != seen:
+                seen = count
+                total = len(daemon.fleet.providers)
+                if "answering" not in marks and count >= total - len(hanging) and total and all(
+                        pid in monitor.checks for pid in daemon.fleet.providers if pid not in hanging):
+                    marks["answering"] = clock()
+                if total and count >= total:
+                    marks["all"] = clock()
+            await anyio.sleep(0.001)
+
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()
+
+    def answer(due: float, turn: int) -> None:
+        started = clock()
+        daemon.fleet.selector.select(jobs[turn % len(jobs)])
+        done = clock()
+        samples.append((due, done - due, done - started))
+
+    def arrive() -> None:
+        """Decisions asked for from outside the loop, one due every ``period``, however busy the loop is."""
+        due, turn = clock() + period, 0
+        while not stop.is_set():
+            time.sleep(max(0.0, due - clock()))
+            loop.call_soon_threadsafe(answer, due, turn)
+            due += period
+            turn += 1
+
+    started = clock()
+    async with anyio.create_task_group() as group:
+        group.start_soon(daemon.run)
+        group.start_soon(observe)
+        arrivals = threading.Thread(target=arrive, name="bench-arrivals", daemon=True)
+        arrivals.start()
+        with anyio.fail_after(args.timeout * 10 + 120):
+            while "all" not in marks:
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.5)  # let the last writes and wake-ups settle
+        marks["idle"] = clock()
+        await anyio.sleep(args.idle_seconds)
+        marks["idle-end"] = clock()
+        stop.set()
+        daemon.shutdown()
+    arrivals.join()
+    startup = marks["start"] - started
+    round_samples = [(lat, call) for due, lat, call in samples if marks["start"] <= due < marks["all"]]
+    idle_samples = [(lat, call) for due, lat, call in samples if marks["idle"] <= due < marks["idle-end"]]
+    unchecked = len(daemon.fleet.providers) - len(monitor.checks)
+    return {
+        "startup": startup, "round": marks["all"] - marks["start"],
+        "answering": marks.get("answering", float("nan")) - marks["start"],
+        "round_latency": quantiles([s[0] for s in round_samples]), "round_call": quantiles([s[1] for s in round_samples]),
+        "idle_latency": quantiles([s[0] for s in idle_samples]), "idle_call": quantiles([s[1] for s in idle_samples]),
+        "round_n": len(round_samples), "idle_n": len(idle_samples), "unchecked": unchecked,
+        "checks": monitor.checks_done,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--providers", type=int, default=1000)
+    parser.add_argument("--hang", type=float, default=0.1, help="fraction of providers that never answer")
+    parser.add_argument("--timeout", type=float, default=5.0, help="[health] timeout_seconds")
+    parser.add_argument("--concurrency", default="200,1000", help="[health] concurrency values, one row each")
+    parser.add_argument("--postgres", metavar="URL", help="also run on this PostgreSQL database (a fresh schema)")
+    parser.add_argument("--period-ms", type=float, default=1.0, help="one selection due every this many ms")
+    parser.add_argument("--idle-seconds", type=float, default=3.0, help="selection measured idle for this long")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    counting = CountingHandler()
+    logger = logging.getLogger("hodei")
+    logger.setLevel(logging.INFO)  # as `hodei serve` runs: its log records are part of the cost
+    logger.addHandler(counting)
+    logger.propagate = False
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    docs = documents(args.providers, args.hang, random.Random(args.seed))
+    backends: list[tuple[str, Any]] = [("sqlite", sqlite_url)]
+    if args.postgres:
+        backends.append(("postgresql", lambda: postgres_url(args.postgres)))
+    target = args.timeout + 0.5
+    print(f"bench/health: python {sys.version.split()[0]}, {args.providers} static providers, "
+          f"{round(args.providers * args.hang)} hang, the rest answer each call in 50-200 ms; timeout {args.timeout:g} s; "
+          f"one selection due every {args.period_ms:g} ms; {os.cpu_count()} CPUs")
+    header = (f"{'backend':<10} {'conc.':>5} {'round s':>8} {'answering s':>11} {'met':>4} | "
+              f"{'select µs: round p50':>20} {'p99':>8} {'max':>8} | {'idle p50':>8} {'p99':>8} {'max':>8} | "
+              f"{'p99 ratio':>9} {'met':>4} | {'call p99 round/idle µs':>22}")
+    print(header)
+    print("-" * len(header))
+    verdicts = []
+    for backend, make in backends:
+        for concurrency in [int(c) for c in args.concurrency.split(",")]:
+            url, drop = make()
+            try:
+                hanging = set(prepare(url, docs))
+                result = anyio.run(measure, url, hanging, args, concurrency, backend="asyncio")
+            finally:
+                if drop is not None:
+                    drop()
+            round_ok = result["round"] <= target and not result["unchecked"]
+            ratio = result["round_latency"][1] / result["idle_latency"][1]
+            latency_ok = ratio <= 1.5
+            verdicts.append((backend, concurrency, round_ok, latency_ok))
+            (r50, r99, rmax), (i50, i99, imax) = result["round_latency"], result["idle_latency"]
+            print(f"{backend:<10} {concurrency:>5} {result['round']:>8.2f} {result['answering']:>11.2f} "
+                  f"{'yes' if round_ok else 'NO':>4} | {r50:>20,.0f} {r99:>8,.0f} {rmax:>8,.0f} | "
+                  f"{i50:>8,.0f} {i99:>8,.0f} {imax:>8,.0f} | {ratio:>8.1f}x {'yes' if latency_ok else 'NO':>4} | "
+                  f"{result['round_call'][1]:>10,.0f} / {result['idle_call'][1]:<9,.0f}")
+    print(f"\nLog records from the daemon, all rows: {dict(counting.counts)}")
+    print(f"Targets: one full round within timeout + 0.5 s = {target:g} s; selection p99 during the round within 1.5x "
+          "of the idle daemon's.")
+    for backend, concurrency, round_ok, latency_ok in verdicts:
+        print(f"  {backend}, concurrency {concurrency}: round {'met' if round_ok else 'NOT met'}, "
+              f"selection p99 {'met' if latency_ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Log lines for people (a terminal) or for machines (one JSON object per line), with the trace id.
+
+A JSON line holds ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, ``trace_id`` and
+``span_id`` while a span is current (the ids OpenTelemetry exports, as 32 and 16 hex digits),
+``exception`` with the traceback when there is one, and any ``extra=`` fields the call passed.
+Nothing else from the record: the message is what the text format would print, and Hodei's
+messages never hold secrets (provider configs are masked before they are logged).
+
+This module imports nothing heavy: every command configures logging, and OpenTelemetry is looked at
+only if something else already imported it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
+FORMATS = ("auto", "json", "text")
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def current_trace_ids() -> tuple[str, str] | None:
+    """``(trace_id, span_id)`` of the current span as hex, or ``None`` when there is none."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return None
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+                    .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        ids = current_trace_ids()
+        if ids is not None:
+            line["trace_id"], line["span_id"] = ids
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in line:
+                line[key] = value
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def wants_json(log_format: str, stream: TextIO) -> bool:
+    if log_format == "json":
+        return True
+    if log_format == "text":
+        return False
+    try:
+        return not stream.isatty()
+    except (AttributeError, ValueError):
+        return True
+
+
+def formatter_for(log_format: str, stream: TextIO) -> logging.Formatter:
+    return JsonFormatter() if wants_json(log_format, stream) else logging.Formatter(TEXT_FORMAT)
+
+
+def make_handler(log_format: str = "auto", stream: TextIO | None = None) -> logging.Handler:
+    """A handler on standard error (or ``stream``) in ``log_format``: auto (JSON unless a terminal), json, text."""
+    stream = stream if stream is not None else sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter_for(log_format, stream))
+    handler._hodei = True  # type: ignore[attr-defined]  # ours, so set_format may change it
+    return handler
+
+
+def set_format(log_format: str) -> None:
+    """Switch the handlers :func:`make_handler` installed on the root logger to ``log_format``."""
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "_hodei", False) and isinstance(handler, logging.StreamHandler):
+            handler.setFormatter(formatter_for(log_format, handler.stream))

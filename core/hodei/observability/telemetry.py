@@ -1,0 +1,258 @@
+"""The daemon's telemetry: one object holding its metrics, its tracer, and the helpers that use both.
+
+Spans (names and attributes are part of the documented interface, see ``docs/metrics.md``):
+
+``hodei.selection``
+    ``hodei.provider``, ``hodei.provider_type`` (when one was chosen), ``hodei.tier`` (preferred,
+    allowed, any, none), ``hodei.candidates`` (providers considered), ``hodei.warnings``.
+``hodei.health_check``
+    ``hodei.provider``, ``hodei.provider_type``, ``hodei.outcome`` (healthy, degraded, unhealthy);
+    status ERROR with the reason when unhealthy.
+``hodei.config.reload``
+    ``hodei.reload.result`` (applied, refused), ``hodei.reload.restart_needed``.
+``hodei.provision`` and one child ``hodei.provision.attempt`` per provider tried
+    the attempt: ``hodei.provider``, ``hodei.provider_type``, ``hodei.attempt``, ``hodei.outcome``.
+``/package.Service/Method`` (kind SERVER, from :meth:`Telemetry.grpc_interceptor`)
+    ``rpc.system``, ``rpc.service``, ``rpc.method``, ``rpc.grpc.status_code``.
+
+Usage from the workers code (sketch)::
+
+    with telemetry.provision_span({"hodei.worker_id": worker_id}) as span:
+        decision = telemetry.select(fleet.selector, job)
+        for number, candidate in enumerate(candidates, 1):
+            with telemetry.attempt_span(candidate.name, candidate.provider.provider_type, number) as attempt:
+                handle = await provision(...)      # raises: failed / timeout / cancelled, recorded
+                if refused: attempt.outcome = "failed"
+
+Attributes on spans may carry ids (a worker id is fine in a trace); metrics labels never do.
+Nothing from a provider's ``config`` and no token goes in either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from opentelemetry.trace import Span, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
+from prometheus_client import CollectorRegistry
+
+from hodei.checks import CheckResult
+from hodei.domain import HealthStatus, Provider, ProviderStatus
+from hodei.observability.metrics import DaemonCollector, Metrics
+from hodei.observability.tracing import build_tracer_provider
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class ProvisionAttempt:
+    """What :meth:`Telemetry.attempt_span` yields. Set ``outcome`` to override the one worked out."""
+
+    provider: str
+    provider_type: str
+    number: int
+    span: Span
+    outcome: str | None = None
+    attributes: dict[str, AttributeValue] = field(default_factory=dict)
+
+
+def _outcome_of(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, asyncio.CancelledError) or not isinstance(exc, Exception):
+        return "cancelled"
+    return "failed"
+
+
+def rejections_by_filter(selector: Any, job: Any) -> dict[str, int]:
+    """For a selection that found nothing: how many providers each filter rejected.
+
+    Uses the selector's per-filter masks (one pass of the filters, no explanations); falls back to
+    the full report if those are not available.
+    """
+    counts: dict[str, int] = {}
+    try:
+        verdicts = selector._verdicts(job, [])
+        everyone = selector.index.all
+        for rule, passing in zip(selector.chain.filters, verdicts, strict=True):
+            counts[rule.name] = counts.get(rule.name, 0) + bin(everyone & ~passing).count("1")
+        if selector.invalid:
+            counts["config"] = counts.get("config", 0) + len(selector.invalid)
+    except Exception:  # a changed Selector: the report says the same, more slowly
+        counts = {}
+        for rejection in selector.report(job).rejected:
+            for name, _ in rejection.reasons:
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+class Telemetry:
+    """Metrics (``metrics``, ``registry``) and traces (``tracer_provider``, ``tracer``) of one daemon.
+
+    :param tracing: ``TracingSettings`` (``None``: tracing off).
+    :param span_exporter: tests: receives every span (``InMemorySpanExporter``), whatever ``tracing`` says.
+    :param registry: the Prometheus registry to use; a new one by default (never the global one).
+    """
+
+    def __init__(self, tracing: Any = None, *, span_exporter: Any = None, registry: CollectorRegistry | None = None):
+        from hodei import __version__
+
+        self.metrics = Metrics(registry)
+        self.registry = self.metrics.registry
+        self.tracer_provider = build_tracer_provider(tracing, span_exporter)
+        self.tracer: Tracer = self.tracer_provider.get_tracer("hodei", __version__)
+        self._collector: DaemonCollector | None = None
+
+    def watch(self, daemon: Any) -> None:
+        """Expose ``daemon``'s state (``fleet``, ``db``, ``ready``) as the scrape-time gauges."""
+        if self._collector is not None:
+            self.registry.unregister(self._collector)
+        self._collector = DaemonCollector(daemon)
+        self.registry.register(self._collector)
+
+    def shutdown(self) -> None:
+        """Export what is still buffered and stop the exporters."""
+        try:
+            self.tracer_provider.shutdown()
+        except Exception as exc:  # an unreachable collector must not turn a clean stop into a crash
+            log.warning("tracing: shutting the exporter down failed: %s", exc)
+
+    # -- selection ----------------------------------------------------------------------------
+
+    def select(self, selector: Any, job: Any) -> Any:
+        """``selector.select(job)``, timed and traced; counts rejections by filter when nothing fits."""
+        with self.tracer.start_as_current_span("hodei.selection") as span:
+            started = time.perf_counter()
+            decision = selector.select(job)
+            seconds = time.perf_counter() - started
+            chosen = decision.selected
+            if span.is_recording():
+                span.set_attribute("hodei.candidates", len(selector.index.candidates))
+                span.set_attribute("hodei.tier", decision.tier or "none")
+                if chosen is not None:
+                    span.set_attribute("hodei.provider", chosen.name)
+                    span.set_attribute("hodei.provider_type", chosen.provider.provider_type)
+                if decision.warnings:
+                    span.set_attribute("hodei.warnings", list(decision.warnings))
+            self.metrics.observe_selection(decision.tier if chosen is not None else None, seconds)
+            if chosen is None:
+                self.metrics.count_rejections(rejections_by_filter(selector, job))
+        return decision
+
+    # -- health -------------------------------------------------------------------------------
+
+    @contextmanager
+    def health_check_span(self, provider: Provider) -> Iterator[Span]:
+        attributes = {"hodei.provider": provider.name, "hodei.provider_type": provider.provider_type}
+        with self.tracer.start_as_current_span("hodei.health_check", attributes=attributes) as span:
+            yield span
+
+    def record_health_check(self, result: CheckResult, span: Span | None = None) -> None:
+        """Count one check and note its outcome on ``span`` (default: the current span)."""
+        from opentelemetry import trace
+
+        provider, health = result.provider, result.health
+        self.metrics.observe_health_check(provider.name, provider.provider_type, health.status,
+                                          health.duration_seconds)
+        span = span if span is not None else trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute("hodei.outcome", health.status.value.lower())
+            if health.status is HealthStatus.UNHEALTHY:
+                span.set_status(Status(StatusCode.ERROR, health.reason[:500]))
+
+    def status_changed(self, provider: Provider, status: ProviderStatus) -> None:
+        self.metrics.status_changed(provider.name, provider.provider_type, status)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def fleet_changed(self, changes: Any) -> None:
+        self.metrics.record_fleet_changes(changes)
+
+    # -- workers ------------------------------------------------------------------------------
+
+    @contextmanager
+    def provision_span(self, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[Span]:
+        """Span ``hodei.provision`` around one job's provisioning; attempts inside it are its children."""
+        with self.tracer.start_as_current_span("hodei.provision", attributes=dict(attributes or {})) as span:
+            yield span
+
+    @contextmanager
+    def attempt_span(self, provider: str, provider_type: str, attempt: int = 1,
+                     attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[ProvisionAttempt]:
+        """Span ``hodei.provision.attempt`` for one try on ``provider``; records the provision metrics.
+
+        The outcome is ``attempt.outcome`` if the caller set it, else from the exception leaving the
+        block (TimeoutError: timeout, cancellation: cancelled, any other: failed), else succeeded.
+        """
+        names = {"hodei.provider": provider, "hodei.provider_type": provider_type, "hodei.attempt": attempt}
+        started = time.perf_counter()
+        with self.tracer.start_as_current_span("hodei.provision.attempt",
+                                               attributes={**names, **(attributes or {})}) as span:
+            record = ProvisionAttempt(provider, provider_type, attempt, span)
+            failed = False
+            try:
+                yield record
+            except BaseException as exc:
+                failed = True
+                if record.outcome is None:
+                    record.outcome = _outcome_of(exc)
+                raise
+            finally:
+                outcome = record.outcome or "succeeded"
+                if span.is_recording():
+                    span.set_attribute("hodei.outcome", outcome)
+                    if outcome != "succeeded" and not failed:
+                        span.set_status(Status(StatusCode.ERROR, outcome))
+                self.metrics.record_provision(provider, provider_type, outcome, time.perf_counter() - started)
+
+    def record_provision(self, provider: str, provider_type: str, outcome: str, seconds: float) -> None:
+        """The provision metrics without a span (do not also use :meth:`attempt_span` for the same try)."""
+        self.metrics.record_provision(provider, provider_type, outcome, seconds)
+
+    def record_reconcile(self, action: str, count: int = 1) -> None:
+        self.metrics.record_reconcile(action, count)
+
+    # -- gRPC ---------------------------------------------------------------------------------
+
+    def grpc_interceptor(self, methods: Iterable[str] | None = None) -> Any:
+        """A ``grpc.aio.ServerInterceptor``: server spans continuing the caller's trace, and gRPC metrics.
+
+        ``methods``: the full names (``/package.Service/Method``) the server implements; any other is
+        counted as ``unknown`` (see :mod:`hodei.observability.grpc`).
+        """
+        from hodei.observability.grpc import TelemetryInterceptor
+
+        return TelemetryInterceptor(self, methods)
+
+
+def traced_reload(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """For ``Daemon.reload``: span ``hodei.config.reload`` and ``hodei_config_reloads_total``.
+
+    A reload that replaced ``self.settings`` was applied; one that kept them was refused (the daemon
+    logs why, with this span's trace id).
+    """
+
+    @functools.wraps(method)
+    async def reload(self: Any, *args: Any, **kwargs: Any) -> T:
+        telemetry: Telemetry = self.telemetry
+        before = self.settings
+        with telemetry.tracer.start_as_current_span("hodei.config.reload") as span:
+            restart = await method(self, *args, **kwargs)
+            result = "applied" if self.settings is not before else "refused"
+            if span.is_recording():
+                span.set_attribute("hodei.reload.result", result)
+                span.set_attribute("hodei.reload.restart_needed", [str(key) for key in restart or ()])
+                if result == "refused":
+                    span.set_status(Status(StatusCode.ERROR, "the new configuration was refused"))
+        telemetry.metrics.record_reload(result)
+        return restart
+
+    return reload

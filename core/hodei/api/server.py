@@ -1,0 +1,449 @@
+"""The gRPC API of ``hodei serve``: providers and selection, with the standard health service and
+server reflection (so ``grpc_health_probe`` and ``grpcurl`` work).
+
+A part of the daemon's task group (``grpc.aio`` on the daemon's asyncio loop). Every store call goes
+through the daemon's :class:`~hodei.daemon.database.DatabaseLink` (a worker thread, bounded in time);
+selection answers from the daemon's live selector. After a write, the daemon's view of that provider
+is refreshed at once, so the next selection sees it.
+
+Security: the API listens on loopback by default. With ``[api] token_file`` every call but the health
+service must carry ``authorization: Bearer TOKEN`` (compared in constant time, never logged); beyond
+loopback the settings refuse to load without it. ``tls_cert_file``/``tls_key_file`` make it TLS only,
+``client_ca_file`` mutual TLS.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import grpc
+import grpc.aio
+from anyio.abc import TaskStatus
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from hodei.api import convert
+from hodei.api.errors import DETAILS_KEY, describe, status_details
+from hodei.api.v1 import providers_pb2 as pb
+from hodei.api.v1 import providers_pb2_grpc as pb_grpc
+from hodei.api.v1 import selection_pb2 as spb
+from hodei.api.v1 import selection_pb2_grpc as spb_grpc
+from hodei.domain import ProviderStatus
+from hodei.errors import HodeiError, InvalidInput, Problem
+from hodei.observability.address import parse_listen
+
+if TYPE_CHECKING:
+    from hodei.daemon import Daemon
+    from hodei.settings import ApiSettings
+
+log = logging.getLogger("hodei.api")
+
+PROVIDER_SERVICE = pb.DESCRIPTOR.services_by_name["ProviderService"].full_name
+SELECTION_SERVICE = spb.DESCRIPTOR.services_by_name["SelectionService"].full_name
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+OPERATOR_STATUSES = ("ACTIVE", "DISABLED", "MAINTENANCE")
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def answers(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Hodei's errors become their gRPC codes; anything else INTERNAL, logged here, never sent."""
+
+    @functools.wraps(method)
+    async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except HodeiError as exc:
+            code, message, trailers = describe(exc)
+            await context.abort(code, message, trailing_metadata=trailers)
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("%s failed", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed inside the server "
+                                                          "(the daemon's log has the details)")
+
+    return handler
+
+
+def _required(value: str, field: str) -> str:
+    if not value:
+        raise InvalidInput(Problem(field, "is required"))
+    return value
+
+
+# -- providers ------------------------------------------------------------------------------------
+
+
+class ProviderService(pb_grpc.ProviderServiceServicer):
+    def __init__(self, daemon: Daemon):
+        self.daemon = daemon
+
+    @property
+    def store(self) -> Any:
+        return self.daemon.store
+
+    def _message(self, stored: Any, state: Any) -> pb.Provider:
+        from hodei.store import masked_document
+
+        return convert.provider_message(masked_document(stored, self.daemon.pm), state)
+
+    async def _answer(self, write: Callable[[], Any], *, refresh: bool = True) -> pb.Provider:
+        """Run ``write`` (a store call returning a provider) in the database thread, with its state."""
+        def call() -> tuple[Any, Any]:
+            stored = write()
+            return stored, self.store.state(stored.id)
+        stored, state = await self.daemon.db.call(call)
+        if refresh:
+            await self._refresh(stored.id)
+        return self._message(stored, state)
+
+    async def _refresh(self, provider_id: Any) -> None:
+        # Read-your-writes for selection: the daemon's view of this provider now, not at the next poll.
+        try:
+            await self.daemon.watcher.refresh({provider_id})
+        except Exception as exc:  # the watcher catches up on its own
+            log.warning("could not refresh provider %s after a change: %s", provider_id, exc)
+
+    @answers
+    async def CreateProvider(self, request: pb.CreateProviderRequest, context: Any) -> pb.Provider:
+        message = request.config
+        document: dict[str, Any] = {"name": message.name, "provider_type": message.provider_type}
+        for field in convert.populated_fields(message):
+            document[field] = convert.config_value(message, field)
+        return await self._answer(functools.partial(self.store.create, document))
+
+    @answers
+    async def GetProvider(self, request: pb.GetProviderRequest, context: Any) -> pb.Provider:
+        ref = _required(request.provider_id, "provider_id")
+        return await self._answer(functools.partial(self.store.get, ref), refresh=False)
+
+    @answers
+    async def ListProviders(self, request: pb.ListProvidersRequest, context: Any) -> pb.ListProvidersResponse:
+        if request.status and request.status not in {s.value for s in ProviderStatus}:
+            allowed = ", ".join(s.value for s in ProviderStatus)
+            raise InvalidInput(Problem("status", f"must be one of {allowed}, got {request.status!r}"))
+        labels = dict(request.labels)
+
+        def matches(p: Any) -> bool:
+            regions = [p.preferred_region, *(p.allowed_regions if isinstance(p.allowed_regions, list) else [])]
+            own = p.required_labels if isinstance(p.required_labels, dict) else {}
+            return ((not request.provider_type or p.provider_type == request.provider_type)
+                    and (not request.status or p.status == request.status)
+                    and (not request.region or request.region in regions)
+                    and all(own.get(k) == v for k, v in labels.items()))
+
+        def call() -> tuple[list[Any], dict[Any, Any]]:
+            return [p for p in self.store.list() if matches(p)], self.store.states()
+        providers, states = await self.daemon.db.call(call)
+        return pb.ListProvidersResponse(providers=[self._message(p, states.get(p.id)) for p in providers])
+
+    @answers
+    async def UpdateProvider(self, request: pb.UpdateProviderRequest, context: Any) -> pb.Provider:
+        ref = _required(request.provider_id, "provider_id")
+        message = request.config
+        paths = list(request.update_mask.paths) if request.HasField("update_mask") else []
+        if paths == ["*"]:
+            paths = list(convert.CONFIG_FIELDS)
+        unknown = [p for p in paths if p not in convert.CONFIG_FIELDS]
+        if unknown:
+            raise InvalidInput([Problem("update_mask", f"{p!r} is not a field of ProviderConfig (one of "
+                                                       f"{', '.join(convert.CONFIG_FIELDS)}, or *)") for p in unknown])
+        if not paths:
+            paths = convert.populated_fields(message)
+        changes = {field: convert.config_value(message, field) for field in dict.fromkeys(paths)}
+        merge = None
+        if request.merge_config:
+            if "config" not in changes or changes["config"] is None:
+                raise InvalidInput(Problem("merge_config", "needs config.config: the keys to merge into the config"))
+            merge = changes.pop("config")
+            if not isinstance(merge, dict):
+                raise InvalidInput(Problem("config", "a config merge must be an object"))
+        if not changes and merge is None:
+            raise InvalidInput(Problem("update_mask", "nothing to change: set fields of config, or name them here"))
+        expected = convert.parse_version(request.expected_version) if request.expected_version else None
+        return await self._answer(functools.partial(self.store.update, ref, changes, merge_config=merge,
+                                                    expected_updated_at=expected))
+
+    @answers
+    async def DeleteProvider(self, request: pb.DeleteProviderRequest, context: Any) -> pb.Provider:
+        ref = _required(request.provider_id, "provider_id")
+
+        def call() -> tuple[Any, Any]:
+            state = self.store.state(ref)
+            return self.store.delete(ref), state
+        removed, state = await self.daemon.db.call(call)
+        await self._refresh(removed.id)
+        return self._message(removed, state)
+
+    @answers
+    async def SetProviderStatus(self, request: pb.SetProviderStatusRequest, context: Any) -> pb.Provider:
+        ref = _required(request.provider_id, "provider_id")
+        if request.status not in OPERATOR_STATUSES:
+            raise InvalidInput(Problem("status", f"must be one of {', '.join(OPERATOR_STATUSES)} (UNHEALTHY is "
+                                                 f"set by the health monitor), got {request.status!r}"))
+        cause = request.cause or "set through the API"
+        return await self._answer(functools.partial(self.store.set_status, ref, request.status, cause=cause))
+
+    @answers
+    async def GetProviderHistory(self, request: pb.GetProviderHistoryRequest,
+                                 context: Any) -> pb.GetProviderHistoryResponse:
+        ref = _required(request.provider_id, "provider_id")
+        if request.limit < 0:
+            raise InvalidInput(Problem("limit", f"must be at least 1 (or 0 for 50), got {request.limit}"))
+        rows = await self.daemon.db.call(self.store.history, ref, request.limit or 50)
+        entries = []
+        for row in rows:
+            entry = pb.HistoryEntry(kind=row.kind, cause=row.cause or "", provider_name=row.provider_name or "")
+            entry.at.CopyFrom(convert.timestamp(row.at))
+            if row.old_value is not None:
+                entry.old_value = row.old_value
+            if row.new_value is not None:
+                entry.new_value = row.new_value
+            entries.append(entry)
+        return pb.GetProviderHistoryResponse(entries=entries)
+
+
+# -- selection ------------------------------------------------------------------------------------
+
+
+class SelectionService(spb_grpc.SelectionServiceServicer):
+    def __init__(self, daemon: Daemon):
+        self.daemon = daemon
+
+    def _job(self, request: Any) -> Any:
+        document = convert.from_value(request.requirements) if request.HasField("requirements") else {}
+        return self.daemon.chain.parse_requirements(document)
+
+    @answers
+    async def Select(self, request: spb.SelectRequest, context: grpc.aio.ServicerContext) -> spb.SelectResponse:
+        report = self.daemon.fleet.selector.report(self._job(request))
+        answer = convert.select_message(report)
+        if report.selected is None:
+            details = status_details(grpc.StatusCode.FAILED_PRECONDITION, answer.summary, "NoProviderFits",
+                                     extra=[answer])
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, answer.summary,
+                                trailing_metadata=((DETAILS_KEY, details),))
+        return answer
+
+    @answers
+    async def Explain(self, request: spb.ExplainRequest, context: Any) -> spb.ExplainResponse:
+        name = _required(request.provider, "provider")
+        return convert.explain_message(self.daemon.fleet.selector.explain(name, self._job(request)))
+
+
+# -- authentication -------------------------------------------------------------------------------
+
+
+class TokenAuth(grpc.aio.ServerInterceptor):
+    """Every call but the health service carries ``authorization: Bearer TOKEN``."""
+
+    def __init__(self, token: str):
+        self._token = token.encode("utf-8")
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        if details.method.startswith(HEALTH_PREFIX):
+            return await continuation(details)
+        given = b""
+        for key, value in details.invocation_metadata or ():
+            if key == "authorization":
+                text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+                scheme, _, token = text.partition(" ")
+                given = token.strip().encode("utf-8") if scheme.lower() == "bearer" else b""
+        if given and hmac.compare_digest(given, self._token):
+            return await continuation(details)
+        handler = await continuation(details)
+        reason = ("the bearer token is not valid" if given else
+                  "this server requires a bearer token (metadata authorization: Bearer TOKEN)")
+        return _refusal(handler, reason)
+
+
+def _refusal(handler: Any, reason: str) -> Any:
+    async def deny(_request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
+
+    if handler is None:
+        return None
+    kwargs = {"request_deserializer": handler.request_deserializer,
+              "response_serializer": handler.response_serializer}
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(deny, **kwargs)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(deny, **kwargs)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(deny, **kwargs)
+    return grpc.stream_stream_rpc_method_handler(deny, **kwargs)
+
+
+# -- the daemon's part ----------------------------------------------------------------------------
+
+
+def _read(base: Path, name: str, setting: str) -> bytes:
+    path = Path(name)
+    path = path if path.is_absolute() else base / path
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(Problem(f"api.{setting}", f"cannot read {path}: {exc.strerror or exc}")) from None
+
+
+def _unbindable(listen: str) -> str | None:
+    """Why ``listen`` cannot be bound now, or None."""
+    host, port = parse_listen(listen)
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return str(exc.strerror or exc)
+    return None
+
+
+class ApiServer:
+    """The daemon's gRPC server: providers, selection, health and reflection on ``[api] listen``."""
+
+    name = "API server"
+
+    def __init__(self, daemon: Daemon, settings: ApiSettings | None = None):
+        self.daemon = daemon
+        self.settings = settings or daemon.settings.api
+        self.port: int | None = None
+        self.health = health_aio.HealthServicer()
+        self.stopping = False
+        self._stop = anyio.Event()
+        self._serving: bool | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.settings.tls_cert_file is not None
+
+    @property
+    def url(self) -> str | None:
+        if self.port is None:
+            return None
+        host, _ = parse_listen(self.settings.listen)
+        host = f"[{host}]" if ":" in host else host
+        return f"{'grpcs' if self.tls else 'grpc'}://{host}:{self.port}"
+
+    @property
+    def address(self) -> str | None:
+        """``HOST:PORT`` as bound, for clients (``hodei --server``)."""
+        url = self.url
+        return url.split("://", 1)[1] if url else None
+
+    def stop(self) -> None:
+        self.stopping = True
+        self._stop.set()
+
+    def _base(self) -> Path:
+        source = self.daemon.settings.source
+        return Path(source).parent if source else Path.cwd()
+
+    def _credentials(self) -> grpc.ServerCredentials | None:
+        if not self.tls:
+            return None
+        base, api = self._base(), self.settings
+        assert api.tls_cert_file is not None and api.tls_key_file is not None
+        key, cert = _read(base, api.tls_key_file, "tls_key_file"), _read(base, api.tls_cert_file, "tls_cert_file")
+        ca = _read(base, api.client_ca_file, "client_ca_file") if api.client_ca_file else None
+        return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+    def _token(self) -> str | None:
+        if self.settings.token_file is None:
+            return None
+        token = _read(self._base(), self.settings.token_file, "token_file").decode("utf-8", "replace").strip()
+        if not token:
+            raise InvalidInput(Problem("api.token_file", f"{self.settings.token_file} is empty"))
+        return token
+
+    def _server(self, token: str | None) -> grpc.aio.Server:
+        interceptors: list[Any] = []
+        telemetry = getattr(self.daemon, "telemetry", None)
+        if telemetry is not None and hasattr(telemetry, "grpc_interceptor"):
+            interceptors.append(telemetry.grpc_interceptor())
+        if token is not None:
+            interceptors.append(TokenAuth(token))
+        # so_reuseport off: a second daemon on the same port must fail, not share it.
+        server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
+        pb_grpc.add_ProviderServiceServicer_to_server(ProviderService(self.daemon), server)
+        spb_grpc.add_SelectionServiceServicer_to_server(SelectionService(self.daemon), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (PROVIDER_SERVICE, SELECTION_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME), server)
+        return server
+
+    async def _set_health(self) -> None:
+        daemon = self.daemon
+        serving = bool(daemon.ready and not daemon.stopping and not self.stopping)
+        if serving == self._serving:
+            return
+        self._serving = serving
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for service in ("", PROVIDER_SERVICE, SELECTION_SERVICE):
+            await self.health.set(service, status)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        if not self.settings.listen:
+            log.info("API off ([api] listen is empty)")
+            task_status.started()
+            return
+        token, credentials = self._token(), self._credentials()
+        await self._set_health()
+        delay, started = 1.0, False
+        while True:
+            # Asked first of the OS, so a busy port is reported here, once, not by gRPC's C core on stderr.
+            problem = _unbindable(self.settings.listen)
+            port = 0
+            if problem is None:
+                server = self._server(token)
+                try:
+                    port = (server.add_secure_port(self.settings.listen, credentials) if credentials is not None
+                            else server.add_insecure_port(self.settings.listen))
+                except RuntimeError as exc:
+                    problem = str(exc)
+                problem = problem or "the address is in use or not available"
+            if port:
+                break
+            log.error("API: cannot listen on %s (%s); retrying in %.0f s", self.settings.listen, problem, delay)
+            if not started:
+                task_status.started()
+                started = True
+            with anyio.move_on_after(delay):
+                await self._stop.wait()
+            if self.stopping:
+                return
+            delay = min(delay * 2, 60.0)
+        await server.start()
+        self.port = port
+        log.info("API listening on %s (%s, %s)", self.url, "mutual TLS" if self.settings.client_ca_file else
+                 "TLS" if credentials is not None else "plaintext",
+                 "bearer token required" if token else "no token")
+        if not started:
+            task_status.started()
+        try:
+            while not self._stop.is_set():
+                await self._set_health()
+                with anyio.move_on_after(0.1):
+                    await self._stop.wait()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._set_health()
+                await server.stop(self.daemon.settings.daemon.shutdown_grace_seconds)
+                self.port = None

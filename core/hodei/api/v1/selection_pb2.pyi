@@ -1,0 +1,110 @@
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SelectRequest(_message.Message):
+    __slots__ = ("requirements",)
+    REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    requirements: _struct_pb2.Struct
+    def __init__(self, requirements: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class RankedProvider(_message.Message):
+    __slots__ = ("name", "priority", "utilization", "score", "workers", "health", "notes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    UTILIZATION_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    priority: int
+    utilization: float
+    score: float
+    workers: str
+    health: str
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., priority: _Optional[int] = ..., utilization: _Optional[float] = ..., score: _Optional[float] = ..., workers: _Optional[str] = ..., health: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RejectionReason(_message.Message):
+    __slots__ = ("filter", "message", "hint")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    HINT_FIELD_NUMBER: _ClassVar[int]
+    filter: str
+    message: str
+    hint: str
+    def __init__(self, filter: _Optional[str] = ..., message: _Optional[str] = ..., hint: _Optional[str] = ...) -> None: ...
+
+class Rejection(_message.Message):
+    __slots__ = ("name", "reasons")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reasons: _containers.RepeatedCompositeFieldContainer[RejectionReason]
+    def __init__(self, name: _Optional[str] = ..., reasons: _Optional[_Iterable[_Union[RejectionReason, _Mapping]]] = ...) -> None: ...
+
+class SelectResponse(_message.Message):
+    __slots__ = ("selected", "tier", "ranking", "rejected", "summary", "warnings", "text")
+    SELECTED_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    RANKING_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    selected: str
+    tier: str
+    ranking: _containers.RepeatedCompositeFieldContainer[RankedProvider]
+    rejected: _containers.RepeatedCompositeFieldContainer[Rejection]
+    summary: str
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    text: str
+    def __init__(self, selected: _Optional[str] = ..., tier: _Optional[str] = ..., ranking: _Optional[_Iterable[_Union[RankedProvider, _Mapping]]] = ..., rejected: _Optional[_Iterable[_Union[Rejection, _Mapping]]] = ..., summary: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ExplainRequest(_message.Message):
+    __slots__ = ("provider", "requirements")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    requirements: _struct_pb2.Struct
+    def __init__(self, provider: _Optional[str] = ..., requirements: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class Check(_message.Message):
+    __slots__ = ("filter", "passed", "message", "hint")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    HINT_FIELD_NUMBER: _ClassVar[int]
+    filter: str
+    passed: bool
+    message: str
+    hint: str
+    def __init__(self, filter: _Optional[str] = ..., passed: _Optional[bool] = ..., message: _Optional[str] = ..., hint: _Optional[str] = ...) -> None: ...
+
+class ExplainResponse(_message.Message):
+    __slots__ = ("provider", "fits", "selected", "decision_tier", "tier", "rank", "checks", "summary", "text")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    FITS_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_FIELD_NUMBER: _ClassVar[int]
+    DECISION_TIER_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    fits: bool
+    selected: str
+    decision_tier: str
+    tier: str
+    rank: int
+    checks: _containers.RepeatedCompositeFieldContainer[Check]
+    summary: str
+    text: str
+    def __init__(self, provider: _Optional[str] = ..., fits: _Optional[bool] = ..., selected: _Optional[str] = ..., decision_tier: _Optional[str] = ..., tier: _Optional[str] = ..., rank: _Optional[int] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., summary: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...

@@ -103,10 +103,12 @@ def test_hodei_select_uses_the_plugin_and_the_weight_in_hodei_toml(tiers_site, t
     for command in (["db", "upgrade"], ["providers", "apply", "-f", str(providers)]):
         assert hodei(*command).returncode == 0
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'h.db'}")
-    with engine.begin() as connection:  # six of gold's ten slots busy, as the daemon would record
-        connection.exec_driver_sql(
-            "INSERT INTO provider_state (provider_id, active_workers, health_reason, updated_at) "
-            "SELECT id, 6, '', CURRENT_TIMESTAMP FROM provider_configs WHERE name = 'gold-busy'")
+    with engine.begin() as connection:  # six of gold's ten slots busy with running workers
+        for i in range(6):
+            connection.exec_driver_sql(
+                "INSERT INTO workers (id, provider_id, provider_name, state, reason, requirements, attempts, "
+                "token_sha256, created_at, updated_at) SELECT ?, id, name, 'RUNNING', '', '{}', '[]', '', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM provider_configs WHERE name = 'gold-busy'", (f"w{i}",))
     engine.dispose()
 
     done = hodei("select", "-r", "-", "-o", "json", input='{"accepted_tiers": ["gold", "silver"]}')

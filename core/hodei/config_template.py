@@ -14,7 +14,12 @@ _SECTION_HELP = {
     "plugins": "Which installed plugins (entry points in the 'hodei' group) are loaded.",
     "health": "Provider health checks (`hodei providers check` and the monitor of `hodei serve`).",
     "daemon": "`hodei serve`: shutdown, and how it follows changes to provider_configs.",
+    "workers": "Workers: provisioning, release and reconciliation (`hodei workers`, and the daemon's reconciler).",
     "selection": "The selection chain: which filters and rankers decide where a job's worker runs.",
+    "metrics": "`hodei serve`'s Prometheus endpoint (metric names and labels: docs/metrics.md).",
+    "tracing": "OpenTelemetry traces of `hodei serve` (span names and attributes: docs/metrics.md).",
+    "logging": "The log lines of `hodei serve` on standard error.",
+    "api": "`hodei serve`'s gRPC API (`hodei --server`, grpcurl): where it listens, its token and TLS.",
 }
 
 # Settings whose default is "not set" are shown commented out, with the value they behave like.

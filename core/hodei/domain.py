@@ -138,8 +138,10 @@ class BackendWorker:
 class ProviderState:
     """What Hodei last learned about a provider at run time: health, load, discovered capacity.
 
-    ``health`` is ``None`` for a provider never checked. ``per_worker`` is what the plugin's
-    capacity report discovered; a ``capabilities`` object in the config overrides it.
+    ``health`` is ``None`` for a provider never checked. ``active_workers`` (RUNNING or RELEASING)
+    and ``reserved_workers`` (PROVISIONING) count the workers table, which is what ``max_workers``
+    limits. ``per_worker`` is what the plugin's capacity report discovered; a ``capabilities``
+    object in the config overrides it.
     """
 
     health: HealthStatus | None = None
@@ -152,3 +154,4 @@ class ProviderState:
     capacity_reported_at: datetime | None = None
     consecutive_failures: int = 0
     consecutive_successes: int = 0
+    backend_workers: int | None = None  # what the backend itself counted at its last capacity report

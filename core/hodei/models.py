@@ -77,3 +77,28 @@ class ProviderHistoryRow(SQLModel, table=True):
     old_value: str | None = Field(None, sa_column=sa.Column(sa.Text(), nullable=True))
     new_value: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     cause: str = Field("", sa_column=sa.Column(sa.Text(), nullable=False))
+
+
+WORKER_STATES = ("PROVISIONING", "RUNNING", "RELEASING", "TERMINATED", "FAILED")
+# The states that hold one of the provider's max_workers slots.
+SLOT_STATES = ("PROVISIONING", "RUNNING", "RELEASING")
+
+
+class WorkerRow(SQLModel, table=True):
+    """A worker Hodei started (or is starting) on a provider."""
+
+    __tablename__ = "workers"
+
+    id: str = Field(sa_column=sa.Column(sa.Text(), primary_key=True))
+    provider_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False))
+    provider_name: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    state: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    reason: str = Field("", sa_column=sa.Column(sa.Text(), nullable=False))
+    backend_id: str | None = Field(None, sa_column=sa.Column(sa.Text(), nullable=True))
+    handle: dict[str, Any] | None = Field(None, sa_column=sa.Column(JSONDocument, nullable=True))
+    requirements: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
+    attempts: list[dict[str, Any]] = Field(default_factory=list, sa_column=sa.Column(JSONDocument, nullable=False))
+    token_sha256: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    ended_at: datetime | None = Field(None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))

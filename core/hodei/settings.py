@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 
 from hodei.config_schema import problems_from
@@ -42,7 +42,7 @@ class HealthSettings(_Section):
         "health_check_timeout: how long one provider's health check may take"))
     interval_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(30.0, description=(
         "How often `hodei serve` checks each provider"))
-    concurrency: Annotated[int, Field(ge=1, le=10000)] = Field(200, description=(
+    concurrency: Annotated[int, Field(ge=1, le=10000)] = Field(1000, description=(
         "At most this many checks at once"))
     unhealthy_after: Annotated[int, Field(ge=1, le=1000)] = Field(3, description=(
         "Consecutive failed checks that turn an ACTIVE provider UNHEALTHY"))
@@ -74,12 +74,128 @@ class SelectionSettings(_Section):
         "Weights of scoring rankers (utilization and weighted third-party rules), summed into one score"))
 
 
+class WorkerSettings(_Section):
+    server_address: str = Field("127.0.0.1:50051", description=(
+        "The address workers are told to connect back to (HODEI_SERVER_ADDRESS in their environment)"))
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = Field(3, description=(
+        "Providers tried for one request when provisioning fails (capacity refusals do not count)"))
+    provision_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(60.0, description=(
+        "How long a plugin may take to start one worker"))
+    release_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(60.0, description=(
+        "How long a plugin may take to stop one worker, grace period included"))
+    reconcile_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(30.0, description=(
+        "How often the daemon compares each provider's workers with the workers table"))
+    reservation_timeout_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(300.0, description=(
+        "A reservation whose provisioning has not finished by then expires (and frees its slot)"))
+    orphan_grace_seconds: Annotated[float, Field(ge=0, le=86400)] = Field(120.0, description=(
+        "A backend worker with Hodei's labels and no live row is removed once seen this long"))
+    max_lifetime_seconds: Annotated[float, Field(ge=0)] = Field(0.0, description=(
+        "Workers running longer are released; 0 means no limit"))
+
+
+class MetricsSettings(_Section):
+    listen: str = Field("127.0.0.1:9464", description=(
+        "Address of the Prometheus /metrics endpoint of `hodei serve`, HOST:PORT ([::1]:9464 for IPv6); "
+        "\"\" or false: no endpoint. It has no authentication: keep it on a loopback or private address"))
+
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> Any:
+        if value is False:
+            return ""
+        if value is True:
+            raise ValueError('must be an address HOST:PORT, or "" or false for no endpoint')
+        if isinstance(value, str) and value:
+            from hodei.observability.address import parse_listen
+
+            parse_listen(value)
+        return value
+
+
+class TracingSettings(_Section):
+    exporter: Literal["off", "console", "otlp"] = Field("off", description=(
+        "Where OpenTelemetry spans go: off, console (one JSON span per line on standard output) or otlp"))
+    otlp_endpoint: str = Field("http://127.0.0.1:4317", description=(
+        "OTLP/gRPC collector for exporter = \"otlp\"; http:// is plaintext, https:// uses TLS. Headers (an API "
+        "key) are read from OTEL_EXPORTER_OTLP_HEADERS, never from this file"))
+    otlp_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = Field(10.0, description=(
+        "How long one export to the collector may take"))
+    service_name: Annotated[str, Field(min_length=1)] = Field("hodei", description=(
+        "service.name of the spans"))
+    sample_ratio: Annotated[float, Field(ge=0, le=1)] = Field(1.0, description=(
+        "Share of new traces recorded (a caller's trace follows the caller's sampling decision)"))
+
+
+class LoggingSettings(_Section):
+    format: Literal["auto", "json", "text"] = Field("auto", description=(
+        "Log lines of `hodei serve`: json (one object per line, with trace_id and span_id), text, or auto "
+        "(text on a terminal, json otherwise)"))
+
+
+class ApiSettings(_Section):
+    listen: str = Field("127.0.0.1:50051", description=(
+        "Address of the gRPC API of `hodei serve`, HOST:PORT ([::1]:50051 for IPv6; port 0 picks a free one); "
+        "\"\" or false: no API. Beyond a loopback address, token_file is required"))
+    token_file: str | None = Field(None, description=(
+        "File holding the bearer token every call but the health service must carry (metadata "
+        "authorization: Bearer TOKEN). A relative path is taken from the directory of this file"))
+    tls_cert_file: str | None = Field(None, description=(
+        "PEM certificate (chain) of the server; with tls_key_file, the API speaks TLS only"))
+    tls_key_file: str | None = Field(None, description="PEM private key of tls_cert_file")
+    client_ca_file: str | None = Field(None, description=(
+        "PEM CA certificates: when set, every client must present a certificate they signed (mutual TLS)"))
+
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _api_address(cls, value: Any) -> Any:
+        if value is False:
+            return ""
+        if value is True:
+            raise ValueError('must be an address HOST:PORT, or "" or false for no API')
+        if isinstance(value, str) and value:
+            from hodei.observability.address import parse_listen
+
+            parse_listen(value)
+        return value
+
+    @model_validator(mode="after")
+    def _secure_enough(self) -> ApiSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: give both or neither")
+        if self.client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
+        if self.listen and self.token_file is None and not self.loopback:
+            raise ValueError(f"listen = {self.listen!r} is not a loopback address, so token_file is required "
+                             "(or listen on 127.0.0.1 / [::1])")
+        return self
+
+    @property
+    def loopback(self) -> bool:
+        """Whether ``listen`` is reachable from this machine only."""
+        import ipaddress
+
+        from hodei.observability.address import parse_listen
+
+        host, _ = parse_listen(self.listen)
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False  # a host name: it may resolve to anything
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    workers: WorkerSettings = Field(default_factory=WorkerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     # Where the settings came from, for messages; not a setting.
     source: Path | None = Field(None, exclude=True)

@@ -22,6 +22,17 @@ class _Group(click.Group):
             _report(ctx, exc)
             ctx.exit(1)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if ctx.params.get("server"):
+            from hodei.api.cli import command_path, remote_command
+
+            path = command_path(args)
+            ctx.meta["hodei.command"] = path
+            if command is not None and path in (("select",), ("explain",)):
+                command = remote_command(command)
+        return name, command, rest
+
 
 def _report(ctx: click.Context, exc: HodeiError) -> None:
     wants_json = ctx.meta.get("hodei.output") == "json"
@@ -47,20 +58,55 @@ def _report(ctx: click.Context, exc: HodeiError) -> None:
 @click.option("--log-level", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               help="Messages on standard error at this level and above.")
+@click.option("--server", envvar="HODEI_SERVER", metavar="HOST:PORT",
+              help="Talk to a running `hodei serve` through its gRPC API instead of the database "
+                   "[env: HODEI_SERVER].")
+@click.option("--token-file", envvar="HODEI_TOKEN_FILE", metavar="PATH",
+              help="File holding the API's bearer token [env: HODEI_TOKEN_FILE].")
+@click.option("--tls", is_flag=True, envvar="HODEI_TLS",
+              help="Use TLS with the system's CA certificates (implied by the --tls-* options) [env: HODEI_TLS].")
+@click.option("--tls-ca-file", envvar="HODEI_TLS_CA_FILE", metavar="PATH",
+              help="PEM CA certificates to check the server with [env: HODEI_TLS_CA_FILE].")
+@click.option("--tls-cert-file", envvar="HODEI_TLS_CERT_FILE", metavar="PATH",
+              help="PEM client certificate, for mutual TLS [env: HODEI_TLS_CERT_FILE].")
+@click.option("--tls-key-file", envvar="HODEI_TLS_KEY_FILE", metavar="PATH",
+              help="PEM private key of --tls-cert-file [env: HODEI_TLS_KEY_FILE].")
 @click.version_option(__version__, prog_name="hodei")
 @click.pass_context
-def main(ctx: click.Context, config: str | None, database_url: str | None, log_level: str) -> None:
+def main(ctx: click.Context, config: str | None, database_url: str | None, log_level: str, server: str | None,
+         token_file: str | None, tls: bool, tls_ca_file: str | None, tls_cert_file: str | None,
+         tls_key_file: str | None) -> None:
     """Hodei decides where a job's worker runs, and puts it there.
 
     Providers (Docker hosts, Kubernetes clusters, AWS Lambda, and any type a plugin adds) live
     in the provider_configs table; these commands manage them, check them, and show which one
-    a job would get (`hodei select`) and why (`hodei explain`).
+    a job would get (`hodei select`) and why (`hodei explain`). With --server they go through
+    a running daemon's API instead of the database, with the same output.
     """
     configure_logging(log_level)
-    ctx.obj = App(config, database_url)
+    options = None
+    if server:
+        from hodei.api.cli import direct_note, goes_remote
+        from hodei.api.client import ServerOptions
+
+        path = ctx.meta.get("hodei.command", ())
+        if goes_remote(path) is False:
+            click.echo(direct_note(path), err=True)
+        else:
+            options = ServerOptions(server, token_file=token_file, tls=tls, ca_file=tls_ca_file,
+                                    cert_file=tls_cert_file, key_file=tls_key_file)
+    ctx.obj = App(config, database_url, options)
 
 
-from hodei.cli import config_cmd, db_cmd, plugins_cmd, providers_cmd, select_cmd, serve_cmd  # noqa: E402
+from hodei.cli import (  # noqa: E402  (registers commands)
+    config_cmd,
+    db_cmd,
+    plugins_cmd,
+    providers_cmd,
+    select_cmd,
+    serve_cmd,
+    workers_cmd,
+)
 
 main.add_command(plugins_cmd.plugins)
 main.add_command(db_cmd.db)
@@ -69,3 +115,4 @@ main.add_command(providers_cmd.providers)
 main.add_command(select_cmd.select)
 main.add_command(select_cmd.explain)
 main.add_command(serve_cmd.serve)
+main.add_command(workers_cmd.workers)

@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from hodei.api.client import Connection, RemoteSelection, ServerOptions
     from hodei.plugins import HodeiPluginManager
     from hodei.selection import SelectionChain
     from hodei.settings import Settings
@@ -16,9 +17,24 @@ if TYPE_CHECKING:
 
 
 class App:
-    def __init__(self, config: str | None, database_url: str | None):
+    def __init__(self, config: str | None, database_url: str | None, server: ServerOptions | None = None):
         self._config = config
         self._database_url = database_url
+        # Given (``--server``): providers and selection go through the daemon's API, not the database.
+        self.server = server
+
+    @functools.cached_property
+    def connection(self) -> Connection:
+        from hodei.api.client import Connection
+
+        assert self.server is not None
+        return Connection(self.server)
+
+    @functools.cached_property
+    def selection(self) -> RemoteSelection:
+        from hodei.api.client import RemoteSelection
+
+        return RemoteSelection(self.connection)
 
     @functools.cached_property
     def settings(self) -> Settings:
@@ -28,6 +44,10 @@ class App:
 
     @functools.cached_property
     def pm(self) -> HodeiPluginManager:
+        if self.server is not None:  # the server masks configs with its own plugins
+            from hodei.api.client import ServerMaskedTypes
+
+            return ServerMaskedTypes()  # type: ignore[return-value]
         from hodei.plugins import make_plugin_manager
 
         plugins = self.settings.plugins
@@ -35,12 +55,20 @@ class App:
 
     @functools.cached_property
     def store(self) -> Store:
+        if self.server is not None:
+            from hodei.api.client import RemoteStore
+
+            return RemoteStore(self.connection)  # type: ignore[return-value]
         from hodei.store import Store
 
         return Store.open(self.settings.database.url, self.pm)
 
     @functools.cached_property
     def chain(self) -> SelectionChain:
+        if self.server is not None:  # requirements are checked by the server's chain
+            from hodei.api.client import RemoteChain
+
+            return RemoteChain()  # type: ignore[return-value]
         from hodei.selection import build_chain
 
         selection = self.settings.selection
@@ -53,5 +81,10 @@ class App:
         return Store.open(self.settings.database.url, self.pm, check=False)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str, log_format: str = "auto") -> None:
+    """Log to standard error at ``level``: text on a terminal, else one JSON object per line (with the
+    trace id) unless ``log_format`` (auto, json, text) says otherwise. A no-op when the root logger
+    already has handlers (as under pytest); ``hodei serve`` applies ``[logging] format`` later."""
+    from hodei.observability.logs import make_handler
+
+    logging.basicConfig(level=level.upper(), handlers=[make_handler(log_format)])

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 NOTHING_FITS = 3
 
 
-def _read_requirements(app: App, path: str | None, fmt: str | None) -> Requirements:
+def read_requirements(app: App, path: str | None, fmt: str | None) -> Requirements:
     if path is None:
         return app.chain.parse_requirements({})
     origin = "standard input" if path == "-" else path
@@ -39,7 +39,7 @@ def _selector(app: App) -> Selector:
     return Selector.from_store(app.store, app.chain)
 
 
-def _requirements_options(func: Any) -> Any:
+def requirements_options(func: Any) -> Any:
     func = click.option("--format", "fmt", type=click.Choice(FORMATS),
                         help="The requirements' format, when the file name does not say "
                              "(standard input: JSON if it starts with '{', else TOML).")(func)
@@ -50,7 +50,7 @@ def _requirements_options(func: Any) -> Any:
 
 
 @click.command("select")
-@_requirements_options
+@requirements_options
 @output_option
 @click.pass_obj
 def select(app: App, path: str | None, fmt: str | None, output: str) -> None:
@@ -60,7 +60,7 @@ def select(app: App, path: str | None, fmt: str | None, output: str) -> None:
     filters that excluded it. Exit status: 0 when a provider was selected, 3 when none fits,
     1 on an error.
     """
-    job = _read_requirements(app, path, fmt)
+    job = read_requirements(app, path, fmt)
     report = _selector(app).report(job)
     if output == "json":
         emit_json(report.as_dict())
@@ -72,7 +72,7 @@ def select(app: App, path: str | None, fmt: str | None, output: str) -> None:
 
 @click.command()
 @click.argument("name")
-@_requirements_options
+@requirements_options
 @output_option
 @click.pass_obj
 def explain(app: App, name: str, path: str | None, fmt: str | None, output: str) -> None:
@@ -81,7 +81,7 @@ def explain(app: App, name: str, path: str | None, fmt: str | None, output: str)
     Every filter's verdict on NAME with a hint for each failure, the region tier it falls in,
     and, when it fits but is not chosen, what ranks the winner ahead of it.
     """
-    job = _read_requirements(app, path, fmt)
+    job = read_requirements(app, path, fmt)
     explanation = _selector(app).explain(name, job)
     if output == "json":
         emit_json(explanation.as_dict())

@@ -19,13 +19,17 @@ def serve(ctx: click.Context, migrate: bool | None) -> None:
 
     Runs until SIGTERM or SIGINT (in-flight work gets [daemon] shutdown_grace_seconds, then exit 0).
     SIGHUP re-reads hodei.toml. Under systemd (Type=notify) it reports READY=1, STATUS and
-    STOPPING=1, and pings the watchdog when WatchdogSec is set. Logs at INFO unless --log-level says.
+    STOPPING=1, and pings the watchdog when WatchdogSec is set. Logs at INFO unless --log-level says,
+    as JSON lines with the trace id unless on a terminal ([logging] format). Serves Prometheus metrics
+    on [metrics] listen (127.0.0.1:9464) and sends traces as [tracing] says (off by default).
     """
     from hodei.daemon import serve as run
+    from hodei.observability.logs import set_format
 
     root = ctx.find_root()
     if root.get_parameter_source("log_level") is click.core.ParameterSource.DEFAULT:
         logging.getLogger().setLevel(logging.INFO)
         logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO is a line per migration step
     app: App = ctx.obj
+    set_format(app.settings.logging.format)
     run(app._config, app._database_url, migrate=migrate)

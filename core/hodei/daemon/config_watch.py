@@ -3,8 +3,8 @@
 On PostgreSQL a trigger NOTIFYs every written row (CLI, API or plain SQL), and a LISTEN connection
 fetches just those rows; a full re-read every ``resync_seconds`` is the safety net, and a lost
 connection is re-opened with backoff (then re-read, since notifications were missed). On SQLite,
-which has no notifications, ``PRAGMA data_version`` is polled: it changes when any other connection
-commits, so an idle database costs one cheap query per ``poll_seconds``.
+which has no notifications, a change counter kept by triggers on provider_configs is polled, so an
+idle database costs one tiny query per ``poll_seconds`` and the daemon's own writes cost nothing.
 """
 
 from __future__ import annotations
@@ -58,10 +58,13 @@ class ConfigWatcher:
                 self.on_change(changes)
 
     async def resync(self, how: str = "full re-read") -> None:
-        """Read the whole table; raises DatabaseUnavailable when it cannot."""
+        """Read the whole table (and the worker counts); raises DatabaseUnavailable when it cannot."""
         rows = await self.db.call(self.store.raw_rows)
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows)
         self._report(self.fleet.apply(prepared, complete=True), how)
+        if self.resyncs == 0:
+            self.fleet.load_states(await self.db.call(self.store.states))
+        self.fleet.set_slots(await self.db.call(self.store.slot_counts))
         self.resyncs += 1
 
     async def refresh(self, ids: set[uuid.UUID]) -> None:
@@ -88,37 +91,23 @@ class ConfigWatcher:
 
     # -- SQLite -------------------------------------------------------------------------------
 
+    def _config_version(self) -> int:
+        with self.engine.connect() as connection:
+            return connection.exec_driver_sql("SELECT version FROM provider_configs_version WHERE id = 1").scalar_one()
+
     async def _poll_forever(self) -> None:
-        connection = None
         last_version = None
         next_resync = time.monotonic() + self.settings.resync_seconds
-
-        def data_version() -> int:
-            nonlocal connection
-            if connection is None:
-                connection = self.engine.raw_connection()
-            cursor = connection.cursor()
+        while not self.stopping:
+            await anyio.sleep(self.settings.poll_seconds)
             try:
-                return cursor.execute("PRAGMA data_version").fetchone()[0]
-            finally:
-                cursor.close()
-
-        try:
-            while not self.stopping:
-                await anyio.sleep(self.settings.poll_seconds)
-                try:
-                    version = await self.db.call(data_version)
-                    if version != last_version or time.monotonic() >= next_resync:
-                        await self.resync("change found" if last_version is not None else "poll")
-                        last_version = version
-                        next_resync = time.monotonic() + self.settings.resync_seconds
-                except DatabaseUnavailable:
-                    if connection is not None:
-                        connection.close()
-                        connection = None
-        finally:
-            if connection is not None:
-                connection.close()
+                version = await self.db.call(self._config_version)
+                if version != last_version or time.monotonic() >= next_resync:
+                    await self.resync("change found" if last_version is not None else "poll")
+                    last_version = version
+                    next_resync = time.monotonic() + self.settings.resync_seconds
+            except DatabaseUnavailable:
+                pass  # said once by the database link; the next poll tries again
 
     # -- PostgreSQL -----------------------------------------------------------------------------
 

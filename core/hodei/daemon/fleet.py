@@ -20,7 +20,7 @@ from hodei.errors import Problem
 from hodei.models import ProviderConfigRow
 from hodei.provider_spec import PROVIDER_FIELDS
 from hodei.selection import InvalidRow, SelectionChain, Selector
-from hodei.store import StoredProvider
+from hodei.store import StoredProvider, with_slots
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class Fleet:
         self.providers: dict[uuid.UUID, Provider] = {}
         self.states: dict[uuid.UUID, ProviderState] = {}
         self.invalid: dict[uuid.UUID, InvalidRow] = {}
+        self.slots: dict[uuid.UUID, tuple[int, int]] = {}  # (reserved, active) from the workers table
         self._fingerprints: dict[uuid.UUID, str] = {}
         self.selector = Selector(chain)
         self.generation = 0  # bumped on every change of the provider set
@@ -124,8 +125,24 @@ class Fleet:
 
     def set_state(self, provider_id: uuid.UUID, state: ProviderState) -> None:
         if provider_id in self.providers:
+            state = with_slots(state, self.slots.get(provider_id))
             self.states[provider_id] = state
             self.selector.update_state(provider_id, state)
+
+    def load_states(self, states: dict[uuid.UUID, ProviderState]) -> None:
+        for provider_id, state in states.items():
+            self.set_state(provider_id, state)
+
+    def set_slots(self, counts: dict[uuid.UUID, tuple[int, int]], *, complete: bool = True) -> None:
+        """Worker counts from the workers table (all providers when ``complete``, else only those given)."""
+        touched = set(counts) | (set(self.slots) if complete else set())
+        if complete:
+            self.slots = dict(counts)
+        else:
+            self.slots.update(counts)
+        for provider_id in touched:
+            if provider_id in self.providers:
+                self.set_state(provider_id, self.states.get(provider_id) or ProviderState())
 
     def set_status(self, provider_id: uuid.UUID, status: ProviderStatus) -> None:
         """A status this daemon just wrote; the row's notification will say the same a moment later."""

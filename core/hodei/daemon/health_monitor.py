@@ -10,19 +10,24 @@ belong to operators and are never touched.
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 import logging
 import random
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskStatus
 
 from hodei.checks import CheckResult, check_provider
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet
-from hodei.domain import HealthStatus, ProviderState, ProviderStatus
+from hodei.domain import HealthResult, HealthStatus, ProviderState, ProviderStatus
+from hodei.observability.telemetry import Telemetry
 from hodei.plugins import HodeiPluginManager
 from hodei.settings import HealthSettings
 
@@ -47,16 +52,19 @@ def next_delay(state: ProviderState, settings: HealthSettings, rng: random.Rando
 
 
 def _counted(state: ProviderState, result: CheckResult) -> ProviderState:
-    """The state after a check, worked out in memory (when the database cannot do it)."""
+    """The state after a check. Worked out in memory (the daemon's copy is the one selection reads)
+    and written to the database in batches."""
     failed = result.health.status is HealthStatus.UNHEALTHY
+    checked_at = result.health.checked_at or datetime.now(timezone.utc)
     changed = dataclasses.replace(
-        state, health=result.health.status, health_reason=result.health.reason, checked_at=result.health.checked_at,
+        state, health=result.health.status, health_reason=result.health.reason, checked_at=checked_at,
         check_duration_seconds=result.health.duration_seconds,
         consecutive_failures=state.consecutive_failures + 1 if failed else 0,
         consecutive_successes=0 if failed else state.consecutive_successes + 1)
     if result.capacity is not None:
-        changed = dataclasses.replace(changed, active_workers=result.capacity.active_workers,
-                                      per_worker=result.capacity.per_worker)
+        changed = dataclasses.replace(changed, backend_workers=result.capacity.active_workers,
+                                      per_worker=result.capacity.per_worker,
+                                      capacity_reported_at=checked_at)
     return changed
 
 
@@ -65,8 +73,9 @@ class HealthMonitor:
 
     def __init__(self, fleet: Fleet, pm: HodeiPluginManager, db: DatabaseLink, store: object,
                  settings: HealthSettings, *, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, telemetry: Telemetry | None = None):
         self.fleet, self.pm, self.db, self.store = fleet, pm, db, store
+        self.telemetry = telemetry or Telemetry()
         self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random()
@@ -75,8 +84,14 @@ class HealthMonitor:
         self.checks_done = 0
         self.checks: dict[uuid.UUID, int] = {}  # per provider, since start
         self.stopping = False
+        self.flush_seconds = 0.2
         self._wake = anyio.Event()
         self._limiter = anyio.CapacityLimiter(settings.concurrency)
+        self._heap: list[tuple[float, int, uuid.UUID]] = []
+        self._sequence = itertools.count()
+        self._sleep_until = float("inf")
+        self._generation = -1
+        self._pending: dict[uuid.UUID, ProviderState] = {}
 
     def configure(self, settings: HealthSettings) -> None:
         """New settings from a reload; the next checks use them."""
@@ -91,26 +106,64 @@ class HealthMonitor:
         self.stopping = True
         self.wake()
 
+    # -- scheduling: a heap of due times, so a finished check costs O(log n), not a scan of all ----
+
+    def _schedule(self, provider_id: uuid.UUID, due: float) -> None:
+        self.due[provider_id] = due
+        heapq.heappush(self._heap, (due, next(self._sequence), provider_id))
+        if due < self._sleep_until:
+            self.wake()
+
+    def check_soon(self, provider_id: uuid.UUID) -> None:
+        """Check this provider now (a provision just failed on it, say)."""
+        if provider_id not in self.in_flight:
+            self._schedule(provider_id, self.clock())
+
+    def _take_new_providers(self, now: float) -> None:
+        if self.fleet.generation == self._generation:
+            return
+        self._generation = self.fleet.generation
+        for provider_id in self.fleet.providers:
+            if provider_id not in self.due and provider_id not in self.in_flight:
+                self._schedule(provider_id, now)
+        for gone in set(self.due) - set(self.fleet.providers):
+            del self.due[gone]
+
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        async with anyio.create_task_group() as group:
-            task_status.started()
-            while not self.stopping:
-                now = self.clock()
-                next_due = now + 1.0
-                for provider_id, provider in list(self.fleet.providers.items()):
-                    if provider.status is ProviderStatus.DISABLED or provider_id in self.in_flight:
-                        continue
-                    due = self.due.setdefault(provider_id, now)
-                    if due <= now:
-                        self.in_flight.add(provider_id)
-                        group.start_soon(self._check, provider_id)
-                    else:
-                        next_due = min(next_due, due)
-                for gone in set(self.due) - set(self.fleet.providers):
-                    del self.due[gone]
-                with anyio.move_on_after(max(0.005, next_due - self.clock())):
-                    await self._wake.wait()
-                self._wake = anyio.Event()
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._write_batches)
+                task_status.started()
+                while not self.stopping:
+                    now = self.clock()
+                    self._take_new_providers(now)
+                    started = 0
+                    while self._heap and self._heap[0][0] <= now:
+                        if started and started % 25 == 0:
+                            # A round starts hundreds of checks at once: let the loop answer others between.
+                            await anyio.lowlevel.checkpoint()
+                        due, _, provider_id = heapq.heappop(self._heap)
+                        if self.due.get(provider_id) != due:
+                            continue  # superseded by a later schedule
+                        provider = self.fleet.providers.get(provider_id)
+                        if provider is None:
+                            self.due.pop(provider_id, None)
+                        elif provider.status is ProviderStatus.DISABLED:
+                            self._schedule(provider_id, now + self.settings.interval_seconds)  # look again later
+                        elif provider_id not in self.in_flight:
+                            del self.due[provider_id]
+                            self.in_flight.add(provider_id)
+                            group.start_soon(self._check, provider_id)
+                            started += 1
+                    self._sleep_until = self._heap[0][0] if self._heap else now + 1.0
+                    with anyio.move_on_after(max(0.005, min(1.0, self._sleep_until - self.clock()))):
+                        await self._wake.wait()
+                    self._wake = anyio.Event()
+                    self._sleep_until = float("inf")
+                group.cancel_scope.cancel()
+        finally:
+            with anyio.move_on_after(5, shield=True):
+                await self.flush()
 
     async def _check(self, provider_id: uuid.UUID) -> None:
         try:
@@ -118,40 +171,66 @@ class HealthMonitor:
                 provider = self.fleet.providers.get(provider_id)
                 if provider is None or self.stopping:
                     return
-                result = await check_provider(self.pm, provider, self.settings.timeout_seconds)
+                with self.telemetry.health_check_span(provider) as span:
+                    result = await check_provider(self.pm, provider, self.settings.timeout_seconds)
+                    self.telemetry.record_health_check(result, span)
             await self._record(provider_id, result)
         except Exception:  # a bug here must cost one check, not the monitor
             log.exception("recording the health check of provider %s failed", provider_id)
-            self.due[provider_id] = self.clock() + self.settings.interval_seconds
+            self._schedule(provider_id, self.clock() + self.settings.interval_seconds)
         finally:
             self.in_flight.discard(provider_id)
             self.checks_done += 1
             self.checks[provider_id] = self.checks.get(provider_id, 0) + 1
-            self.wake()
 
-    async def _record(self, provider_id: uuid.UUID, result: CheckResult) -> None:
-        provider = result.provider
-        before = self.fleet.states.get(provider_id) or ProviderState()
+    # -- results: applied in memory at once, written to the database in batches ----------------
+
+    async def _write_batches(self) -> None:
+        while True:
+            await anyio.sleep(self.flush_seconds)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the results gathered since the last flush in one transaction; kept for the next
+        flush when the database is away."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
         try:
-            state = await self.db.call(self.store.record_health, provider_id, result.health)  # type: ignore[attr-defined]
-            if result.capacity is not None:
-                state = await self.db.call(self.store.record_capacity, provider_id, result.capacity)  # type: ignore[attr-defined]
+            await self.db.call(self.store.record_checks, list(batch.items()))  # type: ignore[attr-defined]
         except DatabaseUnavailable:
-            state = _counted(before, result)
-        except Exception as exc:  # the provider was deleted meanwhile, most likely
-            log.debug("health of %s not stored: %s", provider.name, exc)
-            state = _counted(before, result)
+            for provider_id, state in batch.items():
+                self._pending.setdefault(provider_id, state)
+        except Exception:
+            log.exception("storing %d health results failed", len(batch))
+
+    def note_failure(self, provider_id: uuid.UUID, result: HealthResult) -> None:
+        """A failure seen outside a check (a provision that failed): counted like a failed check."""
+        provider = self.fleet.providers.get(provider_id)
+        if provider is not None:
+            self._apply(provider_id, CheckResult(provider, result, None))
+            self.check_soon(provider_id)
+
+    def _apply(self, provider_id: uuid.UUID, result: CheckResult) -> tuple[ProviderState, ProviderState]:
+        before = self.fleet.states.get(provider_id) or ProviderState()
+        state = _counted(before, result)
         self.fleet.set_state(provider_id, state)
+        self._pending[provider_id] = state
         if state.health != before.health:
             level = logging.WARNING if state.health is HealthStatus.UNHEALTHY else logging.INFO
-            log.log(level, "provider %r is %s%s", provider.name, state.health.value if state.health else "unknown",
+            log.log(level, "provider %r is %s%s", result.provider.name,
+                    state.health.value if state.health else "unknown",
                     f": {state.health_reason}" if state.health_reason else "")
+        return before, state
+
+    async def _record(self, provider_id: uuid.UUID, result: CheckResult) -> None:
+        _, state = self._apply(provider_id, result)
         current = self.fleet.providers.get(provider_id)
         if current is not None:
             wanted = next_status(current.status, state, self.settings)
             if wanted is not None:
                 await self._transition(provider_id, current.status, wanted, state)
-        self.due[provider_id] = self.clock() + next_delay(state, self.settings, self.rng)
+        self._schedule(provider_id, self.clock() + next_delay(state, self.settings, self.rng))
 
     async def _transition(self, provider_id: uuid.UUID, current: ProviderStatus, wanted: ProviderStatus,
                           state: ProviderState) -> None:
@@ -168,3 +247,5 @@ class HealthMonitor:
             log.warning("provider %r: %s -> %s (%s)", provider.name if provider else provider_id, current.value,
                         wanted.value, cause)
             self.fleet.set_status(provider_id, wanted)
+            if provider is not None:
+                self.telemetry.status_changed(provider, wanted)

@@ -8,30 +8,37 @@ rest is reported as needing a restart.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
+import uuid
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from hodei.api.server import ApiServer
 from hodei.daemon.config_watch import ConfigWatcher
-from hodei.daemon.database import DatabaseLink
+from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet, FleetChanges
 from hodei.daemon.health_monitor import HealthMonitor
 from hodei.daemon.systemd import Notifier, watchdog_interval
 from hodei.database import create_engine, safe_url
+from hodei.domain import HealthResult
 from hodei.errors import HodeiError
+from hodei.observability.endpoint import MetricsEndpoint
+from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
 from hodei.selection import build_chain
 from hodei.settings import Settings, load_settings
 from hodei.store import Store
+from hodei.workers import Provisioner, Reconciler, WorkerRecords
 
 log = logging.getLogger("hodei.daemon")
 
 # Sections (or keys) a reload applies at once; anything else needs a restart.
-LIVE = {"health", "selection", "daemon"}
+LIVE = {"health", "selection", "daemon", "workers"}
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -48,7 +55,7 @@ def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[st
 class Daemon:
     def __init__(self, settings: Settings, pm: HodeiPluginManager | None = None, *,
                  config_path: str | os.PathLike[str] | None = None, database_url: str | None = None,
-                 notifier: Notifier | None = None):
+                 notifier: Notifier | None = None, telemetry: Telemetry | None = None):
         self.settings = settings
         self.config_path = config_path if config_path is not None else settings.source
         self.database_url = database_url
@@ -60,8 +67,22 @@ class Daemon:
         self.fleet = Fleet(self.store, self.chain)
         self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed)
         self.watcher = ConfigWatcher(self.fleet, self.store, self.db, settings.daemon, on_change=self._fleet_changed)
-        self.monitor = HealthMonitor(self.fleet, self.pm, self.db, self.store, settings.health)
-        self.parts: list[Any] = [self.watcher, self.monitor]
+        self.telemetry = telemetry or Telemetry(settings.tracing)  # metrics registry, tracer provider
+        self.monitor = HealthMonitor(self.fleet, self.pm, self.db, self.store, settings.health,
+                                     telemetry=self.telemetry)
+        self.metrics_endpoint = MetricsEndpoint(self.telemetry.registry, settings.metrics.listen)
+        self.telemetry.watch(self)
+        self.records = WorkerRecords(self.store.engine)
+        self.provisioner = Provisioner(self.pm, self.records, settings.workers, selector=lambda: self.fleet.selector,
+                                       call=self.db.call, on_slots=self._refresh_slots,
+                                       on_failure=self._provision_failed, provider_of=self.fleet.providers.get,
+                                       telemetry=self.telemetry)
+        self.reconciler = Reconciler(self.pm, self.records, self.provisioner, settings.workers,
+                                     providers=lambda: self.fleet.providers, call=self.db.call,
+                                     on_slots=self._refresh_slots, telemetry=self.telemetry)
+        self.parts: list[Any] = [self.metrics_endpoint, self.watcher, self.monitor, self.reconciler]
+        self.api = ApiServer(self)  # last: it answers once the rest is up
+        self.parts.append(self.api)
         self.ready = False
         self.stopping = False
         self._stopped = anyio.Event()
@@ -86,7 +107,18 @@ class Daemon:
     def _database_changed(self, available: bool, problem: str) -> None:
         self._announce()
 
+    async def _refresh_slots(self, _provider_id: uuid.UUID | None = None) -> None:
+        try:
+            self.fleet.set_slots(await self.db.call(self.records.slot_counts))
+        except DatabaseUnavailable:
+            pass  # the next resync brings them
+
+    async def _provision_failed(self, provider_id: uuid.UUID, result: HealthResult) -> None:
+        """A failed provision counts as a failed health check, and the provider is checked again now."""
+        self.monitor.note_failure(provider_id, result)
+
     def _fleet_changed(self, changes: FleetChanges) -> None:
+        self.telemetry.fleet_changed(changes)
         self.monitor.wake()
         if self.ready:
             self._announce()
@@ -108,15 +140,22 @@ class Daemon:
             for part in self.parts:
                 await group.start(part.run)
                 log.info("%s started", part.name)
-            # No part listens on the network yet: the API and metrics endpoints come with their parts.
-            log.info("listening on no network address (the API and the metrics endpoint are not part of this release)")
+            urls = [f"{part.name} {part.url}" for part in self.parts if getattr(part, "url", None)]
+            log.info("listening on %s", ", ".join(urls) if urls else "no network address")
+            # What exists now lives as long as the daemon: freezing it keeps the collector from walking it
+            # again and again, which otherwise pauses the event loop for tens of ms under load.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 100)  # a round of checks makes many short-lived objects: collect less often
             self.ready = True
             self.notifier.send(READY=1, STATUS=self.status_line())
             log.info("%s", self.status_line())
             await self._stopped.wait()
             await self._drain()
             group.cancel_scope.cancel()
+        self.records.close()
         self.store.close()
+        self.telemetry.shutdown()
         log.info("stopped")
 
     def shutdown(self) -> None:
@@ -151,6 +190,7 @@ class Daemon:
             self.notifier.send(WATCHDOG=1)
             await anyio.sleep(interval)
 
+    @traced_reload
     async def reload(self) -> list[str]:
         """Re-read hodei.toml (SIGHUP). Returns the keys that need a restart to take effect."""
         self.notifier.send(RELOADING=1, STATUS="reloading configuration")
@@ -165,11 +205,14 @@ class Daemon:
         live = [key for key in changed if key.split(".")[0] in LIVE]
         restart = [key for key in changed if key.split(".")[0] not in LIVE]
         new.database, new.plugins = self.settings.database, self.settings.plugins  # restart-only: kept
+        new.metrics, new.tracing, new.logging = self.settings.metrics, self.settings.tracing, self.settings.logging
         self.settings = new
         self.chain = chain
         self.fleet.set_chain(chain)
         self.monitor.configure(new.health)
         self.watcher.configure(new.daemon)
+        self.reconciler.configure(new.workers)
+        self.provisioner.settings = new.workers
         self.db.timeout = new.daemon.database_timeout_seconds
         log.info("reloaded %s: %s", self.config_path or "settings",
                  f"applied {', '.join(live)}" if live else "no live setting changed")

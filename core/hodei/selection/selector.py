@@ -124,6 +124,32 @@ class Selector:
             return Decision(members[best], tier, tuple(warnings))
         return Decision(members[0], tier, tuple(warnings))
 
+    def ordered(self, job: Requirements, limit: int | None = None) -> tuple[list[Candidate], tuple[str, ...]]:
+        """Every provider that passes the filters, best first: the preferred tier ranked, then the
+        allowed tier, then the rest. Its first is :meth:`select`'s choice; provisioning tries the
+        next ones when a provider fails."""
+        warnings: list[str] = []
+        mask = self._filtered(job, warnings)
+        tiers = [mask]
+        region = job.preferred_region
+        if region is not None:
+            preferred = mask & self.index.preferred_in.get(region, 0)
+            allowed = mask & self.index.allowed_in.get(region, 0) & ~preferred
+            tiers = [preferred, allowed, mask & ~preferred & ~allowed]
+        result: list[Candidate] = []
+        for tier in tiers:
+            members = self.index.members(tier)
+            if members:
+                keys, _ = self.chain.rank_keys(members, job, self.chain.steps, warnings)
+                result += [members[i] for i in sorted(range(len(members)), key=lambda i: (keys[i], members[i].index))]
+            if limit is not None and len(result) >= limit:
+                break
+        return (result if limit is None else result[:limit]), tuple(warnings)
+
+    def tier_of(self, candidate: Candidate, job: Requirements) -> str | None:
+        """The region tier ``candidate`` falls in for ``job`` (it must pass the filters to be used in it)."""
+        return self._tier(1 << candidate.index, job)[0]
+
     # -- for people -------------------------------------------------------------------------
 
     def _verdicts(self, job: Requirements, warnings: list[str]) -> list[int]:

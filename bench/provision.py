@@ -1,0 +1,195 @@
+"""End-to-end provisioning: Hodei's own overhead (``static`` provider) and Docker against the SDK.
+
+Rerun: .venv/bin/python bench/provision.py [--postgres URL] [--count 200] [--docker-workers 20]
+
+* static: select, reserve the slot in the database, call the plugin (which does nothing), record
+  the handle; then release. Sequential (latency) and 20 at a time (throughput). This is Hodei's
+  whole cost per worker.
+* docker: the same path with the real Docker engine, against creating and starting the same
+  container directly with the Docker SDK in the same run (interleaved, so both meet the engine in
+  the same state). Target: Hodei within 1.3x of the direct SDK calls.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# bench/docker.py would shadow the `docker` SDK for a script run from this folder.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != _HERE]
+
+import argparse
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from hodei import database
+from hodei.checks import check_provider
+from hodei.plugins import make_plugin_manager
+from hodei.selection import Selector, build_chain
+from hodei.settings import WorkerSettings
+from hodei.store import Store
+from hodei.workers import Provisioner, WorkerRecords
+
+SOCKET = os.environ.get("HODEI_TEST_DOCKER_SOCKET", "/var/run/docker.sock")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+class Bench:
+    def __init__(self, url: str):
+        engine = database.create_engine(url)
+        database.upgrade(engine)
+        self.store = Store(engine, make_plugin_manager())
+        self.chain = build_chain(self.store.pm)
+        self.records = WorkerRecords(engine)
+        self.selector: Selector | None = None
+        self.provisioner = Provisioner(
+            self.store.pm, self.records, WorkerSettings(), selector=self._selector,
+            provider_of=lambda pid: self.store.get(pid).to_provider())
+
+    def _selector(self) -> Selector:
+        # The daemon keeps one live selector; rebuilding it per request would measure the wrong thing.
+        if self.selector is None:
+            self.selector = Selector.from_store(self.store, self.chain)
+        return self.selector
+
+    async def timed(self, action: Callable[[], Awaitable[Any]]) -> float:
+        started = time.perf_counter()
+        await action()
+        return time.perf_counter() - started
+
+
+async def static_rows(bench: Bench, count: int) -> list[tuple[str, ...]]:
+    bench.store.create({"name": "static", "provider_type": "static", "max_workers": count + 10})
+    job = bench.chain.parse_requirements({})
+    ids: list[str] = []
+
+    async def provision() -> None:
+        ids.append((await bench.provisioner.provision(job)).worker.id)
+
+    sequential = [await bench.timed(provision) for _ in range(count)]
+    releases = [await bench.timed(lambda i=i: bench.provisioner.release(i)) for i in ids]
+    ids.clear()
+    started = time.perf_counter()
+    limiter = anyio.CapacityLimiter(20)
+
+    async def limited() -> None:
+        async with limiter:
+            await provision()
+
+    async with anyio.create_task_group() as group:
+        for _ in range(count):
+            group.start_soon(limited)
+    concurrent = time.perf_counter() - started
+    for worker_id in ids:
+        await bench.provisioner.release(worker_id)
+    return [
+        ("static", "provision, one at a time", f"{count / sum(sequential):,.0f}",
+         f"{statistics.median(sequential) * 1e3:.2f}", f"{percentile(sequential, 0.99) * 1e3:.2f}", ""),
+        ("static", "release, one at a time", f"{count / sum(releases):,.0f}",
+         f"{statistics.median(releases) * 1e3:.2f}", f"{percentile(releases, 0.99) * 1e3:.2f}", ""),
+        ("static", "provision, 20 at a time", f"{count / concurrent:,.0f}", "", "", ""),
+    ]
+
+
+async def docker_rows(bench: Bench, workers: int) -> list[tuple[str, ...]]:
+    import docker
+    from hodei_docker.testing import ensure_test_image
+
+    api = docker.APIClient(base_url=f"unix://{SOCKET}", version="auto", timeout=60)
+    image = ensure_test_image(api)
+    bench.store.create({"name": "docker", "provider_type": "docker", "max_workers": workers + 5, "priority": 100,
+                        "config": {"socket_path": SOCKET, "default_image": image, "stop_grace_seconds": 1,
+                                   "default_resources": {"cpu_limit": "250m", "memory_limit": "64Mi"}}})
+    checked = await check_provider(bench.store.pm, bench.store.get("docker").to_provider(), 10.0)
+    bench.store.record_capacity("docker", checked.capacity)
+    bench.selector = None
+    job = bench.chain.parse_requirements({"cpu": 0.25, "memory": "64Mi"})
+    hodei_times, direct_times, created = [], [], []
+
+    def direct() -> None:
+        container = api.create_container(image, labels={"bench": "direct"}, environment={"HODEI_WORKER_ID": "x"},
+                                         host_config=api.create_host_config(nano_cpus=250_000_000,
+                                                                            mem_limit=64 * 2**20, init=True))
+        api.start(container["Id"])
+        created.append(container["Id"])
+
+    ids = []
+    for _ in range(workers):  # interleaved: both meet the engine in the same state
+        started = time.perf_counter()
+        ids.append((await bench.provisioner.provision(job)).worker.id)
+        hodei_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        await anyio.to_thread.run_sync(direct)
+        direct_times.append(time.perf_counter() - started)
+    for worker_id in ids:
+        await bench.provisioner.release(worker_id)
+    for container_id in created:
+        api.remove_container(container_id, force=True)
+    api.close()
+    ratio = statistics.median(hodei_times) / statistics.median(direct_times)
+    return [
+        ("docker", "provision through Hodei", f"{workers / sum(hodei_times):,.1f}",
+         f"{statistics.median(hodei_times) * 1e3:.1f}", f"{percentile(hodei_times, 0.99) * 1e3:.1f}", f"{ratio:.2f}x"),
+        ("docker", "create+start with the SDK", f"{workers / sum(direct_times):,.1f}",
+         f"{statistics.median(direct_times) * 1e3:.1f}", f"{percentile(direct_times, 0.99) * 1e3:.1f}", "1.00x"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", help="a PostgreSQL URL (a fresh schema is used); SQLite otherwise")
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--docker-workers", type=int, default=20, help="0 skips Docker")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        url = args.postgres or f"sqlite:///{scratch}/bench.db"
+        schema = None
+        if args.postgres:
+            import sqlalchemy as sa
+            from sqlalchemy.engine import make_url
+
+            schema = f"bench_{uuid.uuid4().hex[:12]}"
+            admin = sa.create_engine(args.postgres)
+            with admin.begin() as connection:
+                connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+            url = make_url(args.postgres).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+                hide_password=False)
+        try:
+            bench = Bench(url)
+
+            async def run() -> list[tuple[str, ...]]:
+                rows = await static_rows(bench, args.count)
+                if args.docker_workers:
+                    rows += await docker_rows(bench, args.docker_workers)
+                return rows
+
+            rows = anyio.run(run)
+            bench.records.close()
+            bench.store.close()
+        finally:
+            if schema:
+                with admin.begin() as connection:
+                    connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+    database_name = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"bench/provision: {database_name}, python {sys.version.split()[0]}, in-process provisioner")
+    header = f"{'backend':<8} {'what':<28} {'per s':>9} {'p50 ms':>9} {'p99 ms':>9} {'vs SDK':>8}"
+    print(header)
+    print("-" * len(header))
+    for backend, what, rate, p50, p99, versus in rows:
+        print(f"{backend:<8} {what:<28} {rate:>9} {p50:>9} {p99:>9} {versus:>8}")
+    print("\nTarget: Docker provisioning through Hodei within 1.3x of the direct SDK calls (median).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""A request for a worker becomes a running worker on the best provider, or an answer saying why not.
+
+Select; reserve a slot on the winner in the database (atomic, whatever else shares it); ask the
+provider's plugin to start the worker within a timeout; record its handle. A provider that fails
+(error or timeout) gets its slot back, the failure counted toward its health, and the next-ranked
+provider is tried, up to ``max_attempts``. The answer lists every provider tried and why each failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from hodei.calls import call_provider_hook
+from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
+from hodei.errors import HodeiError
+from hodei.selection import Requirements, Selector
+from hodei.settings import WorkerSettings
+from hodei.workers.records import CapacityExhausted, IllegalTransition, Worker, WorkerRecords, WorkerState
+
+log = logging.getLogger(__name__)
+
+# Capacity refusals cost one query; still, a request should not walk thousands of full providers.
+MAX_REFUSALS = 50
+
+
+@dataclass(frozen=True)
+class Attempt:
+    provider: str
+    outcome: str  # "provisioned", "failed" or "refused"
+    reason: str
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"provider": self.provider, "outcome": self.outcome, "reason": self.reason,
+                "seconds": round(self.seconds, 4)}
+
+
+class NoProviderAvailable(HodeiError):
+    """No provider could take the worker; ``attempts`` says what was tried, ``summary`` why the rest were out."""
+
+    def __init__(self, message: str, attempts: list[Attempt], summary: str = ""):
+        self.attempts = attempts
+        self.summary = summary
+        super().__init__(message)
+
+
+@dataclass
+class _Outcome:
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    worker: Worker
+    attempts: list[Attempt]
+
+
+def _describe(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"did not answer within {timeout:g} s"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Provisioner:
+    def __init__(self, pm: Any, records: WorkerRecords, settings: WorkerSettings, *,
+                 selector: Callable[[], Selector], call: Callable[..., Any] | None = None,
+                 on_slots: Callable[[uuid.UUID], Any] | None = None,
+                 on_failure: Callable[[uuid.UUID, HealthResult], Any] | None = None,
+                 provider_of: Callable[[uuid.UUID], Provider | None] | None = None, telemetry: Any = None):
+        """
+        :param selector: the current selector (the daemon's live one, or one built from the store).
+        :param call: runs a sync database call off the event loop (the daemon's ``DatabaseLink.call``).
+        :param on_slots: told when a provider's worker count changed (to refresh selection's load).
+        :param on_failure: told when a provider failed to provision (to count it toward its health).
+        :param provider_of: finds a provider by id, for release.
+        """
+        self.pm, self.records, self.settings = pm, records, settings
+        self.selector = selector
+        self._call = call or (lambda func, *a, **k: anyio.to_thread.run_sync(lambda: func(*a, **k)))
+        self.on_slots = on_slots
+        self.on_failure = on_failure
+        self.provider_of = provider_of
+        self.telemetry = telemetry
+
+    async def _slots_changed(self, provider_id: uuid.UUID) -> None:
+        if self.on_slots is not None:
+            result = self.on_slots(provider_id)
+            if hasattr(result, "__await__"):
+                await result
+
+    async def provision(self, job: Requirements) -> Provisioned:
+        if self.telemetry is None:
+            return await self._provision(job)
+        with self.telemetry.provision_span():
+            return await self._provision(job)
+
+    def _attempt_span(self, provider: Provider, attempt: int) -> Any:
+        if self.telemetry is None:
+            return contextlib.nullcontext(_Outcome())
+        return self.telemetry.attempt_span(provider.name, provider.provider_type, attempt=attempt)
+
+    async def _provision(self, job: Requirements) -> Provisioned:
+        selector = self.selector()
+        started = time.perf_counter()
+        candidates, _ = selector.ordered(job)
+        if self.telemetry is not None:
+            tier = selector.tier_of(candidates[0], job) if candidates else None
+            self.telemetry.metrics.observe_selection(tier, time.perf_counter() - started)
+        attempts: list[Attempt] = []
+        tried = refused = 0
+        for candidate in candidates:
+            if tried >= self.settings.max_attempts or refused >= MAX_REFUSALS:
+                break
+            provider = candidate.provider
+            worker_id, token = str(uuid.uuid4()), secrets.token_urlsafe(32)
+            started = time.perf_counter()
+            try:
+                await self._call(self.records.reserve, provider.id, worker_id=worker_id, token=token,
+                                 requirements=job.document(), attempts=[a.as_dict() for a in attempts])
+            except CapacityExhausted as exc:
+                refused += 1
+                attempts.append(Attempt(provider.name, "refused", str(exc), time.perf_counter() - started))
+                continue
+            await self._slots_changed(provider.id)
+            tried += 1
+            request = WorkerRequest(worker_id=worker_id, server_address=self.settings.server_address, token=token,
+                                    cpu=job.cpu or None, memory=job.memory or None, gpu=job.gpu)
+            timeout = self.settings.provision_timeout_seconds
+            failure: Exception | None = None
+            with self._attempt_span(provider, tried) as record:
+                try:
+                    handle = await call_provider_hook(self.pm.hook.hodei_provision, provider, timeout, request=request)
+                    if not isinstance(handle, WorkerHandle):
+                        raise TypeError(f"provision returned {type(handle).__name__}, not a WorkerHandle")
+                except Exception as exc:
+                    failure = exc
+                    record.outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
+            if failure is not None:
+                reason = _describe(failure, timeout)
+                attempts.append(Attempt(provider.name, "failed", reason, time.perf_counter() - started))
+                log.warning("provisioning on %r failed: %s; trying the next provider", provider.name, reason)
+                await self._call(self.records.transition, worker_id, WorkerState.FAILED,
+                                 reason=f"provision failed: {reason}", attempts=[a.as_dict() for a in attempts])
+                await self._slots_changed(provider.id)
+                if self.on_failure is not None:
+                    await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
+                continue
+            attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
+            try:
+                worker = await self._call(
+                    self.records.transition, worker_id, WorkerState.RUNNING, reason="provisioned",
+                    expected=[WorkerState.PROVISIONING], backend_id=handle.backend_id,
+                    handle={"backend_id": handle.backend_id, "details": dict(handle.details)},
+                    attempts=[a.as_dict() for a in attempts])
+            except IllegalTransition:
+                # The reconciler expired the reservation meanwhile: the worker must not run unrecorded.
+                await self._deprovision(provider, handle)
+                raise
+            await self._slots_changed(provider.id)
+            log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
+            return Provisioned(worker, attempts)
+        summary = ""
+        if not candidates:
+            summary = selector.report(job).summary
+            message = f"no provider fits: {summary}"
+        else:
+            message = "no provider could take the worker: " + "; ".join(
+                f"{a.provider}: {a.reason}" for a in attempts)
+        raise NoProviderAvailable(message, attempts, summary)
+
+    async def _deprovision(self, provider: Provider, handle: WorkerHandle) -> None:
+        await call_provider_hook(self.pm.hook.hodei_deprovision, provider, self.settings.release_timeout_seconds,
+                                 handle=handle)
+
+    async def release(self, worker_id: str, reason: str = "released") -> Worker:
+        """Stop the worker through its plugin and free its slot. Idempotent: an ended worker is returned as is."""
+        worker = await self._call(self.records.get, worker_id)
+        if worker.state in (WorkerState.TERMINATED, WorkerState.FAILED):
+            return worker
+        if worker.state is WorkerState.PROVISIONING:
+            raise IllegalTransition(f"worker {worker_id} is still being provisioned; release it when it runs")
+        if worker.state is WorkerState.RUNNING:
+            worker = await self._call(self.records.transition, worker_id, WorkerState.RELEASING, reason=reason,
+                                      expected=[WorkerState.RUNNING])
+        provider = self.provider_of(worker.provider_id) if self.provider_of else None
+        if provider is None:
+            worker = await self._call(self.records.transition, worker_id, WorkerState.FAILED,
+                                      reason=f"{reason}; its provider {worker.provider_name!r} no longer exists, so "
+                                             "the backend was not asked to stop it")
+        else:
+            handle = WorkerHandle(worker.id, worker.backend_id or "", (worker.handle or {}).get("details") or {})
+            try:
+                await self._deprovision(provider, handle)
+            except Exception as exc:
+                text = _describe(exc, self.settings.release_timeout_seconds)
+                await self._call(self.records.note, worker_id, f"{reason}; stopping it failed ({text}), will retry")
+                raise HodeiError(f"releasing worker {worker_id} on {provider.name!r} failed: {text}; "
+                                 "the reconciler retries") from None
+            worker = await self._call(self.records.transition, worker_id, WorkerState.TERMINATED, reason=reason)
+        await self._slots_changed(worker.provider_id)
+        return worker

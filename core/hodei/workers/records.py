@@ -1,0 +1,227 @@
+"""The workers table: reservations that hold, and only the transitions that make sense.
+
+A reservation counts the provider's workers in a slot-holding state under a lock on the provider's
+row (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so any number of
+daemons and CLIs sharing the database can never put more than ``max_workers`` on one provider.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from hodei.database import create_engine
+from hodei.errors import HodeiError, NotFound
+from hodei.models import SLOT_STATES, ProviderConfigRow, WorkerRow, utcnow
+from hodei.store import slot_counts
+
+
+class WorkerState(str, enum.Enum):
+    PROVISIONING = "PROVISIONING"
+    RUNNING = "RUNNING"
+    RELEASING = "RELEASING"
+    TERMINATED = "TERMINATED"
+    FAILED = "FAILED"
+
+
+# Which state may follow which; anything else is a bug or a race lost, and is refused.
+TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
+    WorkerState.PROVISIONING: frozenset({WorkerState.RUNNING, WorkerState.FAILED, WorkerState.RELEASING}),
+    WorkerState.RUNNING: frozenset({WorkerState.RELEASING, WorkerState.TERMINATED}),
+    WorkerState.RELEASING: frozenset({WorkerState.TERMINATED, WorkerState.FAILED}),
+    WorkerState.TERMINATED: frozenset(),
+    WorkerState.FAILED: frozenset(),
+}
+ENDED = frozenset({WorkerState.TERMINATED, WorkerState.FAILED})
+
+
+class CapacityExhausted(HodeiError):
+    """The provider has no free slot (or is not ACTIVE any more); nothing was reserved."""
+
+    def __init__(self, provider: str, message: str):
+        self.provider = provider
+        super().__init__(message)
+
+
+class IllegalTransition(HodeiError):
+    """The worker is not in a state that allows this change (another daemon got there first)."""
+
+
+@dataclass(frozen=True)
+class Worker:
+    id: str
+    provider_id: uuid.UUID
+    provider_name: str
+    state: WorkerState
+    reason: str
+    backend_id: str | None
+    handle: Mapping[str, Any] | None
+    requirements: Mapping[str, Any]
+    attempts: list[Mapping[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "provider_id": str(self.provider_id), "provider": self.provider_name,
+            "state": self.state.value, "reason": self.reason, "backend_id": self.backend_id,
+            "requirements": dict(self.requirements), "attempts": list(self.attempts),
+            "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+        }
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return None if moment is None else (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+
+
+def _worker(row: WorkerRow) -> Worker:
+    return Worker(row.id, row.provider_id, row.provider_name, WorkerState(row.state), row.reason, row.backend_id,
+                  row.handle, row.requirements, list(row.attempts or []), _aware(row.created_at),
+                  _aware(row.updated_at), _aware(row.ended_at))
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _immediate_sqlite(url: str) -> Engine:
+    """An engine whose transactions start with BEGIN IMMEDIATE: the write lock is taken before the
+    count is read, which is what makes a SQLite reservation atomic across processes."""
+    engine = create_engine(url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(connection):  # type: ignore[no-untyped-def]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class WorkerRecords:
+    """Reads and writes the workers table. Sync: the daemon calls it from a worker thread."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        self._locking = _immediate_sqlite(engine.url.render_as_string(hide_password=False)) if self.sqlite else engine
+
+    def close(self) -> None:
+        if self._locking is not self.engine:
+            self._locking.dispose()
+
+    # -- reservations -------------------------------------------------------------------------
+
+    def reserve(self, provider_id: uuid.UUID, *, worker_id: str, token: str, requirements: Mapping[str, Any],
+                attempts: Sequence[Mapping[str, Any]] = ()) -> Worker:
+        """Take one slot on the provider, or raise :class:`CapacityExhausted` saying why not."""
+        with Session(self._locking) as session:
+            query = select(ProviderConfigRow).where(ProviderConfigRow.id == provider_id)
+            provider = session.exec(query if self.sqlite else query.with_for_update()).first()
+            if provider is None:
+                raise CapacityExhausted(str(provider_id), "the provider was deleted")
+            if provider.status != "ACTIVE":
+                raise CapacityExhausted(provider.name, f"{provider.name} is {provider.status}, not ACTIVE")
+            used = session.exec(select(func.count()).select_from(WorkerRow).where(
+                WorkerRow.provider_id == provider_id, WorkerRow.state.in_(SLOT_STATES))).one()
+            if used >= provider.max_workers:
+                raise CapacityExhausted(provider.name, f"{provider.name} is at capacity ({used}/{provider.max_workers})")
+            now = utcnow()
+            row = WorkerRow(id=worker_id, provider_id=provider_id, provider_name=provider.name,
+                            state=WorkerState.PROVISIONING.value, requirements=dict(requirements),
+                            attempts=[dict(a) for a in attempts], token_sha256=token_digest(token),
+                            created_at=now, updated_at=now)
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return _worker(row)
+
+    # -- transitions --------------------------------------------------------------------------
+
+    def transition(self, worker_id: str, new: WorkerState, *, reason: str = "",
+                   expected: Iterable[WorkerState] | None = None, handle: Mapping[str, Any] | None = None,
+                   backend_id: str | None = None, attempts: Sequence[Mapping[str, Any]] | None = None) -> Worker:
+        """Move a worker to ``new`` if the move is legal from its current state (and it is in one of
+        ``expected``, when given). :raises IllegalTransition: otherwise, changing nothing."""
+        with Session(self._locking) as session:
+            query = select(WorkerRow).where(WorkerRow.id == worker_id)
+            row = session.exec(query if self.sqlite else query.with_for_update()).first()
+            if row is None:
+                raise NotFound(f"no worker {worker_id!r}")
+            current = WorkerState(row.state)
+            if (expected is not None and current not in set(expected)) or new not in TRANSITIONS[current]:
+                raise IllegalTransition(f"worker {worker_id} is {current.value}; it cannot become {new.value}")
+            row.state = new.value
+            row.reason = reason
+            row.updated_at = utcnow()
+            if new in ENDED:
+                row.ended_at = row.updated_at
+            if handle is not None:
+                row.handle = dict(handle)
+            if backend_id is not None:
+                row.backend_id = backend_id
+            if attempts is not None:
+                row.attempts = [dict(a) for a in attempts]
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return _worker(row)
+
+    def note(self, worker_id: str, reason: str) -> None:
+        """Say why a worker is still where it is (a release that failed, to be retried)."""
+        with Session(self.engine) as session:
+            row = session.get(WorkerRow, worker_id)
+            if row is not None:
+                row.reason, row.updated_at = reason, utcnow()
+                session.add(row)
+                session.commit()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, worker_id: str) -> Worker:
+        with Session(self.engine) as session:
+            row = session.get(WorkerRow, worker_id)
+            if row is None:
+                raise NotFound(f"no worker {worker_id!r}")
+            return _worker(row)
+
+    def list(self, *, provider_id: uuid.UUID | None = None, states: Iterable[WorkerState] | None = None,
+             limit: int | None = None) -> list[Worker]:
+        with Session(self.engine) as session:
+            query = select(WorkerRow)
+            if provider_id is not None:
+                query = query.where(WorkerRow.provider_id == provider_id)
+            if states is not None:
+                query = query.where(WorkerRow.state.in_([s.value for s in states]))
+            query = query.order_by(WorkerRow.created_at.desc(), WorkerRow.id)
+            if limit is not None:
+                query = query.limit(limit)
+            return [_worker(row) for row in session.exec(query).all()]
+
+    def slot_counts(self) -> dict[uuid.UUID, tuple[int, int]]:
+        """Per provider: (reserved: PROVISIONING, active: RUNNING or RELEASING)."""
+        with Session(self.engine) as session:
+            return slot_counts(session)
+
+    def stale_reservations(self, older_than: timedelta) -> list[Worker]:
+        cutoff = utcnow() - older_than
+        with Session(self.engine) as session:
+            rows = session.exec(select(WorkerRow).where(WorkerRow.state == WorkerState.PROVISIONING.value,
+                                                        WorkerRow.updated_at < cutoff)).all()
+            return [_worker(row) for row in rows]
+
+    def new_worker_id(self) -> str:
+        return str(uuid.uuid4())

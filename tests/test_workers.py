@@ -1,0 +1,213 @@
+"""Workers on SQLite and PostgreSQL: provisioning with reservations, failover, release, the legal
+transitions, and reconciliation. The ``static`` provider type is the backend (in this process)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import anyio
+import pytest
+from hodei import database
+from hodei.domain import BackendWorker, HealthStatus
+from hodei.plugins import make_plugin_manager
+from hodei.selection import Selector, build_chain
+from hodei.settings import WorkerSettings
+from hodei.store import Store
+from hodei.testing import static_provider
+from hodei.workers import (
+    IllegalTransition,
+    NoProviderAvailable,
+    Provisioner,
+    Reconciler,
+    WorkerRecords,
+    WorkerState,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class World:
+    """A store, the workers table and a provisioner, as the CLI builds them."""
+
+    def __init__(self, url: str, **settings: Any):
+        engine = database.create_engine(url)
+        database.upgrade(engine)
+        self.pm = make_plugin_manager()
+        self.store = Store(engine, self.pm)
+        self.chain = build_chain(self.pm)
+        self.records = WorkerRecords(engine)
+        self.settings = WorkerSettings.model_validate({"provision_timeout_seconds": 1.0, **settings})
+        self.failures: list[tuple[uuid.UUID, str]] = []
+
+        async def failed(provider_id: uuid.UUID, result: Any) -> None:
+            self.failures.append((provider_id, result.reason))
+            self.store.record_health(provider_id, result)
+
+        self.provisioner = Provisioner(
+            self.pm, self.records, self.settings, selector=lambda: Selector.from_store(self.store, self.chain),
+            on_failure=failed, provider_of=lambda pid: self.store.get(pid).to_provider())
+
+    def job(self, **fields: Any) -> Any:
+        return self.chain.parse_requirements(fields)
+
+    def reconciler(self, **settings: Any) -> Reconciler:
+        merged = WorkerSettings.model_validate({**self.settings.model_dump(), **settings})
+        providers = {}
+        for row in self.store.list():
+            if row.valid:
+                providers[row.id] = row.to_provider()
+
+        async def call(func: Any, *args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
+        return Reconciler(self.pm, self.records, self.provisioner, merged, providers=lambda: providers, call=call)
+
+    def close(self) -> None:
+        self.records.close()
+        self.store.close()
+
+
+@pytest.fixture
+def world(hodei_database_url: str) -> Any:
+    w = World(hodei_database_url)
+    yield w
+    w.close()
+
+
+async def test_provision_then_release(world: World) -> None:
+    world.store.create({"name": "p", "provider_type": "static", "max_workers": 2})
+    result = await world.provisioner.provision(world.job(cpu=0))
+    worker = result.worker
+    assert worker.state is WorkerState.RUNNING and worker.provider_name == "p"
+    assert worker.backend_id == f"static-{worker.id}"
+    assert [(a.provider, a.outcome) for a in result.attempts] == [("p", "provisioned")]
+    assert world.store.state("p").active_workers == 1
+    backend = static_provider._WORKERS[str(worker.provider_id)]
+    assert worker.id in backend
+
+    released = await world.provisioner.release(worker.id)
+    assert released.state is WorkerState.TERMINATED and released.ended_at is not None
+    assert worker.id not in backend
+    assert (await world.provisioner.release(worker.id)).state is WorkerState.TERMINATED, "release is idempotent"
+    assert world.store.state("p").active_workers == 0
+
+
+async def test_max_workers_holds_and_the_refusal_says_why(world: World) -> None:
+    world.store.create({"name": "small", "provider_type": "static", "max_workers": 2})
+    for _ in range(2):
+        await world.provisioner.provision(world.job())
+    with pytest.raises(NoProviderAvailable) as info:
+        await world.provisioner.provision(world.job())
+    assert "1 at capacity (small: 2/2)" in str(info.value)
+
+
+async def test_failover_to_the_next_ranked_provider(world: World) -> None:
+    world.store.create({"name": "first", "provider_type": "static", "priority": 10,
+                        "config": {"fail_provision": "engine refused"}})
+    world.store.create({"name": "second", "provider_type": "static", "priority": 5})
+    result = await world.provisioner.provision(world.job())
+    assert result.worker.provider_name == "second"
+    assert [(a.provider, a.outcome, a.reason) for a in result.attempts] == [
+        ("first", "failed", "RuntimeError: engine refused"), ("second", "provisioned", "")]
+    assert result.worker.attempts[0]["reason"] == "RuntimeError: engine refused"
+    failed = [w for w in world.records.list() if w.provider_name == "first"]
+    assert [(w.state, w.reason) for w in failed] == [(WorkerState.FAILED, "provision failed: RuntimeError: engine refused")]
+    assert world.store.state("first").active_workers == 0, "the failed attempt gave its slot back"
+    # The failure counts toward the provider's health, so selection avoids it until a check passes.
+    assert world.store.state("first").health is HealthStatus.UNHEALTHY
+    assert (await world.provisioner.provision(world.job())).attempts[0].provider == "second"
+
+
+async def test_a_provider_that_hangs_times_out_and_the_next_one_is_tried(world: World) -> None:
+    world.store.create({"name": "slow", "provider_type": "static", "priority": 10, "config": {"latency_ms": 5000}})
+    world.store.create({"name": "quick", "provider_type": "static"})
+    with anyio.fail_after(10):
+        result = await world.provisioner.provision(world.job())
+    assert result.worker.provider_name == "quick"
+    assert result.attempts[0].reason == "did not answer within 1 s"
+
+
+async def test_attempts_are_bounded(hodei_database_url: str) -> None:
+    world = World(hodei_database_url, max_attempts=2)
+    try:
+        for i in range(4):
+            world.store.create({"name": f"bad{i}", "provider_type": "static", "config": {"fail_provision": "no"}})
+        with pytest.raises(NoProviderAvailable) as info:
+            await world.provisioner.provision(world.job())
+        assert [a.provider for a in info.value.attempts] == ["bad0", "bad1"]
+        assert "bad0: RuntimeError: no; bad1: RuntimeError: no" in str(info.value)
+    finally:
+        world.close()
+
+
+async def test_only_legal_transitions(world: World) -> None:
+    world.store.create({"name": "p", "provider_type": "static"})
+    worker = (await world.provisioner.provision(world.job())).worker
+    await world.provisioner.release(worker.id)
+    for state in (WorkerState.RUNNING, WorkerState.PROVISIONING, WorkerState.RELEASING):
+        with pytest.raises(IllegalTransition):
+            world.records.transition(worker.id, state)
+    assert world.records.get(worker.id).state is WorkerState.TERMINATED
+
+
+# -- reconciliation -------------------------------------------------------------------------------
+
+
+async def test_a_worker_the_backend_lost_is_terminated_and_frees_its_slot(world: World) -> None:
+    world.store.create({"name": "p", "provider_type": "static", "max_workers": 1})
+    worker = (await world.provisioner.provision(world.job())).worker
+    static_provider._WORKERS[str(worker.provider_id)].pop(worker.id)  # it died on the backend
+    reconciler = world.reconciler()
+    await reconciler.reconcile()
+    gone = world.records.get(worker.id)
+    assert (gone.state, gone.reason) == (WorkerState.TERMINATED, "the backend no longer has it")
+    assert reconciler.actions == {"terminated": 1}
+    assert (await world.provisioner.provision(world.job())).worker.provider_name == "p"
+
+
+async def test_orphans_are_removed_after_the_grace_period(world: World) -> None:
+    world.store.create({"name": "p", "provider_type": "static"})
+    provider = world.store.get("p")
+    orphans = static_provider._WORKERS.setdefault(str(provider.id), {})
+    orphans["crashed-mid-provision"] = BackendWorker("crashed-mid-provision", "static-x")
+    kept = (await world.provisioner.provision(world.job())).worker
+    clock = [0.0]
+    reconciler = world.reconciler(orphan_grace_seconds=60)
+    reconciler.clock = lambda: clock[0]
+    await reconciler.reconcile()
+    assert "crashed-mid-provision" in orphans, "not within the grace period"
+    clock[0] = 61.0
+    await reconciler.reconcile()
+    assert "crashed-mid-provision" not in orphans and kept.id in orphans
+    assert reconciler.actions == {"orphan_removed": 1}
+
+
+async def test_a_reservation_that_never_finished_expires(world: World) -> None:
+    world.store.create({"name": "p", "provider_type": "static", "max_workers": 1})
+    provider = world.store.get("p")
+    world.records.reserve(provider.id, worker_id="stuck", token="t", requirements={})
+    with pytest.raises(NoProviderAvailable):
+        await world.provisioner.provision(world.job())
+    await world.reconciler(reservation_timeout_seconds=3600).reconcile()
+    assert world.records.get("stuck").state is WorkerState.PROVISIONING
+    await world.reconciler(reservation_timeout_seconds=0.001).reconcile()
+    assert world.records.get("stuck").state is WorkerState.FAILED
+    assert "reservation expired" in world.records.get("stuck").reason
+    assert (await world.provisioner.provision(world.job())).worker.provider_name == "p"
+
+
+async def test_workers_past_their_lifetime_are_released(world: World) -> None:
+    world.store.create({"name": "p", "provider_type": "static"})
+    worker = (await world.provisioner.provision(world.job())).worker
+    await world.reconciler(max_lifetime_seconds=3600).reconcile()
+    assert world.records.get(worker.id).state is WorkerState.RUNNING
+    await anyio.sleep(0.05)
+    await world.reconciler(max_lifetime_seconds=0.01).reconcile()
+    ended = world.records.get(worker.id)
+    assert (ended.state, ended.reason) == (WorkerState.TERMINATED, "past its maximum lifetime")

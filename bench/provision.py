@@ -1,6 +1,10 @@
 """End-to-end provisioning: Hodei's own overhead (``static`` provider) and Docker against the SDK.
 
-Rerun: .venv/bin/python bench/provision.py [--postgres URL] [--count 200] [--docker-workers 20]
+Rerun: .venv/bin/python bench/provision.py [--postgres URL] [--count 200] [--docker-workers 20] [--no-api]
+
+Two ways in: through the gRPC API of a `hodei serve` started for the run (a client's view: the
+request, selection, the reservation, the plugin, the database writes, the answer), and in-process
+through the provisioner (the same path without the API).
 
 * static: select, reserve the slot in the database, call the plugin (which does nothing), record
   the handle; then release. Sequential (latency) and 20 at a time (throughput). This is Hodei's
@@ -69,8 +73,9 @@ class Bench:
 
 
 async def static_rows(bench: Bench, count: int) -> list[tuple[str, ...]]:
-    bench.store.create({"name": "static", "provider_type": "static", "max_workers": count + 10})
-    job = bench.chain.parse_requirements({})
+    bench.store.create({"name": "static", "provider_type": "static", "max_workers": count + 10,
+                        "required_labels": {"bench": "static"}})
+    job = bench.chain.parse_requirements({"required_labels": {"bench": "static"}})
     ids: list[str] = []
 
     async def provision() -> None:
@@ -93,11 +98,11 @@ async def static_rows(bench: Bench, count: int) -> list[tuple[str, ...]]:
     for worker_id in ids:
         await bench.provisioner.release(worker_id)
     return [
-        ("static", "provision, one at a time", f"{count / sum(sequential):,.0f}",
+        ("static", "in-process: provision, one at a time", f"{count / sum(sequential):,.0f}",
          f"{statistics.median(sequential) * 1e3:.2f}", f"{percentile(sequential, 0.99) * 1e3:.2f}", ""),
-        ("static", "release, one at a time", f"{count / sum(releases):,.0f}",
+        ("static", "in-process: release, one at a time", f"{count / sum(releases):,.0f}",
          f"{statistics.median(releases) * 1e3:.2f}", f"{percentile(releases, 0.99) * 1e3:.2f}", ""),
-        ("static", "provision, 20 at a time", f"{count / concurrent:,.0f}", "", "", ""),
+        ("static", "in-process: provision, 20 at a time", f"{count / concurrent:,.0f}", "", "", ""),
     ]
 
 
@@ -107,13 +112,14 @@ async def docker_rows(bench: Bench, workers: int) -> list[tuple[str, ...]]:
 
     api = docker.APIClient(base_url=f"unix://{SOCKET}", version="auto", timeout=60)
     image = ensure_test_image(api)
-    bench.store.create({"name": "docker", "provider_type": "docker", "max_workers": workers + 5, "priority": 100,
+    bench.store.create({"name": "docker", "provider_type": "docker", "max_workers": workers + 5,
+                        "required_labels": {"bench": "docker"},
                         "config": {"socket_path": SOCKET, "default_image": image, "stop_grace_seconds": 1,
                                    "default_resources": {"cpu_limit": "250m", "memory_limit": "64Mi"}}})
     checked = await check_provider(bench.store.pm, bench.store.get("docker").to_provider(), 10.0)
     bench.store.record_capacity("docker", checked.capacity)
     bench.selector = None
-    job = bench.chain.parse_requirements({"cpu": 0.25, "memory": "64Mi"})
+    job = bench.chain.parse_requirements({"cpu": 0.25, "memory": "64Mi", "required_labels": {"bench": "docker"}})
     hodei_times, direct_times, created = [], [], []
 
     def direct() -> None:
@@ -138,11 +144,139 @@ async def docker_rows(bench: Bench, workers: int) -> list[tuple[str, ...]]:
     api.close()
     ratio = statistics.median(hodei_times) / statistics.median(direct_times)
     return [
-        ("docker", "provision through Hodei", f"{workers / sum(hodei_times):,.1f}",
+        ("docker", "in-process: provision", f"{workers / sum(hodei_times):,.1f}",
          f"{statistics.median(hodei_times) * 1e3:.1f}", f"{percentile(hodei_times, 0.99) * 1e3:.1f}", f"{ratio:.2f}x"),
         ("docker", "create+start with the SDK", f"{workers / sum(direct_times):,.1f}",
          f"{statistics.median(direct_times) * 1e3:.1f}", f"{percentile(direct_times, 0.99) * 1e3:.1f}", "1.00x"),
     ]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def api_rows(url: str, count: int, docker_workers: int) -> list[tuple[str, ...]]:
+    """The same, through the API of a daemon started for the run."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from hodei.api.v1 import workers_pb2 as wpb
+    from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
+
+    engine = database.create_engine(url)
+    database.upgrade(engine)
+    store = Store(engine, make_plugin_manager())
+    store.create({"name": "api-static", "provider_type": "static", "max_workers": count + 10,
+                  "required_labels": {"backend": "static"}})
+    image = None
+    if docker_workers:
+        import docker
+        from hodei_docker.testing import ensure_test_image
+
+        api = docker.APIClient(base_url=f"unix://{SOCKET}", version="auto", timeout=60)
+        image = ensure_test_image(api)
+        store.create({"name": "api-docker", "provider_type": "docker", "max_workers": docker_workers + 5,
+                      "required_labels": {"backend": "docker"},
+                      "config": {"socket_path": SOCKET, "default_image": image, "stop_grace_seconds": 1,
+                                 "default_resources": {"cpu_limit": "250m", "memory_limit": "64Mi"}}})
+    store.close()
+    address = f"127.0.0.1:{free_port()}"
+    with tempfile.TemporaryDirectory() as scratch:
+        config = os.path.join(scratch, "hodei.toml")
+        with open(config, "w") as handle:
+            handle.write(f'[database]\nurl = "{url}"\n[api]\nlisten = "{address}"\n[metrics]\nlisten = ""\n'
+                         "[health]\ninterval_seconds = 3600\n[workers]\nreconcile_seconds = 3600\n"
+                         '[logging]\nformat = "text"\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HODEI_")} | {"HODEI_CONFIG": config}
+        daemon = subprocess.Popen([sys.executable, "-m", "hodei", "--log-level", "ERROR", "serve", "--migrate"],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        channel = grpc.insecure_channel(address)
+        try:
+            health = health_pb2_grpc.HealthStub(channel)
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                        break
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("the daemon did not start")
+                time.sleep(0.1)
+            time.sleep(1.0)  # the first health round records the Docker engine's capacity
+            stub = wpb_grpc.WorkerServiceStub(channel)
+            from google.protobuf import struct_pb2
+
+            def request(labels: dict[str, str], **extra: Any) -> Any:
+                requirements = struct_pb2.Struct()
+                requirements.update({"required_labels": labels, **extra})
+                return wpb.ProvisionWorkerRequest(requirements=requirements)
+
+            static_request = request({"backend": "static"})
+
+            def provision_once() -> tuple[str, float]:
+                started = time.perf_counter()
+                worker = stub.ProvisionWorker(static_request, timeout=60)
+                return worker.id, time.perf_counter() - started
+
+            sequential = [provision_once() for _ in range(count)]
+            release = []
+            for worker_id, _ in sequential:
+                started = time.perf_counter()
+                stub.ReleaseWorker(wpb.ReleaseWorkerRequest(worker_id=worker_id), timeout=60)
+                release.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=20) as pool:
+                concurrent = list(pool.map(lambda _: provision_once(), range(count)))
+            concurrent_seconds = time.perf_counter() - started
+            with ThreadPoolExecutor(max_workers=20) as pool:
+                list(pool.map(lambda w: stub.ReleaseWorker(wpb.ReleaseWorkerRequest(worker_id=w[0]), timeout=60),
+                              concurrent))
+            times = [t for _, t in sequential]
+            rows = [
+                ("static", "API: provision, one at a time", f"{count / sum(times):,.0f}",
+                 f"{statistics.median(times) * 1e3:.2f}", f"{percentile(times, 0.99) * 1e3:.2f}", ""),
+                ("static", "API: release, one at a time", f"{count / sum(release):,.0f}",
+                 f"{statistics.median(release) * 1e3:.2f}", f"{percentile(release, 0.99) * 1e3:.2f}", ""),
+                ("static", "API: provision, 20 at a time", f"{count / concurrent_seconds:,.0f}", "", "", ""),
+            ]
+            if docker_workers:
+                docker_request = request({"backend": "docker"}, cpu=0.25, memory="64Mi")
+                hodei_times, direct_times, created, ids = [], [], [], []
+                for _ in range(docker_workers):
+                    started = time.perf_counter()
+                    ids.append(stub.ProvisionWorker(docker_request, timeout=120).id)
+                    hodei_times.append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    container = api.create_container(image, labels={"bench": "direct"}, host_config=(
+                        api.create_host_config(nano_cpus=250_000_000, mem_limit=64 * 2**20, init=True)))
+                    api.start(container["Id"])
+                    created.append(container["Id"])
+                    direct_times.append(time.perf_counter() - started)
+                for worker_id in ids:
+                    stub.ReleaseWorker(wpb.ReleaseWorkerRequest(worker_id=worker_id), timeout=120)
+                for container_id in created:
+                    api.remove_container(container_id, force=True)
+                ratio = statistics.median(hodei_times) / statistics.median(direct_times)
+                rows += [
+                    ("docker", "API: provision", f"{docker_workers / sum(hodei_times):,.1f}",
+                     f"{statistics.median(hodei_times) * 1e3:.1f}", f"{percentile(hodei_times, 0.99) * 1e3:.1f}",
+                     f"{ratio:.2f}x"),
+                    ("docker", "create+start with the SDK", f"{docker_workers / sum(direct_times):,.1f}",
+                     f"{statistics.median(direct_times) * 1e3:.1f}", f"{percentile(direct_times, 0.99) * 1e3:.1f}",
+                     "1.00x"),
+                ]
+            return rows
+        finally:
+            channel.close()
+            daemon.terminate()
+            daemon.wait(30)
 
 
 def main() -> None:
@@ -150,6 +284,7 @@ def main() -> None:
     parser.add_argument("--postgres", help="a PostgreSQL URL (a fresh schema is used); SQLite otherwise")
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--docker-workers", type=int, default=20, help="0 skips Docker")
+    parser.add_argument("--no-api", action="store_true", help="only the in-process provisioner")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         url = args.postgres or f"sqlite:///{scratch}/bench.db"
@@ -173,7 +308,8 @@ def main() -> None:
                     rows += await docker_rows(bench, args.docker_workers)
                 return rows
 
-            rows = anyio.run(run)
+            rows = [] if args.no_api else api_rows(url, args.count, args.docker_workers)
+            rows += anyio.run(run)
             bench.records.close()
             bench.store.close()
         finally:
@@ -182,13 +318,14 @@ def main() -> None:
                     connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
                 admin.dispose()
     database_name = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"bench/provision: {database_name}, python {sys.version.split()[0]}, in-process provisioner")
-    header = f"{'backend':<8} {'what':<28} {'per s':>9} {'p50 ms':>9} {'p99 ms':>9} {'vs SDK':>8}"
+    print(f"bench/provision: {database_name}, python {sys.version.split()[0]}; 'API' rows through the gRPC API of "
+          "a `hodei serve` started for the run, the others in-process")
+    header = f"{'backend':<8} {'what':<38} {'per s':>9} {'p50 ms':>9} {'p99 ms':>9} {'vs SDK':>8}"
     print(header)
     print("-" * len(header))
     for backend, what, rate, p50, p99, versus in rows:
-        print(f"{backend:<8} {what:<28} {rate:>9} {p50:>9} {p99:>9} {versus:>8}")
-    print("\nTarget: Docker provisioning through Hodei within 1.3x of the direct SDK calls (median).")
+        print(f"{backend:<8} {what:<38} {rate:>9} {p50:>9} {p99:>9} {versus:>8}")
+    print("\nTarget: Docker provisioning through Hodei's API within 1.3x of the direct SDK calls (median).")
 
 
 if __name__ == "__main__":

@@ -113,7 +113,8 @@ async def test_status_follows_health_but_never_the_operators_statuses(store, hod
     store.create({"name": "maint", "provider_type": "static", "status": "MAINTENANCE", "config": broken})
     async with running(Daemon(settings(hodei_database_url))) as daemon:
         await wait_for(lambda: store.get("flaky").status == "UNHEALTHY", what="flaky to turn UNHEALTHY")
-        assert by_name(daemon, "flaky").status is ProviderStatus.UNHEALTHY
+        # The daemon's own view follows its write a moment later (the write returns, then it is applied).
+        await wait_for(lambda: by_name(daemon, "flaky").status is ProviderStatus.UNHEALTHY)
         assert daemon.fleet.selector.select(daemon.chain.parse_requirements({})).selected is None
         # The operator fixes the backend, here by changing the row in SQL.
         sql(hodei_database_url, "UPDATE provider_configs SET config = :c WHERE name = 'flaky'",

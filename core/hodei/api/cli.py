@@ -15,8 +15,9 @@ REMOTE = {
     ("providers", "list"), ("providers", "show"), ("providers", "add"), ("providers", "update"),
     ("providers", "delete"), ("providers", "enable"), ("providers", "disable"), ("providers", "maintenance"),
     ("providers", "history"), ("select",), ("explain",),
+    ("workers", "provision"), ("workers", "release"), ("workers", "list"), ("workers", "show"),
 }
-_GROUPS = {"providers"}
+_GROUPS = {"providers", "workers"}
 
 
 def command_path(args: list[str]) -> tuple[str, ...]:

@@ -36,6 +36,9 @@ from hodei.api.v1 import providers_pb2 as pb
 from hodei.api.v1 import providers_pb2_grpc as pb_grpc
 from hodei.api.v1 import selection_pb2 as spb
 from hodei.api.v1 import selection_pb2_grpc as spb_grpc
+from hodei.api.v1 import workers_pb2 as wpb
+from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
+from hodei.api.workers_service import WORKER_SERVICE, WorkerService
 from hodei.domain import ProviderStatus
 from hodei.errors import HodeiError, InvalidInput, Problem
 from hodei.observability.address import parse_listen
@@ -49,6 +52,10 @@ log = logging.getLogger("hodei.api")
 PROVIDER_SERVICE = pb.DESCRIPTOR.services_by_name["ProviderService"].full_name
 SELECTION_SERVICE = spb.DESCRIPTOR.services_by_name["SelectionService"].full_name
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
+# Every method this server answers: the metrics' method label takes no other value.
+METHODS = tuple(f"/{service.full_name}/{method.name}"
+                for descriptor in (pb.DESCRIPTOR, spb.DESCRIPTOR, wpb.DESCRIPTOR, health_pb2.DESCRIPTOR)
+                for service in descriptor.services_by_name.values() for method in service.methods)
 OPERATOR_STATUSES = ("ACTIVE", "DISABLED", "MAINTENANCE")
 
 
@@ -73,6 +80,21 @@ def answers(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[An
                                                           "(the daemon's log has the details)")
 
     return handler
+
+
+async def answers_call(call: Callable[[], Awaitable[Any]], context: grpc.aio.ServicerContext, name: str) -> Any:
+    """:func:`answers` for a closure: Hodei's errors become their gRPC codes, anything else INTERNAL."""
+    try:
+        return await call()
+    except HodeiError as exc:
+        code, message, trailers = describe(exc)
+        await context.abort(code, message, trailing_metadata=trailers)
+    except grpc.aio.AbortError:
+        raise
+    except Exception:
+        log.exception("%s failed", name)
+        await context.abort(grpc.StatusCode.INTERNAL, f"{name} failed inside the server (the daemon's log has "
+                                                      "the details)")
 
 
 def _required(value: str, field: str) -> str:
@@ -376,16 +398,18 @@ class ApiServer:
         interceptors: list[Any] = []
         telemetry = getattr(self.daemon, "telemetry", None)
         if telemetry is not None and hasattr(telemetry, "grpc_interceptor"):
-            interceptors.append(telemetry.grpc_interceptor())
+            interceptors.append(telemetry.grpc_interceptor(METHODS))
         if token is not None:
             interceptors.append(TokenAuth(token))
         # so_reuseport off: a second daemon on the same port must fail, not share it.
         server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
         pb_grpc.add_ProviderServiceServicer_to_server(ProviderService(self.daemon), server)
         spb_grpc.add_SelectionServiceServicer_to_server(SelectionService(self.daemon), server)
+        wpb_grpc.add_WorkerServiceServicer_to_server(WorkerService(self.daemon), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (PROVIDER_SERVICE, SELECTION_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            (PROVIDER_SERVICE, SELECTION_SERVICE, WORKER_SERVICE,
+             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), server)
         return server
 
@@ -396,7 +420,7 @@ class ApiServer:
             return
         self._serving = serving
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        for service in ("", PROVIDER_SERVICE, SELECTION_SERVICE):
+        for service in ("", PROVIDER_SERVICE, SELECTION_SERVICE, WORKER_SERVICE):
             await self.health.set(service, status)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -40,6 +40,12 @@ def _provisioner(app: App) -> Provisioner:
                        provider_of=provider_of)
 
 
+def _remote(app: App) -> Any:
+    from hodei.api.workers_client import RemoteWorkers
+
+    return RemoteWorkers(app.connection)
+
+
 def _show(worker: Worker, output: str, attempts: list[dict[str, Any]] | None = None) -> None:
     document = worker.document()
     if output == "json":
@@ -74,9 +80,15 @@ def provision(app: App, path: str | None, fmt: str | None, output: str) -> None:
     from hodei.workers import NoProviderAvailable
 
     job = read_requirements(app, path, fmt)
-    provisioner = _provisioner(app)
     try:
-        result = anyio.run(provisioner.provision, job)
+        if app.server is not None:
+            worker = _remote(app).provision(job if isinstance(job, dict) else job.document())
+        else:
+            provisioner = _provisioner(app)
+            try:
+                worker = anyio.run(provisioner.provision, job).worker
+            finally:
+                provisioner.records.close()
     except NoProviderAvailable as exc:
         if output == "json":
             emit_json({"error": "NoProviderAvailable", "message": str(exc),
@@ -84,9 +96,7 @@ def provision(app: App, path: str | None, fmt: str | None, output: str) -> None:
         else:
             click.echo(f"hodei: {exc}", err=True)
         click.get_current_context().exit(NOTHING_FITS)
-    finally:
-        provisioner.records.close()
-    _show(result.worker, output)
+    _show(worker, output)
 
 
 @workers.command()
@@ -99,6 +109,9 @@ def release(app: App, worker_id: str, reason: str, output: str) -> None:
     changes nothing."""
     import anyio
 
+    if app.server is not None:
+        _show(_remote(app).release(worker_id, reason), output)
+        return
     provisioner = _provisioner(app)
     try:
         worker = anyio.run(provisioner.release, worker_id, reason)
@@ -118,6 +131,9 @@ def list_(app: App, provider: str | None, states: tuple[str, ...], everything: b
     """Workers, newest first: by default those holding a slot (PROVISIONING, RUNNING, RELEASING)."""
     from hodei.workers import WorkerRecords, WorkerState
 
+    if app.server is not None:
+        _list(_remote(app).list(provider=provider, states=list(states), everything=everything, limit=limit), output)
+        return
     provider_id = app.store.get(provider).id if provider else None
     chosen = [WorkerState(s) for s in states] or (
         None if everything else [WorkerState.PROVISIONING, WorkerState.RUNNING, WorkerState.RELEASING])
@@ -126,6 +142,10 @@ def list_(app: App, provider: str | None, states: tuple[str, ...], everything: b
         found = records.list(provider_id=provider_id, states=chosen, limit=limit)
     finally:
         records.close()
+    _list(found, output)
+
+
+def _list(found: list[Worker], output: str) -> None:
     if output == "json":
         emit_json([w.document() for w in found])
         return
@@ -145,6 +165,9 @@ def show(app: App, worker_id: str, output: str) -> None:
     """Show one worker, with the providers tried for it and why each failed."""
     from hodei.workers import WorkerRecords
 
+    if app.server is not None:
+        _show(_remote(app).get(worker_id), output)
+        return
     records = WorkerRecords(app.store.engine)
     try:
         _show(records.get(worker_id), output)

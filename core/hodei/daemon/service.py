@@ -74,7 +74,7 @@ class Daemon:
         self.telemetry.watch(self)
         self.records = WorkerRecords(self.store.engine)
         self.provisioner = Provisioner(self.pm, self.records, settings.workers, selector=lambda: self.fleet.selector,
-                                       call=self.db.call, on_slots=self._refresh_slots,
+                                       call=self.db.call, on_slots=self._adjust_slots,
                                        on_failure=self._provision_failed, provider_of=self.fleet.providers.get,
                                        telemetry=self.telemetry)
         self.reconciler = Reconciler(self.pm, self.records, self.provisioner, settings.workers,
@@ -107,11 +107,18 @@ class Daemon:
     def _database_changed(self, available: bool, problem: str) -> None:
         self._announce()
 
-    async def _refresh_slots(self, _provider_id: uuid.UUID | None = None) -> None:
+    async def _refresh_slots(self) -> None:
+        """Worker counts from the table: each reconcile round (other daemons' workers included)."""
         try:
             self.fleet.set_slots(await self.db.call(self.records.slot_counts))
         except DatabaseUnavailable:
             pass  # the next resync brings them
+
+    def _adjust_slots(self, provider_id: uuid.UUID, reserved: int, active: int) -> None:
+        """This daemon's own reservations and releases, applied to selection's load at once."""
+        held_reserved, held_active = self.fleet.slots.get(provider_id, (0, 0))
+        self.fleet.set_slots({provider_id: (max(0, held_reserved + reserved), max(0, held_active + active))},
+                             complete=False)
 
     async def _provision_failed(self, provider_id: uuid.UUID, result: HealthResult) -> None:
         """A failed provision counts as a failed health check, and the provider is checked again now."""

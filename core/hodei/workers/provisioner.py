@@ -75,13 +75,14 @@ def _describe(exc: BaseException, timeout: float) -> str:
 class Provisioner:
     def __init__(self, pm: Any, records: WorkerRecords, settings: WorkerSettings, *,
                  selector: Callable[[], Selector], call: Callable[..., Any] | None = None,
-                 on_slots: Callable[[uuid.UUID], Any] | None = None,
+                 on_slots: Callable[[uuid.UUID, int, int], Any] | None = None,
                  on_failure: Callable[[uuid.UUID, HealthResult], Any] | None = None,
                  provider_of: Callable[[uuid.UUID], Provider | None] | None = None, telemetry: Any = None):
         """
         :param selector: the current selector (the daemon's live one, or one built from the store).
         :param call: runs a sync database call off the event loop (the daemon's ``DatabaseLink.call``).
-        :param on_slots: told when a provider's worker count changed (to refresh selection's load).
+        :param on_slots: told how a provider's worker counts changed, ``(provider_id, reserved, active)``
+            as differences, so selection's load follows without a query.
         :param on_failure: told when a provider failed to provision (to count it toward its health).
         :param provider_of: finds a provider by id, for release.
         """
@@ -93,9 +94,9 @@ class Provisioner:
         self.provider_of = provider_of
         self.telemetry = telemetry
 
-    async def _slots_changed(self, provider_id: uuid.UUID) -> None:
+    async def _slots_changed(self, provider_id: uuid.UUID, reserved: int, active: int) -> None:
         if self.on_slots is not None:
-            result = self.on_slots(provider_id)
+            result = self.on_slots(provider_id, reserved, active)
             if hasattr(result, "__await__"):
                 await result
 
@@ -132,7 +133,7 @@ class Provisioner:
                 refused += 1
                 attempts.append(Attempt(provider.name, "refused", str(exc), time.perf_counter() - started))
                 continue
-            await self._slots_changed(provider.id)
+            await self._slots_changed(provider.id, 1, 0)
             tried += 1
             request = WorkerRequest(worker_id=worker_id, server_address=self.settings.server_address, token=token,
                                     cpu=job.cpu or None, memory=job.memory or None, gpu=job.gpu)
@@ -152,7 +153,7 @@ class Provisioner:
                 log.warning("provisioning on %r failed: %s; trying the next provider", provider.name, reason)
                 await self._call(self.records.transition, worker_id, WorkerState.FAILED,
                                  reason=f"provision failed: {reason}", attempts=[a.as_dict() for a in attempts])
-                await self._slots_changed(provider.id)
+                await self._slots_changed(provider.id, -1, 0)
                 if self.on_failure is not None:
                     await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
                 continue
@@ -167,7 +168,7 @@ class Provisioner:
                 # The reconciler expired the reservation meanwhile: the worker must not run unrecorded.
                 await self._deprovision(provider, handle)
                 raise
-            await self._slots_changed(provider.id)
+            await self._slots_changed(provider.id, -1, 1)
             log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
             return Provisioned(worker, attempts)
         summary = ""
@@ -208,5 +209,5 @@ class Provisioner:
                 raise HodeiError(f"releasing worker {worker_id} on {provider.name!r} failed: {text}; "
                                  "the reconciler retries") from None
             worker = await self._call(self.records.transition, worker_id, WorkerState.TERMINATED, reason=reason)
-        await self._slots_changed(worker.provider_id)
+        await self._slots_changed(worker.provider_id, 0, -1)
         return worker

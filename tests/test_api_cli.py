@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ from hodei.api.v1 import selection_pb2 as spb
 from hodei.api.v1 import selection_pb2_grpc as spb_grpc
 from hodei.daemon import Daemon
 from hodei.settings import Settings
+from hodei.testing.daemon import running, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -38,25 +36,6 @@ def daemon_settings(url: str, interval: float = 0.2) -> Settings:
         "daemon": {"poll_seconds": 0.05, "resync_seconds": 30.0, "shutdown_grace_seconds": 1.0,
                    "database_timeout_seconds": 5.0},
     })
-
-
-async def wait_for(predicate: Callable[[], Any], seconds: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what or predicate}")
-        await anyio.sleep(0.02)
-
-
-@asynccontextmanager
-async def running(daemon: Daemon) -> AsyncIterator[Daemon]:
-    async with anyio.create_task_group() as group:
-        group.start_soon(daemon.run)
-        await wait_for(lambda: daemon.ready, what="the daemon to be ready")
-        try:
-            yield daemon
-        finally:
-            daemon.shutdown()
 
 
 def job(**requirements: Any) -> spb.SelectRequest:

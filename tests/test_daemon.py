@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
-import sqlalchemy as sa
 from hodei import database
 from hodei.daemon import Daemon
 from hodei.domain import HealthStatus, ProviderStatus
 from hodei.plugins import make_plugin_manager
 from hodei.settings import Settings
 from hodei.store import Store
+from hodei.testing.daemon import run_sql, running, wait_for
 from sqlalchemy.engine import make_url
 
 pytestmark = pytest.mark.anyio
@@ -40,40 +37,8 @@ def settings(url: str, **health: Any) -> Settings:
 
 
 @pytest.fixture
-def store(hodei_database_url: str) -> Any:
-    engine = database.create_engine(hodei_database_url)
-    database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
-    yield store
-    store.close()
-
-
-def sql(url: str, statement: str, **params: Any) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(sa.text(statement), params)
-    finally:
-        engine.dispose()
-
-
-async def wait_for(predicate: Callable[[], Any], seconds: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what or predicate}")
-        await anyio.sleep(0.02)
-
-
-@asynccontextmanager
-async def running(daemon: Daemon) -> AsyncIterator[Daemon]:
-    async with anyio.create_task_group() as group:
-        group.start_soon(daemon.run)
-        await wait_for(lambda: daemon.ready, what="the daemon to be ready")
-        try:
-            yield daemon
-        finally:
-            daemon.shutdown()
+def store(hodei_store: Any) -> Any:
+    return hodei_store
 
 
 def by_name(daemon: Daemon, name: str) -> Any:
@@ -117,7 +82,7 @@ async def test_status_follows_health_but_never_the_operators_statuses(store, hod
         await wait_for(lambda: by_name(daemon, "flaky").status is ProviderStatus.UNHEALTHY)
         assert daemon.fleet.selector.select(daemon.chain.parse_requirements({})).selected is None
         # The operator fixes the backend, here by changing the row in SQL.
-        sql(hodei_database_url, "UPDATE provider_configs SET config = :c WHERE name = 'flaky'",
+        run_sql(hodei_database_url, "UPDATE provider_configs SET config = :c WHERE name = 'flaky'",
             c='{"type": "static", "health": "Healthy"}')
         await wait_for(lambda: store.get("flaky").status == "ACTIVE", what="flaky to be ACTIVE again")
         await wait_for(lambda: by_name(daemon, "flaky").status is ProviderStatus.ACTIVE)
@@ -139,20 +104,20 @@ async def test_changes_made_in_sql_reach_the_running_daemon(store, hodei_databas
     async with running(Daemon(settings(hodei_database_url, interval_seconds=30.0))) as daemon:
         select = lambda: daemon.fleet.selector.select(daemon.chain.parse_requirements({}))  # noqa: E731
         assert select().selected.name == "a"
-        sql(hodei_database_url, "INSERT INTO provider_configs (name, provider_type, config, priority) "
+        run_sql(hodei_database_url, "INSERT INTO provider_configs (name, provider_type, config, priority) "
                                 "VALUES ('b', 'static', '{}', 5)")
         await wait_for(lambda: select().selected.name == "b", what="the inserted provider")
-        sql(hodei_database_url, "UPDATE provider_configs SET priority = 9 WHERE name = 'a'")
+        run_sql(hodei_database_url, "UPDATE provider_configs SET priority = 9 WHERE name = 'a'")
         await wait_for(lambda: select().selected.name == "a", what="the updated priority")
         # A change the plugin refuses: reported, and the last valid version keeps serving.
-        sql(hodei_database_url, "UPDATE provider_configs SET config = :c, priority = 20 WHERE name = 'a'",
+        run_sql(hodei_database_url, "UPDATE provider_configs SET config = :c, priority = 20 WHERE name = 'a'",
             c='{"type": "static", "latency": "fast"}')
         await wait_for(lambda: daemon.fleet.invalid, what="the invalid row to be noticed")
         assert [row.name for row in daemon.fleet.invalid.values()] == ["a"]
         assert by_name(daemon, "a").priority == 9 and select().selected.name == "a"
         report = daemon.fleet.selector.report(daemon.chain.parse_requirements({}))
         assert report.selected == "a"
-        sql(hodei_database_url, "DELETE FROM provider_configs WHERE name = 'a'")
+        run_sql(hodei_database_url, "DELETE FROM provider_configs WHERE name = 'a'")
         await wait_for(lambda: by_name(daemon, "a") is None and not daemon.fleet.invalid, what="the deletion")
         assert select().selected.name == "b"
 
@@ -252,7 +217,7 @@ async def test_the_daemon_outlives_the_database_and_recovers(hodei_postgres_url)
             await wait_for(lambda: daemon.db.available and daemon.watcher.listening, seconds=30,
                            what="the database to be back")
             assert daemon.status_line() == "ready: 1 providers"
-            sql(hodei_postgres_url, "UPDATE provider_configs SET priority = 42 WHERE name = 'steady'")
+            run_sql(hodei_postgres_url, "UPDATE provider_configs SET priority = 42 WHERE name = 'steady'")
             await wait_for(lambda: by_name(daemon, "steady").priority == 42, what="a change after the outage")
     finally:
         proxy.close()
@@ -286,7 +251,7 @@ async def test_postgresql_restarted_under_a_running_daemon(hodei_postgres_url) -
             # The LISTEN connection died with the server: the daemon reconnects and re-reads everything.
             await wait_for(lambda: daemon.watcher.resyncs > resyncs and daemon.watcher.listening, seconds=60,
                            what="LISTEN again after the restart")
-            sql(hodei_postgres_url, "UPDATE provider_configs SET priority = 7 WHERE name = 'steady'")
+            run_sql(hodei_postgres_url, "UPDATE provider_configs SET priority = 7 WHERE name = 'steady'")
             await wait_for(lambda: by_name(daemon, "steady").priority == 7, what="a change after the restart")
             checked = checks(daemon, "steady")
             await wait_for(lambda: checks(daemon, "steady") > checked and daemon.db.available,

@@ -21,7 +21,6 @@ import anyio
 import grpc
 import grpc.aio
 import pytest
-import sqlalchemy as sa
 from hodei import database
 from hodei.daemon import Daemon
 from hodei.observability.endpoint import MetricsEndpoint
@@ -31,6 +30,7 @@ from hodei.observability.telemetry import Telemetry
 from hodei.plugins import make_plugin_manager
 from hodei.settings import Settings, TracingSettings
 from hodei.store import Store
+from hodei.testing.daemon import run_sql, running, wait_for
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
@@ -61,43 +61,8 @@ def settings(url: str, **sections: Any) -> Settings:
 
 
 @pytest.fixture
-def store(hodei_database_url: str) -> Any:
-    engine = database.create_engine(hodei_database_url)
-    database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
-    yield store
-    store.close()
-
-
-def sql(url: str, statement: str, **params: Any) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(sa.text(statement), params)
-    finally:
-        engine.dispose()
-
-
-async def wait_for(predicate: Callable[[], Any], seconds: float = 10.0, what: str = "") -> Any:
-    deadline = anyio.current_time() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if anyio.current_time() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what or predicate}")
-        await anyio.sleep(0.02)
-
-
-@asynccontextmanager
-async def running(daemon: Daemon) -> AsyncIterator[Daemon]:
-    async with anyio.create_task_group() as group:
-        group.start_soon(daemon.run)
-        await wait_for(lambda: daemon.ready, what="the daemon to be ready")
-        try:
-            yield daemon
-        finally:
-            daemon.shutdown()
+def store(hodei_store: Any) -> Any:
+    return hodei_store
 
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -246,9 +211,9 @@ async def test_every_documented_metric_is_scraped_and_values_follow_the_daemon(s
         async with echo_server(daemon.telemetry) as target:
             assert await call(target, "/test.Echo/Say") == b"hello x"
         # The operator fixes flaky (in SQL) and deletes gone.
-        sql(hodei_database_url, "UPDATE provider_configs SET config = :c WHERE name = 'flaky'",
+        run_sql(hodei_database_url, "UPDATE provider_configs SET config = :c WHERE name = 'flaky'",
             c='{"type": "static", "health": "Healthy"}')
-        sql(hodei_database_url, "DELETE FROM provider_configs WHERE name = 'gone'")
+        run_sql(hodei_database_url, "DELETE FROM provider_configs WHERE name = 'gone'")
         await wait_for(lambda: by_name(daemon, "flaky").status.value == "ACTIVE", what="flaky to be ACTIVE again")
         await wait_for(lambda: by_name(daemon, "gone") is None, what="gone to be gone")
         second = await scrape(daemon)

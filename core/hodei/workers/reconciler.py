@@ -45,6 +45,7 @@ class Reconciler:
         self.clock = clock
         self.telemetry = telemetry
         self.first_seen: dict[tuple[uuid.UUID, str], float] = {}  # orphans, by (provider, worker id)
+        self.unreachable: set[uuid.UUID] = set()
         self.actions: dict[str, int] = {}
         self.rounds = 0
         self.stopping = False
@@ -114,9 +115,15 @@ class Reconciler:
                 listed = await call_provider_hook(self.pm.hook.hodei_list_workers, provider, timeout)
             backend: dict[str, BackendWorker] = {w.worker_id: w for w in listed}
         except Exception as exc:
-            log.warning("reconcile: cannot list the workers of %r (%s: %s); skipped this round", provider.name,
-                        type(exc).__name__, exc)
+            # Said once, not every round: the health monitor reports the backend's state already.
+            level = logging.DEBUG if provider.id in self.unreachable else logging.WARNING
+            self.unreachable.add(provider.id)
+            log.log(level, "reconcile: cannot list the workers of %r (%s: %s); skipped until it answers",
+                    provider.name, type(exc).__name__, exc)
             return
+        if provider.id in self.unreachable:
+            self.unreachable.discard(provider.id)
+            log.info("reconcile: the workers of %r can be listed again", provider.name)
         rows = await self._call(self.records.list, provider_id=provider.id)
         by_id = {w.id: w for w in rows}
         now = datetime.now(timezone.utc)

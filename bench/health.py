@@ -13,9 +13,10 @@ capacity). The health interval is an hour, so exactly one round runs, at start.
   --timeout), i.e. until ``monitor.checks`` holds every provider. "answered" is when the last
   check gave its answer (or timed out) and left its concurrency slot, before its result was
   written to the database; "cpu" is the process's CPU time during the round (all threads).
-* selection: a thread asks for one ``fleet.selector.select`` decision every --period-ms, on a
-  fixed set of requirements, and the daemon's event loop answers it (``call_soon_threadsafe``, as
-  a request arriving on a socket would wake it). Latency is from the moment the decision was due
+* selection: one ``fleet.selector.select`` decision is due every --period-ms, on a fixed set of
+  requirements, and the daemon's event loop answers it: asked by a task on that loop (--arrivals
+  loop, the default: as a request read from a socket is), or by a thread of this process calling
+  ``call_soon_threadsafe`` (--arrivals thread: that thread's own waits for the interpreter count too). Latency is from the moment the decision was due
   to its answer, so time spent waiting for the event loop (the health checks' tasks, their
   database writes, the monitor's scans, and the worker threads holding the GIL) counts; "call"
   is the ``select`` call alone. Measured during the round, then for --idle-seconds once the
@@ -183,11 +184,24 @@ async def measure(url: str, args: argparse.Namespace, concurrency: int) -> dict[
             due += period
             turn += 1
 
+    async def arrive_in_loop() -> None:
+        """The same decisions asked for from inside the loop: as a request read from a socket by the
+        loop is, with no extra Python thread of this process competing for the interpreter."""
+        due, turn = clock() + period, 0
+        while not stop.is_set():
+            await anyio.sleep(max(0.0, due - clock()))
+            answer(due, turn)
+            due += period
+            turn += 1
+
     async with anyio.create_task_group() as group:
         group.start_soon(daemon.run)
         group.start_soon(observe)
         arrivals = threading.Thread(target=arrive, name="bench-arrivals", daemon=True)
-        arrivals.start()
+        if args.arrivals == "thread":
+            arrivals.start()
+        else:
+            group.start_soon(arrive_in_loop)
         with anyio.fail_after(args.timeout * 10 + 120):
             while "all" not in marks:
                 await anyio.sleep(0.01)
@@ -202,7 +216,8 @@ async def measure(url: str, args: argparse.Namespace, concurrency: int) -> dict[
         marks["idle-end"] = clock()
         stop.set()
         daemon.shutdown()
-    arrivals.join()
+    if arrivals.is_alive():
+        arrivals.join()
     round_samples = [(lat, call) for due, lat, call in samples if marks["start"] <= due < marks["all"]]
     idle_samples = [(lat, call) for due, lat, call in samples if marks["idle"] <= due < marks["idle-end"]]
     unchecked = len(daemon.fleet.providers) - len(monitor.checks)
@@ -223,6 +238,9 @@ def main() -> None:
     parser.add_argument("--concurrency", default="200,500,1000", help="[health] concurrency values, one row each")
     parser.add_argument("--postgres", metavar="URL", help="also run on this PostgreSQL database (a fresh schema)")
     parser.add_argument("--period-ms", type=float, default=1.0, help="one selection due every this many ms")
+    parser.add_argument("--arrivals", choices=("loop", "thread"), default="loop",
+                        help="ask for decisions from a task on the daemon's loop (a request read from a socket), "
+                             "or from a thread of this process (adds that thread's own waits for the interpreter)")
     parser.add_argument("--idle-seconds", type=float, default=3.0, help="selection measured idle for this long")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

@@ -80,9 +80,11 @@ class Daemon:
         self.reconciler = Reconciler(self.pm, self.records, self.provisioner, settings.workers,
                                      providers=lambda: self.fleet.providers, call=self.db.call,
                                      on_slots=self._refresh_slots, telemetry=self.telemetry)
-        self.parts: list[Any] = [self.metrics_endpoint, self.watcher, self.monitor, self.reconciler]
-        self.api = ApiServer(self)  # last: it answers once the rest is up
-        self.parts.append(self.api)
+        # The health monitor starts last: its first round begins at once, and the others' start-up
+        # (binding ports, the first read of every provider) should not pause the loop in the middle of it.
+        self.parts: list[Any] = [self.metrics_endpoint, self.watcher, self.reconciler]
+        self.api = ApiServer(self)  # after the rest is up: it answers for all of it
+        self.parts += [self.api, self.monitor]
         self.ready = False
         self.stopping = False
         self._stopped = anyio.Event()
@@ -139,6 +141,12 @@ class Daemon:
         for problem in self.chain.problems:
             log.warning("selection: %s", problem)
         self.notifier.send(STATUS="starting")
+        # What exists now lives as long as the daemon: freezing it keeps the collector from walking it
+        # again and again, which otherwise pauses the event loop for tens of ms under load. Done before
+        # the parts start: a full collection in the middle of the first health round would be one.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)  # a round of checks makes many short-lived objects: collect less often
         async with anyio.create_task_group() as group:
             group.start_soon(self._signals, group)
             interval = watchdog_interval()
@@ -149,11 +157,6 @@ class Daemon:
                 log.info("%s started", part.name)
             urls = [f"{part.name} {part.url}" for part in self.parts if getattr(part, "url", None)]
             log.info("listening on %s", ", ".join(urls) if urls else "no network address")
-            # What exists now lives as long as the daemon: freezing it keeps the collector from walking it
-            # again and again, which otherwise pauses the event loop for tens of ms under load.
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(50_000, 20, 100)  # a round of checks makes many short-lived objects: collect less often
             self.ready = True
             self.notifier.send(READY=1, STATUS=self.status_line())
             log.info("%s", self.status_line())

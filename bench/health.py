@@ -32,21 +32,15 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from typing import Any
 
 import anyio
-import sqlalchemy as sa
-from hodei import database
 from hodei.daemon import Daemon
-from hodei.plugins import make_plugin_manager
 from hodei.settings import Settings
-from hodei.store import Store
-from sqlalchemy.engine import make_url
+from hodei.testing.databases import fill, scratch_database
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south-1", "ap-northeast-1"]
 REQUIREMENTS = [
@@ -86,40 +80,6 @@ class CountingHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.counts[record.levelname] += 1
-
-
-# -- databases ------------------------------------------------------------------------------------
-
-
-def sqlite_url() -> tuple[str, Any]:
-    return f"sqlite:///{tempfile.mkdtemp()}/bench.db", None
-
-
-def postgres_url(base: str) -> tuple[str, Any]:
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop() -> None:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False)
-    return url, drop
-
-
-def prepare(url: str, docs: list[dict[str, Any]]) -> None:
-    """Migrate and fill the database."""
-    engine = database.create_engine(url)
-    database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
-    try:
-        store.apply(docs)
-    finally:
-        store.close()
 
 
 # -- one run --------------------------------------------------------------------------------------
@@ -253,9 +213,8 @@ def main() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
     docs = documents(args.providers, args.hang, random.Random(args.seed))
-    backends: list[tuple[str, Any]] = [("sqlite", sqlite_url)]
-    if args.postgres:
-        backends.append(("postgresql", lambda: postgres_url(args.postgres)))
+    backends: list[tuple[str, str | None]] = [("sqlite", None)] + ([("postgresql", args.postgres)]
+                                                                 if args.postgres else [])
     target = args.timeout + 0.5
     print(f"bench/health: python {sys.version.split()[0]}, {args.providers} static providers, "
           f"{round(args.providers * args.hang)} hang, the rest answer each call in 50-200 ms; timeout {args.timeout:g} s; "
@@ -266,15 +225,11 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     verdicts = []
-    for backend, make in backends:
+    for backend, postgres in backends:
         for concurrency in [int(c) for c in args.concurrency.split(",")]:
-            url, drop = make()
-            try:
-                prepare(url, docs)
+            with scratch_database(postgres, "bench") as url:
+                fill(url, docs)
                 result = anyio.run(measure, url, args, concurrency, backend="asyncio")
-            finally:
-                if drop is not None:
-                    drop()
             round_ok = result["round"] <= target and not result["unchecked"]
             ratio = result["round_latency"][1] / result["idle_latency"][1]
             latency_ok = ratio <= 1.5

@@ -29,7 +29,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -41,10 +40,8 @@ import sqlalchemy as sa
 from hodei import database
 from hodei.daemon import Daemon
 from hodei.models import ProviderConfigRow
-from hodei.plugins import make_plugin_manager
 from hodei.settings import Settings
-from hodei.store import Store
-from sqlalchemy.engine import make_url
+from hodei.testing.databases import fill, scratch_database
 
 POSTGRES_URL_ENV = "HODEI_TEST_POSTGRES_URL"
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south-1", "ap-northeast-1"]
@@ -56,39 +53,6 @@ def documents(count: int, rng: random.Random) -> list[dict[str, Any]]:
              "preferred_region": rng.choice(REGIONS),
              "required_labels": {"environment": rng.choice(["production", "staging"]), "team": f"team-{i % 10}"}}
             for i in range(count)]
-
-
-# -- databases ------------------------------------------------------------------------------------
-
-
-def sqlite_url() -> tuple[str, Any]:
-    return f"sqlite:///{tempfile.mkdtemp()}/bench.db", None
-
-
-def postgres_url(base: str) -> tuple[str, Any]:
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop() -> None:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False)
-    return url, drop
-
-
-def prepare(url: str, docs: list[dict[str, Any]]) -> None:
-    engine = database.create_engine(url)
-    database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
-    try:
-        store.apply(docs)
-    finally:
-        store.close()
 
 
 # -- one run --------------------------------------------------------------------------------------
@@ -167,10 +131,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    backends: list[tuple[str, str, Any]] = []
+    backends: list[tuple[str, str, str | None]] = []
     if args.postgres:
-        backends.append(("postgresql", "LISTEN/NOTIFY", lambda: postgres_url(args.postgres)))
-    backends.append(("sqlite", f"poll {args.poll_seconds:g} s", sqlite_url))
+        backends.append(("postgresql", "LISTEN/NOTIFY", args.postgres))
+    backends.append(("sqlite", f"poll {args.poll_seconds:g} s", None))
     print(f"bench/propagation: python {sys.version.split()[0]}, {args.updates} sequential priority updates per row, "
           f"seed {args.seed}")
     header = (f"{'backend':<10} {'follows by':<14} {'providers':>9} {'updates':>7} {'p50 ms':>8} {'p95 ms':>8} "
@@ -178,15 +142,11 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     verdicts = []
-    for backend, how, make in backends:
+    for backend, how, postgres in backends:
         for size in [int(s) for s in args.sizes.split(",")]:
-            url, drop = make()
-            try:
-                prepare(url, documents(size, random.Random(args.seed + size)))
+            with scratch_database(postgres, "bench") as url:
+                fill(url, documents(size, random.Random(args.seed + size)))
                 latencies = anyio.run(measure, url, args, args.seed + size, backend="asyncio")
-            finally:
-                if drop is not None:
-                    drop()
             ordered = sorted(latencies)
             p99 = percentile(ordered, 0.99)
             met = p99 < 0.2

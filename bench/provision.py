@@ -27,7 +27,6 @@ import argparse
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +37,7 @@ from hodei.plugins import make_plugin_manager
 from hodei.selection import Selector, build_chain
 from hodei.settings import WorkerSettings
 from hodei.store import Store
+from hodei.testing.databases import scratch_database
 from hodei.workers import Provisioner, WorkerRecords
 
 SOCKET = os.environ.get("HODEI_TEST_DOCKER_SOCKET", "/var/run/docker.sock")
@@ -117,7 +117,7 @@ async def docker_rows(bench: Bench, workers: int) -> list[tuple[str, ...]]:
                         "config": {"socket_path": SOCKET, "default_image": image, "stop_grace_seconds": 1,
                                    "default_resources": {"cpu_limit": "250m", "memory_limit": "64Mi"}}})
     checked = await check_provider(bench.store.pm, bench.store.get("docker").to_provider(), 10.0)
-    bench.store.record_capacity("docker", checked.capacity)
+    bench.store.record_check("docker", capacity=checked.capacity)
     bench.selector = None
     job = bench.chain.parse_requirements({"cpu": 0.25, "memory": "64Mi", "required_labels": {"bench": "docker"}})
     hodei_times, direct_times, created = [], [], []
@@ -286,37 +286,19 @@ def main() -> None:
     parser.add_argument("--docker-workers", type=int, default=20, help="0 skips Docker")
     parser.add_argument("--no-api", action="store_true", help="only the in-process provisioner")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        url = args.postgres or f"sqlite:///{scratch}/bench.db"
-        schema = None
-        if args.postgres:
-            import sqlalchemy as sa
-            from sqlalchemy.engine import make_url
+    with scratch_database(args.postgres, "bench") as url:
+        bench = Bench(url)
 
-            schema = f"bench_{uuid.uuid4().hex[:12]}"
-            admin = sa.create_engine(args.postgres)
-            with admin.begin() as connection:
-                connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-            url = make_url(args.postgres).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-                hide_password=False)
-        try:
-            bench = Bench(url)
+        async def run() -> list[tuple[str, ...]]:
+            rows = await static_rows(bench, args.count)
+            if args.docker_workers:
+                rows += await docker_rows(bench, args.docker_workers)
+            return rows
 
-            async def run() -> list[tuple[str, ...]]:
-                rows = await static_rows(bench, args.count)
-                if args.docker_workers:
-                    rows += await docker_rows(bench, args.docker_workers)
-                return rows
-
-            rows = [] if args.no_api else api_rows(url, args.count, args.docker_workers)
-            rows += anyio.run(run)
-            bench.records.close()
-            bench.store.close()
-        finally:
-            if schema:
-                with admin.begin() as connection:
-                    connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
+        rows = [] if args.no_api else api_rows(url, args.count, args.docker_workers)
+        rows += anyio.run(run)
+        bench.records.close()
+        bench.store.close()
     database_name = "PostgreSQL" if args.postgres else "SQLite"
     print(f"bench/provision: {database_name}, python {sys.version.split()[0]}; 'API' rows through the gRPC API of "
           "a `hodei serve` started for the run, the others in-process")

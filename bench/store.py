@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 
-import sqlalchemy as sa
 from hodei import database
 from hodei.plugins import make_plugin_manager
 from hodei.store import Store
-from sqlalchemy.engine import make_url
+from hodei.testing.databases import scratch_database
 
 
 def documents(count: int, priority: int = 0) -> list[dict]:
@@ -50,45 +47,24 @@ def run(url: str, count: int) -> dict[str, float]:
         store.close()
 
 
-def sqlite_url() -> str:
-    return f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-
-
-_SCHEMAS: list[tuple[str, str]] = []
-
-
-def postgres_url(base: str) -> str:
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    _SCHEMAS.append((base, schema))
-    engine = sa.create_engine(base)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    return make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", metavar="URL", help="also measure on this PostgreSQL database")
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    backends = [("sqlite", sqlite_url)] + ([("postgresql", lambda: postgres_url(args.postgres))]
-                                           if args.postgres else [])
+    backends = [("sqlite", None)] + ([("postgresql", args.postgres)] if args.postgres else [])
     print("| backend | providers | operation | median seconds | rows/s |")
     print("|---|---:|---|---:|---:|")
-    for backend, make in backends:
+    for backend, postgres in backends:
         for count in map(int, args.sizes.split(",")):
-            runs = [run(make(), count) for _ in range(args.repeat)]
+            runs = []
+            for _ in range(args.repeat):
+                with scratch_database(postgres, "bench") as url:
+                    runs.append(run(url, count))
             for operation in runs[0]:
                 median = statistics.median(r[operation] for r in runs)
                 print(f"| {backend} | {count} | {operation} | {median:.3f} | {count / median:,.0f} |")
-    for base, schema in _SCHEMAS:
-        engine = sa.create_engine(base)
-        with engine.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ class World:
 
         async def failed(provider_id: uuid.UUID, result: Any) -> None:
             self.failures.append((provider_id, result.reason))
-            self.store.record_health(provider_id, result)
+            self.store.record_check(provider_id, result)
 
         self.provisioner = Provisioner(
             self.pm, self.records, self.settings, selector=lambda: Selector.from_store(self.store, self.chain),

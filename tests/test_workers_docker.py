@@ -29,7 +29,8 @@ SOCKET = os.environ.get("HODEI_TEST_DOCKER_SOCKET", "/var/run/docker.sock")
 
 @pytest.fixture(scope="module")
 def docker_api() -> Any:
-    docker = pytest.importorskip("docker")
+    import docker  # a dependency of hodei-docker: missing, it is an install error, not a skip
+
     try:
         api = docker.APIClient(base_url=f"unix://{SOCKET}", version="auto", timeout=10)
     except docker.errors.DockerException as exc:
@@ -72,7 +73,7 @@ def test_provision_runs_a_labelled_container_and_release_removes_it(store: Any, 
                               provider_of=lambda pid: store.get(pid).to_provider())
     provider_id = str(store.get("engine").id)
     checked = anyio.run(check_provider, store.pm, store.get("engine").to_provider(), 10.0)
-    store.record_capacity("engine", checked.capacity)  # what one worker can get, for the resources filter
+    store.record_check("engine", capacity=checked.capacity)  # what one worker can get, for the resources filter
     worker = anyio.run(provisioner.provision, chain.parse_requirements({"cpu": 0.5, "memory": "32Mi"})).worker
     [container] = containers(docker_api, provider_id)
     assert container["Id"] == worker.backend_id and container["State"] == "running"

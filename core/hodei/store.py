@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
+from hodei.checks import after_check
 from hodei.database import check_schema, create_engine
 from hodei.domain import Capacity, HealthResult, HealthStatus, Provider, ProviderState, ProviderStatus, Resources
 from hodei.errors import AlreadyExists, HodeiError, InvalidInput, NotFound, Problem
@@ -163,58 +164,16 @@ class Store:
             state = _state(row) if row is not None else ProviderState()
             return with_slots(state, slot_counts(session, provider_id).get(provider_id))
 
-    def record_health(self, ref: str | uuid.UUID, result: HealthResult) -> ProviderState:
-        """Store a health check's answer (the daemon's health monitor, ``hodei providers check``).
-
-        Counts consecutive failures (Unhealthy) and successes (Healthy or Degraded) for the status
-        rules, and records a change of health in the provider's history, with the reason as cause.
-        """
-        status = HealthStatus(result.status)
-
-        def change(row: ProviderStateRow, session: Session, provider: ProviderConfigRow) -> None:
-            if status is HealthStatus.UNHEALTHY:
-                row.consecutive_failures, row.consecutive_successes = row.consecutive_failures + 1, 0
-            else:
-                row.consecutive_failures, row.consecutive_successes = 0, row.consecutive_successes + 1
-            if row.health != status.value:
-                session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="health",
-                                               old_value=row.health, new_value=status.value, cause=result.reason))
-            row.health = status.value
-            row.health_reason = result.reason
-            row.checked_at = result.checked_at or utcnow()
-            row.check_duration_seconds = result.duration_seconds
-        return self._change_state(ref, change)
-
-    def record_capacity(self, ref: str | uuid.UUID, capacity: Capacity) -> ProviderState:
-        """Store a capacity report: the workers the backend has now and what one worker can get."""
-        def change(row: ProviderStateRow, _session: Session, _provider: ProviderConfigRow) -> None:
-            row.active_workers = capacity.active_workers
-            row.capacity_cpu = capacity.per_worker.cpu
-            row.capacity_memory = capacity.per_worker.memory
-            row.capacity_gpu = capacity.per_worker.gpu
-            row.capacity_reported_at = utcnow()
-        return self._change_state(ref, change)
-
-    def _change_state(self, ref: str | uuid.UUID, change: Any) -> ProviderState:
+    def record_check(self, ref: str | uuid.UUID, health: HealthResult | None = None,
+                     capacity: Capacity | None = None) -> ProviderState:
+        """Store one provider's health check and/or capacity report (``hodei providers check``, a failed
+        provision), counted as the daemon counts them (:func:`hodei.checks.after_check`)."""
         with Session(self.engine) as session:
-            provider = self._row(session, ref)
-            row = session.get(ProviderStateRow, provider.id, with_for_update=True)
-            if row is None:
-                row = ProviderStateRow(provider_id=provider.id)
-            change(row, session, provider)
-            row.updated_at = utcnow()
-            session.add(row)
-            try:
-                session.commit()
-            except sa.exc.IntegrityError:
-                # Two writers created the row at once: apply the change to the one that won.
-                session.rollback()
-                row = session.get(ProviderStateRow, provider.id, with_for_update=True)
-                change(row, session, provider)
-                session.add(row)
-                session.commit()
-            session.refresh(row)
-            return _state(row)
+            provider_id = self._row(session, ref).id
+            row = session.get(ProviderStateRow, provider_id)
+        state = after_check(_state(row) if row is not None else ProviderState(), health, capacity)
+        self.record_checks([(provider_id, state)])
+        return self.state(provider_id)
 
     def record_checks(self, results: Sequence[tuple[uuid.UUID, ProviderState]]) -> int:
         """Store many providers' states from the health monitor in one transaction (a round of 1,000

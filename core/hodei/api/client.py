@@ -167,10 +167,8 @@ class RemoteStore:
     def apply(self, *_args: Any, **_kwargs: Any) -> Any:
         raise _direct_only("`hodei providers apply`")
 
-    def record_health(self, *_args: Any, **_kwargs: Any) -> Any:
+    def record_check(self, *_args: Any, **_kwargs: Any) -> Any:
         raise _direct_only("recording health (`hodei providers check`)")
-
-    record_capacity = record_health
 
     def close(self) -> None:
         self.connection.close()

@@ -8,15 +8,20 @@ CLI turns a refusal back into the same error, and prints the same message, as wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
+import grpc.aio
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from hodei.errors import AlreadyExists, DatabaseNotReady, HodeiError, InvalidInput, NotFound, Problem
+
+log = logging.getLogger("hodei.api")
 
 DOMAIN = "hodei.api"
 DETAILS_KEY = "grpc-status-details-bin"
@@ -81,6 +86,27 @@ def describe(exc: HodeiError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, by
     reason = "StaleVersion" if code is grpc.StatusCode.ABORTED else type(exc).__name__
     return code, message, ((DETAILS_KEY, status_details(code, message, reason, problems=problems,
                                                         subject=subject)),)
+
+
+def answers(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Decorates a servicer method: Hodei's errors become their gRPC codes; anything else INTERNAL,
+    logged here, never sent."""
+
+    @functools.wraps(method)
+    async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except HodeiError as exc:
+            code, message, trailers = describe(exc)
+            await context.abort(code, message, trailing_metadata=trailers)
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("%s failed", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed inside the server "
+                                                          "(the daemon's log has the details)")
+
+    return handler
 
 
 # -- client side ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import functools
 import hmac
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from hodei.api import convert
-from hodei.api.errors import DETAILS_KEY, describe, status_details
+from hodei.api.errors import DETAILS_KEY, answers, status_details
 from hodei.api.v1 import providers_pb2 as pb
 from hodei.api.v1 import providers_pb2_grpc as pb_grpc
 from hodei.api.v1 import selection_pb2 as spb
@@ -40,7 +40,7 @@ from hodei.api.v1 import workers_pb2 as wpb
 from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
 from hodei.api.workers_service import WORKER_SERVICE, WorkerService
 from hodei.domain import ProviderStatus
-from hodei.errors import HodeiError, InvalidInput, Problem
+from hodei.errors import InvalidInput, Problem
 from hodei.observability.address import parse_listen
 
 if TYPE_CHECKING:
@@ -60,41 +60,6 @@ OPERATOR_STATUSES = ("ACTIVE", "DISABLED", "MAINTENANCE")
 
 
 # -- errors ---------------------------------------------------------------------------------------
-
-
-def answers(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Hodei's errors become their gRPC codes; anything else INTERNAL, logged here, never sent."""
-
-    @functools.wraps(method)
-    async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            return await method(self, request, context)
-        except HodeiError as exc:
-            code, message, trailers = describe(exc)
-            await context.abort(code, message, trailing_metadata=trailers)
-        except grpc.aio.AbortError:
-            raise
-        except Exception:
-            log.exception("%s failed", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed inside the server "
-                                                          "(the daemon's log has the details)")
-
-    return handler
-
-
-async def answers_call(call: Callable[[], Awaitable[Any]], context: grpc.aio.ServicerContext, name: str) -> Any:
-    """:func:`answers` for a closure: Hodei's errors become their gRPC codes, anything else INTERNAL."""
-    try:
-        return await call()
-    except HodeiError as exc:
-        code, message, trailers = describe(exc)
-        await context.abort(code, message, trailing_metadata=trailers)
-    except grpc.aio.AbortError:
-        raise
-    except Exception:
-        log.exception("%s failed", name)
-        await context.abort(grpc.StatusCode.INTERNAL, f"{name} failed inside the server (the daemon's log has "
-                                                      "the details)")
 
 
 def _required(value: str, field: str) -> str:

@@ -6,13 +6,12 @@ Provisioning uses the daemon's provisioner: its live selection, its reservation 
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from hodei.api import convert
-from hodei.api.errors import DETAILS_KEY, status_details
+from hodei.api.errors import DETAILS_KEY, answers, status_details
 from hodei.api.v1 import workers_pb2 as wpb
 from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
 from hodei.errors import InvalidInput, Problem
@@ -55,58 +54,40 @@ class WorkerService(wpb_grpc.WorkerServiceServicer):
             raise InvalidInput(Problem("worker_id", "is required"))
         return value
 
+    @answers
     async def ProvisionWorker(self, request: wpb.ProvisionWorkerRequest, context: Any) -> wpb.Worker:
-        from hodei.api.server import answers_call
+        document = convert.from_value(request.requirements) if request.HasField("requirements") else {}
+        job = self.daemon.chain.parse_requirements(document)
+        try:
+            result = await self.daemon.provisioner.provision(job)
+        except NoProviderAvailable as exc:
+            failure = wpb.ProvisionFailure(attempts=[attempt_message(a) for a in exc.attempts], summary=exc.summary)
+            code = grpc.StatusCode.FAILED_PRECONDITION
+            details = status_details(code, str(exc), "NoProviderAvailable", extra=[failure])
+            await context.abort(code, str(exc), trailing_metadata=((DETAILS_KEY, details),))
+        return worker_message(result.worker)
 
-        async def call() -> wpb.Worker:
-            document = convert.from_value(request.requirements) if request.HasField("requirements") else {}
-            job = self.daemon.chain.parse_requirements(document)
-            try:
-                result = await self.daemon.provisioner.provision(job)
-            except NoProviderAvailable as exc:
-                failure = wpb.ProvisionFailure(attempts=[attempt_message(a) for a in exc.attempts],
-                                               summary=exc.summary)
-                code = grpc.StatusCode.FAILED_PRECONDITION
-                details = status_details(code, str(exc), "NoProviderAvailable", extra=[failure])
-                await context.abort(code, str(exc), trailing_metadata=((DETAILS_KEY, details),))
-            return worker_message(result.worker)
-
-        return await answers_call(call, context, "ProvisionWorker")
-
+    @answers
     async def ReleaseWorker(self, request: wpb.ReleaseWorkerRequest, context: Any) -> wpb.Worker:
-        from hodei.api.server import answers_call
+        worker = await self.daemon.provisioner.release(self._id(request.worker_id), request.reason or "released")
+        return worker_message(worker)
 
-        async def call() -> wpb.Worker:
-            worker = await self.daemon.provisioner.release(self._id(request.worker_id), request.reason or "released")
-            return worker_message(worker)
-
-        return await answers_call(call, context, "ReleaseWorker")
-
+    @answers
     async def GetWorker(self, request: wpb.GetWorkerRequest, context: Any) -> wpb.Worker:
-        from hodei.api.server import answers_call
+        return worker_message(await self.daemon.db.call(self.daemon.records.get, self._id(request.worker_id)))
 
-        async def call() -> wpb.Worker:
-            return worker_message(await self.daemon.db.call(self.daemon.records.get, self._id(request.worker_id)))
-
-        return await answers_call(call, context, "GetWorker")
-
+    @answers
     async def ListWorkers(self, request: wpb.ListWorkersRequest, context: Any) -> wpb.ListWorkersResponse:
-        from hodei.api.server import answers_call
-
-        async def call() -> wpb.ListWorkersResponse:
-            problems = [Problem(f"states[{i}]", f"must be one of {', '.join(s.value for s in WorkerState)}")
-                        for i, s in enumerate(request.states) if s not in WorkerState.__members__]
-            if request.limit < 0:
-                problems.append(Problem("limit", "must not be negative"))
-            if problems:
-                raise InvalidInput(problems)
-            states = [WorkerState(s) for s in request.states] or (None if request.all else list(SLOT_STATES))
-            provider_id = None
-            if request.provider:
-                stored = await self.daemon.db.call(self.daemon.store.get, request.provider)
-                provider_id = stored.id if isinstance(stored.id, uuid.UUID) else uuid.UUID(str(stored.id))
-            found = await self.daemon.db.call(self.daemon.records.list, provider_id=provider_id, states=states,
-                                              limit=request.limit or 200)
-            return wpb.ListWorkersResponse(workers=[worker_message(w) for w in found])
-
-        return await answers_call(call, context, "ListWorkers")
+        problems = [Problem(f"states[{i}]", f"must be one of {', '.join(s.value for s in WorkerState)}")
+                    for i, s in enumerate(request.states) if s not in WorkerState.__members__]
+        if request.limit < 0:
+            problems.append(Problem("limit", "must not be negative"))
+        if problems:
+            raise InvalidInput(problems)
+        states = [WorkerState(s) for s in request.states] or (None if request.all else list(SLOT_STATES))
+        provider_id = None
+        if request.provider:
+            provider_id = (await self.daemon.db.call(self.daemon.store.get, request.provider)).id
+        found = await self.daemon.db.call(self.daemon.records.list, provider_id=provider_id, states=states,
+                                          limit=request.limit or 200)
+        return wpb.ListWorkersResponse(workers=[worker_message(w) for w in found])

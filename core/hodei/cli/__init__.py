@@ -25,12 +25,10 @@ class _Group(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name, command, rest = super().resolve_command(ctx, args)
         if ctx.params.get("server"):
-            from hodei.api.cli import command_path, remote_command
+            from hodei.api.cli import command_path
 
-            path = command_path(args)
-            ctx.meta["hodei.command"] = path
-            if command is not None and path in (("select",), ("explain",)):
-                command = remote_command(command)
+            # Read by main() to decide whether the command goes through the API.
+            ctx.meta["hodei.command"] = command_path(args)
         return name, command, rest
 
 

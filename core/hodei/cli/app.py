@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hodei.api.client import Connection, RemoteSelection, ServerOptions
     from hodei.plugins import HodeiPluginManager
-    from hodei.selection import SelectionChain
+    from hodei.selection import SelectionChain, Selector
     from hodei.settings import Settings
     from hodei.store import Store
 
@@ -31,10 +31,16 @@ class App:
         return Connection(self.server)
 
     @functools.cached_property
-    def selection(self) -> RemoteSelection:
-        from hodei.api.client import RemoteSelection
+    def selection(self) -> RemoteSelection | Selector:
+        """What answers ``select`` and ``explain``: the daemon's live selector through the API, or one
+        built from the database. Both have ``report(job)`` and ``explain(name, job)``."""
+        if self.server is not None:
+            from hodei.api.client import RemoteSelection
 
-        return RemoteSelection(self.connection)
+            return RemoteSelection(self.connection)
+        from hodei.selection import Selector
+
+        return Selector.from_store(self.store, self.chain)
 
     @functools.cached_property
     def settings(self) -> Settings:

@@ -417,9 +417,7 @@ def check(app: App, names: tuple[str, ...], timeout: float | None, output: str) 
     anyio.run(run_all)
     results.sort(key=lambda r: r.provider.name)
     for result in results:
-        app.store.record_health(result.provider.id, result.health)
-        if result.capacity is not None:
-            app.store.record_capacity(result.provider.id, result.capacity)
+        app.store.record_check(result.provider.id, result.health, result.capacity)
     if output == "json":
         emit_json([{
             "name": r.provider.name, "health": r.health.status.value, "reason": r.health.reason,

@@ -14,7 +14,7 @@ from hodei.documents import FORMATS, detect_format, parse_text
 from hodei.errors import InvalidInput, Problem
 
 if TYPE_CHECKING:
-    from hodei.selection import Requirements, Selector
+    from hodei.selection import Requirements
 
 NOTHING_FITS = 3
 
@@ -31,12 +31,6 @@ def read_requirements(app: App, path: str | None, fmt: str | None) -> Requiremen
         fmt = "json" if text.lstrip().startswith("{") else "toml"
     document = parse_text(text, detect_format(path, fmt), origin, field="requirements")
     return app.chain.parse_requirements(document)
-
-
-def _selector(app: App) -> Selector:
-    from hodei.selection import Selector
-
-    return Selector.from_store(app.store, app.chain)
 
 
 def requirements_options(func: Any) -> Any:
@@ -61,7 +55,7 @@ def select(app: App, path: str | None, fmt: str | None, output: str) -> None:
     1 on an error.
     """
     job = read_requirements(app, path, fmt)
-    report = _selector(app).report(job)
+    report = app.selection.report(job)
     if output == "json":
         emit_json(report.as_dict())
     else:
@@ -82,7 +76,7 @@ def explain(app: App, name: str, path: str | None, fmt: str | None, output: str)
     and, when it fits but is not chosen, what ranks the winner ahead of it.
     """
     job = read_requirements(app, path, fmt)
-    explanation = _selector(app).explain(name, job)
+    explanation = app.selection.explain(name, job)
     if output == "json":
         emit_json(explanation.as_dict())
     else:

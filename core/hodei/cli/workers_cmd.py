@@ -33,7 +33,7 @@ def _provisioner(app: App) -> Provisioner:
         return found.to_provider() if found.valid else None
 
     async def count_failure(provider_id: Any, result: Any) -> None:
-        store.record_health(provider_id, result)
+        store.record_check(provider_id, result)
 
     return Provisioner(app.pm, WorkerRecords(store.engine), settings,
                        selector=lambda: Selector.from_store(store, app.chain), on_failure=count_failure,

@@ -9,7 +9,6 @@ belong to operators and are never touched.
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import itertools
 import logging
@@ -17,13 +16,12 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 import anyio
 import anyio.lowlevel
 from anyio.abc import TaskStatus
 
-from hodei.checks import CheckResult, check_provider
+from hodei.checks import CheckResult, after_check, check_provider
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet
 from hodei.domain import HealthResult, HealthStatus, ProviderState, ProviderStatus
@@ -49,23 +47,6 @@ def next_delay(state: ProviderState, settings: HealthSettings, rng: random.Rando
         return settings.interval_seconds
     backoff = min(settings.max_backoff_seconds, settings.interval_seconds * 2 ** (state.consecutive_failures - 1))
     return max(settings.interval_seconds, backoff) * rng.uniform(0.8, 1.2)
-
-
-def _counted(state: ProviderState, result: CheckResult) -> ProviderState:
-    """The state after a check. Worked out in memory (the daemon's copy is the one selection reads)
-    and written to the database in batches."""
-    failed = result.health.status is HealthStatus.UNHEALTHY
-    checked_at = result.health.checked_at or datetime.now(timezone.utc)
-    changed = dataclasses.replace(
-        state, health=result.health.status, health_reason=result.health.reason, checked_at=checked_at,
-        check_duration_seconds=result.health.duration_seconds,
-        consecutive_failures=state.consecutive_failures + 1 if failed else 0,
-        consecutive_successes=0 if failed else state.consecutive_successes + 1)
-    if result.capacity is not None:
-        changed = dataclasses.replace(changed, backend_workers=result.capacity.active_workers,
-                                      per_worker=result.capacity.per_worker,
-                                      capacity_reported_at=checked_at)
-    return changed
 
 
 class HealthMonitor:
@@ -213,7 +194,7 @@ class HealthMonitor:
 
     def _apply(self, provider_id: uuid.UUID, result: CheckResult) -> tuple[ProviderState, ProviderState]:
         before = self.fleet.states.get(provider_id) or ProviderState()
-        state = _counted(before, result)
+        state = after_check(before, result.health, result.capacity)
         self.fleet.set_state(provider_id, state)
         self._pending[provider_id] = state
         if state.health != before.health:

@@ -99,16 +99,18 @@ class Selector:
             mask = self._apply(rule, mask, job, warnings)
         return mask
 
-    def _tier(self, mask: int, job: Requirements) -> tuple[str | None, int]:
+    def _tiers(self, mask: int, job: Requirements) -> list[tuple[str, int]]:
+        """``mask`` split into the region tiers, best first, each without the ones before it."""
         region = job.preferred_region
-        if region is not None:
-            preferred = mask & self.index.preferred_in.get(region, 0)
-            if preferred:
-                return "preferred", preferred
-            allowed = mask & self.index.allowed_in.get(region, 0)
-            if allowed:
-                return "allowed", allowed
-        return ("any", mask) if mask else (None, 0)
+        if region is None:
+            return [("any", mask)]
+        preferred = mask & self.index.preferred_in.get(region, 0)
+        allowed = mask & self.index.allowed_in.get(region, 0) & ~preferred
+        return [("preferred", preferred), ("allowed", allowed), ("any", mask & ~preferred & ~allowed)]
+
+    def _tier(self, mask: int, job: Requirements) -> tuple[str | None, int]:
+        """The first non-empty tier. When it is ``any``, the others were empty: it is every survivor."""
+        return next(((name, members) for name, members in self._tiers(mask, job) if members), (None, 0))
 
     def select(self, job: Requirements) -> Decision:
         warnings: list[str] = []
@@ -129,13 +131,7 @@ class Selector:
         allowed tier, then the rest. Its first is :meth:`select`'s choice; provisioning tries the
         next ones when a provider fails."""
         warnings: list[str] = []
-        mask = self._filtered(job, warnings)
-        tiers = [mask]
-        region = job.preferred_region
-        if region is not None:
-            preferred = mask & self.index.preferred_in.get(region, 0)
-            allowed = mask & self.index.allowed_in.get(region, 0) & ~preferred
-            tiers = [preferred, allowed, mask & ~preferred & ~allowed]
+        tiers = [members for _, members in self._tiers(self._filtered(job, warnings), job)]
         result: list[Candidate] = []
         for tier in tiers:
             members = self.index.members(tier)

@@ -61,34 +61,27 @@ def hodei_postgres_url() -> Iterator[str]:
     The URL sets ``search_path`` to that schema, so unqualified SQL (the seed's) lands in it.
     Skips without the variable or the server, and fails instead under HODEI_REQUIRE_BACKENDS=1.
     """
+    import contextlib
     import os
-    import uuid
 
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
     from hodei.testing import backend_unavailable
+    from hodei.testing.databases import postgres_schema
 
     base = os.environ.get(POSTGRES_URL_ENV)
     if not base:
         backend_unavailable(f"PostgreSQL backend not configured: set {POSTGRES_URL_ENV} "
                             "(e.g. postgresql+psycopg://hodei:hodei@127.0.0.1:5432/hodei_test)")
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(base, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    schemas = contextlib.ExitStack()
     try:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        url = schemas.enter_context(postgres_schema(base, "test", connect_timeout=5))
     except sa.exc.OperationalError as exc:
-        admin.dispose()
         backend_unavailable(f"PostgreSQL backend unreachable at {make_url(base).render_as_string()}: "
                             f"{str(exc.orig).splitlines()[0]}")
-    try:
-        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with schemas:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -114,7 +114,8 @@ class Provisioner:
     async def _provision(self, job: Requirements) -> Provisioned:
         selector = self.selector()
         started = time.perf_counter()
-        candidates, _ = selector.ordered(job)
+        # Only as many as a request can try: ranking every provider of a large fleet per request is waste.
+        candidates, _ = selector.ordered(job, limit=self.settings.max_attempts + MAX_REFUSALS)
         if self.telemetry is not None:
             tier = selector.tier_of(candidates[0], job) if candidates else None
             self.telemetry.metrics.observe_selection(tier, time.perf_counter() - started)

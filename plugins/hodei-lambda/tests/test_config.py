@@ -132,7 +132,8 @@ def test_aws_region_names_are_accepted(region: str) -> None:
 
 
 def test_every_region_botocore_knows_is_accepted_with_its_partitions_layers() -> None:
-    boto3 = pytest.importorskip("boto3")
+    import boto3  # the plugin's own dependency
+
     session = boto3.session.Session()
     for partition in session.get_available_partitions():
         for region in session.get_available_regions("lambda", partition_name=partition):

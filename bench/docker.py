@@ -84,13 +84,13 @@ class ThroughPlugin:
     """The same workers through the plugin's hooks, called as the core calls them, on one event loop."""
 
     def __init__(self, provider: Provider, portal: BlockingPortal) -> None:
-        self.hook, self.provider, self.portal = make_plugin_manager(allow=["docker"]).hook, provider, portal
+        self.pm, self.provider, self.portal = make_plugin_manager(allow=["docker"]), provider, portal
 
     async def _provision(self, request: WorkerRequest) -> WorkerHandle:
-        return await call_provider_hook(self.hook.hodei_provision, self.provider, TIMEOUT, request=request)
+        return await call_provider_hook(self.pm, "hodei_provision", self.provider, TIMEOUT, request=request)
 
     async def _deprovision(self, handle: WorkerHandle) -> None:
-        await call_provider_hook(self.hook.hodei_deprovision, self.provider, TIMEOUT, handle=handle)
+        await call_provider_hook(self.pm, "hodei_deprovision", self.provider, TIMEOUT, handle=handle)
 
     def provision(self, request: WorkerRequest) -> WorkerHandle:
         return self.portal.call(self._provision, request)
@@ -170,8 +170,8 @@ def main() -> None:
 
     api = docker.APIClient(base_url=f"unix://{args.socket}", version="auto", timeout=TIMEOUT, max_pool_size=32)
     image = ensure_test_image(api)
-    config = make_plugin_manager(allow=["docker"]).hook.hodei_validate_config(
-        provider_type="docker", config={"socket_path": args.socket, "default_image": image, "stop_grace_seconds": 10})
+    config = make_plugin_manager(allow=["docker"]).validate_config(
+        "docker", {"socket_path": args.socket, "default_image": image, "stop_grace_seconds": 10})
     direct_provider = Provider(uuid.uuid4(), "bench direct", "docker", config)
     plugin_provider = Provider(uuid.uuid4(), "bench plugin", "docker", config)
 

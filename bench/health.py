@@ -13,14 +13,19 @@ capacity). The health interval is an hour, so exactly one round runs, at start.
   --timeout), i.e. until ``monitor.checks`` holds every provider. "answered" is when the last
   check gave its answer (or timed out) and left its concurrency slot, before its result was
   written to the database; "cpu" is the process's CPU time during the round (all threads).
-* selection: one ``fleet.selector.select`` decision is due every --period-ms, on a fixed set of
-  requirements, and the daemon's event loop answers it: asked by a task on that loop (--arrivals
-  loop, the default: as a request read from a socket is), or by a thread of this process calling
-  ``call_soon_threadsafe`` (--arrivals thread: that thread's own waits for the interpreter count too). Latency is from the moment the decision was due
-  to its answer, so time spent waiting for the event loop (the health checks' tasks, their
-  database writes, the monitor's scans, and the worker threads holding the GIL) counts; "call"
-  is the ``select`` call alone. Measured during the round, then for --idle-seconds once the
-  round is over and the daemon has settled (the idle daemon). A larger --period-ms asks less.
+* selection: one served decision is due every --period-ms, on a fixed set of requirements: the one
+  provisioning asks for, ``daemon.selection.candidates(job, limit=max_attempts + 50)`` (the
+  daemon's ``LocalSelection``, recorded in its telemetry), and the daemon's event loop answers it:
+  asked by a task on that loop (--arrivals loop, the default: as a request read from a socket is),
+  or by a thread of this process calling ``call_soon_threadsafe`` (--arrivals thread: that thread's
+  own waits for the interpreter count too). Latency is from the moment the decision was due to its
+  answer, so time spent waiting for the event loop (the health checks' tasks, their database
+  writes, the monitor's scans, and the worker threads holding the GIL) counts; "call" is the
+  ``candidates`` call alone. Measured during the round, then for --idle-seconds once the round is
+  over and the daemon has settled (the idle daemon). A larger --period-ms asks less.
+
+The daemon's API listens on a free loopback port and its metrics endpoint is off, so a run does
+not depend on (or disturb) a daemon already using the default ports.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import anyio
 from hodei.daemon import Daemon
 from hodei.settings import Settings
 from hodei.testing.databases import fill, scratch_database
+from hodei.workers.provisioner import MAX_REFUSALS
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south-1", "ap-northeast-1"]
 REQUIREMENTS = [
@@ -94,44 +100,48 @@ def quantiles(values: list[float]) -> tuple[float, float, float]:
             ordered[-1] * 1e6)
 
 
+async def observe(daemon: Daemon, marks: dict[str, float]) -> None:
+    """Marks the round's milestones in ``marks``: a cheap look at the monitor every millisecond."""
+    monitor, clock = daemon.monitor, time.perf_counter
+    seen, busy = -1, False
+    limiter = monitor._limiter  # read only: a check holds a slot from its start to its answer (or timeout)
+    while "all" not in marks:
+        if "start" not in marks and (monitor.in_flight or monitor.checks):
+            marks["start"], marks["cpu"] = clock(), time.process_time()
+        slots = limiter.statistics()
+        if slots.borrowed_tokens or slots.tasks_waiting:
+            busy = True
+        elif busy and "answered" not in marks:
+            marks["answered"] = clock()
+        count = len(monitor.checks)
+        if count != seen:
+            seen = count
+            if count and count >= len(daemon.fleet.providers):
+                marks["all"], marks["cpu"] = clock(), time.process_time() - marks["cpu"]
+        await anyio.sleep(0.001)
+
+
 async def measure(url: str, args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
     settings = Settings.model_validate({
         "database": {"url": url},
         "health": {"interval_seconds": 3600.0, "timeout_seconds": args.timeout, "concurrency": concurrency},
         "daemon": {"poll_seconds": 1.0, "resync_seconds": 3600.0},
+        "api": {"listen": "127.0.0.1:0"}, "metrics": {"listen": ""},
     })
     daemon = Daemon(settings)
     monitor, clock = daemon.monitor, time.perf_counter
-    jobs = [daemon.chain.parse_requirements(doc) for doc in REQUIREMENTS]
+    jobs = [daemon.selection.requirements(doc) for doc in REQUIREMENTS]
+    limit = settings.workers.max_attempts + MAX_REFUSALS  # as the provisioner asks
     period = args.period_ms / 1000
     marks: dict[str, float] = {}
     samples: list[tuple[float, float, float]] = []  # (due, latency, call)
-
-    async def observe() -> None:
-        """Marks the round's milestones: a cheap look at the monitor every millisecond."""
-        seen, busy = -1, False
-        limiter = monitor._limiter  # read only: a check holds a slot from its start to its answer (or timeout)
-        while "all" not in marks:
-            if "start" not in marks and (monitor.in_flight or monitor.checks):
-                marks["start"], marks["cpu"] = clock(), time.process_time()
-            slots = limiter.statistics()
-            if slots.borrowed_tokens or slots.tasks_waiting:
-                busy = True
-            elif busy and "answered" not in marks:
-                marks["answered"] = clock()
-            count = len(monitor.checks)
-            if count != seen:
-                seen = count
-                if count and count >= len(daemon.fleet.providers):
-                    marks["all"], marks["cpu"] = clock(), time.process_time() - marks["cpu"]
-            await anyio.sleep(0.001)
 
     loop = asyncio.get_running_loop()
     stop = threading.Event()
 
     def answer(due: float, turn: int) -> None:
         started = clock()
-        daemon.fleet.selector.select(jobs[turn % len(jobs)])
+        daemon.selection.candidates(jobs[turn % len(jobs)], limit)
         done = clock()
         samples.append((due, done - due, done - started))
 
@@ -156,7 +166,7 @@ async def measure(url: str, args: argparse.Namespace, concurrency: int) -> dict[
 
     async with anyio.create_task_group() as group:
         group.start_soon(daemon.run)
-        group.start_soon(observe)
+        group.start_soon(observe, daemon, marks)
         arrivals = threading.Thread(target=arrive, name="bench-arrivals", daemon=True)
         if args.arrivals == "thread":
             arrivals.start()

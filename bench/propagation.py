@@ -12,14 +12,19 @@ priority --updates times, one after the other:
 
 * a thread commits ``UPDATE provider_configs SET priority = ... WHERE id = ...`` on its own engine
   and notes the time ``commit()`` returned;
-* a task in the daemon's event loop looks at ``daemon.fleet.providers[id].priority`` every
-  millisecond and notes when it holds the new value (the fleet has then taken the row and rebuilt
-  its selection index: both happen in the same call);
+* a task in the daemon's event loop asks the daemon's selection service for a decision every
+  millisecond, as served selections are made (``daemon.selection.decide`` on a job with no
+  requirements, recorded in the daemon's telemetry), and notes when it chooses that provider with
+  the new priority: each update sets a priority above every other provider's (1000 and up), so
+  the first served decision that uses the new row chooses it. Only providers that job may choose
+  (the ranking before the first update) are updated;
 * the next update follows after a random pause (up to the poll interval on SQLite, so the commits
   do not fall in step with the polls).
 
 PostgreSQL follows changes by LISTEN/NOTIFY; SQLite polls ``PRAGMA data_version`` every
-``[daemon] poll_seconds`` (--poll-seconds) and re-reads the whole table when it moved.
+``[daemon] poll_seconds`` (--poll-seconds) and re-reads the whole table when it moved. The daemon's
+API listens on a free loopback port and its metrics endpoint is off, so a run does not depend on a
+daemon already using the default ports.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ async def measure(url: str, args: argparse.Namespace, seed: int) -> list[float]:
         "database": {"url": url},
         "health": {"interval_seconds": 3600.0},
         "daemon": {"poll_seconds": args.poll_seconds, "resync_seconds": 3600.0},
+        "api": {"listen": "127.0.0.1:0"}, "metrics": {"listen": ""},
     })
     daemon = Daemon(settings)
     clock, rng = time.perf_counter, random.Random(seed)
@@ -72,12 +78,14 @@ async def measure(url: str, args: argparse.Namespace, seed: int) -> list[float]:
     table = ProviderConfigRow.__table__
     pause = args.poll_seconds if daemon.watcher.engine.dialect.name == "sqlite" else 0.02
 
+    anything = daemon.selection.requirements({})
+
     async def watch() -> None:
         while True:
             wanted = pending.get("id")
             if wanted is not None and "seen" not in pending:
-                provider = daemon.fleet.providers.get(wanted)
-                if provider is not None and provider.priority == pending["value"]:
+                chosen = daemon.selection.decide(anything).selected
+                if chosen is not None and chosen.provider.id == wanted and chosen.priority == pending["value"]:
                     pending["seen"] = clock()
                     seen.set()
             await anyio.sleep(0.001)
@@ -110,8 +118,11 @@ async def measure(url: str, args: argparse.Namespace, seed: int) -> list[float]:
                        and len(daemon.monitor.checks) >= len(daemon.fleet.providers)):
                 await anyio.sleep(0.01)
             await anyio.sleep(2 * args.poll_seconds + 0.2)  # SQLite: the re-read the health writes cause
+        eligible = [c.provider.id for c, _ in daemon.selection.decide(anything, limit=None).ranking]
+        if not eligible:
+            raise RuntimeError("no provider passes selection's filters: nothing to measure")
         group.start_soon(watch)
-        latencies = await anyio.to_thread.run_sync(update_all, list(daemon.fleet.providers))
+        latencies = await anyio.to_thread.run_sync(update_all, eligible)
         daemon.shutdown()
         group.cancel_scope.cancel()
     return latencies

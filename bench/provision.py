@@ -2,9 +2,12 @@
 
 Rerun: .venv/bin/python bench/provision.py [--postgres URL] [--count 200] [--docker-workers 20] [--no-api]
 
-Two ways in: through the gRPC API of a `hodei serve` started for the run (a client's view: the
-request, selection, the reservation, the plugin, the database writes, the answer), and in-process
-through the provisioner (the same path without the API).
+Two ways in, both to a daemon started for the run over the same providers: through the gRPC API
+of a `hodei serve` subprocess (a client's view: the request, selection, the reservation, the
+plugin, the database writes, the answer), and in-process through the workers service of a
+``hodei.daemon.Daemon`` running in this process (``daemon.workers``: the path the API's
+ProvisionWorker and ReleaseWorker call, without gRPC; its selection recorded in the daemon's
+telemetry, its database calls through the daemon's database link).
 
 * static: select, reserve the slot in the database, call the plugin (which does nothing), record
   the handle; then release. Sequential (latency) and 20 at a time (throughput). This is Hodei's
@@ -24,6 +27,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != _HERE]
 
 import argparse
+import logging
 import statistics
 import tempfile
 import time
@@ -32,15 +36,16 @@ from typing import Any
 
 import anyio
 from hodei import database
-from hodei.checks import check_provider
+from hodei.daemon import Daemon
 from hodei.plugins import make_plugin_manager
-from hodei.selection import Selector, build_chain
-from hodei.settings import WorkerSettings
+from hodei.services.workers import LocalWorkers
+from hodei.settings import Settings
 from hodei.store import Store
 from hodei.testing.databases import scratch_database
-from hodei.workers import Provisioner, WorkerRecords
 
 SOCKET = os.environ.get("HODEI_TEST_DOCKER_SOCKET", "/var/run/docker.sock")
+STATIC_JOB = {"required_labels": {"backend": "static"}}
+DOCKER_JOB = {"cpu": 0.25, "memory": "64Mi", "required_labels": {"backend": "docker"}}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -48,41 +53,46 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-class Bench:
-    def __init__(self, url: str):
-        engine = database.create_engine(url)
-        database.upgrade(engine)
-        self.store = Store(engine, make_plugin_manager())
-        self.chain = build_chain(self.store.pm)
-        self.records = WorkerRecords(engine)
-        self.selector: Selector | None = None
-        self.provisioner = Provisioner(
-            self.store.pm, self.records, WorkerSettings(), selector=self._selector,
-            provider_of=lambda pid: self.store.get(pid).to_provider())
+def create_providers(url: str, count: int, docker_workers: int) -> str | None:
+    """The run's providers, used by both ways in: ``static`` and, unless 0 Docker workers, ``docker``.
+    Returns the Docker test image (None without Docker)."""
+    engine = database.create_engine(url)
+    database.upgrade(engine)
+    store = Store(engine, make_plugin_manager())
+    try:
+        store.create({"name": "static", "provider_type": "static", "max_workers": count + 10,
+                      "required_labels": {"backend": "static"}})
+        if not docker_workers:
+            return None
+        import docker
+        from hodei_docker.testing import ensure_test_image
 
-    def _selector(self) -> Selector:
-        # The daemon keeps one live selector; rebuilding it per request would measure the wrong thing.
-        if self.selector is None:
-            self.selector = Selector.from_store(self.store, self.chain)
-        return self.selector
+        api = docker.APIClient(base_url=f"unix://{SOCKET}", version="auto", timeout=60)
+        image = ensure_test_image(api)
+        api.close()
+        store.create({"name": "docker", "provider_type": "docker", "max_workers": docker_workers + 5,
+                      "required_labels": {"backend": "docker"},
+                      "config": {"socket_path": SOCKET, "default_image": image, "stop_grace_seconds": 1,
+                                 "default_resources": {"cpu_limit": "250m", "memory_limit": "64Mi"}}})
+        return image
+    finally:
+        store.close()
 
-    async def timed(self, action: Callable[[], Awaitable[Any]]) -> float:
-        started = time.perf_counter()
-        await action()
-        return time.perf_counter() - started
+
+async def timed(action: Callable[[], Awaitable[Any]]) -> float:
+    started = time.perf_counter()
+    await action()
+    return time.perf_counter() - started
 
 
-async def static_rows(bench: Bench, count: int) -> list[tuple[str, ...]]:
-    bench.store.create({"name": "static", "provider_type": "static", "max_workers": count + 10,
-                        "required_labels": {"bench": "static"}})
-    job = bench.chain.parse_requirements({"required_labels": {"bench": "static"}})
+async def static_rows(workers: LocalWorkers, count: int) -> list[tuple[str, ...]]:
     ids: list[str] = []
 
     async def provision() -> None:
-        ids.append((await bench.provisioner.provision(job)).worker.id)
+        ids.append((await workers.provision(STATIC_JOB)).id)
 
-    sequential = [await bench.timed(provision) for _ in range(count)]
-    releases = [await bench.timed(lambda i=i: bench.provisioner.release(i)) for i in ids]
+    sequential = [await timed(provision) for _ in range(count)]
+    releases = [await timed(lambda i=i: workers.release(i, "bench")) for i in ids]
     ids.clear()
     started = time.perf_counter()
     limiter = anyio.CapacityLimiter(20)
@@ -96,7 +106,7 @@ async def static_rows(bench: Bench, count: int) -> list[tuple[str, ...]]:
             group.start_soon(limited)
     concurrent = time.perf_counter() - started
     for worker_id in ids:
-        await bench.provisioner.release(worker_id)
+        await workers.release(worker_id, "bench")
     return [
         ("static", "in-process: provision, one at a time", f"{count / sum(sequential):,.0f}",
          f"{statistics.median(sequential) * 1e3:.2f}", f"{percentile(sequential, 0.99) * 1e3:.2f}", ""),
@@ -106,20 +116,10 @@ async def static_rows(bench: Bench, count: int) -> list[tuple[str, ...]]:
     ]
 
 
-async def docker_rows(bench: Bench, workers: int) -> list[tuple[str, ...]]:
+async def docker_rows(workers: LocalWorkers, image: str, count: int) -> list[tuple[str, ...]]:
     import docker
-    from hodei_docker.testing import ensure_test_image
 
     api = docker.APIClient(base_url=f"unix://{SOCKET}", version="auto", timeout=60)
-    image = ensure_test_image(api)
-    bench.store.create({"name": "docker", "provider_type": "docker", "max_workers": workers + 5,
-                        "required_labels": {"bench": "docker"},
-                        "config": {"socket_path": SOCKET, "default_image": image, "stop_grace_seconds": 1,
-                                   "default_resources": {"cpu_limit": "250m", "memory_limit": "64Mi"}}})
-    checked = await check_provider(bench.store.pm, bench.store.get("docker").to_provider(), 10.0)
-    bench.store.record_check("docker", capacity=checked.capacity)
-    bench.selector = None
-    job = bench.chain.parse_requirements({"cpu": 0.25, "memory": "64Mi", "required_labels": {"bench": "docker"}})
     hodei_times, direct_times, created = [], [], []
 
     def direct() -> None:
@@ -130,25 +130,47 @@ async def docker_rows(bench: Bench, workers: int) -> list[tuple[str, ...]]:
         created.append(container["Id"])
 
     ids = []
-    for _ in range(workers):  # interleaved: both meet the engine in the same state
+    for _ in range(count):  # interleaved: both meet the engine in the same state
         started = time.perf_counter()
-        ids.append((await bench.provisioner.provision(job)).worker.id)
+        ids.append((await workers.provision(DOCKER_JOB)).id)
         hodei_times.append(time.perf_counter() - started)
         started = time.perf_counter()
         await anyio.to_thread.run_sync(direct)
         direct_times.append(time.perf_counter() - started)
     for worker_id in ids:
-        await bench.provisioner.release(worker_id)
+        await workers.release(worker_id, "bench")
     for container_id in created:
         api.remove_container(container_id, force=True)
     api.close()
     ratio = statistics.median(hodei_times) / statistics.median(direct_times)
     return [
-        ("docker", "in-process: provision", f"{workers / sum(hodei_times):,.1f}",
+        ("docker", "in-process: provision", f"{count / sum(hodei_times):,.1f}",
          f"{statistics.median(hodei_times) * 1e3:.1f}", f"{percentile(hodei_times, 0.99) * 1e3:.1f}", f"{ratio:.2f}x"),
-        ("docker", "create+start with the SDK", f"{workers / sum(direct_times):,.1f}",
+        ("docker", "create+start with the SDK", f"{count / sum(direct_times):,.1f}",
          f"{statistics.median(direct_times) * 1e3:.1f}", f"{percentile(direct_times, 0.99) * 1e3:.1f}", "1.00x"),
     ]
+
+
+async def in_process_rows(url: str, count: int, docker_workers: int, image: str | None) -> list[tuple[str, ...]]:
+    """The same, through the workers service of a daemon running in this process (no API, no metrics
+    endpoint; one health round, at start, which records the Docker engine's capacity)."""
+    settings = Settings.model_validate({
+        "database": {"url": url}, "api": {"listen": ""}, "metrics": {"listen": ""},
+        "health": {"interval_seconds": 3600.0}, "workers": {"reconcile_seconds": 3600.0},
+    })
+    daemon = Daemon(settings)
+    async with anyio.create_task_group() as group:
+        group.start_soon(daemon.run)
+        with anyio.fail_after(60):
+            while not (daemon.ready and len(daemon.monitor.checks) >= len(daemon.fleet.providers)
+                       and not daemon.monitor.in_flight):
+                await anyio.sleep(0.01)
+        await anyio.sleep(1.0)  # the round's writes, and on SQLite the re-read they cause
+        rows = await static_rows(daemon.workers, count)
+        if docker_workers and image is not None:
+            rows += await docker_rows(daemon.workers, image, docker_workers)
+        daemon.shutdown()
+    return rows
 
 
 def free_port() -> int:
@@ -159,33 +181,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def api_rows(url: str, count: int, docker_workers: int) -> list[tuple[str, ...]]:
+def wait_serving(channel: Any, seconds: float) -> None:
+    """Until the daemon behind ``channel`` answers its health check SERVING; exits after ``seconds``."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    health = health_pb2_grpc.HealthStub(channel)
+    serving = health_pb2.HealthCheckResponse.SERVING
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == serving:
+                return
+        except grpc.RpcError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the daemon did not start")
+        time.sleep(0.1)
+
+
+def api_rows(url: str, count: int, docker_workers: int, image: str | None) -> list[tuple[str, ...]]:
     """The same, through the API of a daemon started for the run."""
     import subprocess
     from concurrent.futures import ThreadPoolExecutor
 
     import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
     from hodei.api.v1 import workers_pb2 as wpb
     from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
 
-    engine = database.create_engine(url)
-    database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
-    store.create({"name": "api-static", "provider_type": "static", "max_workers": count + 10,
-                  "required_labels": {"backend": "static"}})
-    image = None
     if docker_workers:
         import docker
-        from hodei_docker.testing import ensure_test_image
 
         api = docker.APIClient(base_url=f"unix://{SOCKET}", version="auto", timeout=60)
-        image = ensure_test_image(api)
-        store.create({"name": "api-docker", "provider_type": "docker", "max_workers": docker_workers + 5,
-                      "required_labels": {"backend": "docker"},
-                      "config": {"socket_path": SOCKET, "default_image": image, "stop_grace_seconds": 1,
-                                 "default_resources": {"cpu_limit": "250m", "memory_limit": "64Mi"}}})
-    store.close()
     address = f"127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory() as scratch:
         config = os.path.join(scratch, "hodei.toml")
@@ -198,27 +225,17 @@ def api_rows(url: str, count: int, docker_workers: int) -> list[tuple[str, ...]]
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         channel = grpc.insecure_channel(address)
         try:
-            health = health_pb2_grpc.HealthStub(channel)
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                        break
-                except grpc.RpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("the daemon did not start")
-                time.sleep(0.1)
+            wait_serving(channel, 60)
             time.sleep(1.0)  # the first health round records the Docker engine's capacity
             stub = wpb_grpc.WorkerServiceStub(channel)
             from google.protobuf import struct_pb2
 
-            def request(labels: dict[str, str], **extra: Any) -> Any:
+            def request(**job: Any) -> Any:
                 requirements = struct_pb2.Struct()
-                requirements.update({"required_labels": labels, **extra})
+                requirements.update(job)
                 return wpb.ProvisionWorkerRequest(requirements=requirements)
 
-            static_request = request({"backend": "static"})
+            static_request = request(**STATIC_JOB)
 
             def provision_once() -> tuple[str, float]:
                 started = time.perf_counter()
@@ -247,7 +264,7 @@ def api_rows(url: str, count: int, docker_workers: int) -> list[tuple[str, ...]]
                 ("static", "API: provision, 20 at a time", f"{count / concurrent_seconds:,.0f}", "", "", ""),
             ]
             if docker_workers:
-                docker_request = request({"backend": "docker"}, cpu=0.25, memory="64Mi")
+                docker_request = request(**DOCKER_JOB)
                 hodei_times, direct_times, created, ids = [], [], [], []
                 for _ in range(docker_workers):
                     started = time.perf_counter()
@@ -284,24 +301,17 @@ def main() -> None:
     parser.add_argument("--postgres", help="a PostgreSQL URL (a fresh schema is used); SQLite otherwise")
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--docker-workers", type=int, default=20, help="0 skips Docker")
-    parser.add_argument("--no-api", action="store_true", help="only the in-process provisioner")
+    parser.add_argument("--no-api", action="store_true", help="only the in-process daemon's workers service")
     args = parser.parse_args()
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("hodei").setLevel(logging.WARNING)  # the in-process daemon's INFO lines
     with scratch_database(args.postgres, "bench") as url:
-        bench = Bench(url)
-
-        async def run() -> list[tuple[str, ...]]:
-            rows = await static_rows(bench, args.count)
-            if args.docker_workers:
-                rows += await docker_rows(bench, args.docker_workers)
-            return rows
-
-        rows = [] if args.no_api else api_rows(url, args.count, args.docker_workers)
-        rows += anyio.run(run)
-        bench.records.close()
-        bench.store.close()
+        image = create_providers(url, args.count, args.docker_workers)
+        rows = [] if args.no_api else api_rows(url, args.count, args.docker_workers, image)
+        rows += anyio.run(in_process_rows, url, args.count, args.docker_workers, image)
     database_name = "PostgreSQL" if args.postgres else "SQLite"
     print(f"bench/provision: {database_name}, python {sys.version.split()[0]}; 'API' rows through the gRPC API of "
-          "a `hodei serve` started for the run, the others in-process")
+          "a `hodei serve` started for the run, the others through the workers service of a daemon in this process")
     header = f"{'backend':<8} {'what':<38} {'per s':>9} {'p50 ms':>9} {'p99 ms':>9} {'vs SDK':>8}"
     print(header)
     print("-" * len(header))

@@ -99,7 +99,7 @@ async def test_the_cli_prints_the_same_through_the_api(hodei: Any, tmp_path: Pat
             return direct, remote
 
         def checked() -> bool:
-            states = daemon.store.states()
+            states = daemon.states.all()
             return len(states) == 2 and all(s.health is not None for s in states.values())
         await wait_for(checked, what="the first health checks")
         for args in (("providers", "list"), ("providers", "list", "-o", "json"), ("providers", "show", "prod"),
@@ -130,7 +130,7 @@ async def test_the_cli_prints_the_same_through_the_api(hodei: Any, tmp_path: Pat
                 result = await anyio.to_thread.run_sync(lambda a=args, e=env: hodei(*a, env=e))
                 assert result.exit_code == 0, (args, result.stderr)
                 if args[1] == "add":  # its first health check lands now, not in the middle of the comparison
-                    await wait_for(lambda n=name: daemon.store.state(n).health is not None, what="a health check")
+                    await wait_for(lambda n=name: daemon.states.of(n).health is not None, what="a health check")
                 text = same(result.stdout).replace(name, "NAME")
                 if args[1] == "history":  # when the first health check lands differs from one provider to the other
                     text = "\n".join(line for line in text.splitlines() if " health " not in line)

@@ -67,7 +67,7 @@ def api_server(url: str, **api: Any) -> Iterator[Daemon]:
     def run() -> None:
         try:
             anyio.run(main)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
+        except BaseException as exc:  # reported to the test
             failure.append(exc)
             up.set()
 
@@ -223,14 +223,14 @@ def test_set_status_and_history(api: Client) -> None:
 
 
 def test_select_and_explain_match_the_local_selector(server: Daemon, api: Client) -> None:
-    from hodei.selection import Selector
+    from hodei.services.local import selector_from_database
 
     api.CreateProvider(new("hi", priority=10, required_labels={"env": "prod"}))
     api.CreateProvider(new("lo", priority=1, required_labels={"env": "prod"}))
     api.CreateProvider(new("dev", priority=50, required_labels={"env": "dev"}))
     job = {"required_labels": {"env": "prod"}, "cpu": 0}
     answer = api.Select(spb.SelectRequest(requirements=json_format.ParseDict(job, struct_pb2.Struct())))
-    local = Selector.from_store(server.store, server.chain)
+    local = selector_from_database(server.store, server.states, server.chain)
     report = local.report(server.chain.parse_requirements(job))
     assert answer.selected == "hi" and answer.text == report.text()
     assert answer.summary == report.summary
@@ -464,7 +464,7 @@ def _certificates(folder: Path) -> dict[str, Path]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     files: dict[str, Path] = {}
 
     def write(name: str, key: Any, cert: x509.Certificate) -> None:

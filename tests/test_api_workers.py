@@ -24,6 +24,7 @@ from hodei import database
 from hodei.api.v1 import workers_pb2 as wpb
 from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
 from hodei.plugins import make_plugin_manager
+from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 
 
@@ -109,12 +110,13 @@ def test_three_daemons_200_requests_exactly_20_workers(daemons: list[str], hodei
 
     engine = database.create_engine(hodei_database_url)
     store = Store(engine, make_plugin_manager())
-    assert store.state("solo").active_workers == 20
+    assert ProviderStates(engine).of("solo").active_workers == 20
     with ThreadPoolExecutor(max_workers=20) as pool:
         released = list(pool.map(lambda i: stubs[i % 3].ReleaseWorker(
             wpb.ReleaseWorkerRequest(worker_id=succeeded[i]), timeout=60), range(20)))
     assert {w.state for w in released} == {"TERMINATED"}
-    assert store.state("solo").active_workers == 0 and store.state("solo").reserved_workers == 0
+    after = ProviderStates(engine).of("solo")
+    assert after.active_workers == 0 and after.reserved_workers == 0
     listed = stubs[0].ListWorkers(wpb.ListWorkersRequest(), timeout=10)
     assert list(listed.workers) == []
     store.close()

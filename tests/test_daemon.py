@@ -3,6 +3,7 @@ configuration from plain SQL, and a database that goes away and comes back."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import Any
@@ -14,6 +15,7 @@ from hodei.daemon import Daemon
 from hodei.domain import HealthStatus, ProviderStatus
 from hodei.plugins import make_plugin_manager
 from hodei.settings import Settings
+from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.testing.daemon import run_sql, running, wait_for
 from sqlalchemy.engine import make_url
@@ -65,7 +67,7 @@ async def test_a_hanging_backend_does_not_delay_the_other_providers(store, hodei
     # Every 0.2 s for 2.5 s: about 10 checks each, hangs or not elsewhere.
     assert min(fast) >= 6, (fast, hung)
     assert max(hung) <= 2, (fast, hung)
-    states = store.states()
+    states = ProviderStates(store.engine).all()
     hung_state = states[store.get("hung-0").id]
     assert hung_state.health is HealthStatus.UNHEALTHY
     assert hung_state.health_reason == "the health check did not answer within 1 s"
@@ -89,11 +91,11 @@ async def test_status_follows_health_but_never_the_operators_statuses(store, hod
         assert checks(daemon, "maint") >= 2
         assert checks(daemon, "off") == 0, "a DISABLED provider is not checked"
     assert (store.get("off").status, store.get("maint").status) == ("DISABLED", "MAINTENANCE")
-    history = [(h.kind, h.old_value, h.new_value, h.cause) for h in store.history("flaky")]
+    history = [(h.kind, h.old_value, h.new_value, h.cause) for h in ProviderStates(store.engine).history("flaky")]
     assert ("status", "ACTIVE", "UNHEALTHY", "2 consecutive failed health checks: socket refused") in history
     assert ("status", "UNHEALTHY", "ACTIVE", "2 consecutive passed health checks") in history
     assert ("health", None, "Unhealthy", "socket refused") in history
-    assert [h for h in store.history("off") if h.kind == "status"] == []
+    assert [h for h in ProviderStates(store.engine).history("off") if h.kind == "status"] == []
 
 
 # -- live configuration --------------------------------------------------------------------------
@@ -102,7 +104,7 @@ async def test_status_follows_health_but_never_the_operators_statuses(store, hod
 async def test_changes_made_in_sql_reach_the_running_daemon(store, hodei_database_url) -> None:
     store.create({"name": "a", "provider_type": "static", "priority": 1})
     async with running(Daemon(settings(hodei_database_url, interval_seconds=30.0))) as daemon:
-        select = lambda: daemon.fleet.selector.select(daemon.chain.parse_requirements({}))  # noqa: E731
+        select = lambda: daemon.fleet.selector.select(daemon.chain.parse_requirements({}))
         assert select().selected.name == "a"
         run_sql(hodei_database_url, "INSERT INTO provider_configs (name, provider_type, config, priority) "
                                 "VALUES ('b', 'static', '{}', 5)")
@@ -172,19 +174,15 @@ class Proxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         self.open = False
         for pair in self.pairs:
             for s in pair:
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         self.pairs.clear()
 
     def restore(self) -> None:

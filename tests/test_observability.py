@@ -28,6 +28,7 @@ from hodei.observability.logs import JsonFormatter, make_handler, set_format
 from hodei.observability.metrics import SPECS, Metrics
 from hodei.observability.telemetry import Telemetry
 from hodei.plugins import make_plugin_manager
+from hodei.services.selection import LocalSelection
 from hodei.settings import Settings, TracingSettings
 from hodei.store import Store
 from hodei.testing.daemon import run_sql, running, wait_for
@@ -195,10 +196,9 @@ async def test_every_documented_metric_is_scraped_and_values_follow_the_daemon(s
         # Every event kind once: selections (one fits, one does not), a provision, a reconcile action,
         # a reload applied and one refused, gRPC calls.
         chain = daemon.chain
-        chosen = daemon.telemetry.select(daemon.fleet.selector, chain.parse_requirements({}))
+        chosen = daemon.selection.decide(chain.parse_requirements({}))
         assert chosen.selected.name == "good"
-        nothing = daemon.telemetry.select(daemon.fleet.selector, chain.parse_requirements(
-            {"required_labels": {"team": "nobody"}}))
+        nothing = daemon.selection.decide(chain.parse_requirements({"required_labels": {"team": "nobody"}}))
         assert nothing.selected is None
         daemon.telemetry.record_provision("good", "static", "succeeded", 0.42)
         daemon.telemetry.record_reconcile("orphan_removed")
@@ -342,9 +342,8 @@ def fleet_selector(*providers: dict[str, Any]) -> Any:
 def test_provision_spans_nest_attempts_and_record_metrics() -> None:
     telemetry, exporter = traced()
     with telemetry.provision_span({"hodei.worker_id": "w-1"}):
-        with pytest.raises(TimeoutError):
-            with telemetry.attempt_span("slow", "docker", 1):
-                raise TimeoutError("no answer")
+        with pytest.raises(TimeoutError), telemetry.attempt_span("slow", "docker", 1):
+            raise TimeoutError("no answer")
         with telemetry.attempt_span("refusing", "docker", 2) as attempt:
             attempt.outcome = "failed"
         with telemetry.attempt_span("edge", "docker", 3):
@@ -369,9 +368,10 @@ def test_selection_span_carries_the_choice_and_rejections_are_counted_by_filter(
     telemetry, exporter = traced()
     selector, chain = fleet_selector({"name": "a", "priority": 1}, {"name": "b", "priority": 9},
                                      {"name": "off", "status": "DISABLED"})
-    decision = telemetry.select(selector, chain.parse_requirements({"preferred_region": "eu"}))
+    selection = LocalSelection(lambda: selector, lambda: chain, telemetry)
+    decision = selection.decide(chain.parse_requirements({"preferred_region": "eu"}))
     assert decision.selected.name == "b"
-    telemetry.select(selector, chain.parse_requirements({"cpu": 64, "required_labels": {"x": "y"}}))
+    selection.decide(chain.parse_requirements({"cpu": 64, "required_labels": {"x": "y"}}))
     first, second = exporter.get_finished_spans()
     assert dict(first.attributes) == {"hodei.candidates": 3, "hodei.tier": "any", "hodei.provider": "b",
                                       "hodei.provider_type": "static"}
@@ -398,7 +398,7 @@ async def test_a_trace_id_in_grpc_metadata_becomes_the_parent() -> None:
     logger.setLevel(logging.INFO)
 
     def inside() -> None:  # what a real handler does: select, and log
-        seen.append(telemetry.select(selector, chain.parse_requirements({})))
+        seen.append(LocalSelection(lambda: selector, lambda: chain, telemetry).decide(chain.parse_requirements({})))
         logger.info("selected a provider")
 
     try:
@@ -428,7 +428,7 @@ async def test_a_trace_id_in_grpc_metadata_becomes_the_parent() -> None:
     assert servers[2].attributes["rpc.grpc.status_code"] == grpc.StatusCode.INTERNAL.value[0]
     assert servers[2].status.status_code is StatusCode.ERROR
     # The selection made inside the handler is the server span's child, in the caller's trace.
-    selection = [s for s in spans if s.name == "hodei.selection"][0]
+    selection = next(s for s in spans if s.name == "hodei.selection")
     assert selection.parent.span_id == servers[0].context.span_id
     assert format(selection.context.trace_id, "032x") == TRACE_ID
     assert len(seen) == 1 + 3 + 1
@@ -460,9 +460,8 @@ async def test_tracing_off_records_nothing_but_keeps_the_callers_trace_id() -> N
 
 def test_console_exporter_writes_one_json_span_per_line(capsys: pytest.CaptureFixture[str]) -> None:
     telemetry = Telemetry(TracingSettings(exporter="console", service_name="hodei-test"))
-    with telemetry.provision_span({"hodei.worker_id": "w-9"}):
-        with telemetry.attempt_span("edge", "docker"):
-            pass
+    with telemetry.provision_span({"hodei.worker_id": "w-9"}), telemetry.attempt_span("edge", "docker"):
+        pass
     telemetry.shutdown()
     lines = capsys.readouterr().out.splitlines()
     spans = [json.loads(line) for line in lines]

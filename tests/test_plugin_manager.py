@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 import types
+from collections.abc import Callable
+from typing import Any
 
 import anyio
 import hodei
@@ -13,7 +15,7 @@ from hodei import ProviderType, hookimpl, provider_hook
 from hodei.calls import call_provider_hook
 from hodei.domain import HealthResult, HealthStatus, Provider
 from hodei.errors import UnknownProviderType
-from hodei.plugins import make_plugin_manager
+from hodei.plugins import HodeiPluginManager, make_plugin_manager
 
 
 def module(name: str, **attrs) -> types.ModuleType:
@@ -130,7 +132,7 @@ def test_invalid_provider_type_names_are_refused(fake_entry_points) -> None:
 
 def test_in_test_plugin_registration(register_plugin, hodei_pm) -> None:
     register_plugin(type_plugin("intest"), name="intest")
-    assert hodei_pm.hook.hodei_validate_config(provider_type="intest", config={"a": 1}) == {"type": "intest", "a": 1}
+    assert hodei_pm.validate_config("intest", {"a": 1}) == {"type": "intest", "a": 1}
 
 
 def test_provider_hook_dispatches_on_type_and_supports_async(hodei_pm, register_plugin) -> None:
@@ -142,25 +144,160 @@ def test_provider_hook_dispatches_on_type_and_supports_async(hodei_pm, register_
         await anyio.sleep(0)
         return HealthResult.degraded("half there")
 
-    register_plugin(module("asyncy", hodei_health_check=hodei_health_check), name="asyncy")
+    @hookimpl
+    def hodei_provider_types():
+        return [ProviderType("asyncy")]  # routing sends a type's calls to the plugin declaring it
+
+    register_plugin(module("asyncy", hodei_provider_types=hodei_provider_types, hodei_health_check=hodei_health_check),
+                    name="asyncy")
     mine = Provider(id=hodei.domain.uuid.uuid4(), name="p", provider_type="asyncy", config={})
     theirs = Provider(id=hodei.domain.uuid.uuid4(), name="q", provider_type="nobody", config={})
 
-    result = anyio.run(call_provider_hook, hodei_pm.hook.hodei_health_check, mine, 1.0)
+    result = anyio.run(call_provider_hook, hodei_pm, "hodei_health_check", mine, 1.0)
     assert result.status is HealthStatus.DEGRADED and result.reason == "half there"
     with pytest.raises(UnknownProviderType):
-        anyio.run(call_provider_hook, hodei_pm.hook.hodei_health_check, theirs, 1.0)
+        anyio.run(call_provider_hook, hodei_pm, "hodei_health_check", theirs, 1.0)
     assert calls == ["p"]
+    # Called for another type (routing never does that), the wrapper still answers None, creating no coroutine.
+    assert hodei_health_check(provider=theirs, timeout=1.0) is None
+
+
+def answering_plugin(type_name: str, calls: list[str]) -> types.ModuleType:
+    """A plugin serving ``type_name`` whose hooks answer for *any* provider (plain ``@hookimpl``,
+    no type check), recording each call: only routing keeps it out of other types' calls."""
+
+    @hookimpl
+    def hodei_provider_types():
+        return [ProviderType(type_name)]
+
+    @hookimpl
+    def hodei_validate_config(provider_type, config):
+        calls.append(f"{type_name}:validate")
+        return {"type": provider_type, "validated_by": type_name}
+
+    @hookimpl
+    async def hodei_health_check(provider):
+        calls.append(f"{type_name}:health")
+        return HealthResult.healthy(f"answered by {type_name}")
+
+    return module(f"plugin_{type_name}", hodei_provider_types=hodei_provider_types,
+                  hodei_validate_config=hodei_validate_config, hodei_health_check=hodei_health_check)
+
+
+def provider_of(type_name: str) -> Provider:
+    return Provider(id=hodei.domain.uuid.uuid4(), name=f"a {type_name}", provider_type=type_name, config={})
+
+
+def test_provider_hooks_reach_only_the_plugin_serving_the_type(hodei_pm: HodeiPluginManager, register_plugin: Callable[..., Any]) -> None:
+    calls: list[str] = []
+    register_plugin(answering_plugin("alpha", calls), name="alpha")
+    register_plugin(answering_plugin("beta", calls), name="beta")  # last registered: pluggy would ask it first
+
+    result = anyio.run(call_provider_hook, hodei_pm, "hodei_health_check", provider_of("alpha"), 1.0)
+    assert result.reason == "answered by alpha"
+    assert hodei_pm.validate_config("alpha", {}) == {"type": "alpha", "validated_by": "alpha"}
+    assert calls == ["alpha:health", "alpha:validate"], "beta answers any type, yet must never be asked"
+
+    calls.clear()
+    result = anyio.run(call_provider_hook, hodei_pm, "hodei_health_check", provider_of("beta"), 1.0)
+    assert (result.reason, calls) == ("answered by beta", ["beta:health"])
+    assert {i.plugin_name for i in hodei_pm.provider_hook_caller("hodei_health_check", "alpha").get_hookimpls()} \
+        == {"alpha"}, "static, docker and the others serve other types: left out too"
+
+
+def test_a_plugin_serving_no_type_still_sees_routed_calls(hodei_pm: HodeiPluginManager, register_plugin: Callable[..., Any]) -> None:
+    calls: list[str] = []
+    seen: list[tuple[str, str]] = []
+
+    class Audit:  # serves no provider type: a hook wrapper (timing, audit) and a plain implementation
+        @hookimpl(wrapper=True)
+        def hodei_health_check(self, provider):
+            seen.append(("wrapper", provider.provider_type))
+            return (yield)
+
+    class Observer:
+        @hookimpl
+        def hodei_health_check(self, provider):
+            seen.append(("observer", provider.provider_type))  # None: not an answer, the owner's is asked
+
+    register_plugin(answering_plugin("alpha", calls), name="alpha")
+    register_plugin(answering_plugin("beta", calls), name="beta")
+    register_plugin(Audit(), name="audit")
+    register_plugin(Observer(), name="observer")
+    traced: list[str] = []
+    hodei_pm.trace.root.setwriter(traced.append)
+    undo = hodei_pm.enable_tracing()
+    try:
+        result = anyio.run(call_provider_hook, hodei_pm, "hodei_health_check", provider_of("alpha"), 1.0)
+    finally:
+        undo()
+    assert result.reason == "answered by alpha"
+    assert seen == [("wrapper", "alpha"), ("observer", "alpha")]
+    assert calls == ["alpha:health"]
+    assert any("hodei_health_check" in line for line in traced), traced
+
+
+def test_routes_are_rebuilt_when_plugins_come_and_go(hodei_pm: HodeiPluginManager, register_plugin: Callable[..., Any]) -> None:
+    calls: list[str] = []
+    alpha = register_plugin(answering_plugin("alpha", calls), name="alpha")
+
+    def reached(provider_type: str) -> set[str]:
+        return {i.plugin_name for i in hodei_pm.provider_hook_caller("hodei_health_check", provider_type).get_hookimpls()}
+
+    route = hodei_pm.provider_hook_caller("hodei_health_check", "alpha")
+    assert hodei_pm.provider_hook_caller("hodei_health_check", "alpha") is route, "built once, then reused"
+    assert reached("alpha") == {"alpha"}
+
+    # A plugin serving another type arrives: the cached route must not let it in.
+    register_plugin(answering_plugin("beta", calls), name="beta")
+    assert reached("alpha") == {"alpha"}
+    assert reached("beta") == {"beta"}
+    assert anyio.run(call_provider_hook, hodei_pm, "hodei_health_check", provider_of("alpha"), 1.0).reason \
+        == "answered by alpha"
+    assert calls == ["alpha:health"]
+
+    # The owner goes: its type is unknown again, not served by a stale route.
+    hodei_pm.unregister(alpha)
+    with pytest.raises(UnknownProviderType):
+        hodei_pm.provider_hook_caller("hodei_health_check", "alpha")
+    with pytest.raises(UnknownProviderType):
+        anyio.run(call_provider_hook, hodei_pm, "hodei_health_check", provider_of("alpha"), 1.0)
+    # And a new plugin for the type is reached.
+    register_plugin(answering_plugin("alpha", calls), name="alpha-again")
+    assert reached("alpha") == {"alpha-again"}
+
+
+def test_an_unhashable_plugin_object_is_refused_and_reported() -> None:
+    @hookimpl
+    def hodei_provider_types():
+        return [ProviderType("unhashable")]
+
+    # A SimpleNamespace defines __eq__ and so has no hash: pluggy's subset_hook_caller could not route around it.
+    pm = make_plugin_manager(load_entry_points=False, plugins=[
+        ("unhashable", types.SimpleNamespace(hodei_provider_types=hodei_provider_types))])
+    assert [(e.name, "not hashable" in e.error) for e in pm.load_errors] == [("unhashable", True)]
+    assert "unhashable" not in pm.provider_types
+
+
+def test_only_provider_hooks_are_routed(hodei_pm: HodeiPluginManager) -> None:
+    with pytest.raises(ValueError, match="not a provider hook"):
+        hodei_pm.provider_hook_caller("hodei_selection_filters", "static")
+
+
+def test_a_plugin_without_the_hook_is_an_unknown_answer(hodei_pm: HodeiPluginManager, register_plugin: Callable[..., Any]) -> None:
+    register_plugin(type_plugin("validates-only"), name="validates-only")  # no hodei_health_check
+    with pytest.raises(UnknownProviderType, match="gave no answer to hodei_health_check"):
+        anyio.run(call_provider_hook, hodei_pm, "hodei_health_check", provider_of("validates-only"), 1.0)
 
 
 def test_a_hung_hook_is_cut_off_by_the_timeout(hodei_pm) -> None:
-    config = hodei_pm.hook.hodei_validate_config(provider_type="static", config={"hang": True})
+    config = hodei_pm.validate_config("static", {"hang": True})
     hung = Provider(id=hodei.domain.uuid.uuid4(), name="h", provider_type="static", config=config)
 
     async def check():
         started = anyio.current_time()
         with pytest.raises(TimeoutError):
-            await call_provider_hook(hodei_pm.hook.hodei_health_check, hung, 0.2)
+            await call_provider_hook(hodei_pm, "hodei_health_check", hung, 0.2)
         return anyio.current_time() - started
 
     assert anyio.run(check) < 2.0

@@ -45,7 +45,7 @@ corruptions = st.one_of(
 
 
 def state(store: Store):
-    return [(p.id, p.document(), p.updated_at) for p in store.list()]
+    return [(p.id, p.document(), p.updated_at) for p in store.all()]
 
 
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None,
@@ -68,7 +68,7 @@ def test_malformed_documents_are_refused_and_write_nothing(hodei_store: Store, b
 
 
 @PROPERTY_SETTINGS
-@given(document=st.one_of(json_values, st.dictionaries(st.sampled_from(list(PROVIDER_FIELDS) + ["x"]), json_values)))
+@given(document=st.one_of(json_values, st.dictionaries(st.sampled_from([*PROVIDER_FIELDS, "x"]), json_values)))
 def test_any_document_is_stored_exactly_or_refused_cleanly(hodei_store: Store, document) -> None:
     before = state(hodei_store)
     try:

@@ -84,4 +84,4 @@ def test_database_refuses_a_status_outside_the_enum(pg_store: Store) -> None:
     with pytest.raises(sa.exc.IntegrityError), pg_store.engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO provider_configs (name, provider_type, status) VALUES ('x', 'static', 'BROKEN')")
-    assert pg_store.list() == []
+    assert pg_store.all() == []

@@ -157,7 +157,7 @@ def test_a_failing_filter_is_skipped_and_the_decision_says_so() -> None:
     s = selector([provider("a"), provider("b", status="DISABLED")], pm=pm_with(Plugin(filters=[Broken()])))
     decision = s.select(job())
     assert decision.selected.name == "a"
-    assert decision.warnings == ("filter 'broken' failed and was skipped: RuntimeError: bug in plugin",)
+    assert decision.warnings == ["filter 'broken' failed and was skipped: RuntimeError: bug in plugin"]
     assert s.report(job()).as_dict()["warnings"] == list(decision.warnings)
 
 
@@ -207,6 +207,51 @@ def test_broken_rule_plugins_lose_their_rules_and_the_rest_works() -> None:
     assert "has no valid name ('Bad Name'" in problems
     assert "filter 'status' is already provided by plugin 'hodei.selection'" in problems
     assert "redefines built-in requirement field(s) cpu" in problems
+
+
+def test_rule_hooks_are_called_through_pluggy_one_plugin_at_a_time() -> None:
+    seen: list[tuple[str, int]] = []
+
+    class Audit:  # contributes nothing; wraps the rule hooks of every plugin
+        @hookimpl(wrapper=True)
+        def hodei_selection_filters(self):
+            answers = yield
+            seen.append(("filters", len(answers)))
+            return answers
+
+        @hookimpl(wrapper=True)
+        def hodei_selection_rankers(self):
+            answers = yield
+            seen.append(("rankers", len(answers)))
+            return answers
+
+    class Raises:
+        @hookimpl
+        def hodei_selection_filters(self):
+            raise RuntimeError("boom")
+
+    # Registered before the built-in rules' plugin would be, by name: the order must not depend on it.
+    pm = make_plugin_manager(load_entry_points=False, builtin_rules=False, plugins=[
+        ("z-third", Plugin(filters=[OddOut()], rankers=[Longest()])), ("audit", Audit()), ("a-raises", Raises())])
+    from hodei.selection import builtin
+
+    pm.register(builtin, name="hodei.selection")
+    traced: list[str] = []
+    pm.trace.root.setwriter(traced.append)
+    undo = pm.enable_tracing()
+    try:
+        chain = build_chain(pm)
+    finally:
+        undo()
+    # The wrapper saw each contributing plugin's call on its own (one answer each); the failing call
+    # raised through it. pluggy's tracing saw all three calls of the filters hook.
+    assert seen == [("filters", 1), ("filters", 1), ("rankers", 1), ("rankers", 1)]
+    assert [line.split()[0] for line in traced if not line.strip().startswith("finish")] == \
+        ["hodei_selection_filters"] * 3 + ["hodei_selection_rankers"] * 2, traced
+    assert chain.filter_names == [*DEFAULT_FILTERS, "odd-out"]
+    assert chain.ranker_names == ["priority", "utilization", "longest", "name"]
+    assert chain.origins["filter:odd-out"] == "z-third" and chain.origins["filter:status"] == "hodei.selection"
+    assert chain.problems == ["plugin 'a-raises': hodei_selection_filters failed: RuntimeError: boom"]
 
 
 # -- requirements ---------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def test_capacity_counts_active_plus_reserved_against_max_workers() -> None:
     s = selector([provider("full", max_workers=20, priority=5), provider("room", max_workers=20)],
                  {"full": state(active=15, reserved=5), "room": state(active=19, reserved=0)})
     assert selected(s, job()) == "room"
-    assert "at capacity: 20/20 workers (15 active, 5 reserved)" == reasons(s.report(job()), "full")["capacity"]
+    assert reasons(s.report(job()), "full")["capacity"] == "at capacity: 20/20 workers (15 active, 5 reserved)"
     assert "1 at capacity (full: 20/20)" in s.report(job()).summary
 
 

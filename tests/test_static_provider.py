@@ -30,5 +30,5 @@ class TestStaticContract(ProviderContract):
 
     @pytest.fixture
     def live_provider(self, hodei_pm, valid_config):
-        config = hodei_pm.hook.hodei_validate_config(provider_type="static", config=valid_config)
+        config = hodei_pm.validate_config("static", valid_config)
         return Provider(id=uuid.uuid4(), name="static-contract", provider_type="static", config=config)

@@ -8,6 +8,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from hodei.errors import AlreadyExists, InvalidInput, NotFound
+from hodei.provider_change import ProviderChange
 from hodei.store import Store
 
 
@@ -16,7 +17,7 @@ def static(name: str = "a", **fields):
 
 
 def snapshot(store: Store):
-    return [(p.id, p.document(), p.updated_at) for p in store.list()]
+    return [(p.id, p.document(), p.updated_at) for p in store.all()]
 
 
 def test_create_fills_the_seed_defaults(hodei_store: Store) -> None:
@@ -109,13 +110,13 @@ def test_concurrent_creates_of_one_name_leave_exactly_one(hodei_store: Store) ->
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(hodei_store.list()) == 1
+    assert len(hodei_store.all()) == 1
     assert len(errors) == 5
 
 
 def test_update_merges_config_like_sql_concat(hodei_store: Store) -> None:
     hodei_store.create(static(config={"latency_ms": 5, "health_reason": "fine"}))
-    updated = hodei_store.update("a", {"priority": 100}, merge_config={"latency_ms": 7})
+    updated = hodei_store.update("a", ProviderChange({"priority": 100}, merge_config={"latency_ms": 7}))
     assert updated.priority == 100
     assert updated.config == {"latency_ms": 7, "health_reason": "fine"}
 
@@ -124,11 +125,11 @@ def test_update_refused_changes_nothing(hodei_store: Store) -> None:
     hodei_store.create(static())
     before = snapshot(hodei_store)
     with pytest.raises(InvalidInput, match="max_workers"):
-        hodei_store.update("a", {"max_workers": 0, "priority": 9})
-    with pytest.raises(InvalidInput, match="config.hang"):
-        hodei_store.update("a", merge_config={"hang": "sometimes"})
+        hodei_store.update("a", ProviderChange({"max_workers": 0, "priority": 9}))
+    with pytest.raises(InvalidInput, match=r"config\.hang"):
+        hodei_store.update("a", ProviderChange(merge_config={"hang": "sometimes"}))
     with pytest.raises(InvalidInput, match="colour"):
-        hodei_store.update("a", {"colour": "blue"})
+        hodei_store.update("a", ProviderChange({"colour": "blue"}))
     assert snapshot(hodei_store) == before
 
 
@@ -136,12 +137,12 @@ def test_rename_onto_an_existing_name_is_refused(hodei_store: Store) -> None:
     hodei_store.create(static("a"))
     hodei_store.create(static("b"))
     with pytest.raises(AlreadyExists):
-        hodei_store.update("a", {"name": "b"})
-    assert [p.name for p in hodei_store.list()] == ["a", "b"]
+        hodei_store.update("a", ProviderChange({"name": "b"}))
+    assert [p.name for p in hodei_store.all()] == ["a", "b"]
 
 
 def test_missing_provider_is_not_found(hodei_store: Store) -> None:
-    for call in (lambda: hodei_store.get("ghost"), lambda: hodei_store.update("ghost", {"priority": 1}),
+    for call in (lambda: hodei_store.get("ghost"), lambda: hodei_store.update("ghost", ProviderChange({"priority": 1})),
                  lambda: hodei_store.delete("ghost"), lambda: hodei_store.set_status("ghost", "DISABLED")):
         with pytest.raises(NotFound, match="no provider named 'ghost'"):
             call()
@@ -154,7 +155,7 @@ def test_status_changes_and_delete(hodei_store: Store) -> None:
     with pytest.raises(InvalidInput, match="status"):
         hodei_store.set_status("a", "SLEEPING")
     hodei_store.delete("a")
-    assert hodei_store.list() == []
+    assert hodei_store.all() == []
 
 
 def corrupt(store: Store, sql: str) -> None:
@@ -170,7 +171,7 @@ def test_row_made_invalid_in_sql_is_reported_not_raised(hodei_store: Store) -> N
     hodei_store.create(static("good"))
     hodei_store.create(static("bad"))
     corrupt(hodei_store, """UPDATE provider_configs SET config = '{"nope": 1}'::json WHERE name = 'bad'""")
-    listed = {p.name: p for p in hodei_store.list()}
+    listed = {p.name: p for p in hodei_store.all()}
     assert listed["good"].valid
     assert not listed["bad"].valid
     assert [(p.field, p.reason) for p in listed["bad"].problems] == [("config.nope", "unknown key")]
@@ -178,13 +179,13 @@ def test_row_made_invalid_in_sql_is_reported_not_raised(hodei_store: Store) -> N
         listed["bad"].to_provider()
     # The operator can still take it out of service, and fix it.
     assert hodei_store.set_status("bad", "DISABLED").status == "DISABLED"
-    assert hodei_store.update("bad", {"config": {"type": "static"}}).valid
+    assert hodei_store.update("bad", ProviderChange({"config": {"type": "static"}})).valid
 
 
 def test_row_of_an_uninstalled_type_is_reported(hodei_store: Store) -> None:
     hodei_store.create(static("orphan"))
     corrupt(hodei_store, "UPDATE provider_configs SET provider_type = 'nomad' WHERE name = 'orphan'")
-    (orphan,) = hodei_store.list()
+    (orphan,) = hodei_store.all()
     assert [p.field for p in orphan.problems] == ["provider_type"]
 
 
@@ -192,7 +193,7 @@ def test_row_with_non_object_json_is_reported(hodei_store: Store) -> None:
     hodei_store.create(static("odd"))
     corrupt(hodei_store, """UPDATE provider_configs SET config = '[1, 2]'::json,
                             required_labels = '"x"'::json WHERE name = 'odd'""")
-    (odd,) = hodei_store.list()
+    (odd,) = hodei_store.all()
     assert {p.field for p in odd.problems} >= {"required_labels"}
 
 
@@ -217,13 +218,13 @@ def test_apply_is_all_or_nothing(hodei_store: Store) -> None:
     with pytest.raises(InvalidInput) as info:
         hodei_store.apply([static("a"), static("b", max_workers=0), static("c", config={"x": 1})])
     assert {p.field for p in info.value.problems} == {"providers[1] (b).max_workers", "providers[2] (c).config.x"}
-    assert hodei_store.list() == []
+    assert hodei_store.all() == []
 
 
 def test_apply_refuses_a_name_twice(hodei_store: Store) -> None:
     with pytest.raises(InvalidInput, match="more than once"):
         hodei_store.apply([static("a"), static("a", priority=3)])
-    assert hodei_store.list() == []
+    assert hodei_store.all() == []
 
 
 def test_apply_keeps_a_status_it_does_not_mention(hodei_store: Store) -> None:

@@ -43,7 +43,7 @@ def pm(localproc_site: Path) -> HodeiPluginManager:
 
 
 def provider(pm: HodeiPluginManager, **config: Any) -> Provider:
-    normalised = pm.hook.hodei_validate_config(provider_type="localproc", config={"type": "localproc", **config})
+    normalised = pm.validate_config("localproc", {"type": "localproc", **config})
     return Provider(id=uuid.uuid4(), name="localproc test", provider_type="localproc", config=normalised)
 
 
@@ -132,7 +132,7 @@ def test_secret_env_is_masked(pm) -> None:
 
 
 def call(pm: HodeiPluginManager, hook: str, target: Provider, timeout: float = 30.0, **kwargs: Any) -> Any:
-    return anyio.run(lambda: call_provider_hook(getattr(pm.hook, hook), target, timeout, **kwargs))
+    return anyio.run(lambda: call_provider_hook(pm, hook, target, timeout, **kwargs))
 
 
 def test_health_check_names_a_missing_command(pm) -> None:

@@ -11,16 +11,15 @@ import pytest
 from hodei import database
 from hodei.domain import BackendWorker, HealthStatus
 from hodei.plugins import make_plugin_manager
-from hodei.selection import Selector, build_chain
+from hodei.selection import build_chain
+from hodei.services.local import on_database
 from hodei.settings import WorkerSettings
 from hodei.store import Store
 from hodei.testing import static_provider
 from hodei.workers import (
     IllegalTransition,
     NoProviderAvailable,
-    Provisioner,
     Reconciler,
-    WorkerRecords,
     WorkerState,
 )
 
@@ -41,17 +40,19 @@ class World:
         self.pm = make_plugin_manager()
         self.store = Store(engine, self.pm)
         self.chain = build_chain(self.pm)
-        self.records = WorkerRecords(engine)
         self.settings = WorkerSettings.model_validate({"provision_timeout_seconds": 1.0, **settings})
+        self.services = on_database(self.store, self.chain, self.settings)
+        self.records, self.states = self.services.records, self.services.states
         self.failures: list[tuple[uuid.UUID, str]] = []
+        count_failure = self.services.provisioner.on_failure
+        assert count_failure is not None
 
         async def failed(provider_id: uuid.UUID, result: Any) -> None:
             self.failures.append((provider_id, result.reason))
-            self.store.record_check(provider_id, result)
+            await count_failure(provider_id, result)
 
-        self.provisioner = Provisioner(
-            self.pm, self.records, self.settings, selector=lambda: Selector.from_store(self.store, self.chain),
-            on_failure=failed, provider_of=lambda pid: self.store.get(pid).to_provider())
+        self.provisioner = self.services.provisioner
+        self.provisioner.on_failure = failed
 
     def job(self, **fields: Any) -> Any:
         return self.chain.parse_requirements(fields)
@@ -59,7 +60,7 @@ class World:
     def reconciler(self, **settings: Any) -> Reconciler:
         merged = WorkerSettings.model_validate({**self.settings.model_dump(), **settings})
         providers = {}
-        for row in self.store.list():
+        for row in self.store.all():
             if row.valid:
                 providers[row.id] = row.to_provider()
 
@@ -69,7 +70,6 @@ class World:
         return Reconciler(self.pm, self.records, self.provisioner, merged, providers=lambda: providers, call=call)
 
     def close(self) -> None:
-        self.records.close()
         self.store.close()
 
 
@@ -87,7 +87,7 @@ async def test_provision_then_release(world: World) -> None:
     assert worker.state is WorkerState.RUNNING and worker.provider_name == "p"
     assert worker.backend_id == f"static-{worker.id}"
     assert [(a.provider, a.outcome) for a in result.attempts] == [("p", "provisioned")]
-    assert world.store.state("p").active_workers == 1
+    assert world.states.of("p").active_workers == 1
     backend = static_provider._WORKERS[str(worker.provider_id)]
     assert worker.id in backend
 
@@ -95,7 +95,7 @@ async def test_provision_then_release(world: World) -> None:
     assert released.state is WorkerState.TERMINATED and released.ended_at is not None
     assert worker.id not in backend
     assert (await world.provisioner.release(worker.id)).state is WorkerState.TERMINATED, "release is idempotent"
-    assert world.store.state("p").active_workers == 0
+    assert world.states.of("p").active_workers == 0
 
 
 async def test_max_workers_holds_and_the_refusal_says_why(world: World) -> None:
@@ -116,11 +116,11 @@ async def test_failover_to_the_next_ranked_provider(world: World) -> None:
     assert [(a.provider, a.outcome, a.reason) for a in result.attempts] == [
         ("first", "failed", "RuntimeError: engine refused"), ("second", "provisioned", "")]
     assert result.worker.attempts[0]["reason"] == "RuntimeError: engine refused"
-    failed = [w for w in world.records.list() if w.provider_name == "first"]
+    failed = [w for w in world.records.find() if w.provider_name == "first"]
     assert [(w.state, w.reason) for w in failed] == [(WorkerState.FAILED, "provision failed: RuntimeError: engine refused")]
-    assert world.store.state("first").active_workers == 0, "the failed attempt gave its slot back"
+    assert world.states.of("first").active_workers == 0, "the failed attempt gave its slot back"
     # The failure counts toward the provider's health, so selection avoids it until a check passes.
-    assert world.store.state("first").health is HealthStatus.UNHEALTHY
+    assert world.states.of("first").health is HealthStatus.UNHEALTHY
     assert (await world.provisioner.provision(world.job())).attempts[0].provider == "second"
 
 

@@ -15,26 +15,26 @@ import sys
 import anyio
 from hodei import database
 from hodei.plugins import make_plugin_manager
-from hodei.selection import Selector, build_chain
-from hodei.settings import WorkerSettings
+from hodei.selection import build_chain
+from hodei.services.local import on_database
+from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
-from hodei.workers import Provisioner, WorkerRecords, WorkerState
+from hodei.workers import WorkerState
 
 PROCESS = r"""
 import json, sys
 import anyio
 from hodei import database
 from hodei.plugins import make_plugin_manager
-from hodei.selection import Selector, build_chain
-from hodei.settings import WorkerSettings
+from hodei.selection import build_chain
+from hodei.services.local import on_database
 from hodei.store import Store
-from hodei.workers import NoProviderAvailable, Provisioner, WorkerRecords
+from hodei.workers import NoProviderAvailable
 
 url, count = sys.argv[1], int(sys.argv[2])
 store = Store(database.create_engine(url), make_plugin_manager())
 chain = build_chain(store.pm)
-records = WorkerRecords(store.engine)
-provisioner = Provisioner(store.pm, records, WorkerSettings(), selector=lambda: Selector.from_store(store, chain))
+provisioner = on_database(store, chain).provisioner
 outcomes = []
 
 async def one():
@@ -84,12 +84,10 @@ def test_three_processes_200_requests_max_workers_20(hodei_database_url: str) ->
     assert len(results) == 200
     assert len(succeeded) == 20, f"{len(succeeded)} workers for max_workers = 20"
     assert len(refused) == 180 and all("at capacity" in reason for reason in refused), set(refused)
-    assert store.state("solo").active_workers == 20
+    assert ProviderStates(store.engine).of("solo").active_workers == 20
 
-    records = WorkerRecords(engine)
-    chain = build_chain(store.pm)
-    provisioner = Provisioner(store.pm, records, WorkerSettings(), selector=lambda: Selector.from_store(store, chain),
-                              provider_of=lambda pid: store.get(pid).to_provider())
+    services = on_database(store, build_chain(store.pm))
+    records, provisioner = services.records, services.provisioner
 
     async def release_all() -> None:
         async with anyio.create_task_group() as group:
@@ -97,7 +95,6 @@ def test_three_processes_200_requests_max_workers_20(hodei_database_url: str) ->
                 group.start_soon(provisioner.release, worker_id)
 
     anyio.run(release_all)
-    assert {w.state for w in records.list(states=None)} == {WorkerState.TERMINATED}
-    assert store.state("solo").active_workers == 0 and store.state("solo").reserved_workers == 0
-    records.close()
+    assert {w.state for w in records.find(states=None)} == {WorkerState.TERMINATED}
+    assert ProviderStates(store.engine).of("solo").active_workers == 0 and ProviderStates(store.engine).of("solo").reserved_workers == 0
     store.close()

@@ -18,11 +18,13 @@ from hodei import database
 from hodei.checks import check_provider
 from hodei.daemon import Daemon
 from hodei.plugins import make_plugin_manager
-from hodei.selection import Selector, build_chain
+from hodei.selection import build_chain
+from hodei.services.local import on_database
 from hodei.settings import Settings, WorkerSettings
+from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.testing import backend_unavailable
-from hodei.workers import Provisioner, WorkerRecords, WorkerState
+from hodei.workers import WorkerRecords, WorkerState
 
 SOCKET = os.environ.get("HODEI_TEST_DOCKER_SOCKET", "/var/run/docker.sock")
 
@@ -67,13 +69,11 @@ def containers(docker_api: Any, provider_id: str) -> list[dict[str, Any]]:
 
 def test_provision_runs_a_labelled_container_and_release_removes_it(store: Any, docker_api: Any) -> None:
     chain = build_chain(store.pm)
-    records = WorkerRecords(store.engine)
-    provisioner = Provisioner(store.pm, records, WorkerSettings(server_address="10.0.0.1:50051"),
-                              selector=lambda: Selector.from_store(store, chain),
-                              provider_of=lambda pid: store.get(pid).to_provider())
+    services = on_database(store, chain, WorkerSettings(server_address="10.0.0.1:50051"))
+    provisioner = services.provisioner
     provider_id = str(store.get("engine").id)
     checked = anyio.run(check_provider, store.pm, store.get("engine").to_provider(), 10.0)
-    store.record_check("engine", capacity=checked.capacity)  # what one worker can get, for the resources filter
+    services.providers.record_check("engine", capacity=checked.capacity)  # what one worker can get, for the resources filter
     worker = anyio.run(provisioner.provision, chain.parse_requirements({"cpu": 0.5, "memory": "32Mi"})).worker
     [container] = containers(docker_api, provider_id)
     assert container["Id"] == worker.backend_id and container["State"] == "running"
@@ -85,7 +85,6 @@ def test_provision_runs_a_labelled_container_and_release_removes_it(store: Any, 
     released = anyio.run(provisioner.release, worker.id)
     assert released.state is WorkerState.TERMINATED
     assert containers(docker_api, provider_id) == []
-    records.close()
 
 
 KILLED_MID_PROVISION = r"""
@@ -104,7 +103,7 @@ WorkerRecords(store.engine).reserve(provider.id, worker_id="doomed", token="t", 
 
 async def main():
     request = WorkerRequest(worker_id="doomed", server_address="127.0.0.1:50051", token="t")
-    await call_provider_hook(store.pm.hook.hodei_provision, provider, 60, request=request)
+    await call_provider_hook(store.pm, "hodei_provision", provider, 60, request=request)
     os.kill(os.getpid(), signal.SIGKILL)  # the container exists; the database never hears of it
 
 anyio.run(main)
@@ -121,7 +120,7 @@ def test_a_process_killed_between_container_and_database_write_leaks_nothing(sto
     assert orphan["Labels"]["hodei.worker-id"] == "doomed"
     records = WorkerRecords(store.engine)
     assert records.get("doomed").state is WorkerState.PROVISIONING
-    assert store.state("engine").reserved_workers == 1, "the slot is still held"
+    assert ProviderStates(store.engine).of("engine").reserved_workers == 1, "the slot is still held"
 
     settings = Settings.model_validate({
         "database": {"url": hodei_sqlite_url},
@@ -142,5 +141,4 @@ def test_a_process_killed_between_container_and_database_write_leaks_nothing(sto
 
     anyio.run(restart)
     assert "reservation expired" in records.get("doomed").reason
-    assert store.state("engine").reserved_workers == 0 and store.state("engine").active_workers == 0
-    records.close()
+    assert ProviderStates(store.engine).of("engine").reserved_workers == 0 and ProviderStates(store.engine).of("engine").active_workers == 0

@@ -2,10 +2,10 @@
 
 Plugin authors import everything they need from here::
 
-    from hodei import hookimpl, provider_hook, ProviderType, HealthResult, ConfigError
+    from hodei import hookimpl, run_sdk_call, Deadline, ProviderType, HealthResult, ConfigError
 """
 
-from hodei.calls import run_blocking
+from hodei.calls import run_blocking, run_sdk_call
 from hodei.config_schema import (
     Capabilities,
     CpuQuantity,
@@ -15,6 +15,7 @@ from hodei.config_schema import (
     StrictModel,
     validate_config_model,
 )
+from hodei.deadline import Deadline, DeadlineExceeded
 from hodei.domain import (
     BackendWorker,
     Capacity,
@@ -34,9 +35,9 @@ from hodei.plugins import provider_hook
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendWorker", "Capabilities", "Capacity", "ConfigError", "CpuQuantity", "HealthResult",
-    "HealthStatus", "HodeiError", "InvalidInput", "MemoryQuantity", "NonEmptyStr", "Problem",
-    "Provider", "ProviderConfigModel", "ProviderStatus", "ProviderType", "Resources",
-    "StrictModel", "WorkerHandle", "WorkerRequest", "hookimpl", "provider_hook", "run_blocking",
-    "validate_config_model",
+    "BackendWorker", "Capabilities", "Capacity", "ConfigError", "CpuQuantity", "Deadline",
+    "DeadlineExceeded", "HealthResult", "HealthStatus", "HodeiError", "InvalidInput", "MemoryQuantity",
+    "NonEmptyStr", "Problem", "Provider", "ProviderConfigModel", "ProviderStatus", "ProviderType",
+    "Resources", "StrictModel", "WorkerHandle", "WorkerRequest", "hookimpl", "provider_hook",
+    "run_blocking", "run_sdk_call", "validate_config_model",
 ]

@@ -1,19 +1,31 @@
-"""Calling provider hooks from the event loop: await what is awaitable, bound every call in time."""
+"""Calling provider hooks from the event loop, and running a plugin's blocking SDK calls off it.
+
+The core calls a provider hook through :func:`call_provider_hook`: only the plugin serving the
+provider's type is asked (see ``HodeiPluginManager.provider_hook_caller``), the answer is awaited
+when it is awaitable, and the whole call is bounded in time. A plugin runs its blocking SDK calls
+through :func:`run_sdk_call` (or :func:`run_blocking`), in a worker thread, never on the loop.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
+from hodei.deadline import Deadline
 from hodei.domain import Provider
 from hodei.errors import UnknownProviderType
 
+if TYPE_CHECKING:
+    from hodei.plugins import HodeiPluginManager
+
 T = TypeVar("T")
+
 
 async def run_blocking(func: Callable[..., T], *args: Any, limiter: anyio.CapacityLimiter | None = None,
                        **kwargs: Any) -> T:
@@ -31,16 +43,57 @@ async def run_blocking(func: Callable[..., T], *args: Any, limiter: anyio.Capaci
     return await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=limiter)
 
 
-async def call_provider_hook(hook: Any, provider: Provider, timeout: float, **kwargs: Any) -> Any:
-    """Call a firstresult provider hook for ``provider`` within ``timeout`` seconds.
+async def run_sdk_call(target: str, *args: Any, timeout: float | Deadline,
+                       limiter: anyio.CapacityLimiter | None = None) -> Any:
+    """Run ``module:function(*args, deadline)`` in a worker thread, importing ``module`` in that thread.
 
-    :raises UnknownProviderType: when no plugin answers for the provider's type.
+    The pattern every built-in plugin follows for its backend hooks: the module that imports the
+    SDK (``docker``, ``kubernetes``, ``boto3``) is named here as a string, so the plugin's own
+    module never imports it (validation stays pure and cheap) and its first import, which takes
+    long enough to stall every other provider's calls, happens in the thread, not on the loop::
+
+        @hookimpl
+        async def hodei_provision(provider, request, timeout):
+            return await run_sdk_call("hodei_docker.workers:provision", provider, request, timeout=timeout)
+
+    :param target: ``"package.module:function"``, as in an entry point.
+    :param timeout: the hook's ``timeout``: the :class:`~hodei.Deadline` passed last to the function
+        starts now, so time spent waiting for a free thread counts too. Or a ``Deadline`` already
+        started.
+    :param limiter: as for :func:`run_blocking`.
+    :returns: what the function returns. The thread is abandoned, like :func:`run_blocking`'s,
+        when the caller is cancelled (the core's timeout): the function should bound its requests
+        by the deadline so that it ends too.
+    """
+    module_name, _, function_name = target.partition(":")
+    if not module_name or not function_name:
+        raise ValueError(f"target must be 'package.module:function', got {target!r}")
+    deadline = timeout if isinstance(timeout, Deadline) else Deadline(timeout)
+
+    def call() -> Any:
+        function = getattr(importlib.import_module(module_name), function_name)
+        return function(*args, deadline)
+
+    return await run_blocking(call, limiter=limiter)
+
+
+async def call_provider_hook(pm: HodeiPluginManager, hook_name: str, provider: Provider, timeout: float,
+                             **kwargs: Any) -> Any:
+    """Call the provider hook ``hook_name`` of the plugin serving ``provider``'s type, within ``timeout`` seconds.
+
+    Only that plugin's implementation is called, and those of plugins serving no type (hook
+    wrappers), through ``pm.provider_hook_caller``. An awaitable answer is awaited under the same bound.
+
+    :raises UnknownProviderType: when no plugin serves the provider's type, or its plugin answers ``None``.
     :raises TimeoutError: when the plugin does not answer in time.
     """
     with anyio.fail_after(timeout):
-        result = hook(provider=provider, timeout=timeout, **kwargs)
+        caller = pm.provider_hook_caller(hook_name, provider.provider_type)
+        result = caller(provider=provider, timeout=timeout, **kwargs)
         if result is None:
-            raise UnknownProviderType(f"no plugin serves provider type {provider.provider_type!r}")
+            owner = pm.provider_type(provider.provider_type).plugin_name
+            raise UnknownProviderType(f"plugin {owner!r} serves provider type {provider.provider_type!r} "
+                                      f"but gave no answer to {hook_name}")
         if inspect.isawaitable(result):
             result = await result
     return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hodei.calls import call_provider_hook
 from hodei.domain import Capacity, HealthResult, HealthStatus, Provider, ProviderState
@@ -32,10 +32,10 @@ def _failure(exc: BaseException, timeout: float, what: str) -> str:
 
 async def check_provider(pm: HodeiPluginManager, provider: Provider, timeout: float) -> CheckResult:
     """Ask the provider's plugin for its health, then (unless Unhealthy) its capacity."""
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
     try:
-        health = await call_provider_hook(pm.hook.hodei_health_check, provider, timeout)
+        health = await call_provider_hook(pm, "hodei_health_check", provider, timeout)
         if not isinstance(health, HealthResult):
             raise TypeError(f"the health check returned {type(health).__name__}, not a HealthResult")
     except Exception as exc:
@@ -44,7 +44,7 @@ async def check_provider(pm: HodeiPluginManager, provider: Provider, timeout: fl
     capacity, capacity_error = None, ""
     if health.status is not HealthStatus.UNHEALTHY:
         try:
-            capacity = await call_provider_hook(pm.hook.hodei_capacity, provider, timeout)
+            capacity = await call_provider_hook(pm, "hodei_capacity", provider, timeout)
             if not isinstance(capacity, Capacity):
                 raise TypeError(f"the capacity report was {type(capacity).__name__}, not a Capacity")
         except Exception as exc:
@@ -60,11 +60,11 @@ def after_check(state: ProviderState, health: HealthResult | None, capacity: Cap
         failed = health.status is HealthStatus.UNHEALTHY
         state = dataclasses.replace(
             state, health=health.status, health_reason=health.reason,
-            checked_at=health.checked_at or datetime.now(timezone.utc),
+            checked_at=health.checked_at or datetime.now(UTC),
             check_duration_seconds=health.duration_seconds,
             consecutive_failures=state.consecutive_failures + 1 if failed else 0,
             consecutive_successes=0 if failed else state.consecutive_successes + 1)
     if capacity is not None:
         state = dataclasses.replace(state, backend_workers=capacity.active_workers, per_worker=capacity.per_worker,
-                                    capacity_reported_at=state.checked_at or datetime.now(timezone.utc))
+                                    capacity_reported_at=state.checked_at or datetime.now(UTC))
     return state

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
 
-from hodei.errors import DatabaseNotReady
+from hodei.errors import Conflict, DatabaseNotReady
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -21,13 +22,42 @@ def safe_url(url: str | sa.URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+# The execution option a write transaction carries (:func:`write_session`).
+WRITE = "hodei_write"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the daemon read while the CLI writes; the busy timeout waits out short locks.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # SQLAlchemy's own BEGIN is left out (pysqlite's legacy mode would start the transaction only at the
+    # first write, after the reads it depends on), so _sqlite_begin says how each transaction starts.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    # A read-modify-write takes the write lock before it reads (BEGIN IMMEDIATE): on SQLite,
+    # SELECT ... FOR UPDATE is a no-op, and this is what keeps a concurrent writer from slipping in
+    # between the read and the write. Readers begin DEFERRED and never wait for writers (WAL).
+    immediate = connection.get_execution_options().get(WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def write_session(engine: Engine) -> Session:
+    """A session for a read-modify-write: on SQLite its transaction holds the write lock from the start;
+    on PostgreSQL it is an ordinary transaction, and the caller locks the rows it reads (FOR UPDATE)."""
+    session = Session(engine)
+    try:
+        session.connection(execution_options={WRITE: True})
+    except sa.exc.OperationalError as exc:
+        session.close()
+        if "locked" in str(exc.orig).lower():  # SQLite: another writer held the lock past the busy timeout
+            raise Conflict("the database is busy with another change; nothing was written, try again") from None
+        raise
+    return session
 
 
 def create_engine(url: str) -> Engine:
@@ -39,6 +69,7 @@ def create_engine(url: str) -> Engine:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(parsed)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
+            sa.event.listen(engine, "begin", _sqlite_begin)
             return engine
         return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     except OSError as exc:

@@ -23,6 +23,20 @@ class ProviderStatus(str, enum.Enum):
     UNHEALTHY = "UNHEALTHY"
 
 
+class WorkerState(str, enum.Enum):
+    """Where a worker is in its life. PROVISIONING, RUNNING and RELEASING hold one of its provider's
+    ``max_workers`` slots."""
+
+    PROVISIONING = "PROVISIONING"
+    RUNNING = "RUNNING"
+    RELEASING = "RELEASING"
+    TERMINATED = "TERMINATED"
+    FAILED = "FAILED"
+
+
+SLOT_HOLDING = (WorkerState.PROVISIONING, WorkerState.RUNNING, WorkerState.RELEASING)
+
+
 class HealthStatus(str, enum.Enum):
     HEALTHY = "Healthy"
     DEGRADED = "Degraded"

@@ -65,6 +65,14 @@ class AlreadyExists(HodeiError):
     """Something with that name exists already."""
 
 
+class Conflict(HodeiError):
+    """A write lost a race with another writer and changed nothing; reading again and retrying is safe."""
+
+
+class StaleVersion(Conflict):
+    """An update carried the version it read, and the provider has changed since."""
+
+
 class DatabaseNotReady(HodeiError):
     """The database is unreachable or its schema is older than this version of Hodei."""
 

@@ -4,13 +4,15 @@ Calling convention (see docs/plugin-authors.md):
 
 * Hooks are called with keyword arguments only. An implementation may accept fewer arguments
   than the spec lists, so specs can grow without breaking plugins.
-* Provider hooks are ``firstresult``: the core calls every plugin's implementation until one
-  returns something other than ``None``. An implementation returns ``None`` for a provider type
-  that is not its own (``hodei.provider_hook("docker")`` does that check for you).
-* Provider hooks may return their value directly or an awaitable of it (an ``async def``
-  wrapped by ``provider_hook``, which returns the coroutine only for its own type). The core
-  awaits it on its event loop under the call's timeout, so an implementation must never block:
-  run a blocking SDK call with ``hodei.run_blocking``.
+* Provider hooks (:data:`PROVIDER_HOOKS`) are routed by provider type: the core calls them
+  through ``HodeiPluginManager.provider_hook_caller(hook, type)``, which leaves out the plugins
+  serving *other* types: the plugin serving the provider's type answers, and plugins serving no
+  type (hook wrappers: tracing, timing) still see the call. A plain ``@hookimpl`` is enough; an
+  implementation is never asked about another plugin's type. They stay ``firstresult``: the first
+  answer other than ``None`` is the answer.
+* Provider hooks may return their value directly or an awaitable of it (an ``async def``). The
+  core awaits it on its event loop under the call's timeout, so an implementation must never
+  block: run a blocking SDK call with ``hodei.run_sdk_call`` (or ``hodei.run_blocking``).
 * ``hodei_validate_config`` is the exception: it is synchronous and pure, because the CLI, the
   API and the store call it on every write and on every row they read.
 """
@@ -34,6 +36,10 @@ from hodei.domain import (
 
 PROJECT_NAME = "hodei"
 
+PROVIDER_HOOKS = ("hodei_validate_config", "hodei_health_check", "hodei_capacity", "hodei_provision",
+                  "hodei_deprovision", "hodei_list_workers")
+"""The hooks the core routes to the plugin serving the provider's type."""
+
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
@@ -55,7 +61,7 @@ def hodei_provider_types() -> Sequence[ProviderType]:
 
 
 # --------------------------------------------------------------------------------------------
-# Provider hooks (firstresult: the first non-None answer wins; return None for foreign types)
+# Provider hooks (routed to the plugin serving the type; firstresult: the first non-None answer wins)
 # --------------------------------------------------------------------------------------------
 
 
@@ -69,8 +75,7 @@ def hodei_validate_config(provider_type: str, config: Mapping[str, Any]) -> Mapp
     :param provider_type: the row's ``provider_type``.
     :param config: the ``config`` object as stored (the seed's JSON, including its ``"type"``).
     :returns: the normalised config (defaults filled in, ``"type"`` set) as a JSON-compatible
-        mapping, which the other hooks receive as ``provider.config``; ``None`` when the type
-        is not this plugin's.
+        mapping, which the other hooks receive as ``provider.config``.
     :raises hodei.ConfigError: naming the field (relative to ``config``) and the reason.
     """
 
@@ -86,7 +91,7 @@ def hodei_health_check(provider: Provider, timeout: float) -> HealthResult | Awa
     :param timeout: seconds the whole check may take (``health_check_timeout``, default 5).
     :returns: a :class:`hodei.HealthResult`: Healthy; Degraded with a reason when the backend
         answers but something the provider needs is wrong; Unhealthy with a reason when it
-        does not answer or refuses. ``None`` when the type is not this plugin's.
+        does not answer or refuses.
     """
 
 
@@ -99,7 +104,7 @@ def hodei_capacity(provider: Provider, timeout: float) -> Capacity | Awaitable[C
 
     :param provider: the provider to measure.
     :param timeout: seconds the call may take.
-    :returns: a :class:`hodei.Capacity`; ``None`` when the type is not this plugin's.
+    :returns: a :class:`hodei.Capacity`.
     """
 
 
@@ -115,7 +120,7 @@ def hodei_provision(
     :param provider: the provider chosen by selection.
     :param request: the worker's id, resources, server address and one-time token (a secret).
     :param timeout: seconds the call may take.
-    :returns: a :class:`hodei.WorkerHandle`; ``None`` when the type is not this plugin's.
+    :returns: a :class:`hodei.WorkerHandle`.
     :raises Exception: any failure; the core releases the slot and tries the next provider.
     """
 
@@ -129,7 +134,7 @@ def hodei_deprovision(
     :param provider: the provider that runs the worker.
     :param handle: what ``hodei_provision`` returned.
     :param timeout: seconds the call may take, grace period included.
-    :returns: ``True`` or an awaitable; ``None`` when the type is not this plugin's.
+    :returns: ``True``, or an awaitable.
     """
 
 
@@ -143,12 +148,14 @@ def hodei_list_workers(
 
     :param provider: the provider whose workers to list.
     :param timeout: seconds the call may take.
-    :returns: a list of :class:`hodei.BackendWorker`; ``None`` when the type is not this plugin's.
+    :returns: a list of :class:`hodei.BackendWorker`.
     """
 
 
 # --------------------------------------------------------------------------------------------
-# Selection (fan-out: every plugin contributes rules; hodei.toml orders and removes them)
+# Selection (fan-out: every plugin contributes rules; hodei.toml orders and removes them).
+# The core calls each plugin's implementation on its own (a subset hook caller per plugin, wrappers
+# kept), so it knows which plugin contributed which rule and one plugin's failure costs only its rules.
 # --------------------------------------------------------------------------------------------
 
 

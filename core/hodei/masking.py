@@ -20,3 +20,11 @@ def mask_secrets(config: Mapping[str, Any], secret_fields: Iterable[str]) -> dic
         if isinstance(node, dict) and node.get(leaf) is not None:
             node[leaf] = MASK
     return masked
+
+
+def masked_config(config: Any, secret_fields: Iterable[str] | None) -> Any:
+    """``config`` with its type's secret fields shown as ``***``. ``secret_fields`` is ``None`` when the
+    type's plugin is not loaded: nothing then says which values are secrets, so all of it is hidden."""
+    if secret_fields is None:
+        return MASK
+    return mask_secrets(config, secret_fields) if isinstance(config, Mapping) else config

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,11 +13,9 @@ from sqlmodel import Field, SQLModel
 # jsonb on PostgreSQL so the seed's `config || '{...}'::jsonb` works; JSON text on SQLite.
 JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
-PROVIDER_STATUSES = ("ACTIVE", "DISABLED", "MAINTENANCE", "UNHEALTHY")
-
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ProviderConfigRow(SQLModel, table=True):
@@ -29,10 +27,10 @@ class ProviderConfigRow(SQLModel, table=True):
     name: str = Field(sa_column=sa.Column(sa.Text(), nullable=False, unique=True))
     provider_type: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     config: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
-    status: str = Field("ACTIVE", sa_column=sa.Column(sa.Text(), nullable=False))
-    priority: int = Field(0, sa_column=sa.Column(sa.Integer(), nullable=False))
-    max_workers: int = Field(10, sa_column=sa.Column(sa.Integer(), nullable=False))
-    preferred_region: str | None = Field(None, sa_column=sa.Column(sa.Text(), nullable=True))
+    status: str = Field(default="ACTIVE", sa_column=sa.Column(sa.Text(), nullable=False))
+    priority: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    max_workers: int = Field(default=10, sa_column=sa.Column(sa.Integer(), nullable=False))
+    preferred_region: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     allowed_regions: list[str] = Field(default_factory=list, sa_column=sa.Column(JSONDocument, nullable=False))
     required_labels: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
     annotations: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
@@ -47,19 +45,19 @@ class ProviderStateRow(SQLModel, table=True):
 
     provider_id: uuid.UUID = Field(sa_column=sa.Column(
         sa.Uuid(), sa.ForeignKey("provider_configs.id", ondelete="CASCADE"), primary_key=True))
-    health: str | None = Field(None, sa_column=sa.Column(sa.Text(), nullable=True))
-    health_reason: str = Field("", sa_column=sa.Column(sa.Text(), nullable=False))
-    checked_at: datetime | None = Field(None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
-    check_duration_seconds: float | None = Field(None, sa_column=sa.Column(sa.Float(), nullable=True))
-    active_workers: int = Field(0, sa_column=sa.Column(sa.Integer(), nullable=False))
-    reserved_workers: int = Field(0, sa_column=sa.Column(sa.Integer(), nullable=False))
-    capacity_cpu: float | None = Field(None, sa_column=sa.Column(sa.Float(), nullable=True))
-    capacity_memory: int | None = Field(None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
-    capacity_gpu: int | None = Field(None, sa_column=sa.Column(sa.Integer(), nullable=True))
-    capacity_reported_at: datetime | None = Field(None, sa_column=sa.Column(sa.DateTime(timezone=True),
+    health: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    health_reason: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    checked_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
+    check_duration_seconds: float | None = Field(default=None, sa_column=sa.Column(sa.Float(), nullable=True))
+    active_workers: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    reserved_workers: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    capacity_cpu: float | None = Field(default=None, sa_column=sa.Column(sa.Float(), nullable=True))
+    capacity_memory: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
+    capacity_gpu: int | None = Field(default=None, sa_column=sa.Column(sa.Integer(), nullable=True))
+    capacity_reported_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True),
                                                                           nullable=True))
-    consecutive_failures: int = Field(0, sa_column=sa.Column(sa.Integer(), nullable=False))
-    consecutive_successes: int = Field(0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    consecutive_failures: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    consecutive_successes: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 
 
@@ -68,20 +66,15 @@ class ProviderHistoryRow(SQLModel, table=True):
 
     __tablename__ = "provider_history"
 
-    id: int | None = Field(None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
                                                      primary_key=True, autoincrement=True))
     provider_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False))
     provider_name: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     kind: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
-    old_value: str | None = Field(None, sa_column=sa.Column(sa.Text(), nullable=True))
+    old_value: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     new_value: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
-    cause: str = Field("", sa_column=sa.Column(sa.Text(), nullable=False))
-
-
-WORKER_STATES = ("PROVISIONING", "RUNNING", "RELEASING", "TERMINATED", "FAILED")
-# The states that hold one of the provider's max_workers slots.
-SLOT_STATES = ("PROVISIONING", "RUNNING", "RELEASING")
+    cause: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
 
 
 class WorkerRow(SQLModel, table=True):
@@ -93,12 +86,12 @@ class WorkerRow(SQLModel, table=True):
     provider_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False))
     provider_name: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     state: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
-    reason: str = Field("", sa_column=sa.Column(sa.Text(), nullable=False))
-    backend_id: str | None = Field(None, sa_column=sa.Column(sa.Text(), nullable=True))
-    handle: dict[str, Any] | None = Field(None, sa_column=sa.Column(JSONDocument, nullable=True))
+    reason: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    backend_id: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    handle: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONDocument, nullable=True))
     requirements: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
     attempts: list[dict[str, Any]] = Field(default_factory=list, sa_column=sa.Column(JSONDocument, nullable=False))
     token_sha256: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    ended_at: datetime | None = Field(None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
+    ended_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))

@@ -1,4 +1,5 @@
-"""Building the plugin manager: entry points loaded one by one, allow/deny lists, introspection."""
+"""Building the plugin manager: entry points loaded one by one, allow/deny lists, introspection,
+and routing each provider hook call to the plugin that serves the provider's type."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ class PluginInfo:
 
 
 class HodeiPluginManager(pluggy.PluginManager):
-    """A pluggy manager that also knows which plugin serves which provider type."""
+    """A pluggy manager that also knows which plugin serves which provider type, and routes by it."""
 
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT_NAME)
@@ -51,31 +52,46 @@ class HodeiPluginManager(pluggy.PluginManager):
         self.skipped: list[str] = []
         self._distributions: dict[str, tuple[str | None, str | None]] = {}
         self._types: dict[str, ProviderType] = {}
+        # (hook name, provider type) -> the hook caller that reaches only the type's plugin.
+        self._routes: dict[tuple[str, str], pluggy.HookCaller] = {}
 
     # -- registration -------------------------------------------------------------------------
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
-        """Register ``plugin``; refuse it whole if it declares a taken provider type or an unknown hook."""
+        """Register ``plugin``; refuse it whole if it declares a taken provider type or an unknown hook,
+        or if it is not hashable."""
+        try:
+            hash(plugin)
+        except TypeError:
+            # pluggy's subset_hook_caller, which routes provider hooks and calls the selection hooks
+            # one plugin at a time, keeps plugin objects in sets.
+            raise TypeError(f"the plugin object ({type(plugin).__name__}) is not hashable: use a module, or an "
+                            "object whose class keeps object.__hash__ (a dataclass: eq=False)") from None
         declared = _declared_types(plugin)
         taken = {t.name: self._types[t.name].plugin_name for t in declared if t.name in self._types}
         if taken:
             kind, owner = next(iter(taken.items()))
             raise ValueError(f"provider type {kind!r} is already served by plugin {owner!r}")
-        plugin_name = super().register(plugin, name)
-        if plugin_name is None:
-            return None
-        unknown = sorted(c.name for c in self.get_hookcallers(plugin) or () if c.spec is None)
-        if unknown:
-            super().unregister(plugin)
-            raise pluggy.PluginValidationError(plugin, f"implements unknown hook(s) {', '.join(unknown)}")
-        for ptype in declared:
-            self._types[ptype.name] = replace(ptype, plugin_name=plugin_name)
-        return plugin_name
+        try:
+            plugin_name = super().register(plugin, name)
+            if plugin_name is None:
+                return None
+            unknown = sorted(c.name for c in self.get_hookcallers(plugin) or () if c.spec is None)
+            if unknown:
+                super().unregister(plugin)
+                raise pluggy.PluginValidationError(plugin, f"implements unknown hook(s) {', '.join(unknown)}")
+            for ptype in declared:
+                self._types[ptype.name] = replace(ptype, plugin_name=plugin_name)
+            return plugin_name
+        finally:
+            # Routes built before the new plugin's types were known would send it foreign calls.
+            self._routes.clear()
 
     def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
         name = name or (self.get_name(plugin) if plugin is not None else None)
         removed = super().unregister(plugin, name)
         self._types = {k: t for k, t in self._types.items() if t.plugin_name != name}
+        self._routes.clear()
         self._distributions.pop(name or "", None)
         return removed
 
@@ -108,6 +124,45 @@ class HodeiPluginManager(pluggy.PluginManager):
             installed = ", ".join(sorted(self._types)) or "none"
             raise UnknownProviderType(
                 f"unknown provider type {name!r} (installed: {installed})") from None
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def provider_hook_caller(self, hook_name: str, provider_type: str) -> pluggy.HookCaller:
+        """The provider hook ``hook_name`` as it is called for providers of ``provider_type``.
+
+        A pluggy subset hook caller (``subset_hook_caller``, as pytest routes hooks per directory)
+        without the plugins that serve *other* provider types: it calls the implementations of
+        the plugin serving this type and of plugins that serve no type at all, so hook wrappers
+        (tracing, timing, audit) still see the call, and ``pm.enable_tracing()`` traces it. Built
+        once per (hook, type) and rebuilt after any plugin is registered or unregistered.
+
+        :raises UnknownProviderType: when no loaded plugin serves ``provider_type``.
+        :raises ValueError: when ``hook_name`` is not a provider hook.
+        """
+        key = (hook_name, provider_type)
+        caller = self._routes.get(key)
+        if caller is not None:
+            return caller
+        if hook_name not in hookspecs.PROVIDER_HOOKS:
+            raise ValueError(f"{hook_name!r} is not a provider hook (one of {', '.join(hookspecs.PROVIDER_HOOKS)})")
+        owner = self.provider_type(provider_type).plugin_name
+        others = {t.plugin_name for t in self._types.values()} - {owner}
+        caller = self.subset_hook_caller(hook_name, remove_plugins=[self.get_plugin(name) for name in others])
+        self._routes[key] = caller
+        return caller
+
+    def validate_config(self, provider_type: str, config: Any) -> dict[str, Any]:
+        """``config`` checked and normalised by the plugin serving ``provider_type`` (its routed
+        ``hodei_validate_config``). Synchronous, like the hook.
+
+        :raises UnknownProviderType: when no plugin serves the type, or its plugin answers ``None``.
+        :raises hodei.ConfigError: when the plugin refuses the config (fields relative to ``config``).
+        """
+        caller = self.provider_hook_caller("hodei_validate_config", provider_type)
+        result = caller(provider_type=provider_type, config=config)
+        if result is None:
+            raise UnknownProviderType(f"the plugin for {provider_type!r} does not validate configs")
+        return dict(result)
 
     # -- introspection ------------------------------------------------------------------------
 
@@ -203,10 +258,13 @@ def make_plugin_manager(
 
 
 def provider_hook(provider_type: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Make ``func`` the ``hodei_*`` hook implementation for one provider type.
+    """Make ``func`` the ``hodei_*`` hook implementation for one provider type, checking the type.
 
     The wrapped function is called only for providers of that type and may be ``async``; for
-    any other type the wrapper returns ``None`` so the next plugin is asked.
+    any other type the wrapper returns ``None``. The core routes provider hooks to the plugin
+    serving the type (``HodeiPluginManager.provider_hook_caller``), so for a plugin serving one
+    type the check never fails and plain ``@hookimpl`` does the same; this decorator is kept for
+    the plugins written before routing, and for code that calls ``pm.hook.hodei_*`` unrouted.
     """
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:

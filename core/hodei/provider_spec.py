@@ -92,11 +92,11 @@ def parse_provider(document: Any, pm: HodeiPluginManager) -> tuple[ProviderSpec,
 def normalise_config(pm: HodeiPluginManager, provider_type: str, config: Any) -> dict[str, Any]:
     """The plugin's normalised form of ``config``. :raises InvalidInput: with ``config.``-prefixed fields."""
     try:
-        pm.provider_type(provider_type)
+        validate = pm.provider_hook_caller("hodei_validate_config", provider_type)  # routed to the type's plugin
     except UnknownProviderType as exc:
         raise InvalidInput(Problem("provider_type", str(exc))) from None
     try:
-        result = pm.hook.hodei_validate_config(provider_type=provider_type, config=config)
+        result = validate(provider_type=provider_type, config=config)
     except InvalidInput as exc:
         raise exc.nested("config") from None
     except Exception as exc:  # a plugin bug is reported against the config, never as a crash

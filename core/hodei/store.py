@@ -1,33 +1,33 @@
-"""The ``provider_configs`` store: every write validated through the provider type's plugin first.
+"""The ``provider_configs`` table seen through the plugins: every write validated by the provider
+type's plugin first, every read validated again.
 
-Rows can also be written directly in SQL (the seed shows how), so every row read is validated
-again; an invalid one is returned with its problems rather than raising.
+Rows can also be written directly in SQL (the seed shows how), so an invalid row is returned with
+its problems rather than raising. Run-time state and history are :mod:`hodei.storage.provider_state`'s;
+worker slots are counted in :mod:`hodei.storage.slots`.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, select
 
-from hodei.checks import after_check
-from hodei.database import check_schema, create_engine
-from hodei.domain import Capacity, HealthResult, HealthStatus, Provider, ProviderState, ProviderStatus, Resources
-from hodei.errors import AlreadyExists, HodeiError, InvalidInput, NotFound, Problem
-from hodei.masking import MASK, mask_secrets
-from hodei.models import SLOT_STATES, ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, WorkerRow, utcnow
+from hodei.database import check_schema, create_engine, write_session
+from hodei.domain import Provider, ProviderStatus
+from hodei.errors import AlreadyExists, InvalidInput, Problem, StaleVersion
+from hodei.models import ProviderConfigRow, ProviderHistoryRow, utcnow
 from hodei.plugins import HodeiPluginManager
+from hodei.provider_change import ProviderChange
 from hodei.provider_spec import PROVIDER_FIELDS, ProviderSpec, parse_provider
+from hodei.storage.rows import aware, find_provider_row
 
-
-class StaleVersion(HodeiError):
-    """An update carried the version it read, and the provider has changed since."""
+__all__ = ["Change", "StaleVersion", "Store", "StoredProvider"]
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,8 @@ class Change:
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (before, after)
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every time Hodei shows is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 class Store:
-    """Reads and writes providers. Sync: the daemon calls it from a worker thread."""
+    """Reads and writes providers through their plugins. Sync: the daemon calls it from a worker thread."""
 
     def __init__(self, engine: Engine, pm: HodeiPluginManager, *, check: bool = True):
         self.engine = engine
@@ -103,7 +98,9 @@ class Store:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _read(self, row: ProviderConfigRow) -> StoredProvider:
+    def read_row(self, row: ProviderConfigRow) -> StoredProvider:
+        """A row as stored, validated through its plugin now (the daemon reads rows raw and validates only
+        those that changed)."""
         values = {name: getattr(row, name) for name in PROVIDER_FIELDS}
         problems: tuple[Problem, ...] = ()
         normalised = None
@@ -112,207 +109,65 @@ class Store:
         except InvalidInput as exc:
             problems = tuple(exc.problems)
         return StoredProvider(
-            id=row.id, created_at=_aware(row.created_at), updated_at=_aware(row.updated_at),
+            id=row.id, created_at=aware(row.created_at), updated_at=aware(row.updated_at),
             problems=problems, normalised_config=normalised, **values,
         )
 
-    def list(self) -> list[StoredProvider]:
+    def all(self) -> list[StoredProvider]:
+        """Every provider, by name."""
         with Session(self.engine) as session:
             rows = session.exec(select(ProviderConfigRow).order_by(ProviderConfigRow.name)).all()
-            return [self._read(row) for row in rows]
+            return [self.read_row(row) for row in rows]
 
     def get(self, ref: str | uuid.UUID) -> StoredProvider:
         """A provider by name, or by id."""
         with Session(self.engine) as session:
-            return self._read(self._row(session, ref))
-
-    def _row(self, session: Session, ref: str | uuid.UUID, *, lock: bool = False) -> ProviderConfigRow:
-        row = None
-        if isinstance(ref, uuid.UUID):  # the daemon's own calls: no name can be a UUID object
-            row = session.get(ProviderConfigRow, ref, with_for_update=lock or None)
-        else:
-            query = select(ProviderConfigRow).where(ProviderConfigRow.name == str(ref))
-            row = session.exec(query.with_for_update() if lock else query).first()
-        if row is None and not isinstance(ref, uuid.UUID):
-            as_id = _as_uuid(ref)
-            if as_id is not None:
-                query = select(ProviderConfigRow).where(ProviderConfigRow.id == as_id)
-                row = session.exec(query.with_for_update() if lock else query).first()
-        if row is None:
-            raise NotFound(f"no provider named {str(ref)!r}")
-        return row
-
-    # -- run-time state ---------------------------------------------------------------------
-
-    def states(self) -> dict[uuid.UUID, ProviderState]:
-        """Every provider's last known health, load and capacity; a provider never checked has none."""
-        with Session(self.engine) as session:
-            states = {row.provider_id: _state(row) for row in session.exec(select(ProviderStateRow)).all()}
-            slots = slot_counts(session)
-        for provider_id in set(states) | set(slots):
-            states[provider_id] = with_slots(states.get(provider_id, ProviderState()), slots.get(provider_id))
-        return states
-
-    def slot_counts(self) -> dict[uuid.UUID, tuple[int, int]]:
-        with Session(self.engine) as session:
-            return slot_counts(session)
-
-    def state(self, ref: str | uuid.UUID) -> ProviderState:
-        with Session(self.engine) as session:
-            provider_id = self._row(session, ref).id
-            row = session.get(ProviderStateRow, provider_id)
-            state = _state(row) if row is not None else ProviderState()
-            return with_slots(state, slot_counts(session, provider_id).get(provider_id))
-
-    def record_check(self, ref: str | uuid.UUID, health: HealthResult | None = None,
-                     capacity: Capacity | None = None) -> ProviderState:
-        """Store one provider's health check and/or capacity report (``hodei providers check``, a failed
-        provision), counted as the daemon counts them (:func:`hodei.checks.after_check`)."""
-        with Session(self.engine) as session:
-            provider_id = self._row(session, ref).id
-            row = session.get(ProviderStateRow, provider_id)
-        state = after_check(_state(row) if row is not None else ProviderState(), health, capacity)
-        self.record_checks([(provider_id, state)])
-        return self.state(provider_id)
-
-    def record_checks(self, results: Sequence[tuple[uuid.UUID, ProviderState]]) -> int:
-        """Store many providers' states from the health monitor in one transaction (a round of 1,000
-        checks is a few writes, not 2,000), with a history entry for each change of health. Providers
-        deleted meanwhile are skipped. Returns how many were written."""
-        latest = dict(results)
-        with Session(self.engine) as session:
-            providers = {p.id: p for p in session.exec(
-                select(ProviderConfigRow).where(ProviderConfigRow.id.in_(list(latest)))).all()}
-            rows = {r.provider_id: r for r in session.exec(
-                select(ProviderStateRow).where(ProviderStateRow.provider_id.in_(list(providers)))).all()}
-            now = utcnow()
-            for provider_id, provider in providers.items():
-                state = latest[provider_id]
-                row = rows.get(provider_id) or ProviderStateRow(provider_id=provider_id)
-                new_health = state.health.value if state.health else None
-                if new_health is not None and row.health != new_health:
-                    session.add(ProviderHistoryRow(provider_id=provider_id, provider_name=provider.name, kind="health",
-                                                   old_value=row.health, new_value=new_health,
-                                                   cause=state.health_reason))
-                row.health, row.health_reason = new_health, state.health_reason
-                row.checked_at, row.check_duration_seconds = state.checked_at, state.check_duration_seconds
-                row.consecutive_failures = state.consecutive_failures
-                row.consecutive_successes = state.consecutive_successes
-                if state.capacity_reported_at is not None:
-                    row.active_workers = state.backend_workers or 0
-                    row.capacity_cpu, row.capacity_memory = state.per_worker.cpu, state.per_worker.memory
-                    row.capacity_gpu, row.capacity_reported_at = state.per_worker.gpu, state.capacity_reported_at
-                row.updated_at = now
-                session.add(row)
-            session.commit()
-            return len(providers)
-
-    def transition_status(self, provider_id: uuid.UUID, expected: ProviderStatus, new: ProviderStatus,
-                          cause: str) -> bool:
-        """Set ``new`` only if the status is still ``expected`` (the health monitor's changes must never
-        overwrite an operator's DISABLED or MAINTENANCE made meanwhile). Records it in the history."""
-        with Session(self.engine) as session:
-            provider = session.get(ProviderConfigRow, provider_id, with_for_update=True)
-            if provider is None or provider.status != expected.value:
-                return False
-            provider.status = new.value
-            provider.updated_at = utcnow()
-            session.add(provider)
-            session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="status",
-                                           old_value=expected.value, new_value=new.value, cause=cause))
-            session.commit()
-            return True
-
-    def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[ProviderHistoryRow]:
-        """The provider's status and health changes, newest first (also of a deleted provider, by id)."""
-        with Session(self.engine) as session:
-            try:
-                provider_id = self._row(session, ref).id
-            except NotFound:
-                provider_id = _as_uuid(ref)
-                if provider_id is None:
-                    raise
-            query = (select(ProviderHistoryRow).where(ProviderHistoryRow.provider_id == provider_id)
-                     .order_by(ProviderHistoryRow.at.desc(), ProviderHistoryRow.id.desc()).limit(limit))
-            rows = list(session.exec(query).all())
-            for row in rows:
-                row.at = _aware(row.at)
-            return rows
-
-    # -- for the daemon: raw rows, validated one at a time -------------------------------------
+            return self.read_row(find_provider_row(session, ref))
 
     def raw_rows(self, ids: Sequence[uuid.UUID] | None = None) -> list[ProviderConfigRow]:
-        """Rows as stored, not yet validated (the daemon validates only those that changed)."""
+        """Rows as stored, not yet validated."""
         with Session(self.engine) as session:
             query = select(ProviderConfigRow)
             if ids is not None:
-                query = query.where(ProviderConfigRow.id.in_(list(ids)))
+                query = query.where(col(ProviderConfigRow.id).in_(list(ids)))
             rows = list(session.exec(query).all())
             session.expunge_all()
             return rows
-
-    def read_row(self, row: ProviderConfigRow) -> StoredProvider:
-        return self._read(row)
 
     # -- writing ------------------------------------------------------------------------------
 
     def create(self, document: Mapping[str, Any]) -> StoredProvider:
         spec, _ = parse_provider(document, self.pm)
-        with Session(self.engine) as session:
+        with write_session(self.engine) as session:
             row = ProviderConfigRow(**_row_values(spec))
             if spec.id is not None:
                 row.id = spec.id
             session.add(row)
-            self._commit(session, spec.name)
+            _commit(session, spec.name)
             session.refresh(row)
-            return self._read(row)
+            return self.read_row(row)
 
-    def update(self, ref: str | uuid.UUID, changes: Mapping[str, Any] | None = None, *,
-               merge_config: Mapping[str, Any] | None = None,
-               expected_updated_at: datetime | None = None) -> StoredProvider:
-        """Change some fields of one provider.
+    def update(self, ref: str | uuid.UUID, change: ProviderChange) -> StoredProvider:
+        """Make ``change`` to one provider: read, changed, validated and written in one transaction that
+        holds the row (FOR UPDATE on PostgreSQL, the write lock on SQLite), so a concurrent change is
+        waited for and kept, never overwritten.
 
-        :param changes: fields to set (the seed's names); ``config`` replaces the whole object.
-        :param merge_config: keys merged into ``config`` after ``changes``, like the seed's
-            ``config = config || '{...}'::jsonb`` (a shallow merge: top-level keys replaced).
-        :param expected_updated_at: optimistic concurrency: refuse the change (:class:`StaleVersion`)
-            unless the row's ``updated_at`` is still this, checked in the transaction that writes it.
+        :raises StaleVersion: ``change.expected_version`` is not the row's version any more.
         """
-        changes = dict(changes or {})
-        unknown = sorted(set(changes) - set(PROVIDER_FIELDS))
-        if unknown:
-            raise InvalidInput([Problem(name, "unknown field") for name in unknown])
-        if merge_config is not None and not isinstance(merge_config, Mapping):
-            raise InvalidInput(Problem("config", "a config merge must be an object"))
-        with Session(self.engine) as session:
-            row = self._row(session, ref, lock=True)
-            if expected_updated_at is not None:
-                self._check_version(session, row, expected_updated_at)
-            document = {name: getattr(row, name) for name in PROVIDER_FIELDS} | changes
-            if merge_config:
-                current = document.get("config")
-                document["config"] = {**(current if isinstance(current, Mapping) else {}), **merge_config}
-            spec, _ = parse_provider(document, self.pm)
-            self._assign(row, spec)
+        with write_session(self.engine) as session:
+            row = find_provider_row(session, ref, lock=True)
+            if change.expected_version is not None and aware(row.updated_at) != aware(change.expected_version):
+                raise StaleVersion(f"provider {row.name!r} changed since it was read (its version is now "
+                                   f"{aware(row.updated_at).isoformat()}); read it again and retry")
+            spec, _ = parse_provider(change.applied_to({name: getattr(row, name) for name in PROVIDER_FIELDS}),
+                                     self.pm)
+            for key, value in _row_values(spec).items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
             session.add(row)
-            self._commit(session, spec.name)
+            _commit(session, spec.name)
             session.refresh(row)
-            return self._read(row)
-
-    @staticmethod
-    def _check_version(session: Session, row: ProviderConfigRow, expected: datetime) -> None:
-        stale = StaleVersion(f"provider {row.name!r} changed since it was read (its version is now "
-                             f"{_aware(row.updated_at).isoformat()}); read it again and retry")
-        if _aware(row.updated_at) != _aware(expected):
-            raise stale
-        # Compare-and-set in this transaction: on PostgreSQL the row is locked already; on SQLite this
-        # takes the write lock, so no other writer can slip in between the check and the write.
-        guard = session.execute(sa.update(ProviderConfigRow)
-                                .where(ProviderConfigRow.id == row.id, ProviderConfigRow.updated_at == row.updated_at)
-                                .values(updated_at=row.updated_at).execution_options(synchronize_session=False))
-        if guard.rowcount != 1:
-            session.rollback()
-            raise stale
+            return self.read_row(row)
 
     def set_status(self, ref: str | uuid.UUID, status: ProviderStatus | str, *,
                    cause: str = "set by an operator") -> StoredProvider:
@@ -322,24 +177,24 @@ class Store:
         except ValueError:
             allowed = ", ".join(s.value for s in ProviderStatus)
             raise InvalidInput(Problem("status", f"must be one of {allowed}, got {status!r}")) from None
-        with Session(self.engine) as session:
-            row = self._row(session, ref, lock=True)
+        with write_session(self.engine) as session:
+            row = find_provider_row(session, ref, lock=True)
             if row.status != value:
                 session.add(ProviderHistoryRow(provider_id=row.id, provider_name=row.name, kind="status",
                                                old_value=row.status, new_value=value, cause=cause))
                 row.status = value
                 row.updated_at = utcnow()
                 session.add(row)
-                session.commit()
+                _commit(session, row.name)
                 session.refresh(row)
-            return self._read(row)
+            return self.read_row(row)
 
     def delete(self, ref: str | uuid.UUID) -> StoredProvider:
-        with Session(self.engine) as session:
-            row = self._row(session, ref, lock=True)
-            removed = self._read(row)
+        with write_session(self.engine) as session:
+            row = find_provider_row(session, ref, lock=True)
+            removed = self.read_row(row)
             session.delete(row)
-            session.commit()
+            _commit(session, row.name)
             return removed
 
     def apply(self, documents: Sequence[Any], *, dry_run: bool = False) -> list[Change]:
@@ -351,9 +206,9 @@ class Store:
         """
         specs = self._parse_all(documents)
         changes: list[Change] = []
-        with Session(self.engine) as session:
+        with write_session(self.engine) as session:
             existing = {row.name: row for row in session.exec(
-                select(ProviderConfigRow).where(ProviderConfigRow.name.in_([s.name for s, _ in specs]))
+                select(ProviderConfigRow).where(col(ProviderConfigRow.name).in_([s.name for s, _ in specs]))
                 .with_for_update()).all()}
             for spec, given in specs:
                 row = existing.get(spec.name)
@@ -380,7 +235,7 @@ class Store:
             if dry_run:
                 session.rollback()
             else:
-                self._commit(session, None)
+                _commit(session, None)
         return changes
 
     def _parse_all(self, documents: Sequence[Any]) -> list[tuple[ProviderSpec, set[str]]]:
@@ -404,99 +259,22 @@ class Store:
             raise InvalidInput(problems, subject="nothing applied")
         return specs
 
-    @staticmethod
-    def _assign(row: ProviderConfigRow, spec: ProviderSpec) -> None:
-        for key, value in _row_values(spec).items():
-            setattr(row, key, value)
-        row.updated_at = utcnow()
 
-    @staticmethod
-    def _commit(session: Session, name: str | None) -> None:
-        try:
-            session.commit()
-        except sa.exc.IntegrityError as exc:
-            session.rollback()
-            # The unique constraint answers "is the name taken", race-free; or the database refused a value.
-            message = str(exc.orig).lower()
-            if "unique" in message or "duplicate" in message:
-                raise AlreadyExists(f"a provider named {name!r} exists already" if name
-                                    else "a provider with one of these names exists already") from None
-            raise InvalidInput(Problem("", f"the database refused the change: {exc.orig}")) from None
-        except sa.exc.DataError as exc:
-            session.rollback()
-            raise InvalidInput(Problem("", f"the database refused a value: {str(exc.orig).splitlines()[0]}")) from None
-
-
-def slot_counts(session: Session, provider_id: uuid.UUID | None = None) -> dict[uuid.UUID, tuple[int, int]]:
-    """Per provider, the workers holding a slot: (reserved: PROVISIONING, active: RUNNING or RELEASING)."""
-    query = (select(WorkerRow.provider_id, WorkerRow.state, func.count()).where(WorkerRow.state.in_(SLOT_STATES))
-             .group_by(WorkerRow.provider_id, WorkerRow.state))
-    if provider_id is not None:
-        query = query.where(WorkerRow.provider_id == provider_id)
-    counts: dict[uuid.UUID, tuple[int, int]] = {}
-    for found_id, state, count in session.exec(query).all():
-        reserved, active = counts.get(found_id, (0, 0))
-        counts[found_id] = (reserved + count, active) if state == "PROVISIONING" else (reserved, active + count)
-    return counts
-
-
-def with_slots(state: ProviderState, slots: tuple[int, int] | None) -> ProviderState:
-    """The state with its load taken from the workers table, which is what max_workers limits."""
-    reserved, active = slots or (0, 0)
-    return replace(state, active_workers=active, reserved_workers=reserved)
-
-
-def _state(row: ProviderStateRow) -> ProviderState:
-    return ProviderState(
-        health=HealthStatus(row.health) if row.health else None, health_reason=row.health_reason,
-        checked_at=_aware(row.checked_at) if row.checked_at else None,
-        check_duration_seconds=row.check_duration_seconds,
-        # The row's own worker columns predate the workers table; the load comes from that table.
-        backend_workers=row.active_workers if row.capacity_reported_at else None,
-        per_worker=Resources(cpu=row.capacity_cpu, memory=row.capacity_memory, gpu=row.capacity_gpu),
-        capacity_reported_at=_aware(row.capacity_reported_at) if row.capacity_reported_at else None,
-        consecutive_failures=row.consecutive_failures, consecutive_successes=row.consecutive_successes,
-    )
+def _commit(session: Session, name: str | None) -> None:
+    try:
+        session.commit()
+    except sa.exc.IntegrityError as exc:
+        session.rollback()
+        # The unique constraint answers "is the name taken", race-free; or the database refused a value.
+        message = str(exc.orig).lower()
+        if "unique" in message or "duplicate" in message:
+            raise AlreadyExists(f"a provider named {name!r} exists already" if name
+                                else "a provider with one of these names exists already") from None
+        raise InvalidInput(Problem("", f"the database refused the change: {exc.orig}")) from None
+    except sa.exc.DataError as exc:
+        session.rollback()
+        raise InvalidInput(Problem("", f"the database refused a value: {str(exc.orig).splitlines()[0]}")) from None
 
 
 def _row_values(spec: ProviderSpec) -> dict[str, Any]:
     return spec.model_dump(mode="json", exclude={"id"})
-
-
-def _as_uuid(ref: str | uuid.UUID) -> uuid.UUID | None:
-    if isinstance(ref, uuid.UUID):
-        return ref
-    try:
-        return uuid.UUID(ref)
-    except ValueError:
-        return None
-
-
-def masked_config(config: Any, provider_type: Any, pm: HodeiPluginManager) -> Any:
-    """``config`` with its type's secret fields shown as ``***``; all of it hidden when the
-    type's plugin is not loaded, since nothing then says which of its values are secrets."""
-    ptype = pm.provider_types.get(provider_type) if isinstance(provider_type, str) else None
-    if ptype is None:
-        return MASK
-    return mask_secrets(config, ptype.secret_fields) if isinstance(config, Mapping) else config
-
-
-def masked_document(provider: StoredProvider, pm: HodeiPluginManager) -> dict[str, Any]:
-    """A provider in the seed's field names, JSON-ready, with secret config values masked."""
-    return {
-        "id": str(provider.id),
-        "name": provider.name,
-        "provider_type": provider.provider_type,
-        "config": masked_config(provider.config, provider.provider_type, pm),
-        "status": provider.status,
-        "priority": provider.priority,
-        "max_workers": provider.max_workers,
-        "preferred_region": provider.preferred_region,
-        "allowed_regions": provider.allowed_regions,
-        "required_labels": provider.required_labels,
-        "annotations": provider.annotations,
-        "created_at": provider.created_at.isoformat(),
-        "updated_at": provider.updated_at.isoformat(),
-        "valid": provider.valid,
-        "problems": [p.as_dict() for p in provider.problems],
-    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -18,8 +18,11 @@ from google.protobuf.message import Message
 
 from hodei.api.v1 import providers_pb2 as pb
 from hodei.api.v1 import selection_pb2 as spb
+from hodei.api.v1 import workers_pb2 as wpb
 from hodei.domain import HealthStatus, ProviderState, Resources
 from hodei.errors import InvalidInput, Problem
+from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
+from hodei.workers import Attempt, Worker, WorkerState
 
 _EXACT = 2**53
 
@@ -70,24 +73,22 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if moment is None:
-        return None
+def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     message = timestamp_pb2.Timestamp()
-    message.FromDatetime(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    message.FromDatetime(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
     return message
 
 
 def from_timestamp(message: Message, field: str) -> datetime | None:
     if not message.HasField(field):
         return None
-    return getattr(message, field).ToDatetime(tzinfo=timezone.utc)
+    return getattr(message, field).ToDatetime(tzinfo=UTC)
 
 
 def version_of(updated_at: datetime) -> str:
     """The opaque version of a provider row: when it last changed, to the microsecond."""
-    moment = updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat()
+    moment = updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
 
 
 def parse_version(text: str) -> datetime:
@@ -95,7 +96,7 @@ def parse_version(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(Problem("expected_version", f"is not a version this server gave out: {text!r}")) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- providers ------------------------------------------------------------------------------------
@@ -114,6 +115,49 @@ def _string_map(value: Any) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
 
 
+def _text_field(message: pb.ProviderConfig, key: str, value: Any) -> Problem | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return Problem(key, f"must be a string, got {value!r}")
+    setattr(message, key, value)
+    return None
+
+
+def _int32_field(message: pb.ProviderConfig, key: str, value: Any) -> Problem | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return Problem(key, "Input should be a valid integer")
+    if not -(2**31) <= value < 2**31:
+        return Problem(key, f"must be between {-(2**31)} and {2**31 - 1}, got {value}")
+    setattr(message, key, value)
+    return None
+
+
+def _config_field(message: pb.ProviderConfig, key: str, value: Any) -> Problem | None:
+    message.config.CopyFrom(to_value(value))
+    return None
+
+
+def _regions_field(message: pb.ProviderConfig, key: str, value: Any) -> Problem | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return Problem(key, "must be a list of strings")
+    message.allowed_regions.extend(value)
+    return None
+
+
+def _pairs_field(message: pb.ProviderConfig, key: str, value: Any) -> Problem | None:
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        return Problem(key, "must be an object of strings")
+    getattr(message, key).update(value)
+    return None
+
+
+_SETTERS = {"name": _text_field, "provider_type": _text_field, "status": _text_field,
+            "preferred_region": _text_field, "priority": _int32_field, "max_workers": _int32_field,
+            "config": _config_field, "allowed_regions": _regions_field, "required_labels": _pairs_field,
+            "annotations": _pairs_field}
+
+
 def config_message(document: Mapping[str, Any]) -> pb.ProviderConfig:
     """A ProviderConfig holding the fields present in ``document`` (the seed's names).
 
@@ -122,34 +166,10 @@ def config_message(document: Mapping[str, Any]) -> pb.ProviderConfig:
     message = pb.ProviderConfig()
     problems: list[Problem] = []
     for key, value in document.items():
-        if key in ("name", "provider_type", "status", "preferred_region"):
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                problems.append(Problem(key, f"must be a string, got {value!r}"))
-                continue
-            setattr(message, key, value)
-        elif key in ("priority", "max_workers"):
-            if isinstance(value, bool) or not isinstance(value, int):
-                problems.append(Problem(key, "Input should be a valid integer"))
-            elif not -(2**31) <= value < 2**31:
-                problems.append(Problem(key, f"must be between {-(2**31)} and {2**31 - 1}, got {value}"))
-            else:
-                setattr(message, key, value)
-        elif key == "config":
-            message.config.CopyFrom(to_value(value))
-        elif key == "allowed_regions":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                problems.append(Problem(key, "must be a list of strings"))
-                continue
-            message.allowed_regions.extend(value)
-        elif key in ("required_labels", "annotations"):
-            if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-                problems.append(Problem(key, "must be an object of strings"))
-                continue
-            getattr(message, key).update(value)
-        else:
-            problems.append(Problem(key, "unknown field"))
+        setter = _SETTERS.get(key)
+        problem = setter(message, key, value) if setter else Problem(key, "unknown field")
+        if problem is not None:
+            problems.append(problem)
     if problems:
         raise InvalidInput(problems)
     return message
@@ -187,14 +207,13 @@ def state_message(state: ProviderState) -> pb.ProviderState:
         consecutive_failures=state.consecutive_failures, consecutive_successes=state.consecutive_successes,
     )
     for field in ("checked_at", "capacity_reported_at"):
-        moment = timestamp(getattr(state, field))
+        moment = getattr(state, field)
         if moment is not None:
-            getattr(message, field).CopyFrom(moment)
+            getattr(message, field).CopyFrom(timestamp(moment))
     if state.check_duration_seconds is not None:
         message.check_duration_seconds = state.check_duration_seconds
-    backend = getattr(state, "backend_workers", None)
-    if backend is not None:
-        message.backend_workers = backend
+    if state.backend_workers is not None:
+        message.backend_workers = state.backend_workers
     for field in ("cpu", "memory", "gpu"):
         value = getattr(state.per_worker, field)
         if value is not None:
@@ -215,13 +234,14 @@ def state_from(message: pb.ProviderState) -> ProviderState:
         capacity_reported_at=from_timestamp(message, "capacity_reported_at"),
         consecutive_failures=message.consecutive_failures, consecutive_successes=message.consecutive_successes,
     )
-    if message.HasField("backend_workers") and "backend_workers" in ProviderState.__dataclass_fields__:
+    if message.HasField("backend_workers"):
         values["backend_workers"] = message.backend_workers
     return ProviderState(**values)
 
 
-def provider_message(document: Mapping[str, Any], state: ProviderState | None) -> pb.Provider:
-    """A provider from its masked document (``hodei.store.masked_document``) and its run-time state."""
+def provider_message(view: ProviderView) -> pb.Provider:
+    """A provider as the API sends it (its document is masked already)."""
+    document = view.document
     config = pb.ProviderConfig(
         name=document["name"], provider_type=document["provider_type"], status=document["status"],
         priority=document["priority"], max_workers=document["max_workers"],
@@ -233,32 +253,91 @@ def provider_message(document: Mapping[str, Any], state: ProviderState | None) -
     if document["preferred_region"] is not None:
         config.preferred_region = str(document["preferred_region"])
     message = pb.Provider(
-        id=document["id"], config=config, valid=document["valid"],
-        version=version_of(datetime.fromisoformat(document["updated_at"])),
+        id=document["id"], config=config, valid=document["valid"], version=version_of(view.updated_at),
         problems=[pb.FieldProblem(field=p["field"], reason=p["reason"]) for p in document["problems"]],
-        state=state_message(state or ProviderState()), config_json=json.dumps(document["config"]),
+        state=state_message(view.state), config_json=json.dumps(document["config"]),
     )
     message.created_at.CopyFrom(timestamp(datetime.fromisoformat(document["created_at"])))
-    message.updated_at.CopyFrom(timestamp(datetime.fromisoformat(document["updated_at"])))
+    message.updated_at.CopyFrom(timestamp(view.updated_at))
     return message
 
 
-def stored_from(message: pb.Provider) -> Any:
-    """A ``StoredProvider`` as the CLI shows it (its config already masked by the server)."""
-    from hodei.store import StoredProvider
+def _iso(message: Message, field: str) -> str:
+    moment = from_timestamp(message, field)
+    assert moment is not None, f"the server sent no {field}"
+    return moment.isoformat()
 
+
+def provider_view(message: pb.Provider) -> ProviderView:
+    """A provider as the CLI shows it: the same document the server's service made."""
     config = message.config
-    return StoredProvider(
-        id=uuid.UUID(message.id), name=config.name, provider_type=config.provider_type,
-        config=json.loads(message.config_json) if message.config_json else
+    document = {
+        "id": message.id, "name": config.name, "provider_type": config.provider_type,
+        "config": json.loads(message.config_json) if message.config_json else
         from_value(config.config) if config.HasField("config") else {},
-        status=config.status, priority=config.priority, max_workers=config.max_workers,
-        preferred_region=config.preferred_region if config.HasField("preferred_region") else None,
-        allowed_regions=list(config.allowed_regions), required_labels=dict(config.required_labels),
-        annotations=dict(config.annotations),
-        created_at=from_timestamp(message, "created_at"), updated_at=from_timestamp(message, "updated_at"),
-        problems=tuple(Problem(p.field, p.reason) for p in message.problems),
-    )
+        "status": config.status, "priority": config.priority, "max_workers": config.max_workers,
+        "preferred_region": config.preferred_region if config.HasField("preferred_region") else None,
+        "allowed_regions": list(config.allowed_regions),
+        "required_labels": sorted_pairs(dict(config.required_labels)),
+        "annotations": sorted_pairs(dict(config.annotations)),
+        "created_at": _iso(message, "created_at"), "updated_at": _iso(message, "updated_at"),
+        "valid": message.valid, "problems": [{"field": p.field, "reason": p.reason} for p in message.problems],
+    }
+    return ProviderView(document, state_from(message.state))
+
+
+def history_message(entry: HistoryEntry) -> pb.HistoryEntry:
+    message = pb.HistoryEntry(kind=entry.kind, cause=entry.cause, provider_name=entry.provider_name)
+    message.at.CopyFrom(timestamp(datetime.fromisoformat(entry.at)))
+    if entry.old_value is not None:
+        message.old_value = entry.old_value
+    if entry.new_value is not None:
+        message.new_value = entry.new_value
+    return message
+
+
+def history_from(message: pb.HistoryEntry) -> HistoryEntry:
+    return HistoryEntry(at=_iso(message, "at"), kind=message.kind,
+                        old_value=message.old_value if message.HasField("old_value") else None,
+                        new_value=message.new_value if message.HasField("new_value") else None,
+                        cause=message.cause, provider_name=message.provider_name)
+
+
+# -- workers --------------------------------------------------------------------------------------
+
+
+def attempt_message(attempt: Attempt | Mapping[str, Any]) -> wpb.Attempt:
+    values = attempt if isinstance(attempt, Mapping) else attempt.as_dict()
+    return wpb.Attempt(provider=values["provider"], outcome=values["outcome"], reason=values["reason"],
+                       seconds=float(values["seconds"]))
+
+
+def worker_message(worker: Worker) -> wpb.Worker:
+    document = worker.document()
+    message = wpb.Worker(
+        id=worker.id, provider_id=str(worker.provider_id), provider=worker.provider_name, state=worker.state.value,
+        reason=worker.reason, requirements=to_struct(document["requirements"]),
+        requirements_json=json.dumps(document["requirements"]),
+        attempts=[attempt_message(a) for a in document["attempts"]],
+        created_at=document["created_at"], updated_at=document["updated_at"])
+    if worker.backend_id is not None:
+        message.backend_id = worker.backend_id
+    if document["ended_at"] is not None:
+        message.ended_at = document["ended_at"]
+    return message
+
+
+def worker_from(message: wpb.Worker) -> Worker:
+    return Worker(
+        id=message.id, provider_id=uuid.UUID(message.provider_id), provider_name=message.provider,
+        state=WorkerState(message.state), reason=message.reason,
+        backend_id=message.backend_id if message.HasField("backend_id") else None, handle=None,
+        requirements=json.loads(message.requirements_json) if message.requirements_json
+        else from_value(message.requirements),
+        attempts=[{"provider": a.provider, "outcome": a.outcome, "reason": a.reason, "seconds": a.seconds}
+                  for a in message.attempts],
+        created_at=datetime.fromisoformat(message.created_at), updated_at=datetime.fromisoformat(message.updated_at),
+        ended_at=datetime.fromisoformat(message.ended_at) if message.HasField("ended_at") else None)
 
 
 # -- selection ------------------------------------------------------------------------------------
@@ -271,7 +350,7 @@ def message_dict(message: Message, skip: Sequence[str] = ()) -> dict[str, Any]:
         if field.name in skip:
             continue
         value = getattr(message, field.name)
-        repeated = field.is_repeated if hasattr(field, "is_repeated") else field.label == field.LABEL_REPEATED
+        repeated = field.is_repeated
         if repeated:
             result[field.name] = [message_dict(v) if isinstance(v, Message) else v for v in value]
         elif field.has_presence and not message.HasField(field.name):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
@@ -19,7 +19,17 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
-from hodei.errors import AlreadyExists, DatabaseNotReady, HodeiError, InvalidInput, NotFound, Problem
+from hodei.errors import (
+    AlreadyExists,
+    Conflict,
+    DatabaseNotReady,
+    HodeiError,
+    InvalidInput,
+    NotFound,
+    Problem,
+    StaleVersion,
+    UnknownProviderType,
+)
 
 log = logging.getLogger("hodei.api")
 
@@ -36,12 +46,6 @@ class ServerError(HodeiError):
         self.details = list(details)
 
 
-def _stale() -> type[HodeiError]:
-    from hodei.store import StaleVersion
-
-    return StaleVersion
-
-
 def code_of(exc: HodeiError) -> grpc.StatusCode:
     if isinstance(exc, InvalidInput):
         return grpc.StatusCode.INVALID_ARGUMENT
@@ -49,11 +53,11 @@ def code_of(exc: HodeiError) -> grpc.StatusCode:
         return grpc.StatusCode.NOT_FOUND
     if isinstance(exc, AlreadyExists):
         return grpc.StatusCode.ALREADY_EXISTS
-    if isinstance(exc, _stale()):
+    if isinstance(exc, Conflict):
         return grpc.StatusCode.ABORTED
     if isinstance(exc, DatabaseNotReady) or type(exc).__name__ == "DatabaseUnavailable":
         return grpc.StatusCode.UNAVAILABLE
-    if type(exc).__name__ == "UnknownProviderType":
+    if isinstance(exc, UnknownProviderType):
         return grpc.StatusCode.INVALID_ARGUMENT
     return grpc.StatusCode.FAILED_PRECONDITION
 
@@ -83,7 +87,7 @@ def describe(exc: HodeiError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, by
     message = str(exc)
     problems = exc.problems if isinstance(exc, InvalidInput) else ()
     subject = exc.subject if isinstance(exc, InvalidInput) else None
-    reason = "StaleVersion" if code is grpc.StatusCode.ABORTED else type(exc).__name__
+    reason = type(exc).__name__
     return code, message, ((DETAILS_KEY, status_details(code, message, reason, problems=problems,
                                                         subject=subject)),)
 
@@ -114,16 +118,19 @@ def answers(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[An
 
 def _details(error: grpc.RpcError) -> list[Any]:
     trailers = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
-    for key, value in trailers or ():
-        if key == DETAILS_KEY:
-            status = status_pb2.Status.FromString(value)
+    for item in trailers or ():
+        if item.key == DETAILS_KEY:
+            status = status_pb2.Status.FromString(item.value)
             return list(status.details)
     return []
 
 
-def unpack(details: Sequence[any_pb2.Any], kind: type[Message]) -> Message | None:
+M = TypeVar("M", bound=Message)
+
+
+def unpack(details: Sequence[any_pb2.Any], kind: type[M]) -> M | None:
     for packed in details:
-        if packed.Is(kind.DESCRIPTOR):
+        if packed.Is(kind.DESCRIPTOR):  # type: ignore[arg-type]  # the stubs type DESCRIPTOR as a union
             message = kind()
             packed.Unpack(message)
             return message
@@ -136,7 +143,7 @@ def error_from(error: grpc.RpcError, address: str) -> HodeiError:
     message = (error.details() if hasattr(error, "details") else None) or str(code)
     details = _details(error)
     info = unpack(details, error_details_pb2.ErrorInfo)
-    reason = info.reason if isinstance(info, error_details_pb2.ErrorInfo) and info.domain == DOMAIN else ""
+    reason = info.reason if info is not None and info.domain == DOMAIN else ""
     if code is grpc.StatusCode.INVALID_ARGUMENT and reason:
         bad = unpack(details, error_details_pb2.BadRequest)
         problems = [Problem(v.field, v.description) for v in bad.field_violations] if bad else []
@@ -147,7 +154,7 @@ def error_from(error: grpc.RpcError, address: str) -> HodeiError:
     if code is grpc.StatusCode.ALREADY_EXISTS and reason:
         return AlreadyExists(message)
     if code is grpc.StatusCode.ABORTED and reason:
-        return _stale()(message)
+        return StaleVersion(message) if reason == "StaleVersion" else Conflict(message)
     if code is grpc.StatusCode.UNAVAILABLE and not reason:
         return ServerError(f"cannot reach the Hodei server at {address}: {message}", code)
     if code is grpc.StatusCode.UNAUTHENTICATED:

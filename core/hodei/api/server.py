@@ -1,10 +1,10 @@
 """The gRPC API of ``hodei serve``: providers and selection, with the standard health service and
 server reflection (so ``grpc_health_probe`` and ``grpcurl`` work).
 
-A part of the daemon's task group (``grpc.aio`` on the daemon's asyncio loop). Every store call goes
-through the daemon's :class:`~hodei.daemon.database.DatabaseLink` (a worker thread, bounded in time);
-selection answers from the daemon's live selector. After a write, the daemon's view of that provider
-is refreshed at once, so the next selection sees it.
+A part of the daemon's task group (``grpc.aio`` on the daemon's asyncio loop). The servicers only
+translate between messages and the application services (:mod:`hodei.services`), which the daemon
+hands over in :class:`ApiServices` with a way to run blocking calls off the loop and a way to refresh
+its view of a provider after a write, so the next selection sees it.
 
 Security: the API listens on loopback by default. With ``[api] token_file`` every call but the health
 service must carry ``authorization: Bearer TOKEN`` (compared in constant time, never logged); beyond
@@ -14,11 +14,12 @@ loopback the settings refuse to load without it. ``tls_cert_file``/``tls_key_fil
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 import socket
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,28 +39,28 @@ from hodei.api.v1 import selection_pb2 as spb
 from hodei.api.v1 import selection_pb2_grpc as spb_grpc
 from hodei.api.v1 import workers_pb2 as wpb
 from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
-from hodei.api.workers_service import WORKER_SERVICE, WorkerService
-from hodei.domain import ProviderStatus
 from hodei.errors import InvalidInput, Problem
 from hodei.observability.address import parse_listen
+from hodei.provider_change import ProviderChange
+from hodei.services.providers import LocalProviders
+from hodei.services.selection import LocalSelection
+from hodei.services.views import ProviderView
+from hodei.services.workers import LocalWorkers
+from hodei.workers import NoProviderAvailable
 
 if TYPE_CHECKING:
-    from hodei.daemon import Daemon
     from hodei.settings import ApiSettings
 
 log = logging.getLogger("hodei.api")
 
 PROVIDER_SERVICE = pb.DESCRIPTOR.services_by_name["ProviderService"].full_name
 SELECTION_SERVICE = spb.DESCRIPTOR.services_by_name["SelectionService"].full_name
+WORKER_SERVICE = wpb.DESCRIPTOR.services_by_name["WorkerService"].full_name
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 # Every method this server answers: the metrics' method label takes no other value.
 METHODS = tuple(f"/{service.full_name}/{method.name}"
                 for descriptor in (pb.DESCRIPTOR, spb.DESCRIPTOR, wpb.DESCRIPTOR, health_pb2.DESCRIPTOR)
                 for service in descriptor.services_by_name.values() for method in service.methods)
-OPERATOR_STATUSES = ("ACTIVE", "DISABLED", "MAINTENANCE")
-
-
-# -- errors ---------------------------------------------------------------------------------------
 
 
 def _required(value: str, field: str) -> str:
@@ -68,38 +69,67 @@ def _required(value: str, field: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class ApiServices:
+    """What the API serves, and how: the application services, and the daemon's two hooks into them.
+
+    :param call: runs a blocking service call off the event loop (the daemon's database link: a worker
+        thread, bounded in time).
+    :param changed: told after a write, with the provider's id, so the next selection sees it.
+    """
+
+    providers: LocalProviders
+    selection: LocalSelection
+    workers: LocalWorkers
+    call: Callable[..., Awaitable[Any]]
+    changed: Callable[[uuid.UUID], Awaitable[None]]
+
+
 # -- providers ------------------------------------------------------------------------------------
 
 
-class ProviderService(pb_grpc.ProviderServiceServicer):
-    def __init__(self, daemon: Daemon):
-        self.daemon = daemon
+def _change(request: pb.UpdateProviderRequest) -> ProviderChange:
+    """An UpdateProviderRequest as the service takes it."""
+    message = request.config
+    paths = list(request.update_mask.paths) if request.HasField("update_mask") else []
+    if paths == ["*"]:
+        paths = list(convert.CONFIG_FIELDS)
+    unknown = [p for p in paths if p not in convert.CONFIG_FIELDS]
+    if unknown:
+        raise InvalidInput([Problem("update_mask", f"{p!r} is not a field of ProviderConfig (one of "
+                                                   f"{', '.join(convert.CONFIG_FIELDS)}, or *)") for p in unknown])
+    if not paths:
+        paths = convert.populated_fields(message)
+    fields = {field: convert.config_value(message, field) for field in dict.fromkeys(paths)}
+    merge = None
+    if request.merge_config:
+        if "config" not in fields or fields["config"] is None:
+            raise InvalidInput(Problem("merge_config", "needs config.config: the keys to merge into the config"))
+        merge = fields.pop("config")
+        if not isinstance(merge, dict):
+            raise InvalidInput(Problem("config", "a config merge must be an object"))
+    change = ProviderChange(
+        fields=fields, merge_config=merge, labels=dict(request.merge_labels),
+        remove_labels=tuple(request.remove_labels), annotations=dict(request.merge_annotations),
+        remove_annotations=tuple(request.remove_annotations),
+        expected_version=convert.parse_version(request.expected_version) if request.expected_version else None)
+    if not change:
+        raise InvalidInput(Problem("update_mask", "nothing to change: set fields of config, or name them here"))
+    return change
 
-    @property
-    def store(self) -> Any:
-        return self.daemon.store
 
-    def _message(self, stored: Any, state: Any) -> pb.Provider:
-        from hodei.store import masked_document
+class ProviderServicer(pb_grpc.ProviderServiceServicer):
+    def __init__(self, services: ApiServices):
+        self.services = services
+        self.providers = services.providers
 
-        return convert.provider_message(masked_document(stored, self.daemon.pm), state)
-
-    async def _answer(self, write: Callable[[], Any], *, refresh: bool = True) -> pb.Provider:
-        """Run ``write`` (a store call returning a provider) in the database thread, with its state."""
-        def call() -> tuple[Any, Any]:
-            stored = write()
-            return stored, self.store.state(stored.id)
-        stored, state = await self.daemon.db.call(call)
-        if refresh:
-            await self._refresh(stored.id)
-        return self._message(stored, state)
-
-    async def _refresh(self, provider_id: Any) -> None:
-        # Read-your-writes for selection: the daemon's view of this provider now, not at the next poll.
+    async def _write(self, method: Callable[..., ProviderView], *args: Any, **kwargs: Any) -> pb.Provider:
+        view: ProviderView = await self.services.call(method, *args, **kwargs)
         try:
-            await self.daemon.watcher.refresh({provider_id})
-        except Exception as exc:  # the watcher catches up on its own
-            log.warning("could not refresh provider %s after a change: %s", provider_id, exc)
+            await self.services.changed(view.id)
+        except Exception as exc:  # the daemon catches up on its own
+            log.warning("could not refresh provider %s after a change: %s", view.id, exc)
+        return convert.provider_message(view)
 
     @answers
     async def CreateProvider(self, request: pb.CreateProviderRequest, context: Any) -> pb.Provider:
@@ -107,79 +137,35 @@ class ProviderService(pb_grpc.ProviderServiceServicer):
         document: dict[str, Any] = {"name": message.name, "provider_type": message.provider_type}
         for field in convert.populated_fields(message):
             document[field] = convert.config_value(message, field)
-        return await self._answer(functools.partial(self.store.create, document))
+        return await self._write(self.providers.create, document)
 
     @answers
     async def GetProvider(self, request: pb.GetProviderRequest, context: Any) -> pb.Provider:
         ref = _required(request.provider_id, "provider_id")
-        return await self._answer(functools.partial(self.store.get, ref), refresh=False)
+        return convert.provider_message(await self.services.call(self.providers.get, ref))
 
     @answers
     async def ListProviders(self, request: pb.ListProvidersRequest, context: Any) -> pb.ListProvidersResponse:
-        if request.status and request.status not in {s.value for s in ProviderStatus}:
-            allowed = ", ".join(s.value for s in ProviderStatus)
-            raise InvalidInput(Problem("status", f"must be one of {allowed}, got {request.status!r}"))
-        labels = dict(request.labels)
-
-        def matches(p: Any) -> bool:
-            regions = [p.preferred_region, *(p.allowed_regions if isinstance(p.allowed_regions, list) else [])]
-            own = p.required_labels if isinstance(p.required_labels, dict) else {}
-            return ((not request.provider_type or p.provider_type == request.provider_type)
-                    and (not request.status or p.status == request.status)
-                    and (not request.region or request.region in regions)
-                    and all(own.get(k) == v for k, v in labels.items()))
-
-        def call() -> tuple[list[Any], dict[Any, Any]]:
-            return [p for p in self.store.list() if matches(p)], self.store.states()
-        providers, states = await self.daemon.db.call(call)
-        return pb.ListProvidersResponse(providers=[self._message(p, states.get(p.id)) for p in providers])
+        views = await self.services.call(self.providers.find, provider_type=request.provider_type or None,
+                                         status=request.status or None, region=request.region or None,
+                                         labels=dict(request.labels))
+        return pb.ListProvidersResponse(providers=[convert.provider_message(v) for v in views])
 
     @answers
     async def UpdateProvider(self, request: pb.UpdateProviderRequest, context: Any) -> pb.Provider:
         ref = _required(request.provider_id, "provider_id")
-        message = request.config
-        paths = list(request.update_mask.paths) if request.HasField("update_mask") else []
-        if paths == ["*"]:
-            paths = list(convert.CONFIG_FIELDS)
-        unknown = [p for p in paths if p not in convert.CONFIG_FIELDS]
-        if unknown:
-            raise InvalidInput([Problem("update_mask", f"{p!r} is not a field of ProviderConfig (one of "
-                                                       f"{', '.join(convert.CONFIG_FIELDS)}, or *)") for p in unknown])
-        if not paths:
-            paths = convert.populated_fields(message)
-        changes = {field: convert.config_value(message, field) for field in dict.fromkeys(paths)}
-        merge = None
-        if request.merge_config:
-            if "config" not in changes or changes["config"] is None:
-                raise InvalidInput(Problem("merge_config", "needs config.config: the keys to merge into the config"))
-            merge = changes.pop("config")
-            if not isinstance(merge, dict):
-                raise InvalidInput(Problem("config", "a config merge must be an object"))
-        if not changes and merge is None:
-            raise InvalidInput(Problem("update_mask", "nothing to change: set fields of config, or name them here"))
-        expected = convert.parse_version(request.expected_version) if request.expected_version else None
-        return await self._answer(functools.partial(self.store.update, ref, changes, merge_config=merge,
-                                                    expected_updated_at=expected))
+        return await self._write(self.providers.update, ref, _change(request))
 
     @answers
     async def DeleteProvider(self, request: pb.DeleteProviderRequest, context: Any) -> pb.Provider:
         ref = _required(request.provider_id, "provider_id")
-
-        def call() -> tuple[Any, Any]:
-            state = self.store.state(ref)
-            return self.store.delete(ref), state
-        removed, state = await self.daemon.db.call(call)
-        await self._refresh(removed.id)
-        return self._message(removed, state)
+        return await self._write(self.providers.delete, ref)
 
     @answers
     async def SetProviderStatus(self, request: pb.SetProviderStatusRequest, context: Any) -> pb.Provider:
         ref = _required(request.provider_id, "provider_id")
-        if request.status not in OPERATOR_STATUSES:
-            raise InvalidInput(Problem("status", f"must be one of {', '.join(OPERATOR_STATUSES)} (UNHEALTHY is "
-                                                 f"set by the health monitor), got {request.status!r}"))
-        cause = request.cause or "set through the API"
-        return await self._answer(functools.partial(self.store.set_status, ref, request.status, cause=cause))
+        return await self._write(self.providers.set_status, ref, request.status,
+                                 request.cause or "set through the API")
 
     @answers
     async def GetProviderHistory(self, request: pb.GetProviderHistoryRequest,
@@ -187,33 +173,27 @@ class ProviderService(pb_grpc.ProviderServiceServicer):
         ref = _required(request.provider_id, "provider_id")
         if request.limit < 0:
             raise InvalidInput(Problem("limit", f"must be at least 1 (or 0 for 50), got {request.limit}"))
-        rows = await self.daemon.db.call(self.store.history, ref, request.limit or 50)
-        entries = []
-        for row in rows:
-            entry = pb.HistoryEntry(kind=row.kind, cause=row.cause or "", provider_name=row.provider_name or "")
-            entry.at.CopyFrom(convert.timestamp(row.at))
-            if row.old_value is not None:
-                entry.old_value = row.old_value
-            if row.new_value is not None:
-                entry.new_value = row.new_value
-            entries.append(entry)
-        return pb.GetProviderHistoryResponse(entries=entries)
+        entries = await self.services.call(self.providers.history, ref, request.limit or 50)
+        return pb.GetProviderHistoryResponse(entries=[convert.history_message(e) for e in entries])
 
 
 # -- selection ------------------------------------------------------------------------------------
 
 
-class SelectionService(spb_grpc.SelectionServiceServicer):
-    def __init__(self, daemon: Daemon):
-        self.daemon = daemon
+def _requirements(request: Any) -> dict[str, Any]:
+    document = convert.from_value(request.requirements) if request.HasField("requirements") else {}
+    if not isinstance(document, dict):
+        raise InvalidInput(Problem("requirements", f"must be an object, got {type(document).__name__}"))
+    return document
 
-    def _job(self, request: Any) -> Any:
-        document = convert.from_value(request.requirements) if request.HasField("requirements") else {}
-        return self.daemon.chain.parse_requirements(document)
+
+class SelectionServicer(spb_grpc.SelectionServiceServicer):
+    def __init__(self, services: ApiServices):
+        self.selection = services.selection
 
     @answers
     async def Select(self, request: spb.SelectRequest, context: grpc.aio.ServicerContext) -> spb.SelectResponse:
-        report = self.daemon.fleet.selector.report(self._job(request))
+        report = self.selection.select(_requirements(request))
         answer = convert.select_message(report)
         if report.selected is None:
             details = status_details(grpc.StatusCode.FAILED_PRECONDITION, answer.summary, "NoProviderFits",
@@ -225,7 +205,43 @@ class SelectionService(spb_grpc.SelectionServiceServicer):
     @answers
     async def Explain(self, request: spb.ExplainRequest, context: Any) -> spb.ExplainResponse:
         name = _required(request.provider, "provider")
-        return convert.explain_message(self.daemon.fleet.selector.explain(name, self._job(request)))
+        return convert.explain_message(self.selection.explain(name, _requirements(request)))
+
+
+# -- workers --------------------------------------------------------------------------------------
+
+
+class WorkerServicer(wpb_grpc.WorkerServiceServicer):
+    def __init__(self, services: ApiServices):
+        self.workers = services.workers
+
+    @answers
+    async def ProvisionWorker(self, request: wpb.ProvisionWorkerRequest, context: Any) -> wpb.Worker:
+        try:
+            worker = await self.workers.provision(_requirements(request))
+        except NoProviderAvailable as exc:
+            failure = wpb.ProvisionFailure(attempts=[convert.attempt_message(a) for a in exc.attempts],
+                                           summary=exc.summary)
+            code = grpc.StatusCode.FAILED_PRECONDITION
+            details = status_details(code, str(exc), "NoProviderAvailable", extra=[failure])
+            await context.abort(code, str(exc), trailing_metadata=((DETAILS_KEY, details),))
+        return convert.worker_message(worker)
+
+    @answers
+    async def ReleaseWorker(self, request: wpb.ReleaseWorkerRequest, context: Any) -> wpb.Worker:
+        return convert.worker_message(await self.workers.release(request.worker_id, request.reason))
+
+    @answers
+    async def GetWorker(self, request: wpb.GetWorkerRequest, context: Any) -> wpb.Worker:
+        return convert.worker_message(await self.workers.get(request.worker_id))
+
+    @answers
+    async def ListWorkers(self, request: wpb.ListWorkersRequest, context: Any) -> wpb.ListWorkersResponse:
+        if request.limit < 0:
+            raise InvalidInput(Problem("limit", "must not be negative"))
+        found = await self.workers.find(provider=request.provider or None, states=list(request.states),
+                                        everything=request.all, limit=request.limit or 200)
+        return wpb.ListWorkersResponse(workers=[convert.worker_message(w) for w in found])
 
 
 # -- authentication -------------------------------------------------------------------------------
@@ -307,9 +323,19 @@ class ApiServer:
 
     name = "API server"
 
-    def __init__(self, daemon: Daemon, settings: ApiSettings | None = None):
-        self.daemon = daemon
-        self.settings = settings or daemon.settings.api
+    def __init__(self, settings: ApiSettings, services: ApiServices, *, base: Path, serving: Callable[[], bool],
+                 interceptors: Sequence[Any] = (), grace_seconds: float = 5.0):
+        """
+        :param base: the folder relative file names in ``settings`` start from (hodei.toml's).
+        :param serving: whether the daemon is ready and not stopping (the health service's answer).
+        :param interceptors: run before authentication (the telemetry's).
+        """
+        self.settings = settings
+        self.services = services
+        self.base = base
+        self.serving = serving
+        self.interceptors = list(interceptors)
+        self.grace_seconds = grace_seconds
         self.port: int | None = None
         self.health = health_aio.HealthServicer()
         self.stopping = False
@@ -338,14 +364,10 @@ class ApiServer:
         self.stopping = True
         self._stop.set()
 
-    def _base(self) -> Path:
-        source = self.daemon.settings.source
-        return Path(source).parent if source else Path.cwd()
-
     def _credentials(self) -> grpc.ServerCredentials | None:
         if not self.tls:
             return None
-        base, api = self._base(), self.settings
+        base, api = self.base, self.settings
         assert api.tls_cert_file is not None and api.tls_key_file is not None
         key, cert = _read(base, api.tls_key_file, "tls_key_file"), _read(base, api.tls_cert_file, "tls_cert_file")
         ca = _read(base, api.client_ca_file, "client_ca_file") if api.client_ca_file else None
@@ -354,23 +376,20 @@ class ApiServer:
     def _token(self) -> str | None:
         if self.settings.token_file is None:
             return None
-        token = _read(self._base(), self.settings.token_file, "token_file").decode("utf-8", "replace").strip()
+        token = _read(self.base, self.settings.token_file, "token_file").decode("utf-8", "replace").strip()
         if not token:
             raise InvalidInput(Problem("api.token_file", f"{self.settings.token_file} is empty"))
         return token
 
     def _server(self, token: str | None) -> grpc.aio.Server:
-        interceptors: list[Any] = []
-        telemetry = getattr(self.daemon, "telemetry", None)
-        if telemetry is not None and hasattr(telemetry, "grpc_interceptor"):
-            interceptors.append(telemetry.grpc_interceptor(METHODS))
+        interceptors = list(self.interceptors)
         if token is not None:
             interceptors.append(TokenAuth(token))
         # so_reuseport off: a second daemon on the same port must fail, not share it.
         server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
-        pb_grpc.add_ProviderServiceServicer_to_server(ProviderService(self.daemon), server)
-        spb_grpc.add_SelectionServiceServicer_to_server(SelectionService(self.daemon), server)
-        wpb_grpc.add_WorkerServiceServicer_to_server(WorkerService(self.daemon), server)
+        pb_grpc.add_ProviderServiceServicer_to_server(ProviderServicer(self.services), server)
+        spb_grpc.add_SelectionServiceServicer_to_server(SelectionServicer(self.services), server)
+        wpb_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.services), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (PROVIDER_SERVICE, SELECTION_SERVICE, WORKER_SERVICE,
@@ -379,8 +398,7 @@ class ApiServer:
         return server
 
     async def _set_health(self) -> None:
-        daemon = self.daemon
-        serving = bool(daemon.ready and not daemon.stopping and not self.stopping)
+        serving = bool(self.serving() and not self.stopping)
         if serving == self._serving:
             return
         self._serving = serving
@@ -434,5 +452,5 @@ class ApiServer:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._set_health()
-                await server.stop(self.daemon.settings.daemon.shutdown_grace_seconds)
+                await server.stop(self.grace_seconds)
                 self.port = None

@@ -96,7 +96,7 @@ def main(ctx: click.Context, config: str | None, database_url: str | None, log_l
     ctx.obj = App(config, database_url, options)
 
 
-from hodei.cli import (  # noqa: E402  (registers commands)
+from hodei.cli import (
     config_cmd,
     db_cmd,
     plugins_cmd,

@@ -1,4 +1,8 @@
-"""What every command needs, built once per invocation and only when asked for."""
+"""What every command needs, built once per invocation and only when asked for.
+
+Commands ask ``app.providers``, ``app.selection`` and ``app.workers``: the local services on the
+database, or, with ``--server``, the same protocols through a running daemon's API.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,13 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hodei.api.client import Connection, RemoteSelection, ServerOptions
+    from hodei.api.client import Connection, ServerOptions
     from hodei.plugins import HodeiPluginManager
-    from hodei.selection import SelectionChain, Selector
+    from hodei.selection import SelectionChain
+    from hodei.services.local import OnDatabase
+    from hodei.services.protocols import Providers, Selection, Workers
+    from hodei.services.providers import LocalProviders
+    from hodei.services.selection import LocalSelection
     from hodei.settings import Settings
     from hodei.store import Store
 
@@ -20,8 +28,50 @@ class App:
     def __init__(self, config: str | None, database_url: str | None, server: ServerOptions | None = None):
         self._config = config
         self._database_url = database_url
-        # Given (``--server``): providers and selection go through the daemon's API, not the database.
+        # Given (``--server``): the commands that have an API call go through the daemon.
         self.server = server
+
+    # -- the services the commands use ----------------------------------------------------------
+
+    @functools.cached_property
+    def providers(self) -> Providers:
+        if self.server is not None:
+            from hodei.api.remote import RemoteProviders
+
+            return RemoteProviders(self.connection)
+        return self.local_providers
+
+    @functools.cached_property
+    def selection(self) -> Selection:
+        if self.server is not None:
+            from hodei.api.remote import RemoteSelection
+
+            return RemoteSelection(self.connection)
+        return self.local_selection
+
+    @functools.cached_property
+    def workers(self) -> Workers:
+        if self.server is not None:
+            from hodei.api.remote import RemoteWorkers
+
+            return RemoteWorkers(self.connection)
+        return self.local.workers
+
+    # -- on the database ----------------------------------------------------------------------
+
+    @functools.cached_property
+    def local(self) -> OnDatabase:
+        from hodei.services.local import on_database
+
+        return on_database(self.store, self.chain, self.settings.workers)
+
+    @property
+    def local_providers(self) -> LocalProviders:
+        return self.local.providers
+
+    @property
+    def local_selection(self) -> LocalSelection:
+        return self.local.selection
 
     @functools.cached_property
     def connection(self) -> Connection:
@@ -31,18 +81,6 @@ class App:
         return Connection(self.server)
 
     @functools.cached_property
-    def selection(self) -> RemoteSelection | Selector:
-        """What answers ``select`` and ``explain``: the daemon's live selector through the API, or one
-        built from the database. Both have ``report(job)`` and ``explain(name, job)``."""
-        if self.server is not None:
-            from hodei.api.client import RemoteSelection
-
-            return RemoteSelection(self.connection)
-        from hodei.selection import Selector
-
-        return Selector.from_store(self.store, self.chain)
-
-    @functools.cached_property
     def settings(self) -> Settings:
         from hodei.settings import load_settings
 
@@ -50,10 +88,6 @@ class App:
 
     @functools.cached_property
     def pm(self) -> HodeiPluginManager:
-        if self.server is not None:  # the server masks configs with its own plugins
-            from hodei.api.client import ServerMaskedTypes
-
-            return ServerMaskedTypes()  # type: ignore[return-value]
         from hodei.plugins import make_plugin_manager
 
         plugins = self.settings.plugins
@@ -61,20 +95,12 @@ class App:
 
     @functools.cached_property
     def store(self) -> Store:
-        if self.server is not None:
-            from hodei.api.client import RemoteStore
-
-            return RemoteStore(self.connection)  # type: ignore[return-value]
         from hodei.store import Store
 
         return Store.open(self.settings.database.url, self.pm)
 
     @functools.cached_property
     def chain(self) -> SelectionChain:
-        if self.server is not None:  # requirements are checked by the server's chain
-            from hodei.api.client import RemoteChain
-
-            return RemoteChain()  # type: ignore[return-value]
         from hodei.selection import build_chain
 
         selection = self.settings.selection

@@ -13,17 +13,10 @@ from hodei.cli.output import emit_json, fields, output_option, table
 from hodei.documents import FORMATS, parse_text, provider_list, read_document
 from hodei.domain import ProviderStatus
 from hodei.errors import InvalidInput, Problem
-from hodei.masking import MASK
+from hodei.provider_change import ProviderChange
 
 if TYPE_CHECKING:
-    from hodei.store import Change, StoredProvider
-
-
-def masked_document(provider: StoredProvider, pm: Any) -> dict[str, Any]:
-    # hodei.store (SQLModel) loads on first use, so `--help` stays quick.
-    from hodei.store import masked_document
-
-    return masked_document(provider, pm)
+    from hodei.services.views import ProviderView
 
 
 @click.group()
@@ -36,10 +29,7 @@ def providers() -> None:
 
 def _regions(doc: dict[str, Any]) -> str | None:
     preferred, allowed = doc["preferred_region"], doc["allowed_regions"]
-    if isinstance(allowed, list):
-        rest = [r for r in allowed if r != preferred]
-    else:
-        rest = [str(allowed)]
+    rest = [r for r in allowed if r != preferred] if isinstance(allowed, list) else [str(allowed)]
     parts = ([f"{preferred}*"] if preferred else []) + [str(r) for r in rest]
     return ",".join(parts) or None
 
@@ -50,34 +40,13 @@ def _pairs(mapping: Any) -> str | None:
     return ",".join(f"{k}={v}" for k, v in mapping.items()) or None
 
 
-def _state_document(app: App, provider: StoredProvider, states: dict[Any, Any] | None = None) -> dict[str, Any]:
-    state = states.get(provider.id) if states is not None else app.store.state(provider.id)
-    if state is None:
-        from hodei.domain import ProviderState
-
-        state = ProviderState()
-    return {
-        "health": state.health.value if state.health else None,
-        "health_reason": state.health_reason or None,
-        "checked_at": state.checked_at.isoformat() if state.checked_at else None,
-        "active_workers": state.active_workers, "reserved_workers": state.reserved_workers,
-        "per_worker": {"cpu": state.per_worker.cpu, "memory": state.per_worker.memory, "gpu": state.per_worker.gpu},
-    }
-
-
-def _document(app: App, provider: StoredProvider, states: dict[Any, Any] | None = None) -> dict[str, Any]:
-    """A provider as every command prints it in JSON: the seed's fields, masked, and its run-time state."""
-    return masked_document(provider, app.pm) | {"state": _state_document(app, provider, states)}
-
-
 def _health(doc: dict[str, Any]) -> str:
     state = doc["state"]
     return state["health"] or "never checked"
 
 
-def _show_list(app: App, items: Sequence[StoredProvider], output: str) -> None:
-    states = app.store.states()
-    docs = [_document(app, p, states) for p in items]
+def _show_list(items: Sequence[ProviderView], output: str) -> None:
+    docs = [p.as_json() for p in items]
     if output == "json":
         emit_json(docs)
         return
@@ -93,8 +62,8 @@ def _show_list(app: App, items: Sequence[StoredProvider], output: str) -> None:
          for d in docs]))
 
 
-def _show_one(app: App, item: StoredProvider, output: str) -> None:
-    doc = _document(app, item)
+def _show_one(item: ProviderView, output: str) -> None:
+    doc = item.as_json()
     if output == "json":
         emit_json(doc)
         return
@@ -190,9 +159,7 @@ def _integer(option: str, value: str | None) -> int | str | None:
 @click.pass_obj
 def list_(app: App, provider_type: str | None, status: str | None, output: str) -> None:
     """List providers; rows that are not valid (e.g. edited in SQL) are marked with the reason."""
-    items = [p for p in app.store.list()
-             if (provider_type is None or p.provider_type == provider_type) and (status is None or p.status == status)]
-    _show_list(app, items, output)
+    _show_list(app.providers.find(provider_type=provider_type, status=status), output)
 
 
 @providers.command()
@@ -201,7 +168,7 @@ def list_(app: App, provider_type: str | None, status: str | None, output: str) 
 @click.pass_obj
 def show(app: App, name: str, output: str) -> None:
     """Show one provider (by name or id). Secrets in its config are shown as ***."""
-    _show_one(app, app.store.get(name), output)
+    _show_one(app.providers.get(name), output)
 
 
 @providers.command()
@@ -226,11 +193,11 @@ def add(app: App, name: str, provider_type: str, status: str, config_json: str |
     document["allowed_regions"] = list(allowed_regions)
     document["required_labels"] = _key_values("--label", labels)
     document["annotations"] = _key_values("--annotation", annotations)
-    created = app.store.create(document)
+    created = app.providers.create(document)
     if output == "json":
-        emit_json(_document(app, created))
+        emit_json(created.as_json())
     else:
-        click.echo(f"added provider {created.name!r} ({created.provider_type}, id {created.id})")
+        click.echo(f"added provider {created.name!r} ({created.document['provider_type']}, id {created.id})")
 
 
 @providers.command()
@@ -254,39 +221,35 @@ def update(app: App, name: str, rename: str | None, merge_config: str | None, no
     """Change provider NAME. Only the options given change; the result is checked before it is saved.
 
     --config replaces the whole config object; --merge-config changes only the keys it names.
-    Labels and annotations given are added or replaced; --remove-label deletes one.
+    Labels and annotations given are added or replaced; --remove-label deletes one. The change is made
+    to the provider as it is when it is written, so concurrent updates of other labels are all kept.
     """
     if preferred_region is not None and no_preferred_region:
         raise click.UsageError("give --preferred-region or --no-preferred-region, not both")
     if allowed_regions and no_allowed_regions:
         raise click.UsageError("give --allowed-region or --no-allowed-regions, not both")
-    current = app.store.get(name)
-    changes: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
     new_config = _config_from(config_json, config_file)
     if new_config is not None:
-        changes["config"] = new_config
+        fields["config"] = new_config
     for key, value in (("name", rename), ("priority", _integer("priority", priority)),
                        ("max_workers", _integer("max_workers", max_workers)),
                        ("preferred_region", preferred_region)):
         if value is not None:
-            changes[key] = value
+            fields[key] = value
     if no_preferred_region:
-        changes["preferred_region"] = None
+        fields["preferred_region"] = None
     if allowed_regions or no_allowed_regions:
-        changes["allowed_regions"] = list(allowed_regions)
-    for column, added, removed, option in (("required_labels", labels, remove_labels, "--label"),
-                                           ("annotations", annotations, remove_annotations, "--annotation")):
-        if added or removed:
-            merged = dict(getattr(current, column) if isinstance(getattr(current, column), dict) else {})
-            for key in removed:
-                merged.pop(key, None)
-            changes[column] = merged | _key_values(option, added)
-    merge = _json_object("--merge-config", merge_config)
-    if not changes and merge is None:
+        fields["allowed_regions"] = list(allowed_regions)
+    change = ProviderChange(
+        fields=fields, merge_config=_json_object("--merge-config", merge_config),
+        labels=_key_values("--label", labels), remove_labels=remove_labels,
+        annotations=_key_values("--annotation", annotations), remove_annotations=remove_annotations)
+    if not change:
         raise click.UsageError("nothing to change: give at least one option (see --help)")
-    updated = app.store.update(current.id, changes, merge_config=merge)
+    updated = app.providers.update(name, change)
     if output == "json":
-        emit_json(_document(app, updated))
+        emit_json(updated.as_json())
     else:
         click.echo(f"updated provider {updated.name!r}")
 
@@ -297,10 +260,9 @@ def update(app: App, name: str, rename: str | None, merge_config: str | None, no
 @click.pass_obj
 def delete(app: App, name: str, output: str) -> None:
     """Remove provider NAME."""
-    last_state = app.store.state(name)  # the row and its state go together
-    removed = app.store.delete(name)
+    removed = app.providers.delete(name)
     if output == "json":
-        emit_json(_document(app, removed, {removed.id: last_state}))
+        emit_json(removed.as_json())
     else:
         click.echo(f"deleted provider {removed.name!r}")
 
@@ -313,11 +275,11 @@ def _status_command(status: ProviderStatus, verb: str, help_text: str) -> click.
     @click.pass_obj
     def command(app: App, name: str, reason: str | None, output: str) -> None:
         cause = f"hodei providers {verb}" + (f": {reason}" if reason else "")
-        changed = app.store.set_status(name, status, cause=cause)
+        changed = app.providers.set_status(name, status.value, cause)
         if output == "json":
-            emit_json(_document(app, changed))
+            emit_json(changed.as_json())
         else:
-            click.echo(f"provider {changed.name!r} is {changed.status}")
+            click.echo(f"provider {changed.name!r} is {changed.document['status']}")
 
     return command
 
@@ -331,17 +293,6 @@ providers.add_command(_status_command(ProviderStatus.MAINTENANCE, "maintenance",
 
 def _describe(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
-
-
-def _mask_change(app: App, change: Change, provider_type: Any) -> Change:
-    from hodei.store import Change, masked_config
-
-    if "config" not in change.fields:
-        return change
-    before, after = (masked_config(side, provider_type, app.pm) for side in change.fields["config"])
-    if before == after:  # only a secret changed: say so without showing it
-        after = f"{MASK} (a secret changed)"
-    return Change(change.name, change.action, {**change.fields, "config": (before, after)})
 
 
 @providers.command()
@@ -359,9 +310,7 @@ def apply(app: App, path: str, fmt: str | None, dry_run: bool, output: str) -> N
     first; if any is invalid, nothing is applied.
     """
     documents = provider_list(read_document(path, fmt))
-    changes = app.store.apply(documents, dry_run=dry_run)
-    types = {d.get("name"): d.get("provider_type") for d in documents if isinstance(d, dict)}
-    changes = [_mask_change(app, c, types.get(c.name)) for c in changes]
+    changes = app.local_providers.apply(documents, dry_run=dry_run)
     if output == "json":
         emit_json({"dry_run": dry_run, "changes": [
             {"name": c.name, "action": c.action,
@@ -394,30 +343,7 @@ def check(app: App, names: tuple[str, ...], timeout: float | None, output: str) 
     Checks every valid provider, or only those NAMEd, at once, each within the timeout. Selection
     reads the recorded health and worker counts (the daemon keeps them fresh on its own).
     """
-    import anyio
-
-    from hodei.checks import CheckResult, check_provider
-
-    limit = timeout or app.settings.health.timeout_seconds
-    rows = [app.store.get(name) for name in names] if names else app.store.list()
-    invalid = [row for row in rows if not row.valid]
-    if names and invalid:
-        raise InvalidInput([Problem(row.name, "is not valid, so it cannot be checked: "
-                                    + "; ".join(map(str, row.problems))) for row in invalid])
-    targets = [row.to_provider() for row in rows if row.valid]
-    results: list[CheckResult] = []
-
-    async def run_all() -> None:
-        async def one(provider: Any) -> None:
-            results.append(await check_provider(app.pm, provider, limit))
-        async with anyio.create_task_group() as group:
-            for provider in targets:
-                group.start_soon(one, provider)
-
-    anyio.run(run_all)
-    results.sort(key=lambda r: r.provider.name)
-    for result in results:
-        app.store.record_check(result.provider.id, result.health, result.capacity)
+    results, invalid = app.local_providers.check(names, timeout or app.settings.health.timeout_seconds)
     if output == "json":
         emit_json([{
             "name": r.provider.name, "health": r.health.status.value, "reason": r.health.reason,
@@ -444,9 +370,7 @@ def check(app: App, names: tuple[str, ...], timeout: float | None, output: str) 
 @click.pass_obj
 def history(app: App, name: str, limit: int, output: str) -> None:
     """Status changes and changes of health of provider NAME (or a deleted provider's id), newest first."""
-    rows = app.store.history(name, limit)
-    documents = [{"at": r.at.isoformat(), "kind": r.kind, "from": r.old_value, "to": r.new_value,
-                  "cause": r.cause, "provider": r.provider_name} for r in rows]
+    documents = [entry.document() for entry in app.providers.history(name, limit)]
     if output == "json":
         emit_json(documents)
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -13,15 +13,13 @@ from hodei.cli.output import emit_json, output_option
 from hodei.documents import FORMATS, detect_format, parse_text
 from hodei.errors import InvalidInput, Problem
 
-if TYPE_CHECKING:
-    from hodei.selection import Requirements
-
 NOTHING_FITS = 3
 
 
-def read_requirements(app: App, path: str | None, fmt: str | None) -> Requirements:
+def read_requirements(path: str | None, fmt: str | None) -> Any:
+    """The job's requirements document (checked by the selection service that takes it)."""
     if path is None:
-        return app.chain.parse_requirements({})
+        return {}
     origin = "standard input" if path == "-" else path
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
@@ -29,8 +27,7 @@ def read_requirements(app: App, path: str | None, fmt: str | None) -> Requiremen
         raise InvalidInput(Problem("requirements", f"cannot read {origin}: {exc}")) from None
     if fmt is None and path == "-":
         fmt = "json" if text.lstrip().startswith("{") else "toml"
-    document = parse_text(text, detect_format(path, fmt), origin, field="requirements")
-    return app.chain.parse_requirements(document)
+    return parse_text(text, detect_format(path, fmt), origin, field="requirements")
 
 
 def requirements_options(func: Any) -> Any:
@@ -54,8 +51,7 @@ def select(app: App, path: str | None, fmt: str | None, output: str) -> None:
     filters that excluded it. Exit status: 0 when a provider was selected, 3 when none fits,
     1 on an error.
     """
-    job = read_requirements(app, path, fmt)
-    report = app.selection.report(job)
+    report = app.selection.select(read_requirements(path, fmt))
     if output == "json":
         emit_json(report.as_dict())
     else:
@@ -75,8 +71,7 @@ def explain(app: App, name: str, path: str | None, fmt: str | None, output: str)
     Every filter's verdict on NAME with a hint for each failure, the region tier it falls in,
     and, when it fits but is not chosen, what ranks the winner ahead of it.
     """
-    job = read_requirements(app, path, fmt)
-    explanation = app.selection.explain(name, job)
+    explanation = app.selection.explain(name, read_requirements(path, fmt))
     if output == "json":
         emit_json(explanation.as_dict())
     else:

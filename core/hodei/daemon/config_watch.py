@@ -14,7 +14,7 @@ import logging
 import random
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
 
 import anyio
 from anyio.abc import TaskStatus
@@ -23,6 +23,8 @@ from sqlalchemy.engine import Engine, make_url
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet, FleetChanges
 from hodei.settings import DaemonSettings
+from hodei.storage.provider_state import ProviderStates
+from hodei.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,9 @@ CHANNEL = "hodei_provider_configs"
 class ConfigWatcher:
     name = "configuration listener"
 
-    def __init__(self, fleet: Fleet, store: Any, db: DatabaseLink, settings: DaemonSettings,
-                 on_change: Any = None):
-        self.fleet, self.store, self.db = fleet, store, db
+    def __init__(self, fleet: Fleet, store: Store, states: ProviderStates, db: DatabaseLink,
+                 settings: DaemonSettings, on_change: Callable[[FleetChanges], None] | None = None):
+        self.fleet, self.store, self.states, self.db = fleet, store, states, db
         self.settings = settings
         self.on_change = on_change
         self.engine: Engine = store.engine
@@ -63,8 +65,8 @@ class ConfigWatcher:
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows)
         self._report(self.fleet.apply(prepared, complete=True), how)
         if self.resyncs == 0:
-            self.fleet.load_states(await self.db.call(self.store.states))
-        self.fleet.set_slots(await self.db.call(self.store.slot_counts))
+            self.fleet.load_states(await self.db.call(self.states.all))
+        self.fleet.set_slots(await self.db.call(self.states.slot_counts))
         self.resyncs += 1
 
     async def refresh(self, ids: set[uuid.UUID]) -> None:
@@ -139,7 +141,8 @@ class ConfigWatcher:
         async with connection:
             with anyio.fail_after(timeout):
                 await connection.execute(f"LISTEN {CHANNEL}")
-                schema = (await (await connection.execute("SELECT current_schema()")).fetchone())[0]
+                found = await (await connection.execute("SELECT current_schema()")).fetchone()
+                schema = found[0] if found else "public"
             # Notifications sent before LISTEN are lost: read everything once it is in place.
             await self.resync("listening again" if self.resyncs else "listening")
             self.listening = True
@@ -147,7 +150,8 @@ class ConfigWatcher:
             next_resync = time.monotonic() + self.settings.resync_seconds
             while not self.stopping:
                 wait = max(0.05, next_resync - time.monotonic())
-                ids, everything = set(), False
+                ids: set[uuid.UUID] = set()
+                everything = False
                 async for note in connection.notifies(timeout=wait, stop_after=1):
                     everything |= self._collect(note.payload, schema, ids)
                 if ids or everything:

@@ -20,7 +20,8 @@ from hodei.errors import Problem
 from hodei.models import ProviderConfigRow
 from hodei.provider_spec import PROVIDER_FIELDS
 from hodei.selection import InvalidRow, SelectionChain, Selector
-from hodei.store import StoredProvider, with_slots
+from hodei.storage.slots import with_slots
+from hodei.store import Store, StoredProvider
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class FleetChanges:
 class Fleet:
     """Valid providers by id, their state, and a selector kept in step with both."""
 
-    def __init__(self, store: object, chain: SelectionChain):
+    def __init__(self, store: Store, chain: SelectionChain):
         self.store = store
         self.chain = chain
         self.providers: dict[uuid.UUID, Provider] = {}
@@ -73,7 +74,7 @@ class Fleet:
             seen.add(row.id)
             print_ = fingerprint(row)
             if self._fingerprints.get(row.id) != print_:
-                changed.append((print_, self.store.read_row(row)))  # type: ignore[attr-defined]
+                changed.append((print_, self.store.read_row(row)))
         return changed, seen
 
     def apply(self, prepared: tuple[list[tuple[str, StoredProvider]], set[uuid.UUID]], *, complete: bool,

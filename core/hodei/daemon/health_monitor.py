@@ -28,6 +28,7 @@ from hodei.domain import HealthResult, HealthStatus, ProviderState, ProviderStat
 from hodei.observability.telemetry import Telemetry
 from hodei.plugins import HodeiPluginManager
 from hodei.settings import HealthSettings
+from hodei.storage.provider_state import ProviderStates
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +53,16 @@ def next_delay(state: ProviderState, settings: HealthSettings, rng: random.Rando
 class HealthMonitor:
     name = "health monitor"
 
-    def __init__(self, fleet: Fleet, pm: HodeiPluginManager, db: DatabaseLink, store: object,
+    def __init__(self, fleet: Fleet, pm: HodeiPluginManager, db: DatabaseLink, states: ProviderStates,
                  settings: HealthSettings, *, clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None, telemetry: Telemetry | None = None):
-        self.fleet, self.pm, self.db, self.store = fleet, pm, db, store
+        self.fleet, self.pm, self.db, self.states = fleet, pm, db, states
         self.telemetry = telemetry or Telemetry()
         self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random()
         self.due: dict[uuid.UUID, float] = {}
         self.in_flight: set[uuid.UUID] = set()
-        self.checks_done = 0
         self.checks: dict[uuid.UUID, int] = {}  # per provider, since start
         self.stopping = False
         self.flush_seconds = 0.2
@@ -161,7 +161,6 @@ class HealthMonitor:
             self._schedule(provider_id, self.clock() + self.settings.interval_seconds)
         finally:
             self.in_flight.discard(provider_id)
-            self.checks_done += 1
             self.checks[provider_id] = self.checks.get(provider_id, 0) + 1
 
     # -- results: applied in memory at once, written to the database in batches ----------------
@@ -178,7 +177,7 @@ class HealthMonitor:
             return
         batch, self._pending = self._pending, {}
         try:
-            await self.db.call(self.store.record_checks, list(batch.items()))  # type: ignore[attr-defined]
+            await self.db.call(self.states.record, list(batch.items()))
         except DatabaseUnavailable:
             for provider_id, state in batch.items():
                 self._pending.setdefault(provider_id, state)
@@ -220,7 +219,7 @@ class HealthMonitor:
         else:
             cause = f"{state.consecutive_successes} consecutive passed health checks"
         try:
-            changed = await self.db.call(self.store.transition_status, provider_id, current, wanted, cause)  # type: ignore[attr-defined]
+            changed = await self.db.call(self.states.transition_status, provider_id, current, wanted, cause)
         except DatabaseUnavailable:
             return  # selection already leaves Unhealthy providers out; the status follows when the database is back
         if changed:

@@ -8,6 +8,7 @@ rest is reported as needing a restart.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -18,7 +19,7 @@ from typing import Any
 
 import anyio
 
-from hodei.api.server import ApiServer
+from hodei.api.server import METHODS, ApiServer, ApiServices
 from hodei.daemon.config_watch import ConfigWatcher
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet, FleetChanges
@@ -31,7 +32,11 @@ from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
 from hodei.selection import build_chain
+from hodei.services.providers import LocalProviders
+from hodei.services.selection import LocalSelection
+from hodei.services.workers import LocalWorkers
 from hodei.settings import Settings, load_settings
+from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.workers import Provisioner, Reconciler, WorkerRecords
 
@@ -62,28 +67,43 @@ class Daemon:
         self.pm = pm or make_plugin_manager(allow=settings.plugins.allow, deny=settings.plugins.deny)
         self.notifier = notifier or Notifier()
         self.store = Store(create_engine(settings.database.url), self.pm, check=False)
+        self.states = ProviderStates(self.store.engine)
         self.chain = build_chain(self.pm, settings.selection.filters, settings.selection.rankers,
                                  settings.selection.weights)
         self.fleet = Fleet(self.store, self.chain)
         self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed)
-        self.watcher = ConfigWatcher(self.fleet, self.store, self.db, settings.daemon, on_change=self._fleet_changed)
+        self.watcher = ConfigWatcher(self.fleet, self.store, self.states, self.db, settings.daemon,
+                                     on_change=self._fleet_changed)
         self.telemetry = telemetry or Telemetry(settings.tracing)  # metrics registry, tracer provider
-        self.monitor = HealthMonitor(self.fleet, self.pm, self.db, self.store, settings.health,
+        self.monitor = HealthMonitor(self.fleet, self.pm, self.db, self.states, settings.health,
                                      telemetry=self.telemetry)
         self.metrics_endpoint = MetricsEndpoint(self.telemetry.registry, settings.metrics.listen)
-        self.telemetry.watch(self)
+        self.telemetry.watch(self.fleet, database_up=lambda: self.db.available, ready=lambda: self.ready)
+        # The application services, as the API serves them: selection from the live fleet, recorded in
+        # this daemon's telemetry; database calls through the database link.
+        self.selection = LocalSelection(lambda: self.fleet.selector, lambda: self.chain, self.telemetry)
+        self.providers = LocalProviders(self.store, self.states, self.pm)
         self.records = WorkerRecords(self.store.engine)
-        self.provisioner = Provisioner(self.pm, self.records, settings.workers, selector=lambda: self.fleet.selector,
+        self.provisioner = Provisioner(self.pm, self.records, settings.workers, selection=self.selection,
                                        call=self.db.call, on_slots=self._adjust_slots,
                                        on_failure=self._provision_failed, provider_of=self.fleet.providers.get,
                                        telemetry=self.telemetry)
+        self.workers = LocalWorkers(self.provisioner, self.records, self.selection,
+                                    provider_id=lambda ref: self.store.get(ref).id, call=self.db.call)
         self.reconciler = Reconciler(self.pm, self.records, self.provisioner, settings.workers,
                                      providers=lambda: self.fleet.providers, call=self.db.call,
                                      on_slots=self._refresh_slots, telemetry=self.telemetry)
         # The health monitor starts last: its first round begins at once, and the others' start-up
         # (binding ports, the first read of every provider) should not pause the loop in the middle of it.
         self.parts: list[Any] = [self.metrics_endpoint, self.watcher, self.reconciler]
-        self.api = ApiServer(self)  # after the rest is up: it answers for all of it
+        source = self.config_path or settings.source
+        self.api = ApiServer(  # after the rest is up: it answers for all of it
+            settings.api, ApiServices(self.providers, self.selection, self.workers, call=self.db.call,
+                                      changed=self._provider_written),
+            base=Path(source).parent if source else Path.cwd(),
+            serving=lambda: self.ready and not self.stopping,
+            interceptors=[self.telemetry.grpc_interceptor(METHODS)],
+            grace_seconds=settings.daemon.shutdown_grace_seconds)
         self.parts += [self.api, self.monitor]
         self.ready = False
         self.stopping = False
@@ -111,16 +131,19 @@ class Daemon:
 
     async def _refresh_slots(self) -> None:
         """Worker counts from the table: each reconcile round (other daemons' workers included)."""
-        try:
+        with contextlib.suppress(DatabaseUnavailable):  # the next resync brings them
             self.fleet.set_slots(await self.db.call(self.records.slot_counts))
-        except DatabaseUnavailable:
-            pass  # the next resync brings them
 
     def _adjust_slots(self, provider_id: uuid.UUID, reserved: int, active: int) -> None:
         """This daemon's own reservations and releases, applied to selection's load at once."""
         held_reserved, held_active = self.fleet.slots.get(provider_id, (0, 0))
         self.fleet.set_slots({provider_id: (max(0, held_reserved + reserved), max(0, held_active + active))},
                              complete=False)
+
+    async def _provider_written(self, provider_id: uuid.UUID) -> None:
+        """Read-your-writes for selection: the daemon's view of a provider written through the API now,
+        not at the next notification."""
+        await self.watcher.refresh({provider_id})
 
     async def _provision_failed(self, provider_id: uuid.UUID, result: HealthResult) -> None:
         """A failed provision counts as a failed health check, and the provider is checked again now."""
@@ -163,7 +186,6 @@ class Daemon:
             await self._stopped.wait()
             await self._drain()
             group.cancel_scope.cancel()
-        self.records.close()
         self.store.close()
         self.telemetry.shutdown()
         log.info("stopped")

@@ -46,7 +46,6 @@ class MetricsEndpoint:
         self.listen = listen or ""
         self.address: tuple[str, int] | None = None  # what was bound, once listening
         self.stopping = False
-        self.scrapes = 0
         self._stop = anyio.Event()
 
     @property
@@ -137,5 +136,4 @@ class MetricsEndpoint:
         if "gzip" in headers.get("accept-encoding", ""):
             body = gzip.compress(body, compresslevel=5)
             extra["Content-Encoding"] = "gzip"
-        self.scrapes += 1
         return _response("200 OK", body, extra, head_only)

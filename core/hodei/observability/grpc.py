@@ -25,7 +25,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -56,10 +56,8 @@ def parent_context(metadata: Iterable[Any] | None) -> Context:
 
 def _code_of(context: Any, exc: BaseException | None) -> grpc.StatusCode:
     code = None
-    try:
+    with suppress(Exception):
         code = context.code()
-    except Exception:
-        pass
     if isinstance(code, int):
         code = _BY_VALUE.get(code)
     if isinstance(code, grpc.StatusCode):

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from hodei.domain import HealthStatus, ProviderState, ProviderStatus
@@ -162,10 +161,6 @@ class Metrics:
         for result in RELOAD_RESULTS:
             self.config_reloads.labels(result)
 
-    @property
-    def instruments(self) -> list[MetricWrapperBase]:
-        return [value for value in vars(self).values() if isinstance(value, MetricWrapperBase)]
-
     # -- health -------------------------------------------------------------------------------
 
     def observe_health_check(self, provider: str, provider_type: str, health: HealthStatus,
@@ -227,14 +222,14 @@ class Metrics:
 
 
 class DaemonCollector(Collector):
-    """The state gauges, read from a running daemon (``fleet``, ``db``, ``ready``) at scrape time.
+    """The state gauges, read from a running daemon's fleet at scrape time.
 
     ``collect`` runs in the event loop (the endpoint calls it there), so it sees the fleet's dicts
     between two changes, never in the middle of one.
     """
 
-    def __init__(self, daemon: Any):
-        self.daemon = daemon
+    def __init__(self, fleet: Any, database_up: Callable[[], bool], ready: Callable[[], bool]):
+        self.fleet, self.database_up, self.ready = fleet, database_up, ready
 
     @staticmethod
     def _families() -> dict[str, GaugeMetricFamily]:
@@ -248,12 +243,10 @@ class DaemonCollector(Collector):
         from hodei import __version__
 
         families = self._families()
-        daemon = self.daemon
-        fleet = daemon.fleet
+        fleet = self.fleet
         families["hodei_build_info"].add_metric([__version__], 1.0)
-        families["hodei_daemon_ready"].add_metric([], 1.0 if getattr(daemon, "ready", False) else 0.0)
-        db = getattr(daemon, "db", None)
-        families["hodei_database_up"].add_metric([], 1.0 if db is None or db.available else 0.0)
+        families["hodei_daemon_ready"].add_metric([], 1.0 if self.ready() else 0.0)
+        families["hodei_database_up"].add_metric([], 1.0 if self.database_up() else 0.0)
         families["hodei_providers_invalid"].add_metric([], float(len(fleet.invalid)))
         empty = ProviderState()
         for provider_id, provider in list(fleet.providers.items()):

@@ -18,7 +18,7 @@ Spans (names and attributes are part of the documented interface, see ``docs/met
 Usage from the workers code (sketch)::
 
     with telemetry.provision_span({"hodei.worker_id": worker_id}) as span:
-        decision = telemetry.select(fleet.selector, job)
+        candidates, _ = selection.candidates(job, limit)     # recorded through telemetry.record_selection
         for number, candidate in enumerate(candidates, 1):
             with telemetry.attempt_span(candidate.name, candidate.provider.provider_type, number) as attempt:
                 handle = await provision(...)      # raises: failed / timeout / cancelled, recorded
@@ -37,7 +37,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
@@ -47,9 +47,9 @@ from hodei.checks import CheckResult
 from hodei.domain import HealthStatus, Provider, ProviderStatus
 from hodei.observability.metrics import DaemonCollector, Metrics
 from hodei.observability.tracing import build_tracer_provider
+from hodei.selection.outcome import SelectionOutcome
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass
@@ -72,28 +72,6 @@ def _outcome_of(exc: BaseException) -> str:
     return "failed"
 
 
-def rejections_by_filter(selector: Any, job: Any) -> dict[str, int]:
-    """For a selection that found nothing: how many providers each filter rejected.
-
-    Uses the selector's per-filter masks (one pass of the filters, no explanations); falls back to
-    the full report if those are not available.
-    """
-    counts: dict[str, int] = {}
-    try:
-        verdicts = selector._verdicts(job, [])
-        everyone = selector.index.all
-        for rule, passing in zip(selector.chain.filters, verdicts, strict=True):
-            counts[rule.name] = counts.get(rule.name, 0) + bin(everyone & ~passing).count("1")
-        if selector.invalid:
-            counts["config"] = counts.get("config", 0) + len(selector.invalid)
-    except Exception:  # a changed Selector: the report says the same, more slowly
-        counts = {}
-        for rejection in selector.report(job).rejected:
-            for name, _ in rejection.reasons:
-                counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
 class Telemetry:
     """Metrics (``metrics``, ``registry``) and traces (``tracer_provider``, ``tracer``) of one daemon.
 
@@ -111,11 +89,12 @@ class Telemetry:
         self.tracer: Tracer = self.tracer_provider.get_tracer("hodei", __version__)
         self._collector: DaemonCollector | None = None
 
-    def watch(self, daemon: Any) -> None:
-        """Expose ``daemon``'s state (``fleet``, ``db``, ``ready``) as the scrape-time gauges."""
+    def watch(self, fleet: Any, database_up: Callable[[], bool], ready: Callable[[], bool]) -> None:
+        """Expose a daemon's state (its fleet, whether the database answers, whether it is ready) as the
+        scrape-time gauges."""
         if self._collector is not None:
             self.registry.unregister(self._collector)
-        self._collector = DaemonCollector(daemon)
+        self._collector = DaemonCollector(fleet, database_up, ready)
         self.registry.register(self._collector)
 
     def shutdown(self) -> None:
@@ -127,25 +106,20 @@ class Telemetry:
 
     # -- selection ----------------------------------------------------------------------------
 
-    def select(self, selector: Any, job: Any) -> Any:
-        """``selector.select(job)``, timed and traced; counts rejections by filter when nothing fits."""
-        with self.tracer.start_as_current_span("hodei.selection") as span:
-            started = time.perf_counter()
-            decision = selector.select(job)
-            seconds = time.perf_counter() - started
-            chosen = decision.selected
-            if span.is_recording():
-                span.set_attribute("hodei.candidates", len(selector.index.candidates))
-                span.set_attribute("hodei.tier", decision.tier or "none")
-                if chosen is not None:
-                    span.set_attribute("hodei.provider", chosen.name)
-                    span.set_attribute("hodei.provider_type", chosen.provider.provider_type)
-                if decision.warnings:
-                    span.set_attribute("hodei.warnings", list(decision.warnings))
-            self.metrics.observe_selection(decision.tier if chosen is not None else None, seconds)
-            if chosen is None:
-                self.metrics.count_rejections(rejections_by_filter(selector, job))
-        return decision
+    def record_selection(self, outcome: SelectionOutcome) -> None:
+        """One served selection: span ``hodei.selection`` (under the caller's span) and ``hodei_selection_*``."""
+        attributes: dict[str, AttributeValue] = {"hodei.candidates": outcome.candidates,
+                                                 "hodei.tier": outcome.tier or "none"}
+        if outcome.provider is not None:
+            attributes["hodei.provider"] = outcome.provider
+            attributes["hodei.provider_type"] = outcome.provider_type or ""
+        if outcome.warnings:
+            attributes["hodei.warnings"] = list(outcome.warnings)
+        span = self.tracer.start_span("hodei.selection", attributes=attributes, start_time=outcome.started_ns)
+        span.end(end_time=outcome.started_ns + int(outcome.seconds * 1e9))
+        self.metrics.observe_selection(outcome.tier if outcome.provider is not None else None, outcome.seconds)
+        if outcome.provider is None:
+            self.metrics.count_rejections(outcome.rejections)
 
     # -- health -------------------------------------------------------------------------------
 
@@ -192,7 +166,8 @@ class Telemetry:
         The outcome is ``attempt.outcome`` if the caller set it, else from the exception leaving the
         block (TimeoutError: timeout, cancellation: cancelled, any other: failed), else succeeded.
         """
-        names = {"hodei.provider": provider, "hodei.provider_type": provider_type, "hodei.attempt": attempt}
+        names: dict[str, AttributeValue] = {"hodei.provider": provider, "hodei.provider_type": provider_type,
+                                            "hodei.attempt": attempt}
         started = time.perf_counter()
         with self.tracer.start_as_current_span("hodei.provision.attempt",
                                                attributes={**names, **(attributes or {})}) as span:
@@ -233,7 +208,7 @@ class Telemetry:
         return TelemetryInterceptor(self, methods)
 
 
-def traced_reload(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+def traced_reload(method: Callable[..., Awaitable[list[str]]]) -> Callable[..., Awaitable[list[str]]]:
     """For ``Daemon.reload``: span ``hodei.config.reload`` and ``hodei_config_reloads_total``.
 
     A reload that replaced ``self.settings`` was applied; one that kept them was refused (the daemon
@@ -241,7 +216,7 @@ def traced_reload(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitabl
     """
 
     @functools.wraps(method)
-    async def reload(self: Any, *args: Any, **kwargs: Any) -> T:
+    async def reload(self: Any, *args: Any, **kwargs: Any) -> list[str]:
         telemetry: Telemetry = self.telemetry
         before = self.settings
         with telemetry.tracer.start_as_current_span("hodei.config.reload") as span:
@@ -249,7 +224,7 @@ def traced_reload(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitabl
             result = "applied" if self.settings is not before else "refused"
             if span.is_recording():
                 span.set_attribute("hodei.reload.result", result)
-                span.set_attribute("hodei.reload.restart_needed", [str(key) for key in restart or ()])
+                span.set_attribute("hodei.reload.restart_needed", [str(key) for key in restart])
                 if result == "refused":
                     span.set_status(Status(StatusCode.ERROR, "the new configuration was refused"))
         telemetry.metrics.record_reload(result)

@@ -165,7 +165,8 @@ class AllowedRegionsFilter(IndexedFilter):
         return index.runs_in_any(job.allowed_regions) if job.allowed_regions else index.all
 
     def explain(self, candidate: Candidate, job: Requirements) -> Reason:
-        regions = sorted(candidate.allowed_regions | ({candidate.preferred_region} - {None}))
+        preferred = {candidate.preferred_region} if candidate.preferred_region is not None else set()
+        regions = sorted(candidate.allowed_regions | preferred)
         return Reason(
             f"runs only in {', '.join(map(shown, regions))}; the job allows {', '.join(map(shown, job.allowed_regions))}",
             "outside allowed regions", "",

@@ -75,6 +75,3 @@ class Candidate:
     def unrestricted(self) -> bool:
         """A provider with no regions at all can run anywhere."""
         return not self.allowed_regions and self.preferred_region is None
-
-    def runs_in(self, region: str) -> bool:
-        return self.unrestricted or region == self.preferred_region or region in self.allowed_regions

@@ -1,7 +1,8 @@
 """The selection chain: which filters and rankers run, in which order, with which weights.
 
-Rules come from every plugin's ``hodei_selection_filters`` / ``hodei_selection_rankers``; the
-built-in ones first. ``[selection]`` in ``hodei.toml`` may list the filters and rankers to use
+Rules come from every plugin's ``hodei_selection_filters`` / ``hodei_selection_rankers``, each
+plugin called through pluggy on its own (so wrappers and tracing see the calls); the built-in
+ones first. ``[selection]`` in ``hodei.toml`` may list the filters and rankers to use
 (that order, only those) and set the weights of scoring rankers. A plugin whose rule hook fails,
 or whose rule is malformed or reuses a taken name, loses that rule, which is reported in
 ``problems``; the others keep working.
@@ -146,30 +147,40 @@ def _rule_problem(kind: str, rule: Any, plugin: str, taken: Mapping[str, str]) -
 
 def _collect(pm: Any, hook_name: str, kind: str, problems: list[str],
              origins: dict[str, str], fields_owner: dict[str, str]) -> list[Any]:
-    hook = getattr(pm.hook, hook_name)
-    impls = sorted(hook.get_hookimpls(), key=lambda i: (i.plugin_name != BUILTIN_PLUGIN, i.plugin_name))
-    rules, taken = [], {}
-    for impl in impls:
+    """Every plugin's rules from ``hook_name``, the built-in plugin's first, then by plugin name.
+
+    Each contributing plugin is called on its own, through pluggy (a subset hook caller without
+    the other contributors), so the rules are attributed to it and its failure costs only its own
+    rules, while hook wrappers, ``pm.enable_tracing()`` and hook-call monitors see every call.
+    """
+    contributors = {impl.plugin_name: impl.plugin for impl in getattr(pm.hook, hook_name).get_hookimpls()
+                    if not (impl.wrapper or impl.hookwrapper)}
+    rules: list[Any] = []
+    taken: dict[str, str] = {}
+    for plugin_name in sorted(contributors, key=lambda name: (name != BUILTIN_PLUGIN, name)):
+        # A plugin's wrapper of this hook goes with its implementation: pluggy leaves out whole plugins.
+        others = [plugin for name, plugin in contributors.items() if name != plugin_name]
         try:
-            contributed = list(impl.function() or ())
+            answers = pm.subset_hook_caller(hook_name, remove_plugins=others)()
+            contributed = [rule for answer in answers for rule in (answer or ())]
         except Exception as exc:
-            problems.append(f"plugin {impl.plugin_name!r}: {hook_name} failed: {type(exc).__name__}: {exc}")
+            problems.append(f"plugin {plugin_name!r}: {hook_name} failed: {type(exc).__name__}: {exc}")
             continue
         for rule in contributed:
-            problem = _rule_problem(kind, rule, impl.plugin_name, taken)
+            problem = _rule_problem(kind, rule, plugin_name, taken)
             fields = getattr(rule, "requirement_fields", None) or {}
             if problem is None:
-                owned = [f for f in fields if fields_owner.get(f, impl.plugin_name) != impl.plugin_name]
+                owned = [f for f in fields if fields_owner.get(f, plugin_name) != plugin_name]
                 if owned:
-                    problem = (f"plugin {impl.plugin_name!r}: {kind} {rule.name!r} declares requirement field(s) "
+                    problem = (f"plugin {plugin_name!r}: {kind} {rule.name!r} declares requirement field(s) "
                                f"{', '.join(owned)} that plugin {fields_owner[owned[0]]!r} declares already")
             if problem is not None:
                 problems.append(problem)
                 continue
             for field_name in fields:
-                fields_owner[field_name] = impl.plugin_name
-            taken[rule.name] = impl.plugin_name
-            origins[f"{kind}:{rule.name}"] = impl.plugin_name
+                fields_owner[field_name] = plugin_name
+            taken[rule.name] = plugin_name
+            origins[f"{kind}:{rule.name}"] = plugin_name
             rules.append(rule)
     return rules
 

@@ -123,13 +123,6 @@ class ProviderIndex:
             self._resource_masks.clear()
         return True
 
-    def set_load(self, provider_id: uuid.UUID, active: int, reserved: int) -> None:
-        """The hot path of reservations: only the worker counts changed."""
-        candidate = self.by_id[provider_id]
-        candidate.active_workers, candidate.reserved_workers = active, reserved
-        bit = 1 << candidate.index
-        self.full = (self.full | bit) if candidate.load >= candidate.max_workers else (self.full & ~bit)
-
     # -- lookups for filters -----------------------------------------------------------------
 
     def having_all(self, index: Mapping[tuple[str, str], int], pairs: Mapping[str, str]) -> int:

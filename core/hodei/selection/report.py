@@ -129,6 +129,11 @@ class Explanation:
         return all(check.passed for check in self.checks)
 
     @property
+    def selected(self) -> str | None:
+        """The provider the job would get (whichever it is)."""
+        return self.report.selected
+
+    @property
     def verdict(self) -> str:
         if not self.fits:
             failed = [c.filter for c in self.checks if not c.passed]

@@ -60,8 +60,10 @@ def requirements_model(extra_fields: Mapping[str, tuple[Any, Any]] | None = None
     """The model for the built-in fields plus the fields rules declared."""
     if not extra_fields:
         return RequirementsModel
-    return create_model("JobRequirements", __base__=RequirementsModel,
-                        **{name: (kind, default) for name, (kind, default) in extra_fields.items()})
+    # Typed Any: a ``**`` dict could fill create_model's own keyword parameters too (``__doc__`` and so on),
+    # so mypy checks its values against every one of them.
+    fields: dict[str, Any] = {name: (kind, default) for name, (kind, default) in extra_fields.items()}
+    return create_model("JobRequirements", __base__=RequirementsModel, **fields)
 
 
 def parse_requirements(document: Any, model: type[BaseModel] = RequirementsModel) -> Requirements:

@@ -1,8 +1,10 @@
 """Decisions: requirements through the filters, then the region tiers, then the rankers.
 
-``select`` is the fast path the daemon takes for every job: bit-mask filters, one call per rule,
-and only the best static-rank group ranked. ``report`` and ``explain`` are for people: every
-filter's verdict on every provider, in words, computed only when asked for.
+Every caller takes the same path (:meth:`Selector.decide`): the filters narrow a bit mask of
+candidates one rule at a time (one call per rule), the first non-empty region tier is taken, and
+only as much of it is ranked as the caller will use (one provider to serve a job, a few to fail over
+to, the whole tier for a report). Reasons in words (``report``, ``explain``) are computed afterwards,
+and only for the providers they show.
 """
 
 from __future__ import annotations
@@ -28,20 +30,34 @@ TIERS = ("preferred", "allowed", "any")
 
 
 @dataclass(frozen=True)
-class Decision:
-    """The fast answer: the provider to use (or ``None``) and the region tier it came from."""
-
-    selected: Candidate | None
-    tier: str | None
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class InvalidRow:
     """A provider row selection cannot use, shown in reports with its problems."""
 
     name: str
     problems: tuple[Problem, ...] = field(default=())
+
+
+@dataclass
+class Decision:
+    """One pass of a job through the chain: what passed each filter, the tier, and the ranking.
+
+    ``ranking`` holds the best ``limit`` providers of the tier (all of it for ``limit=None``), best first,
+    with their weighted scores; ``selected`` is the first. ``tiers`` lists every tier's survivors, best first.
+    """
+
+    job: Requirements
+    passed: list[int]  # per filter: of the providers it was asked about, those it admitted
+    asked: list[int]  # per filter: the providers it was asked about (the survivors of the filters before it)
+    survivors: int
+    tier: str | None
+    tiers: list[tuple[str, int]]
+    ranking: list[tuple[Candidate, float]]
+    candidates: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def selected(self) -> Candidate | None:
+        return self.ranking[0][0] if self.ranking else None
 
 
 class Selector:
@@ -58,20 +74,10 @@ class Selector:
         self.index = ProviderIndex(providers, states or {}, self.chain.static_keys)
         self.invalid = list(invalid)
 
-    @classmethod
-    def from_store(cls, store: Any, chain: SelectionChain) -> Selector:
-        providers, invalid = [], []
-        for row in store.list():
-            if row.valid:
-                providers.append(row.to_provider())
-            else:
-                invalid.append(InvalidRow(row.name, tuple(row.problems)))
-        return cls(chain, providers, store.states(), invalid)
-
     def update_state(self, provider_id: uuid.UUID, state: ProviderState) -> bool:
         return self.index.update_state(provider_id, state)
 
-    # -- the fast path ----------------------------------------------------------------------
+    # -- the one decision path ----------------------------------------------------------------
 
     def _apply(self, rule: Any, mask: int, job: Requirements, warnings: list[str]) -> int:
         """``mask`` narrowed to the providers ``rule`` admits. A failing rule admits all, and says so."""
@@ -88,16 +94,9 @@ class Selector:
             # Failing open keeps jobs placed when a third-party rule breaks; the warning makes it visible.
             message = f"filter {rule.name!r} failed and was skipped: {type(exc).__name__}: {exc}"
             log.error(message)
-            warnings.append(message)
+            if message not in warnings:
+                warnings.append(message)
             return mask
-
-    def _filtered(self, job: Requirements, warnings: list[str]) -> int:
-        mask = self.index.all
-        for rule in self.chain.filters:
-            if not mask:
-                break
-            mask = self._apply(rule, mask, job, warnings)
-        return mask
 
     def _tiers(self, mask: int, job: Requirements) -> list[tuple[str, int]]:
         """``mask`` split into the region tiers, best first, each without the ones before it."""
@@ -108,49 +107,86 @@ class Selector:
         allowed = mask & self.index.allowed_in.get(region, 0) & ~preferred
         return [("preferred", preferred), ("allowed", allowed), ("any", mask & ~preferred & ~allowed)]
 
-    def _tier(self, mask: int, job: Requirements) -> tuple[str | None, int]:
-        """The first non-empty tier. When it is ``any``, the others were empty: it is every survivor."""
-        return next(((name, members) for name, members in self._tiers(mask, job) if members), (None, 0))
+    def _rank(self, mask: int, job: Requirements, limit: int | None,
+              warnings: list[str]) -> list[tuple[Candidate, float]]:
+        """The best ``limit`` of ``mask`` (all for None), best first, with their weighted scores.
+
+        Candidates are numbered in static-rank order, so the groups that tie on every static key come
+        in order: rank them one at a time with the dynamic rules, and stop once ``limit`` are ranked.
+        """
+        ranked: list[tuple[Candidate, float]] = []
+        remaining = mask
+        while remaining and (limit is None or len(ranked) < limit):
+            group = self.index.top_group(remaining) if self.chain.static_prefix else remaining
+            remaining &= ~group
+            members = self.index.members(group)
+            if len(members) == 1 and limit is not None:  # a lone member needs no ordering (reports show its score)
+                ranked.append((members[0], 0.0))
+                continue
+            keys, scores = self.chain.rank_keys(members, job, self.chain.dynamic_steps, warnings)
+            order = sorted(range(len(members)), key=lambda i: (keys[i], members[i].index))
+            ranked += [(members[i], scores[i]) for i in order]
+        return ranked if limit is None else ranked[:limit]
+
+    def decide(self, job: Requirements, *, limit: int | None = 1, across_tiers: bool = False) -> Decision:
+        """Filter, pick the tier, rank. ``limit``: how many to rank (None: the whole tier).
+        ``across_tiers``: rank on into the next tiers until ``limit`` are found (failover)."""
+        warnings: list[str] = []
+        mask = self.index.all
+        passed: list[int] = []
+        asked: list[int] = []
+        for rule in self.chain.filters:
+            asked.append(mask)
+            mask = self._apply(rule, mask, job, warnings) if mask else 0
+            passed.append(mask)
+        tiers = self._tiers(mask, job)
+        chosen = next(((name, members) for name, members in tiers if members), (None, 0))
+        ranking: list[tuple[Candidate, float]] = []
+        if across_tiers:
+            for _, members in tiers:
+                if limit is not None and len(ranking) >= limit:
+                    break
+                ranking += self._rank(members, job, None if limit is None else limit - len(ranking), warnings)
+        else:
+            ranking = self._rank(chosen[1], job, limit, warnings)
+        return Decision(job, passed, asked, mask, chosen[0], tiers, ranking, len(self.index.candidates), warnings)
+
+    def failing_filters(self, decision: Decision, mask: int) -> list[int]:
+        """For the providers in ``mask``: per filter, those it rejects. A filter not asked about a provider
+        during the decision (an earlier one rejected it) is asked now, for those providers only."""
+        failing = []
+        for rule, asked, passed in zip(self.chain.filters, decision.asked, decision.passed, strict=True):
+            unasked = mask & ~asked
+            extra = self._apply(rule, unasked, decision.job, decision.warnings) if unasked else 0
+            failing.append(mask & ~(passed | extra))
+        return failing
+
+    def rejections(self, decision: Decision) -> dict[str, int]:
+        """How many providers each filter rejected (a provider failing two filters counts for both;
+        invalid rows count as filter ``config``)."""
+        counts: dict[str, int] = {}
+        for rule, rejected in zip(self.chain.filters,
+                                  self.failing_filters(decision, self.index.all & ~decision.survivors), strict=True):
+            counts[rule.name] = counts.get(rule.name, 0) + rejected.bit_count()
+        if self.invalid:
+            counts["config"] = counts.get("config", 0) + len(self.invalid)
+        return counts
 
     def select(self, job: Requirements) -> Decision:
-        warnings: list[str] = []
-        tier, mask = self._tier(self._filtered(job, warnings), job)
-        if not mask:
-            return Decision(None, None, tuple(warnings))
-        # Every static ranking key ties within the top group, so only it needs ranking.
-        group = self.index.top_group(mask) if self.chain.static_prefix else mask
-        members = self.index.members(group)
-        if len(members) > 1:
-            keys, _ = self.chain.rank_keys(members, job, self.chain.dynamic_steps, warnings)
-            best = min(range(len(members)), key=lambda i: (keys[i], members[i].index))
-            return Decision(members[best], tier, tuple(warnings))
-        return Decision(members[0], tier, tuple(warnings))
+        """The provider to use for ``job`` (``decision.selected``), or none."""
+        return self.decide(job, limit=1)
 
     def ordered(self, job: Requirements, limit: int | None = None) -> tuple[list[Candidate], tuple[str, ...]]:
-        """Every provider that passes the filters, best first: the preferred tier ranked, then the
-        allowed tier, then the rest. Its first is :meth:`select`'s choice; provisioning tries the
-        next ones when a provider fails."""
-        warnings: list[str] = []
-        tiers = [members for _, members in self._tiers(self._filtered(job, warnings), job)]
-        result: list[Candidate] = []
-        for tier in tiers:
-            members = self.index.members(tier)
-            if members:
-                keys, _ = self.chain.rank_keys(members, job, self.chain.steps, warnings)
-                result += [members[i] for i in sorted(range(len(members)), key=lambda i: (keys[i], members[i].index))]
-            if limit is not None and len(result) >= limit:
-                break
-        return (result if limit is None else result[:limit]), tuple(warnings)
+        """Providers that pass the filters, best first: the preferred tier ranked, then the allowed tier,
+        then the rest. Its first is :meth:`select`'s choice; provisioning tries the next ones when one fails."""
+        decision = self.decide(job, limit=limit, across_tiers=True)
+        return [c for c, _ in decision.ranking], tuple(decision.warnings)
 
     def tier_of(self, candidate: Candidate, job: Requirements) -> str | None:
         """The region tier ``candidate`` falls in for ``job`` (it must pass the filters to be used in it)."""
-        return self._tier(1 << candidate.index, job)[0]
+        return next((name for name, members in self._tiers(1 << candidate.index, job) if members), None)
 
     # -- for people -------------------------------------------------------------------------
-
-    def _verdicts(self, job: Requirements, warnings: list[str]) -> list[int]:
-        """Each filter's passing mask over every provider."""
-        return [self._apply(rule, self.index.all, job, warnings) for rule in self.chain.filters]
 
     def _reason(self, rule: Any, candidate: Candidate, job: Requirements) -> Reason:
         try:
@@ -158,59 +194,49 @@ class Selector:
         except Exception as exc:
             return as_reason(f"rejected by {rule.name} (its explanation failed: {type(exc).__name__})", rule.name)
 
+    def _note(self, rule: Any, candidate: Candidate, job: Requirements) -> str | None:
+        note = getattr(rule, "note", None)
+        if note is None:
+            return None
+        try:
+            return note(candidate, job) or None
+        except Exception:
+            return None
+
     def _notes(self, candidate: Candidate, job: Requirements) -> list[str]:
-        notes = []
-        for rule in self.chain.filters:
-            note = getattr(rule, "note", None)
-            if note is None:
-                continue
-            try:
-                text = note(candidate, job)
-            except Exception:
-                continue
-            if text:
-                notes.append(text)
-        return notes
+        return [text for rule in self.chain.filters if (text := self._note(rule, candidate, job))]
 
-    def _ranking(self, mask: int, job: Requirements, warnings: list[str]) -> list[Ranked]:
-        members = self.index.members(mask)
-        if not members:
-            return []
-        keys, scores = self.chain.rank_keys(members, job, self.chain.steps, warnings)
-        order = sorted(range(len(members)), key=lambda i: (keys[i], members[i].index))
-        return [Ranked(members[i], position + 1, scores[i], keys[i], tuple(self._notes(members[i], job)))
-                for position, i in enumerate(order)]
+    def report(self, job: Requirements, decision: Decision | None = None) -> Report:
+        """The decision as a dry run shows it: the whole tier ranked, every rejection with its reasons.
 
-    def report(self, job: Requirements) -> Report:
-        """The whole decision, as a dry run shows it: ranking, every rejection with its reasons."""
-        warnings: list[str] = []
-        verdicts = self._verdicts(job, warnings)
-        survivors = self.index.all
-        for passing in verdicts:
-            survivors &= passing
+        :param decision: the decision for ``job``, made with ``limit=None`` (the whole tier ranked); made
+            here if not given.
+        """
+        decision = decision or self.decide(job, limit=None)
+        rejected_mask = self.index.all & ~decision.survivors
+        failing = self.failing_filters(decision, rejected_mask)
         rejected = []
-        for candidate in self.index.candidates:
+        for candidate in self.index.members(rejected_mask):
             bit = 1 << candidate.index
-            if survivors & bit:
-                continue
             reasons = [(rule.name, self._reason(rule, candidate, job))
-                       for rule, passing in zip(self.chain.filters, verdicts, strict=True) if not passing & bit]
+                       for rule, mask in zip(self.chain.filters, failing, strict=True) if mask & bit]
             rejected.append(Rejection(candidate.name, reasons))
         for row in self.invalid:
             text = "; ".join(str(p) for p in row.problems) or "invalid"
             rejected.append(Rejection(row.name, [("config", Reason(
                 f"the row is invalid: {text}", "invalid", text, "fix the row (`hodei providers show NAME`)"))]))
-        tier, mask = self._tier(survivors, job)
-        ranking = self._ranking(mask, job, warnings)
+        ranking = [Ranked(candidate, position, score, (), tuple(self._notes(candidate, job)))
+                   for position, (candidate, score) in enumerate(decision.ranking, 1)]
         return Report(
-            selected=ranking[0].candidate.name if ranking else None, tier=tier, ranking=ranking,
+            selected=ranking[0].candidate.name if ranking else None, tier=decision.tier, ranking=ranking,
             rejected=sorted(rejected, key=lambda r: r.name), total=len(self.index.candidates) + len(self.invalid),
-            eligible=bin(survivors).count("1"), filters=self.chain.filter_names, job=job, warnings=tuple(warnings),
+            eligible=decision.survivors.bit_count(), filters=self.chain.filter_names, job=job,
+            warnings=tuple(decision.warnings),
         )
 
-    def explain(self, name: str, job: Requirements) -> Explanation:
+    def explain(self, name: str, job: Requirements, decision: Decision | None = None) -> Explanation:
         """Why ``name`` was or was not chosen for ``job``, and what would make it fit."""
-        report = self.report(job)
+        report = self.report(job, decision)
         candidate = self.index.by_name.get(name)
         if candidate is None:
             invalid = next((row for row in self.invalid if row.name == name), None)
@@ -219,24 +245,16 @@ class Selector:
             rejection = next(r for r in report.rejected if r.name == name)
             _, reason = rejection.reasons[0]
             return Explanation(name, report, [Check("config", False, reason.message, reason.hint)], None, None)
+        bit = 1 << candidate.index
         warnings: list[str] = []
         checks = []
         for rule in self.chain.filters:
-            bit = 1 << candidate.index
-            passed = bool(self._apply(rule, bit, job, warnings) & bit)
-            if passed:
-                note = None
-                try:
-                    note = rule.note(candidate, job) if hasattr(rule, "note") else None
-                except Exception:
-                    pass
-                checks.append(Check(rule.name, True, note or "passes", ""))
+            if self._apply(rule, bit, job, warnings) & bit:
+                checks.append(Check(rule.name, True, self._note(rule, candidate, job) or "passes", ""))
             else:
                 reason = self._reason(rule, candidate, job)
                 checks.append(Check(rule.name, False, reason.message, reason.hint))
-        own_tier = None
-        if all(check.passed for check in checks):
-            own_tier, _ = self._tier(1 << candidate.index, job)
+        own_tier = self.tier_of(candidate, job) if all(check.passed for check in checks) else None
         ranked = next((r for r in report.ranking if r.candidate is candidate), None)
         behind = ""
         if ranked is not None and ranked.position > 1:

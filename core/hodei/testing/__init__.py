@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 REQUIRE_BACKENDS_ENV = "HODEI_REQUIRE_BACKENDS"
 
@@ -11,7 +12,7 @@ def backends_required() -> bool:
     return os.environ.get(REQUIRE_BACKENDS_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def backend_unavailable(reason: str) -> None:
+def backend_unavailable(reason: str) -> NoReturn:
     """Skip the current test because a backend is missing, or fail it where backends are required.
 
     CI sets ``HODEI_REQUIRE_BACKENDS=1`` so that a missing database or engine can never pass

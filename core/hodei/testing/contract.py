@@ -18,12 +18,16 @@ Subclass in a test module (pytest collects the inherited tests)::
 :class:`LifecycleContract` adds the backend hooks; its ``live_provider`` fixture returns a
 :class:`hodei.Provider` whose backend is reachable (skip with
 :func:`hodei.testing.backend_unavailable` when it is not).
+
+Every hook is called the way the core calls it: routed to the plugin serving the type
+(``pm.validate_config``, ``hodei.calls.call_provider_hook``), never through ``pm.hook`` directly.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -46,6 +50,7 @@ from hodei.domain import (
     WorkerRequest,
 )
 from hodei.errors import ConfigError, InvalidInput
+from hodei.hookspecs import PROVIDER_HOOKS
 from hodei.plugins import HodeiPluginManager
 
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=60)
@@ -93,12 +98,12 @@ class ConfigContract:
         return []
 
     def _validate(self, pm: HodeiPluginManager, config: Any) -> Any:
-        return pm.hook.hodei_validate_config(provider_type=self.provider_type, config=config)
+        return pm.validate_config(self.provider_type, config)
 
     def test_type_is_declared_by_an_installed_plugin(self, hodei_pm: HodeiPluginManager) -> None:
         assert self.provider_type in hodei_pm.provider_types, hodei_pm.load_errors
 
-    def test_valid_config_is_accepted_and_normalised(self, hodei_pm, valid_config) -> None:
+    def test_valid_config_is_accepted_and_normalised(self, hodei_pm: HodeiPluginManager, valid_config: dict[str, Any]) -> None:
         given = copy.deepcopy(valid_config)
         normalised = self._validate(hodei_pm, given)
         assert normalised is not None
@@ -107,21 +112,22 @@ class ConfigContract:
         assert given == valid_config, "validation must not change its input"
         assert self._validate(hodei_pm, normalised) == normalised, "normalising twice must change nothing"
 
-    def test_type_key_may_be_left_out(self, hodei_pm, valid_config) -> None:
+    def test_type_key_may_be_left_out(self, hodei_pm: HodeiPluginManager, valid_config: dict[str, Any]) -> None:
         without = {k: v for k, v in valid_config.items() if k != "type"}
         assert self._validate(hodei_pm, without) == self._validate(hodei_pm, valid_config)
 
-    def test_type_key_must_match_provider_type(self, hodei_pm, valid_config) -> None:
+    def test_type_key_must_match_provider_type(self, hodei_pm: HodeiPluginManager, valid_config: dict[str, Any]) -> None:
         with pytest.raises(ConfigError) as info:
             self._validate(hodei_pm, {**valid_config, "type": f"not-{self.provider_type}"})
         assert [p.field for p in info.value.problems] == ["type"]
 
-    def test_unknown_key_is_refused_by_name(self, hodei_pm, valid_config) -> None:
+    def test_unknown_key_is_refused_by_name(self, hodei_pm: HodeiPluginManager, valid_config: dict[str, Any]) -> None:
         with pytest.raises(ConfigError) as info:
             self._validate(hodei_pm, {**valid_config, "surely_not_a_key": 1})
         assert [(p.field, p.reason) for p in info.value.problems] == [("surely_not_a_key", "unknown key")]
 
-    def test_config_must_be_an_object(self, hodei_pm) -> None:
+    def test_config_must_be_an_object(self, hodei_pm: HodeiPluginManager) -> None:
+        value: Any
         for value in ([], "docker", 3, None):
             with pytest.raises(ConfigError):
                 self._validate(hodei_pm, value)
@@ -133,32 +139,43 @@ class ConfigContract:
         ({"gpu": -1}, "capabilities.gpu"),
         ({"disk": 1}, "capabilities.disk"),
     ])
-    def test_bad_capabilities_are_refused_by_name(self, hodei_pm, valid_config, capabilities, field) -> None:
+    def test_bad_capabilities_are_refused_by_name(self, hodei_pm: HodeiPluginManager, valid_config: dict[str, Any], capabilities: dict[str, Any], field: str) -> None:
         with pytest.raises(ConfigError) as info:
             self._validate(hodei_pm, {**valid_config, "capabilities": capabilities})
         assert field in [p.field for p in info.value.problems]
 
-    def test_capabilities_are_parsed(self, hodei_pm, valid_config) -> None:
+    def test_capabilities_are_parsed(self, hodei_pm: HodeiPluginManager, valid_config: dict[str, Any]) -> None:
         normalised = self._validate(hodei_pm, {**valid_config, "capabilities": {"cpu": "500m", "memory": "16Gi", "gpu": 1}})
         assert normalised["capabilities"] == {"cpu": 0.5, "memory": 16 * 2**30, "gpu": 1}
 
-    def test_invalid_configs_are_refused_by_field(self, hodei_pm, invalid_configs) -> None:
+    def test_invalid_configs_are_refused_by_field(self, hodei_pm: HodeiPluginManager, invalid_configs: list[tuple[Any, str]]) -> None:
         for config, field in invalid_configs:
             with pytest.raises(InvalidInput) as info:
                 self._validate(hodei_pm, config)
             named = [p.field for p in info.value.problems]
             assert field in named, f"{config!r} should be refused naming {field!r}, named {named!r}"
 
-    def test_other_types_are_left_to_other_plugins(self, hodei_pm, valid_config) -> None:
-        plugin = hodei_pm.get_plugin(hodei_pm.provider_type(self.provider_type).plugin_name)
-        assert plugin.hodei_validate_config(provider_type="no-such-type", config=valid_config) is None
+    def test_provider_hooks_are_routed_to_this_plugin_for_its_type_only(self, hodei_pm: HodeiPluginManager) -> None:
+        """The core asks this plugin about its own type and never about another plugin's (it routes
+        by the types each plugin declares), so a plain ``@hookimpl`` needs no type check."""
+        owner = hodei_pm.provider_type(self.provider_type).plugin_name
+
+        def reached(hook: str, provider_type: str) -> set[str]:
+            return {impl.plugin_name for impl in hodei_pm.provider_hook_caller(hook, provider_type).get_hookimpls()}
+
+        assert owner in reached("hodei_validate_config", self.provider_type)
+        for other, ptype in hodei_pm.provider_types.items():
+            if ptype.plugin_name == owner:
+                continue
+            for hook in PROVIDER_HOOKS:
+                assert owner not in reached(hook, other), f"{hook} for {other!r} providers reaches {owner!r}"
 
     # Each plugin's subclass runs this same method; the fixtures are read-only here.
     @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
               deadline=None)
     @given(data=st.data())
-    def test_any_json_in_any_field_is_accepted_or_refused_naming_that_field(self, hodei_pm, valid_config,
-                                                                          data) -> None:
+    def test_any_json_in_any_field_is_accepted_or_refused_naming_that_field(
+            self, hodei_pm: HodeiPluginManager, valid_config: dict[str, Any], data: st.DataObject) -> None:
         field = data.draw(st.sampled_from(sorted(set(self.config_fields) | {"capabilities"})), label="field")
         config = with_field(valid_config, field, data.draw(JSON_VALUES, label="value"))
         try:
@@ -169,16 +186,19 @@ class ConfigContract:
         else:
             assert self._validate(hodei_pm, normalised) == normalised
 
-    def test_validation_does_not_import_the_backend_sdk(self, valid_config) -> None:
+    def test_validation_does_not_import_the_backend_sdk(self, valid_config: dict[str, Any]) -> None:
         script = (
             "import json, sys\n"
             "from hodei.plugins import make_plugin_manager\n"
             f"pm = make_plugin_manager(allow=[{self.provider_type!r}])\n"
-            f"pm.hook.hodei_validate_config(provider_type={self.provider_type!r}, config=json.loads(sys.argv[1]))\n"
+            f"pm.validate_config({self.provider_type!r}, json.loads(sys.argv[1]))\n"
             f"print(json.dumps(sorted(m for m in {list(self.sdk_modules)!r} if m in sys.modules)))\n"
         )
+        # The same import path as this process, so the fresh interpreter finds the same plugins.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))}
         done = subprocess.run([sys.executable, "-c", script, json.dumps(valid_config)],
-                              capture_output=True, text=True, check=True)
+                              capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == [], "validation imported the backend SDK"
 
 
@@ -195,31 +215,31 @@ class LifecycleContract:
     def _run(self, coro_fn, *args):
         return anyio.run(coro_fn, *args)
 
-    def test_health_check_answers_healthy_or_degraded(self, hodei_pm, live_provider) -> None:
-        result = self._run(call_provider_hook, hodei_pm.hook.hodei_health_check, live_provider, self.timeout)
+    def test_health_check_answers_healthy_or_degraded(self, hodei_pm: HodeiPluginManager, live_provider: Provider) -> None:
+        result = self._run(call_provider_hook, hodei_pm, "hodei_health_check", live_provider, self.timeout)
         assert isinstance(result, HealthResult)
         assert result.status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED), result.reason
 
-    def test_capacity_reports_a_count(self, hodei_pm, live_provider) -> None:
-        result = self._run(call_provider_hook, hodei_pm.hook.hodei_capacity, live_provider, self.timeout)
+    def test_capacity_reports_a_count(self, hodei_pm: HodeiPluginManager, live_provider: Provider) -> None:
+        result = self._run(call_provider_hook, hodei_pm, "hodei_capacity", live_provider, self.timeout)
         assert isinstance(result, Capacity)
         assert result.active_workers >= 0
 
-    def test_provision_list_deprovision_round_trip(self, hodei_pm, live_provider) -> None:
-        hook = hodei_pm.hook
+    def test_provision_list_deprovision_round_trip(self, hodei_pm: HodeiPluginManager, live_provider: Provider) -> None:
+        pm, timeout = hodei_pm, self.timeout
         worker_id = f"contract-{uuid.uuid4().hex[:12]}"
         request = WorkerRequest(worker_id=worker_id, server_address="127.0.0.1:50051", token="s3cr3t-token")
 
         async def scenario() -> tuple[WorkerHandle, list[BackendWorker], list[BackendWorker], int, int]:
-            before = (await call_provider_hook(hook.hodei_capacity, live_provider, self.timeout)).active_workers
-            handle = await call_provider_hook(hook.hodei_provision, live_provider, self.timeout, request=request)
+            before = (await call_provider_hook(pm, "hodei_capacity", live_provider, timeout)).active_workers
+            handle = await call_provider_hook(pm, "hodei_provision", live_provider, timeout, request=request)
             try:
-                listed = list(await call_provider_hook(hook.hodei_list_workers, live_provider, self.timeout))
-                during = (await call_provider_hook(hook.hodei_capacity, live_provider, self.timeout)).active_workers
+                listed = list(await call_provider_hook(pm, "hodei_list_workers", live_provider, timeout))
+                during = (await call_provider_hook(pm, "hodei_capacity", live_provider, timeout)).active_workers
             finally:
-                await call_provider_hook(hook.hodei_deprovision, live_provider, self.timeout, handle=handle)
-            await call_provider_hook(hook.hodei_deprovision, live_provider, self.timeout, handle=handle)
-            after = list(await call_provider_hook(hook.hodei_list_workers, live_provider, self.timeout))
+                await call_provider_hook(pm, "hodei_deprovision", live_provider, timeout, handle=handle)
+            await call_provider_hook(pm, "hodei_deprovision", live_provider, timeout, handle=handle)
+            after = list(await call_provider_hook(pm, "hodei_list_workers", live_provider, timeout))
             return handle, listed, after, before, during
 
         handle, listed, after, before, during = self._run(scenario)

@@ -11,6 +11,7 @@ without a conftest:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,7 +50,7 @@ POSTGRES_URL_ENV = "HODEI_TEST_POSTGRES_URL"
 
 
 @pytest.fixture
-def hodei_sqlite_url(tmp_path) -> str:
+def hodei_sqlite_url(tmp_path: Path) -> str:
     """A fresh, empty SQLite database file."""
     return f"sqlite:///{tmp_path / 'hodei.db'}"
 
@@ -85,7 +86,7 @@ def hodei_postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def hodei_database_url(request) -> str:
+def hodei_database_url(request: pytest.FixtureRequest) -> str:
     """Each test that uses it runs twice: on SQLite, the embedded default, and on PostgreSQL."""
     return request.getfixturevalue(f"hodei_{request.param}_url")
 

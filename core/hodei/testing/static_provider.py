@@ -1,13 +1,14 @@
 """The ``static`` provider type: health, capacity and latency come from its config.
 
 For tests, benchmarks and dry runs. It runs nothing: its workers live in this process's memory.
-Deny the ``static`` plugin in ``hodei.toml`` to keep it out of production.
+Deny the ``static`` plugin in ``hodei.toml`` to keep it out of production. The core routes the
+provider hooks to this plugin for ``static`` providers only, so they are plain ``@hookimpl``.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import anyio
 from pydantic import Field
@@ -24,11 +25,10 @@ from hodei import (
     WorkerHandle,
     WorkerRequest,
     hookimpl,
-    provider_hook,
     validate_config_model,
 )
 
-TYPE = "static"
+TYPE: Final = "static"
 
 NonNegative = Annotated[float, Field(ge=0)]
 
@@ -60,24 +60,24 @@ def hodei_provider_types() -> list[ProviderType]:
     return [ProviderType(TYPE, "in-memory provider whose behaviour comes from its config (tests, benchmarks)")]
 
 
-@provider_hook(TYPE)
+@hookimpl
 def hodei_validate_config(provider_type: str, config: Any) -> dict[str, Any]:
     return validate_config_model(StaticConfig, provider_type, config)
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_health_check(provider: Provider, timeout: float) -> HealthResult:
     await _answer_after_latency(provider)
     return HealthResult(HealthStatus(provider.config["health"]), provider.config["health_reason"])
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_capacity(provider: Provider, timeout: float) -> Capacity:
     await _answer_after_latency(provider)
     return Capacity(active_workers=len(_WORKERS.get(str(provider.id), {})), per_worker=Resources())
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_provision(provider: Provider, request: WorkerRequest, timeout: float) -> WorkerHandle:
     await _answer_after_latency(provider)
     if provider.config["fail_provision"]:
@@ -87,14 +87,14 @@ async def hodei_provision(provider: Provider, request: WorkerRequest, timeout: f
     return WorkerHandle(request.worker_id, backend_id)
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_deprovision(provider: Provider, handle: WorkerHandle, timeout: float) -> bool:
     await _answer_after_latency(provider)
     _WORKERS.get(str(provider.id), {}).pop(handle.worker_id, None)
     return True
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_list_workers(provider: Provider, timeout: float) -> list[BackendWorker]:
     await _answer_after_latency(provider)
     return list(_WORKERS.get(str(provider.id), {}).values())

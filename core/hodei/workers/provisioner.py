@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
@@ -23,7 +23,8 @@ import anyio.to_thread
 from hodei.calls import call_provider_hook
 from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
 from hodei.errors import HodeiError
-from hodei.selection import Requirements, Selector
+from hodei.selection import Requirements
+from hodei.selection.candidates import Candidate
 from hodei.settings import WorkerSettings
 from hodei.workers.records import CapacityExhausted, IllegalTransition, Worker, WorkerRecords, WorkerState
 
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 
 # Capacity refusals cost one query; still, a request should not walk thousands of full providers.
 MAX_REFUSALS = 50
+
+
+class CandidateSource(Protocol):
+    def candidates(self, job: Requirements, limit: int) -> tuple[list[Candidate], Callable[[], str]]:
+        """The best ``limit`` providers for ``job``, best first, and a way to say why none fit."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -74,12 +81,13 @@ def _describe(exc: BaseException, timeout: float) -> str:
 
 class Provisioner:
     def __init__(self, pm: Any, records: WorkerRecords, settings: WorkerSettings, *,
-                 selector: Callable[[], Selector], call: Callable[..., Any] | None = None,
+                 selection: CandidateSource, call: Callable[..., Any] | None = None,
                  on_slots: Callable[[uuid.UUID, int, int], Any] | None = None,
                  on_failure: Callable[[uuid.UUID, HealthResult], Any] | None = None,
                  provider_of: Callable[[uuid.UUID], Provider | None] | None = None, telemetry: Any = None):
         """
-        :param selector: the current selector (the daemon's live one, or one built from the store).
+        :param selection: ranks the providers for a job (``LocalSelection``: the daemon's live selector, or
+            one read from the database), recording the decision as a served selection.
         :param call: runs a sync database call off the event loop (the daemon's ``DatabaseLink.call``).
         :param on_slots: told how a provider's worker counts changed, ``(provider_id, reserved, active)``
             as differences, so selection's load follows without a query.
@@ -87,7 +95,7 @@ class Provisioner:
         :param provider_of: finds a provider by id, for release.
         """
         self.pm, self.records, self.settings = pm, records, settings
-        self.selector = selector
+        self.selection = selection
         self._call = call or (lambda func, *a, **k: anyio.to_thread.run_sync(lambda: func(*a, **k)))
         self.on_slots = on_slots
         self.on_failure = on_failure
@@ -112,13 +120,8 @@ class Provisioner:
         return self.telemetry.attempt_span(provider.name, provider.provider_type, attempt=attempt)
 
     async def _provision(self, job: Requirements) -> Provisioned:
-        selector = self.selector()
-        started = time.perf_counter()
         # Only as many as a request can try: ranking every provider of a large fleet per request is waste.
-        candidates, _ = selector.ordered(job, limit=self.settings.max_attempts + MAX_REFUSALS)
-        if self.telemetry is not None:
-            tier = selector.tier_of(candidates[0], job) if candidates else None
-            self.telemetry.metrics.observe_selection(tier, time.perf_counter() - started)
+        candidates, why_none = self.selection.candidates(job, self.settings.max_attempts + MAX_REFUSALS)
         attempts: list[Attempt] = []
         tried = refused = 0
         for candidate in candidates:
@@ -142,7 +145,7 @@ class Provisioner:
             failure: Exception | None = None
             with self._attempt_span(provider, tried) as record:
                 try:
-                    handle = await call_provider_hook(self.pm.hook.hodei_provision, provider, timeout, request=request)
+                    handle = await call_provider_hook(self.pm, "hodei_provision", provider, timeout, request=request)
                     if not isinstance(handle, WorkerHandle):
                         raise TypeError(f"provision returned {type(handle).__name__}, not a WorkerHandle")
                 except Exception as exc:
@@ -174,7 +177,7 @@ class Provisioner:
             return Provisioned(worker, attempts)
         summary = ""
         if not candidates:
-            summary = selector.report(job).summary
+            summary = why_none()
             message = f"no provider fits: {summary}"
         else:
             message = "no provider could take the worker: " + "; ".join(
@@ -182,7 +185,7 @@ class Provisioner:
         raise NoProviderAvailable(message, attempts, summary)
 
     async def _deprovision(self, provider: Provider, handle: WorkerHandle) -> None:
-        await call_provider_hook(self.pm.hook.hodei_deprovision, provider, self.settings.release_timeout_seconds,
+        await call_provider_hook(self.pm, "hodei_deprovision", provider, self.settings.release_timeout_seconds,
                                  handle=handle)
 
     async def release(self, worker_id: str, reason: str = "released") -> Worker:

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -109,10 +109,23 @@ class Reconciler:
                 pass  # it finished meanwhile
 
     async def _reconcile_provider(self, provider: Provider) -> None:
+        backend = await self._listed(provider)
+        if backend is None:
+            return
+        rows = await self._call(self.records.find, provider_id=provider.id)
+        for worker in rows:
+            await self._reconcile_worker(worker, worker.id in backend)
+        ours = {w.id for w in rows if w.state not in ENDED}
+        for worker_id, found in backend.items():
+            if worker_id not in ours:
+                await self._remove_orphan(provider, worker_id, found)
+
+    async def _listed(self, provider: Provider) -> dict[str, BackendWorker] | None:
+        """The provider's workers as its backend lists them, or None when it cannot say."""
         timeout = self.settings.release_timeout_seconds
         try:
             with anyio.fail_after(timeout):
-                listed = await call_provider_hook(self.pm.hook.hodei_list_workers, provider, timeout)
+                listed = await call_provider_hook(self.pm, "hodei_list_workers", provider, timeout)
             backend: dict[str, BackendWorker] = {w.worker_id: w for w in listed}
         except Exception as exc:
             # Said once, not every round: the health monitor reports the backend's state already.
@@ -120,47 +133,48 @@ class Reconciler:
             self.unreachable.add(provider.id)
             log.log(level, "reconcile: cannot list the workers of %r (%s: %s); skipped until it answers",
                     provider.name, type(exc).__name__, exc)
-            return
+            return None
         if provider.id in self.unreachable:
             self.unreachable.discard(provider.id)
             log.info("reconcile: the workers of %r can be listed again", provider.name)
-        rows = await self._call(self.records.list, provider_id=provider.id)
-        by_id = {w.id: w for w in rows}
-        now = datetime.now(timezone.utc)
-        for worker in rows:
-            if worker.state in ENDED:
-                continue
-            present = worker.id in backend
-            if worker.state is WorkerState.RUNNING and not present:
-                await self._end(worker, WorkerState.TERMINATED, "the backend no longer has it", "terminated")
-            elif worker.state is WorkerState.RELEASING:
-                if present:
-                    await self._retry_release(worker)
-                else:
-                    await self._end(worker, WorkerState.TERMINATED, worker.reason or "released", "terminated")
-            elif (worker.state is WorkerState.RUNNING and self.settings.max_lifetime_seconds
-                  and now - worker.created_at > timedelta(seconds=self.settings.max_lifetime_seconds)):
-                try:
-                    await self.provisioner.release(worker.id, reason="past its maximum lifetime")
-                    self._count("lifetime_released", f"worker {worker.id} released: past its maximum lifetime")
-                except Exception as exc:
-                    log.warning("reconcile: releasing %s failed: %s", worker.id, exc)
-        for worker_id, found in backend.items():
-            row = by_id.get(worker_id)
-            if row is not None and row.state not in ENDED:
-                continue
-            key = (provider.id, worker_id)
-            seen = self.first_seen.setdefault(key, self.clock())
-            if self.clock() - seen < self.settings.orphan_grace_seconds:
-                continue
+        return backend
+
+    async def _reconcile_worker(self, worker: Worker, present: bool) -> None:
+        """One row of the workers table against whether the backend has it."""
+        if worker.state is WorkerState.RUNNING and not present:
+            await self._end(worker, WorkerState.TERMINATED, "the backend no longer has it", "terminated")
+        elif worker.state is WorkerState.RELEASING:
+            if present:
+                await self._retry_release(worker)
+            else:
+                await self._end(worker, WorkerState.TERMINATED, worker.reason or "released", "terminated")
+        elif worker.state is WorkerState.RUNNING and self._past_lifetime(worker):
             try:
-                with anyio.fail_after(timeout):
-                    await call_provider_hook(self.pm.hook.hodei_deprovision, provider, timeout,
-                                             handle=WorkerHandle(worker_id, found.backend_id))
-                self.first_seen.pop(key, None)
-                self._count("orphan_removed", f"removed orphan {worker_id} ({found.backend_id}) from {provider.name!r}")
+                await self.provisioner.release(worker.id, reason="past its maximum lifetime")
+                self._count("lifetime_released", f"worker {worker.id} released: past its maximum lifetime")
             except Exception as exc:
-                log.warning("reconcile: removing orphan %s from %r failed: %s", worker_id, provider.name, exc)
+                log.warning("reconcile: releasing %s failed: %s", worker.id, exc)
+
+    def _past_lifetime(self, worker: Worker) -> bool:
+        limit = self.settings.max_lifetime_seconds
+        return bool(limit) and datetime.now(UTC) - worker.created_at > timedelta(seconds=limit)
+
+    async def _remove_orphan(self, provider: Provider, worker_id: str, found: BackendWorker) -> None:
+        """A worker the backend has and the table does not (or has ended): removed once it has been seen
+        for ``orphan_grace_seconds`` (a provision in flight is not an orphan)."""
+        key = (provider.id, worker_id)
+        seen = self.first_seen.setdefault(key, self.clock())
+        if self.clock() - seen < self.settings.orphan_grace_seconds:
+            return
+        timeout = self.settings.release_timeout_seconds
+        try:
+            with anyio.fail_after(timeout):
+                await call_provider_hook(self.pm, "hodei_deprovision", provider, timeout,
+                                         handle=WorkerHandle(worker_id, found.backend_id))
+            self.first_seen.pop(key, None)
+            self._count("orphan_removed", f"removed orphan {worker_id} ({found.backend_id}) from {provider.name!r}")
+        except Exception as exc:
+            log.warning("reconcile: removing orphan %s from %r failed: %s", worker_id, provider.name, exc)
 
     async def _end(self, worker: Worker, state: WorkerState, reason: str, action: str) -> None:
         try:

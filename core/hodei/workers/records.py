@@ -1,37 +1,28 @@
 """The workers table: reservations that hold, and only the transitions that make sense.
 
 A reservation counts the provider's workers in a slot-holding state under a lock on the provider's
-row (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so any number of
+row (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite: :func:`hodei.database.write_session`), so any number of
 daemons and CLIs sharing the database can never put more than ``max_workers`` on one provider.
 """
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, select
 
-from hodei.database import create_engine
+from hodei.database import write_session
+from hodei.domain import WorkerState
 from hodei.errors import HodeiError, NotFound
-from hodei.models import SLOT_STATES, ProviderConfigRow, WorkerRow, utcnow
-from hodei.store import slot_counts
-
-
-class WorkerState(str, enum.Enum):
-    PROVISIONING = "PROVISIONING"
-    RUNNING = "RUNNING"
-    RELEASING = "RELEASING"
-    TERMINATED = "TERMINATED"
-    FAILED = "FAILED"
-
+from hodei.models import ProviderConfigRow, WorkerRow, utcnow
+from hodei.storage.rows import aware, maybe_aware
+from hodei.storage.slots import slot_counts, used_slots
 
 # Which state may follow which; anything else is a bug or a race lost, and is refused.
 TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
@@ -81,34 +72,14 @@ class Worker:
         }
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    return None if moment is None else (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
-
-
 def _worker(row: WorkerRow) -> Worker:
     return Worker(row.id, row.provider_id, row.provider_name, WorkerState(row.state), row.reason, row.backend_id,
-                  row.handle, row.requirements, list(row.attempts or []), _aware(row.created_at),
-                  _aware(row.updated_at), _aware(row.ended_at))
+                  row.handle, row.requirements, list(row.attempts or []), aware(row.created_at),
+                  aware(row.updated_at), maybe_aware(row.ended_at))
 
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _immediate_sqlite(url: str) -> Engine:
-    """An engine whose transactions start with BEGIN IMMEDIATE: the write lock is taken before the
-    count is read, which is what makes a SQLite reservation atomic across processes."""
-    engine = create_engine(url)
-
-    @sa.event.listens_for(engine, "connect")
-    def _no_implicit_begin(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-        dbapi_connection.isolation_level = None
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin_immediate(connection):  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
 
 
 class WorkerRecords:
@@ -116,27 +87,19 @@ class WorkerRecords:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.sqlite = engine.dialect.name == "sqlite"
-        self._locking = _immediate_sqlite(engine.url.render_as_string(hide_password=False)) if self.sqlite else engine
-
-    def close(self) -> None:
-        if self._locking is not self.engine:
-            self._locking.dispose()
 
     # -- reservations -------------------------------------------------------------------------
 
     def reserve(self, provider_id: uuid.UUID, *, worker_id: str, token: str, requirements: Mapping[str, Any],
                 attempts: Sequence[Mapping[str, Any]] = ()) -> Worker:
         """Take one slot on the provider, or raise :class:`CapacityExhausted` saying why not."""
-        with Session(self._locking) as session:
-            query = select(ProviderConfigRow).where(ProviderConfigRow.id == provider_id)
-            provider = session.exec(query if self.sqlite else query.with_for_update()).first()
+        with write_session(self.engine) as session:
+            provider = session.get(ProviderConfigRow, provider_id, with_for_update=True)
             if provider is None:
                 raise CapacityExhausted(str(provider_id), "the provider was deleted")
             if provider.status != "ACTIVE":
                 raise CapacityExhausted(provider.name, f"{provider.name} is {provider.status}, not ACTIVE")
-            used = session.exec(select(func.count()).select_from(WorkerRow).where(
-                WorkerRow.provider_id == provider_id, WorkerRow.state.in_(SLOT_STATES))).one()
+            used = used_slots(session, provider_id)
             if used >= provider.max_workers:
                 raise CapacityExhausted(provider.name, f"{provider.name} is at capacity ({used}/{provider.max_workers})")
             now = utcnow()
@@ -156,9 +119,8 @@ class WorkerRecords:
                    backend_id: str | None = None, attempts: Sequence[Mapping[str, Any]] | None = None) -> Worker:
         """Move a worker to ``new`` if the move is legal from its current state (and it is in one of
         ``expected``, when given). :raises IllegalTransition: otherwise, changing nothing."""
-        with Session(self._locking) as session:
-            query = select(WorkerRow).where(WorkerRow.id == worker_id)
-            row = session.exec(query if self.sqlite else query.with_for_update()).first()
+        with write_session(self.engine) as session:
+            row = session.get(WorkerRow, worker_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"no worker {worker_id!r}")
             current = WorkerState(row.state)
@@ -182,8 +144,8 @@ class WorkerRecords:
 
     def note(self, worker_id: str, reason: str) -> None:
         """Say why a worker is still where it is (a release that failed, to be retried)."""
-        with Session(self.engine) as session:
-            row = session.get(WorkerRow, worker_id)
+        with write_session(self.engine) as session:
+            row = session.get(WorkerRow, worker_id, with_for_update=True)
             if row is not None:
                 row.reason, row.updated_at = reason, utcnow()
                 session.add(row)
@@ -198,15 +160,15 @@ class WorkerRecords:
                 raise NotFound(f"no worker {worker_id!r}")
             return _worker(row)
 
-    def list(self, *, provider_id: uuid.UUID | None = None, states: Iterable[WorkerState] | None = None,
+    def find(self, *, provider_id: uuid.UUID | None = None, states: Iterable[WorkerState] | None = None,
              limit: int | None = None) -> list[Worker]:
         with Session(self.engine) as session:
             query = select(WorkerRow)
             if provider_id is not None:
                 query = query.where(WorkerRow.provider_id == provider_id)
             if states is not None:
-                query = query.where(WorkerRow.state.in_([s.value for s in states]))
-            query = query.order_by(WorkerRow.created_at.desc(), WorkerRow.id)
+                query = query.where(col(WorkerRow.state).in_([s.value for s in states]))
+            query = query.order_by(col(WorkerRow.created_at).desc(), col(WorkerRow.id))
             if limit is not None:
                 query = query.limit(limit)
             return [_worker(row) for row in session.exec(query).all()]
@@ -223,5 +185,3 @@ class WorkerRecords:
                                                         WorkerRow.updated_at < cutoff)).all()
             return [_worker(row) for row in rows]
 
-    def new_worker_id(self) -> str:
-        return str(uuid.uuid4())

@@ -3,6 +3,9 @@
 The worked example of docs/plugin-authors.md: small, but it implements every provider hook the
 way a real plugin must (config model, secrets, blocking calls off the event loop, idempotent
 deprovision). It only knows the processes this daemon started: after a restart they are orphans.
+
+Every hook is a plain ``@hookimpl``: the core calls this plugin's provider hooks only for
+``localproc`` providers (it routes each call to the plugin that declared the provider's type).
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from hodei import (
     WorkerHandle,
     WorkerRequest,
     hookimpl,
-    provider_hook,
     run_blocking,
     validate_config_model,
 )
@@ -99,13 +101,13 @@ def hodei_provider_types() -> list[ProviderType]:
                          secret_fields=("secret_env",))]
 
 
-@provider_hook(TYPE)
+@hookimpl
 def hodei_validate_config(provider_type: str, config: Any) -> dict[str, Any]:
     # Synchronous and pure: the core calls it on every write and every row it reads.
     return validate_config_model(LocalprocConfig, provider_type, config)
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_health_check(provider: Provider, timeout: float) -> HealthResult:
     program = provider.config["command"][0]
     if shutil.which(program, path=provider.config["env"].get("PATH")) is None:
@@ -113,21 +115,21 @@ async def hodei_health_check(provider: Provider, timeout: float) -> HealthResult
     return HealthResult.healthy()
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_capacity(provider: Provider, timeout: float) -> Capacity:
     # What the host has; the core applies a config's "capabilities" override itself.
     return Capacity(active_workers=len(_live(provider)),
                     per_worker=Resources(cpu=os.cpu_count(), memory=None, gpu=0))
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_provision(provider: Provider, request: WorkerRequest, timeout: float) -> WorkerHandle:
     # fork/exec blocks: run it in a worker thread, never on the core's event loop.
     proc = await run_blocking(_start, provider, request)
     return WorkerHandle(request.worker_id, backend_id=str(proc.pid))
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_deprovision(provider: Provider, handle: WorkerHandle, timeout: float) -> bool:
     proc = _live(provider).pop(handle.worker_id, None)
     if proc is not None:  # None: exited or never ours; either way it is gone, which is success
@@ -136,6 +138,6 @@ async def hodei_deprovision(provider: Provider, handle: WorkerHandle, timeout: f
     return True
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_list_workers(provider: Provider, timeout: float) -> list[BackendWorker]:
     return [BackendWorker(worker_id, str(proc.pid)) for worker_id, proc in _live(provider).items()]

@@ -42,6 +42,6 @@ class TestLocalprocContract(ProviderContract):
         # The "backend" is the local host: without `sleep` there is nothing to run workers with.
         if shutil.which(valid_config["command"][0]) is None:
             backend_unavailable(f"{valid_config['command'][0]!r} not found on PATH")
-        config = hodei_pm.hook.hodei_validate_config(provider_type=self.provider_type, config=valid_config)
+        config = hodei_pm.validate_config(self.provider_type, valid_config)  # as the core does: routed
         return Provider(id=uuid.uuid4(), name="localproc contract", provider_type=self.provider_type,
                         config=config)

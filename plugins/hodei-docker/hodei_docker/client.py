@@ -17,9 +17,7 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.tls import TLSConfig
-
-from hodei_docker import deadline as deadlines
-from hodei_docker.deadline import Deadline, EngineTimeout
+from hodei import Deadline
 
 # Hodei's thread pool runs up to 40 calls at once; a smaller pool would open and drop connections.
 _POOL_SIZE = 32
@@ -33,13 +31,14 @@ class _DeadlineClient(docker.APIClient):
     """An ``APIClient`` whose request timeout is what is left of the calling hook's deadline.
 
     The SDK reads ``self.timeout`` for every request (and adds the grace period to it for
-    ``stop``); making it a per-thread value lets concurrent hook calls share one client, and one
-    connection pool, while each keeps its own bound.
+    ``stop``); making it the thread's :meth:`hodei.Deadline.current` (set by ``Deadline.applied()``)
+    lets concurrent hook calls share one client, and one connection pool, while each keeps its own
+    bound. It raises :class:`hodei.DeadlineExceeded` once the deadline has passed.
     """
 
     @property  # type: ignore[override]
     def timeout(self) -> float | None:
-        bound = deadlines.current()
+        bound = Deadline.current()
         return self._fallback_timeout if bound is None else bound.request_timeout()
 
     @timeout.setter
@@ -97,7 +96,8 @@ def describe(exc: BaseException, deadline: Deadline | None = None) -> str:
     if isinstance(exc, docker.errors.TLSParameterError):
         return f"TLS settings refused: {exc}"
     for cause in _causes(exc):
-        if isinstance(cause, (EngineTimeout, requests.exceptions.Timeout, TimeoutError)):
+        # hodei.DeadlineExceeded is a TimeoutError.
+        if isinstance(cause, (requests.exceptions.Timeout, TimeoutError)):
             return f"did not answer within {deadline.timeout:g}s" if deadline else "did not answer in time"
         if isinstance(cause, ssl.SSLError):
             return f"TLS handshake failed: {cause.reason or cause}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from hodei import (
@@ -21,7 +21,7 @@ from hodei_docker.image import check_image_reference
 from hodei_docker.labels import RESERVED_PREFIX
 from hodei_docker.secret import Redacted
 
-TYPE = "docker"
+TYPE: Final = "docker"
 
 MIB = 2**20
 GIB = 2**30

@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import docker
-from hodei import HealthResult, Provider
+from hodei import Deadline, HealthResult, Provider
 
 from hodei_docker.client import client_for, describe, engine_address, is_not_found
-from hodei_docker.deadline import Deadline
 from hodei_docker.labels import provider_filter
 from hodei_docker.workers import registry_auth
 

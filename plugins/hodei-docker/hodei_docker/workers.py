@@ -11,10 +11,9 @@ from typing import Any
 
 import docker.errors
 import docker.types
-from hodei import BackendWorker, Capacity, Provider, Resources, WorkerHandle, WorkerRequest
+from hodei import BackendWorker, Capacity, Deadline, Provider, Resources, WorkerHandle, WorkerRequest
 
 from hodei_docker.client import EngineError, client_for, engine_address, engine_errors, is_not_found
-from hodei_docker.deadline import Deadline
 from hodei_docker.labels import WORKER_ID, provider_filter, worker_labels
 
 # Docker's container name grammar; a worker id that does not fit leaves the container unnamed.

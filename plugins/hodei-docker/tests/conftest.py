@@ -74,7 +74,7 @@ def make_provider(hodei_pm, docker_api) -> Iterator[Callable[..., Provider]]:
     made: list[Provider] = []
 
     def make(config: dict[str, Any], **fields: Any) -> Provider:
-        normalised = hodei_pm.hook.hodei_validate_config(provider_type="docker", config=config)
+        normalised = hodei_pm.validate_config("docker", config)
         provider = Provider(id=uuid.uuid4(), name=f"docker test {len(made)}", provider_type="docker",
                             config=normalised, **fields)
         made.append(provider)
@@ -88,11 +88,10 @@ def make_provider(hodei_pm, docker_api) -> Iterator[Callable[..., Provider]]:
 
 @pytest.fixture
 def call(hodei_pm) -> Callable[..., Any]:
-    """Call a provider hook the way the core does: awaited, bounded by ``timeout``."""
+    """Call a provider hook the way the core does: routed to this plugin, awaited, bounded by ``timeout``."""
 
     def call(hook_name: str, provider: Provider, timeout: float = 30.0, **kwargs: Any) -> Any:
-        hook = getattr(hodei_pm.hook, hook_name)
-        return anyio.run(lambda: call_provider_hook(hook, provider, timeout, **kwargs))
+        return anyio.run(lambda: call_provider_hook(hodei_pm, hook_name, provider, timeout, **kwargs))
 
     return call
 

@@ -53,7 +53,7 @@ def test_a_hung_engine_is_unhealthy_within_the_timeout_and_never_blocks_the_even
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(ticker)
             started = time.monotonic()
-            result = await call_provider_hook(hodei_pm.hook.hodei_health_check, provider, timeout)
+            result = await call_provider_hook(hodei_pm, "hodei_health_check", provider, timeout)
             elapsed = time.monotonic() - started
             tasks.cancel_scope.cancel()
         return result, elapsed, ticks

@@ -1,7 +1,10 @@
 """The ``kubernetes`` provider type: job workers as pods in one namespace of a cluster.
 
-Validation is pure and this module must not import the ``kubernetes`` SDK: the backend hooks import
-:mod:`hodei_k8s.backend`, which does, on first use.
+Validation is pure and this module must not import the ``kubernetes`` SDK. The backend hooks run
+the blocking functions of :mod:`hodei_k8s.backend`, which imports it, through
+``hodei.run_sdk_call``: the module is imported in a worker thread, never on the event loop, and
+each call gets a ``hodei.Deadline``. The core routes the hooks to this plugin for ``kubernetes``
+providers only, so they are plain ``@hookimpl``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from hodei import (
     WorkerHandle,
     WorkerRequest,
     hookimpl,
-    provider_hook,
+    run_sdk_call,
     validate_config_model,
 )
 
@@ -29,41 +32,31 @@ def hodei_provider_types() -> list[ProviderType]:
     return [ProviderType(TYPE, "workers as pods in a Kubernetes namespace")]
 
 
-@provider_hook(TYPE)
+@hookimpl
 def hodei_validate_config(provider_type: str, config: Any) -> dict[str, Any]:
     return validate_config_model(KubernetesConfig, provider_type, config)
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_health_check(provider: Provider, timeout: float) -> HealthResult:
-    from hodei_k8s import backend
-
-    return await backend.health_check(provider, timeout)
+    return await run_sdk_call("hodei_k8s.backend:health_check", provider, timeout=timeout)
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_capacity(provider: Provider, timeout: float) -> Capacity:
-    from hodei_k8s import backend
-
-    return await backend.capacity(provider, timeout)
+    return await run_sdk_call("hodei_k8s.backend:capacity", provider, timeout=timeout)
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_provision(provider: Provider, request: WorkerRequest, timeout: float) -> WorkerHandle:
-    from hodei_k8s import backend
-
-    return await backend.provision(provider, request, timeout)
+    return await run_sdk_call("hodei_k8s.backend:provision", provider, request, timeout=timeout)
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_deprovision(provider: Provider, handle: WorkerHandle, timeout: float) -> bool:
-    from hodei_k8s import backend
-
-    return await backend.deprovision(provider, handle, timeout)
+    return await run_sdk_call("hodei_k8s.backend:deprovision", provider, handle, timeout=timeout)
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_list_workers(provider: Provider, timeout: float) -> list[BackendWorker]:
-    from hodei_k8s import backend
-
-    return await backend.list_workers(provider, timeout)
+    return await run_sdk_call("hodei_k8s.backend:list_workers", provider, timeout=timeout)

@@ -1,8 +1,9 @@
 """The backend hooks: health, capacity, provision, deprovision and listing, against the Kubernetes API.
 
-Each hook runs its blocking client calls in one worker thread (``hodei.run_blocking``) under a
-:class:`~hodei_k8s.client.Deadline`, so no call outlives the hook's timeout and the event loop
-never waits on the API server.
+Blocking, and imports the ``kubernetes`` SDK (through :mod:`hodei_k8s.client`): each hook runs one
+of these functions in a worker thread with ``hodei.run_sdk_call``, which imports this module in
+that thread and passes the call's :class:`hodei.Deadline` last, so no request outlives the hook's
+timeout and the event loop never waits on the API server.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from hodei import BackendWorker, Capacity, HealthResult, Provider, Resources, WorkerHandle, WorkerRequest, run_blocking
+from hodei import BackendWorker, Capacity, Deadline, HealthResult, Provider, Resources, WorkerHandle, WorkerRequest
 
 from hodei_k8s import nodes
-from hodei_k8s.client import ApiException, Deadline, api_for, describe, status_message
+from hodei_k8s.client import ApiException, api_for, describe, status_message
 from hodei_k8s.pod import (
     backend_worker,
     belongs_to,
@@ -30,9 +31,6 @@ from hodei_k8s.pod import (
 
 log = logging.getLogger(__name__)
 
-# The health check answers within this share of its timeout, so a slow API server is reported
-# with this plugin's reason instead of the core's bare timeout.
-HEALTH_BUDGET = 0.9
 # Verbs provisioning and deprovisioning use besides listing pods, which the health check does itself.
 NEEDED_PERMISSIONS = (("create", "pods"), ("delete", "pods"), ("create", "secrets"))
 # Node shapes change with the cluster's node pools, not from one job to the next.
@@ -45,9 +43,14 @@ class BackendError(Exception):
 
 # -- health -----------------------------------------------------------------------------------
 
-def _health(provider: Provider, seconds: float) -> HealthResult:
+def health_check(provider: Provider, deadline: Deadline) -> HealthResult:
+    """Unhealthy when pods cannot be listed; Degraded when a verb provisioning needs is denied.
+
+    The deadline ends a little before the core's timeout, so a slow API server is reported with
+    this plugin's reason instead of the core's bare timeout.
+    """
     namespace = provider.config["namespace"]
-    deadline = Deadline(seconds)
+    seconds = deadline.timeout
     try:
         api = api_for(provider.id, provider.config, deadline)
         api.list_pods(namespace, deadline, limit=1)
@@ -70,10 +73,6 @@ def _health(provider: Provider, seconds: float) -> HealthResult:
         return HealthResult.degraded(
             f"the API answers, but these credentials may not {', '.join(denied)} in namespace {namespace!r}")
     return HealthResult.healthy()
-
-
-async def health_check(provider: Provider, timeout: float) -> HealthResult:
-    return await run_blocking(_health, provider, timeout * HEALTH_BUDGET)
 
 
 # -- capacity ---------------------------------------------------------------------------------
@@ -124,25 +123,20 @@ def _workers(provider: Provider, deadline: Deadline) -> list[dict[str, Any]]:
     try:
         pods = api.list_all_pods(namespace, label_selector(provider.id), deadline)
     except ApiException as error:
-        raise BackendError(f"listing pods in namespace {namespace!r} failed: {describe(error, deadline.seconds)}") \
+        raise BackendError(f"listing pods in namespace {namespace!r} failed: {describe(error, deadline.timeout)}") \
             from None
     return [pod for pod in pods if belongs_to(pod, provider.id)]
 
 
-def _capacity(provider: Provider, seconds: float) -> Capacity:
-    deadline = Deadline(seconds)
+def capacity(provider: Provider, deadline: Deadline) -> Capacity:
     active = sum(1 for pod in _workers(provider, deadline) if is_active(pod))
     return Capacity(active_workers=active, per_worker=_per_worker(provider, deadline))
 
 
-async def capacity(provider: Provider, timeout: float) -> Capacity:
-    return await run_blocking(_capacity, provider, timeout)
-
-
 # -- provision --------------------------------------------------------------------------------
 
-def _provision(provider: Provider, request: WorkerRequest, seconds: float) -> WorkerHandle:
-    deadline = Deadline(seconds)
+def provision(provider: Provider, request: WorkerRequest, deadline: Deadline) -> WorkerHandle:
+    seconds = deadline.timeout
     config = provider.config
     namespace = config["namespace"]
     api = api_for(provider.id, config, deadline)
@@ -169,40 +163,28 @@ def _provision(provider: Provider, request: WorkerRequest, seconds: float) -> Wo
 
 
 def _delete_quietly(provider: Provider, name: str, seconds: float) -> None:
+    # A deadline of its own: the provision's may be spent, and the pod must not be left behind.
+    cleanup = Deadline(seconds)
     try:
-        api_for(provider.id, provider.config, Deadline(seconds)).delete_pod(
-            provider.config["namespace"], name, Deadline(seconds))
+        api_for(provider.id, provider.config, cleanup).delete_pod(provider.config["namespace"], name, cleanup)
     except Exception as error:
         log.warning("could not delete pod %s after a failed provision: %s; reconciliation will find it",
                     name, describe(error, seconds))
 
 
-async def provision(provider: Provider, request: WorkerRequest, timeout: float) -> WorkerHandle:
-    return await run_blocking(_provision, provider, request, timeout)
-
-
 # -- deprovision and listing --------------------------------------------------------------------
 
-def _deprovision(provider: Provider, handle: WorkerHandle, seconds: float) -> bool:
-    deadline = Deadline(seconds)
+def deprovision(provider: Provider, handle: WorkerHandle, deadline: Deadline) -> bool:
     namespace = handle.details.get("namespace") or provider.config["namespace"]
     try:
         api_for(provider.id, provider.config, deadline).delete_pod(namespace, handle.backend_id, deadline)
     except ApiException as error:
         if error.status != 404:  # already gone is what we wanted
             raise BackendError(f"deleting pod {handle.backend_id!r} in namespace {namespace!r} failed: "
-                                 f"{describe(error, seconds)}") from None
+                                 f"{describe(error, deadline.timeout)}") from None
     return True
 
 
-async def deprovision(provider: Provider, handle: WorkerHandle, timeout: float) -> bool:
-    return await run_blocking(_deprovision, provider, handle, timeout)
-
-
-def _list_workers(provider: Provider, seconds: float) -> list[BackendWorker]:
+def list_workers(provider: Provider, deadline: Deadline) -> list[BackendWorker]:
     # A pod being deleted was deprovisioned already: listing it would have reconciliation delete it again.
-    return [backend_worker(pod) for pod in _workers(provider, Deadline(seconds)) if not is_terminating(pod)]
-
-
-async def list_workers(provider: Provider, timeout: float) -> list[BackendWorker]:
-    return await run_blocking(_list_workers, provider, timeout)
+    return [backend_worker(pod) for pod in _workers(provider, deadline) if not is_terminating(pod)]

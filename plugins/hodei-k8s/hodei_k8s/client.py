@@ -1,40 +1,25 @@
 """One Kubernetes API client per provider, and every call through it bounded by a deadline.
 
 This module imports the ``kubernetes`` SDK: only the backend hooks import it, never validation.
-Everything here blocks; the hooks run it in a worker thread (``hodei.run_blocking``).
+Everything here blocks; the hooks run it in a worker thread (``hodei.run_sdk_call``).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import urllib3
+from hodei import Deadline, DeadlineExceeded
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
 ApiException = k8s.ApiException
-
-
-class Deadline:
-    """The time left for a hook's calls, so a hook making three calls still ends within its timeout."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._ends = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        """Seconds left; raises ``TimeoutError`` when none are."""
-        left = self._ends - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"timed out after {self.seconds:g}s")
-        return left
 
 
 class ClientConfigError(Exception):
@@ -48,7 +33,7 @@ class _Key:
 
 
 class Api:
-    """The calls the provider makes, each a JSON dict in and out, each bounded by ``deadline``."""
+    """The calls the provider makes, each a JSON dict in and out, each bounded by what is left of ``deadline``."""
 
     def __init__(self, api_client: k8s.ApiClient) -> None:
         self.api_client = api_client
@@ -62,11 +47,18 @@ class Api:
     # partial object (from a proxy, or an older server) does not fail client-side validation.
     @staticmethod
     def _json(call: Callable[..., Any], *args: Any, deadline: Deadline, **kwargs: Any) -> dict[str, Any]:
-        response = call(*args, _preload_content=False, _request_timeout=deadline.remaining(), **kwargs)
         try:
-            return json.loads(response.data or b"{}")
-        finally:
-            response.release_conn()
+            response = call(*args, _preload_content=False, _request_timeout=deadline.request_timeout(), **kwargs)
+            try:
+                return json.loads(response.data or b"{}")
+            finally:
+                response.release_conn()
+        except Exception as error:
+            if isinstance(error, DeadlineExceeded) or not is_timeout(error):
+                raise
+            # The request had what was left of the deadline: the hook's time is up. Still a TimeoutError,
+            # so the core counts it as a timeout, with the bound an operator set.
+            raise DeadlineExceeded(f"the API server did not answer within {deadline.timeout:g}s") from error
 
     def list_pods(self, namespace: str, deadline: Deadline, **kwargs: Any) -> dict[str, Any]:
         return self._json(self.core.list_namespaced_pod, namespace, deadline=deadline, **kwargs)
@@ -147,7 +139,7 @@ def api_for(provider_id: uuid.UUID, config: Mapping[str, Any], deadline: Deadlin
         cached = _clients.get(provider_id)
         if cached is not None and cached[0] == key:
             return cached[1]
-    deadline.remaining()
+    deadline.request_timeout()  # raises hodei.DeadlineExceeded (a TimeoutError) when no time is left
     api = _build(key)
     with _clients_lock:
         cached = _clients.get(provider_id)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from hodei import CpuQuantity, MemoryQuantity, NonEmptyStr, ProviderConfigModel, StrictModel
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from hodei_k8s.names import check_dns1123_label, check_dns1123_subdomain, check_label_key, check_label_value
 
-TYPE = "kubernetes"
+TYPE: Final = "kubernetes"
 
 INT64_MAX = 2**63 - 1
 GIB = 2**30
@@ -75,7 +75,7 @@ class Toleration(StrictModel):
 
     # Kubernetes' own spelling, so a toleration copied from a pod manifest validates as it is.
     # Kubernetes treats a negative value as 0 (evict at once); refused here as a likely mistake.
-    tolerationSeconds: Annotated[int, Field(ge=0, le=INT64_MAX)] | None = None  # noqa: N815
+    tolerationSeconds: Annotated[int, Field(ge=0, le=INT64_MAX)] | None = None
 
     @field_validator("key")
     @classmethod

@@ -18,8 +18,8 @@ TIMEOUT = 5.0
 
 
 def call(pm, hook: str, provider: Provider, timeout: float = TIMEOUT, **kwargs: Any) -> Any:
-    """Call a hook as the core does: through the plugin manager, under ``call_provider_hook``'s timeout."""
-    return anyio.run(functools.partial(call_provider_hook, getattr(pm.hook, hook), provider, timeout, **kwargs))
+    """Call a hook as the core does: routed by the plugin manager, under ``call_provider_hook``'s timeout."""
+    return anyio.run(functools.partial(call_provider_hook, pm, hook, provider, timeout, **kwargs))
 
 
 def request(worker_id: str = "w-1", **fields: Any) -> WorkerRequest:
@@ -103,22 +103,22 @@ def test_a_hung_api_server_is_unhealthy_within_the_timeout_and_never_blocks_the_
         async with anyio.create_task_group() as group:
             group.start_soon(tick)
             started = time.monotonic()
-            result = await call_provider_hook(hodei_pm.hook.hodei_health_check, provider, 1.0)
+            result = await call_provider_hook(hodei_pm, "hodei_health_check", provider, 1.0)
             elapsed = time.monotonic() - started
             group.cancel_scope.cancel()
         return result, elapsed
 
     result, elapsed = anyio.run(scenario)
     assert result.status is HealthStatus.UNHEALTHY
-    assert result.reason == "the API server did not answer within 0.9s"
+    assert result.reason == "the API server did not answer within 1s"  # before the core's own cut-off
     assert elapsed < 1.0
     assert ticks > 30, "the event loop was blocked while the API server hung"
 
 
-def test_a_hung_provision_is_cut_off_by_the_core_timeout(hodei_pm, cluster, provider) -> None:
+def test_a_hung_provision_is_cut_off_within_the_timeout_as_a_timeout(hodei_pm, cluster, provider) -> None:
     cluster.hanging.add(("create", "pods"))
     started = time.monotonic()
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError):  # hodei.DeadlineExceeded, just before the core's own cut-off
         call(hodei_pm, "hodei_provision", provider, timeout=0.5, request=request())
     assert time.monotonic() - started < 1.0
 
@@ -338,9 +338,3 @@ def test_requests_name_this_plugin_as_user_agent(hodei_pm, cluster, provider) ->
     call(hodei_pm, "hodei_list_workers", provider)
     assert {r.headers.get("User-Agent") for r in cluster.requests()} == {"hodei-k8s"}
 
-
-def test_a_foreign_provider_type_is_left_to_other_plugins() -> None:
-    import hodei_k8s
-
-    other = Provider(id=uuid.uuid4(), name="x", provider_type="docker", config={})
-    assert hodei_k8s.hodei_health_check(provider=other, timeout=1) is None

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 import urllib3
-from hodei_k8s.client import Api, ApiException, ClientConfigError, Deadline, describe
+from hodei import Deadline, DeadlineExceeded
+from hodei_k8s.client import Api, ApiException, ClientConfigError, describe
 
 
 class Response:
@@ -41,11 +42,19 @@ def test_every_page_of_a_list_is_read_with_the_continue_token() -> None:
 
 
 def test_a_deadline_gives_each_call_what_is_left_and_then_refuses() -> None:
-    deadline = Deadline(0.05)
-    assert 0 < deadline.remaining() <= 0.05
+    timeouts: list[float] = []
+
+    def read_namespaced_pod(**kwargs: Any) -> Response:
+        timeouts.append(kwargs["_request_timeout"])
+        return Response({})
+
+    deadline = Deadline(0.05, margin=0)
+    Api._json(read_namespaced_pod, deadline=deadline)
+    assert 0 < timeouts[0] <= 0.05
     time.sleep(0.06)
-    with pytest.raises(TimeoutError, match="timed out after 0.05s"):
-        deadline.remaining()
+    with pytest.raises(DeadlineExceeded, match=r"timed out after 0\.05s"):  # a TimeoutError
+        Api._json(read_namespaced_pod, deadline=deadline)
+    assert len(timeouts) == 1, "no request is made once the deadline has passed"
 
 
 def forbidden() -> ApiException:

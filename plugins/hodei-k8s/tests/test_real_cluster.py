@@ -29,14 +29,14 @@ class TestRealClusterLifecycle(LifecycleContract):
         kubeconfig = os.environ.get("KUBECONFIG")
         if not kubeconfig:
             pytest.skip("no real cluster: set KUBECONFIG to run the lifecycle contract against one")
-        config = hodei_pm.hook.hodei_validate_config(provider_type="kubernetes", config={
+        config = hodei_pm.validate_config("kubernetes", {
             "kubeconfig_path": kubeconfig,
             "namespace": os.environ.get("HODEI_TEST_K8S_NAMESPACE", "default"),
             "default_image": os.environ.get("HODEI_TEST_K8S_IMAGE", "registry.k8s.io/pause:3.10"),
             "default_resources": {"cpu": "10m", "memory": "16Mi"},
         })
         provider = Provider(id=uuid.uuid4(), name="real cluster", provider_type="kubernetes", config=config)
-        health = anyio.run(call_provider_hook, hodei_pm.hook.hodei_health_check, provider, self.timeout)
+        health = anyio.run(call_provider_hook, hodei_pm, "hodei_health_check", provider, self.timeout)
         if health.status is HealthStatus.UNHEALTHY:
             backend_unavailable(f"the cluster of KUBECONFIG={kubeconfig} is unhealthy: {health.reason}")
         return provider

@@ -1,28 +1,33 @@
 """The ``lambda`` provider type: job workers as asynchronous invocations of one AWS Lambda function.
 
-Validation is pure and this module must not import ``boto3``: the calls to AWS live in
-``hodei_lambda.aws``, which loads in the worker threads that make them.
+Validation is pure and this module must not import ``boto3``. The hooks that call AWS run the
+blocking functions of ``hodei_lambda.health`` and ``hodei_lambda.invoke`` (which import boto3,
+through ``hodei_lambda.aws``) with ``hodei.run_sdk_call``: those modules are imported in a worker
+thread, never on the event loop. The core routes the hooks to this plugin for ``lambda``
+providers only, so they are plain ``@hookimpl``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from hodei import (
     BackendWorker,
     Capacity,
+    Deadline,
     HealthResult,
     Provider,
     ProviderType,
     WorkerHandle,
     WorkerRequest,
     hookimpl,
-    provider_hook,
+    run_sdk_call,
     validate_config_model,
 )
 
-from hodei_lambda import health, inflight, invoke
-from hodei_lambda.config import TYPE, LambdaConfig
+from hodei_lambda import inflight
+from hodei_lambda.config import TYPE, LambdaConfig, endpoint
 from hodei_lambda.resources import per_worker
 
 
@@ -31,28 +36,33 @@ def hodei_provider_types() -> list[ProviderType]:
     return [ProviderType(TYPE, "workers as AWS Lambda invocations")]
 
 
-@provider_hook(TYPE)
+@hookimpl
 def hodei_validate_config(provider_type: str, config: Any) -> dict[str, Any]:
     return validate_config_model(LambdaConfig, provider_type, config)
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_health_check(provider: Provider, timeout: float) -> HealthResult:
-    return await health.check(provider, timeout)
+    # botocore's timeouts are per request, fixed when a client is made: should the calls still run
+    # when the deadline passes, answer with this plugin's reason before the core's timeout.
+    deadline = Deadline(timeout)
+    with anyio.move_on_after(deadline.remaining()):
+        return await run_sdk_call("hodei_lambda.health:check", provider, timeout=deadline)
+    return HealthResult.unhealthy(f"{endpoint(provider.config)} did not answer within {timeout:g}s")
 
 
-@provider_hook(TYPE)
+@hookimpl
 def hodei_capacity(provider: Provider, timeout: float) -> Capacity:
     # Counted from this process's own record: Lambda cannot list running invocations.
     return Capacity(active_workers=len(inflight.IN_FLIGHT.live(provider.id)), per_worker=per_worker(provider.config))
 
 
-@provider_hook(TYPE)
+@hookimpl
 async def hodei_provision(provider: Provider, request: WorkerRequest, timeout: float) -> WorkerHandle:
-    return await invoke.provision(provider, request, timeout)
+    return await run_sdk_call("hodei_lambda.invoke:provision", provider, request, timeout=timeout)
 
 
-@provider_hook(TYPE)
+@hookimpl
 def hodei_deprovision(provider: Provider, handle: WorkerHandle, timeout: float) -> bool:
     # Lambda cannot stop a running invocation: the worker ends on its own (its job done, its token
     # revoked, or the function's timeout). Deprovisioning stops counting it.
@@ -60,7 +70,7 @@ def hodei_deprovision(provider: Provider, handle: WorkerHandle, timeout: float) 
     return True
 
 
-@provider_hook(TYPE)
+@hookimpl
 def hodei_list_workers(provider: Provider, timeout: float) -> list[BackendWorker]:
     return [BackendWorker(invocation.worker_id, invocation.request_id, "running", invocation.accepted_at)
             for invocation in inflight.IN_FLIGHT.live(provider.id)]

@@ -7,7 +7,8 @@ that differs from them. No field holds a secret: credentials come from the stand
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from hodei import NonEmptyStr, ProviderConfigModel
@@ -15,7 +16,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from hodei_lambda.aws_names import check_function, check_region, parse_layer_version_arn
 
-TYPE = "lambda"
+TYPE: Final = "lambda"
 
 # Limits of a standard Lambda function, from the product spec.
 MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS = 1, 900
@@ -117,3 +118,8 @@ class LambdaConfig(ProviderConfigModel):
                                  "a function takes at most one version of each layer")
             first_index[layer] = index
         return layers
+
+
+def endpoint(config: Mapping[str, Any]) -> str:
+    """Where the provider's calls go, as an operator would name it in a reason."""
+    return config["endpoint_url"] or f"AWS in {config['region']}"

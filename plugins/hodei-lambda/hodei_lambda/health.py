@@ -3,6 +3,9 @@
 Healthy: both hold. Degraded: the credentials work but the function is missing, not Active,
 differs from the config, or a permission is denied. Unhealthy: no usable credentials, or the
 endpoint does not answer (refused, broken, too slow, or not speaking AWS).
+
+Blocking, and imports boto3 (through :mod:`hodei_lambda.aws`): the hook runs :func:`check` in a
+worker thread with ``hodei.run_sdk_call``, which imports this module there, never on the event loop.
 """
 
 from __future__ import annotations
@@ -10,59 +13,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import anyio
-from hodei import HealthResult, Provider, run_blocking
+from hodei import Deadline, HealthResult, Provider
 
-
-async def check(provider: Provider, timeout: float) -> HealthResult:
-    with anyio.move_on_after(timeout):
-        return await run_blocking(_check, provider, timeout)
-    return HealthResult.unhealthy(f"{_endpoint(provider)} did not answer within {timeout:g}s")
+from hodei_lambda import aws
+from hodei_lambda.aws import Failure, Kind
+from hodei_lambda.config import endpoint
 
 
 def _endpoint(provider: Provider) -> str:
-    return provider.config["endpoint_url"] or f"AWS in {provider.config['region']}"
+    return endpoint(provider.config)
 
 
-def _check(provider: Provider, timeout: float) -> HealthResult:
-    from hodei_lambda import aws  # loads boto3 in this worker thread, never on the event loop
-
+def check(provider: Provider, deadline: Deadline) -> HealthResult:
     config = provider.config
     function = config["function_name"]
-    budget = timeout / 2  # two calls, one after the other
+    # Two calls, one after the other. From the hook's timeout, not what is left of it: clients are
+    # cached per budget (aws.client), so the budget must not change from one call to the next.
+    budget = deadline.timeout / 2
     try:
         identity = aws.client(provider, "sts", budget).get_caller_identity()
     except Exception as exc:
         failed = aws.failure(exc)
         if failed is None:
             raise
-        if failed.kind is aws.Kind.TIMEOUT:
-            return HealthResult.unhealthy(f"{_endpoint(provider)} did not answer in time: {failed.text}")
-        if failed.kind is aws.Kind.UNREACHABLE:
-            return HealthResult.unhealthy(f"cannot reach {_endpoint(provider)}: {failed.text}")
-        if failed.kind is aws.Kind.CREDENTIALS:
-            return HealthResult.unhealthy(f"no usable AWS credentials: {failed.text}")
-        return HealthResult.unhealthy(f"{_endpoint(provider)} did not confirm the credentials "
-                                      f"(sts:GetCallerIdentity): {failed.text}")
+        return _credentials_failed(provider, failed)
     try:
         found = aws.client(provider, "lambda", budget).get_function_configuration(FunctionName=function)
     except Exception as exc:
         failed = aws.failure(exc)
         if failed is None:
             raise
-        if failed.kind is aws.Kind.TIMEOUT:
-            return HealthResult.unhealthy(f"Lambda at {_endpoint(provider)} did not answer in time: {failed.text}")
-        if failed.kind is aws.Kind.UNREACHABLE:
-            return HealthResult.unhealthy(f"cannot reach Lambda at {_endpoint(provider)}: {failed.text}")
-        if failed.kind is aws.Kind.CREDENTIALS:
-            return HealthResult.unhealthy(f"Lambda refuses the credentials of {identity['Arn']}: {failed.text}")
-        if failed.kind is aws.Kind.NOT_FOUND:
-            return HealthResult.degraded(f"worker function {function!r} not found in {config['region']}: "
-                                         f"{failed.text}")
-        if failed.kind is aws.Kind.DENIED:
-            return HealthResult.degraded(f"permission denied to {identity['Arn']}: lambda:GetFunctionConfiguration "
-                                         f"on {function!r}: {failed.text}")
-        return HealthResult.degraded(f"Lambda answered an error about {function!r}: {failed.text}")
+        return _function_failed(provider, identity["Arn"], failed)
     state = found.get("State", "Active")  # functions from before Lambda had states have none, and run
     if state != "Active":
         because = f": {found['StateReason']}" if found.get("StateReason") else ""
@@ -72,6 +53,36 @@ def _check(provider: Provider, timeout: float) -> HealthResult:
         return HealthResult.degraded(f"worker function {function!r} differs from the provider's config: "
                                      + "; ".join(differences))
     return HealthResult.healthy(f"worker function {function!r} is Active; credentials of {identity['Arn']}")
+
+
+def _credentials_failed(provider: Provider, failed: Failure) -> HealthResult:
+    """sts:GetCallerIdentity failed: the credentials are unusable, or the endpoint does not answer."""
+    if failed.kind is Kind.TIMEOUT:
+        return HealthResult.unhealthy(f"{_endpoint(provider)} did not answer in time: {failed.text}")
+    if failed.kind is Kind.UNREACHABLE:
+        return HealthResult.unhealthy(f"cannot reach {_endpoint(provider)}: {failed.text}")
+    if failed.kind is Kind.CREDENTIALS:
+        return HealthResult.unhealthy(f"no usable AWS credentials: {failed.text}")
+    return HealthResult.unhealthy(f"{_endpoint(provider)} did not confirm the credentials "
+                                  f"(sts:GetCallerIdentity): {failed.text}")
+
+
+def _function_failed(provider: Provider, arn: str, failed: Failure) -> HealthResult:
+    """lambda:GetFunctionConfiguration failed for the credentials of ``arn``, which sts accepted."""
+    function = provider.config["function_name"]
+    if failed.kind is Kind.TIMEOUT:
+        return HealthResult.unhealthy(f"Lambda at {_endpoint(provider)} did not answer in time: {failed.text}")
+    if failed.kind is Kind.UNREACHABLE:
+        return HealthResult.unhealthy(f"cannot reach Lambda at {_endpoint(provider)}: {failed.text}")
+    if failed.kind is Kind.CREDENTIALS:
+        return HealthResult.unhealthy(f"Lambda refuses the credentials of {arn}: {failed.text}")
+    if failed.kind is Kind.NOT_FOUND:
+        return HealthResult.degraded(f"worker function {function!r} not found in {provider.config['region']}: "
+                                     f"{failed.text}")
+    if failed.kind is Kind.DENIED:
+        return HealthResult.degraded(f"permission denied to {arn}: lambda:GetFunctionConfiguration "
+                                     f"on {function!r}: {failed.text}")
+    return HealthResult.degraded(f"Lambda answered an error about {function!r}: {failed.text}")
 
 
 def config_differences(config: Mapping[str, Any], function: Mapping[str, Any]) -> list[str]:

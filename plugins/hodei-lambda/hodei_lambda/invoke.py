@@ -3,15 +3,18 @@
 The payload is a JSON object with the worker's id, the provider's id, where to connect and the
 one-time token. Lambda queues it and answers 202 with the invocation's request id, which becomes
 the worker's ``backend_id``.
+
+Blocking, and imports boto3 (through :mod:`hodei_lambda.aws`): the hook runs :func:`provision` in
+a worker thread with ``hodei.run_sdk_call``, which imports this module there, never on the event loop.
 """
 
 from __future__ import annotations
 
 import json
 
-from hodei import Provider, WorkerHandle, WorkerRequest, run_blocking
+from hodei import Deadline, Provider, WorkerHandle, WorkerRequest
 
-from hodei_lambda import inflight
+from hodei_lambda import aws, inflight
 from hodei_lambda.redaction import hidden
 
 
@@ -29,17 +32,12 @@ def payload(provider: Provider, request: WorkerRequest) -> bytes:
     }).encode()
 
 
-async def provision(provider: Provider, request: WorkerRequest, timeout: float) -> WorkerHandle:
-    return await run_blocking(_invoke, provider, request, timeout)
-
-
-def _invoke(provider: Provider, request: WorkerRequest, timeout: float) -> WorkerHandle:
-    from hodei_lambda import aws  # loads boto3 in this worker thread, never on the event loop
-
+def provision(provider: Provider, request: WorkerRequest, deadline: Deadline) -> WorkerHandle:
     function = provider.config["function_name"]
     try:
         with hidden(request.token):
-            response = aws.client(provider, "lambda", timeout).invoke(
+            # The hook's whole timeout, not what is left of it: clients are cached per budget.
+            response = aws.client(provider, "lambda", deadline.timeout).invoke(
                 FunctionName=function, InvocationType="Event", Payload=payload(provider, request))
     except Exception as exc:
         failed = aws.failure(exc)
@@ -54,7 +52,7 @@ def _invoke(provider: Provider, request: WorkerRequest, timeout: float) -> Worke
                           f"{function!r} for worker {request.worker_id!r}")
     request_id = response["ResponseMetadata"]["RequestId"]
     # Recorded here, in the thread, so that an invocation Lambda accepted is counted even when the
-    # core stopped waiting for this call (see hodei.run_blocking).
+    # core stopped waiting for this call (see hodei.run_sdk_call).
     invocation = inflight.IN_FLIGHT.record(provider.id, request.worker_id, request_id,
                                            lifetime_seconds=provider.config["timeout_seconds"])
     return WorkerHandle(request.worker_id, request_id, {

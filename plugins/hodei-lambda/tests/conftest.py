@@ -165,7 +165,7 @@ def invocations(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> list[dic
     received: list[dict[str, Any]] = []
     original = LambdaSimpleBackend.invoke
 
-    def invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ANN001, ANN202
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
         received.append({"function_name": function_name, "invocation_type": headers.get("X-Amz-Invocation-Type"),
                          "payload": json.loads(body)})
         return original(self, function_name, qualifier, body, headers, response_headers)
@@ -250,7 +250,7 @@ def canned_aws() -> Iterator[CannedAws]:
 
         do_GET = do_POST = _handle
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: Any) -> None:  # `format`: the base class's name
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

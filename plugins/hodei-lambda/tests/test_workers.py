@@ -69,7 +69,7 @@ def test_provision_invokes_the_function_asynchronously_with_the_worker_payload(
 def test_provision_through_the_plugin_manager(hodei_pm, make_provider: MakeProvider,
                                               invocations: list[dict[str, Any]]) -> None:
     provider = make_provider()
-    handle = anyio.run(lambda: call_provider_hook(hodei_pm.hook.hodei_provision, provider, 10.0, request=request()))
+    handle = anyio.run(lambda: call_provider_hook(hodei_pm, "hodei_provision", provider, 10.0, request=request()))
     assert [i["payload"]["worker_id"] for i in invocations] == [handle.worker_id]
 
 

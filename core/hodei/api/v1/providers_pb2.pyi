@@ -153,18 +153,40 @@ class ListProvidersResponse(_message.Message):
     def __init__(self, providers: _Optional[_Iterable[_Union[Provider, _Mapping]]] = ...) -> None: ...
 
 class UpdateProviderRequest(_message.Message):
-    __slots__ = ("provider_id", "config", "update_mask", "merge_config", "expected_version")
+    __slots__ = ("provider_id", "config", "update_mask", "merge_config", "expected_version", "merge_labels", "remove_labels", "merge_annotations", "remove_annotations")
+    class MergeLabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class MergeAnnotationsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     MERGE_CONFIG_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MERGE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    MERGE_ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
     provider_id: str
     config: ProviderConfig
     update_mask: _field_mask_pb2.FieldMask
     merge_config: bool
     expected_version: str
-    def __init__(self, provider_id: _Optional[str] = ..., config: _Optional[_Union[ProviderConfig, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., merge_config: _Optional[bool] = ..., expected_version: _Optional[str] = ...) -> None: ...
+    merge_labels: _containers.ScalarMap[str, str]
+    remove_labels: _containers.RepeatedScalarFieldContainer[str]
+    merge_annotations: _containers.ScalarMap[str, str]
+    remove_annotations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, provider_id: _Optional[str] = ..., config: _Optional[_Union[ProviderConfig, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., merge_config: _Optional[bool] = ..., expected_version: _Optional[str] = ..., merge_labels: _Optional[_Mapping[str, str]] = ..., remove_labels: _Optional[_Iterable[str]] = ..., merge_annotations: _Optional[_Mapping[str, str]] = ..., remove_annotations: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DeleteProviderRequest(_message.Message):
     __slots__ = ("provider_id",)

@@ -26,7 +26,7 @@ class Attempt(_message.Message):
     def __init__(self, provider: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
 
 class Worker(_message.Message):
-    __slots__ = ("id", "provider_id", "provider", "state", "reason", "backend_id", "requirements", "attempts", "created_at", "updated_at", "ended_at")
+    __slots__ = ("id", "provider_id", "provider", "state", "reason", "backend_id", "requirements", "attempts", "created_at", "updated_at", "ended_at", "requirements_json")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,7 @@ class Worker(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUIREMENTS_JSON_FIELD_NUMBER: _ClassVar[int]
     id: str
     provider_id: str
     provider: str
@@ -49,7 +50,8 @@ class Worker(_message.Message):
     created_at: str
     updated_at: str
     ended_at: str
-    def __init__(self, id: _Optional[str] = ..., provider_id: _Optional[str] = ..., provider: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., backend_id: _Optional[str] = ..., requirements: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., ended_at: _Optional[str] = ...) -> None: ...
+    requirements_json: str
+    def __init__(self, id: _Optional[str] = ..., provider_id: _Optional[str] = ..., provider: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., backend_id: _Optional[str] = ..., requirements: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., requirements_json: _Optional[str] = ...) -> None: ...
 
 class ProvisionFailure(_message.Message):
     __slots__ = ("attempts", "summary")

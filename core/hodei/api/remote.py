@@ -1,0 +1,141 @@
+"""The services' protocols (:mod:`hodei.services.protocols`) over a running daemon's gRPC API: what
+``hodei --server ADDRESS`` uses instead of the local services, answering with the same values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import field_mask_pb2
+
+from hodei.api import convert
+from hodei.api.client import Connection
+from hodei.api.errors import ServerError, unpack
+from hodei.api.v1 import providers_pb2 as pb
+from hodei.api.v1 import selection_pb2 as spb
+from hodei.api.v1 import workers_pb2 as wpb
+from hodei.errors import InvalidInput, Problem
+from hodei.provider_change import ProviderChange
+from hodei.services.views import HistoryEntry, ProviderView
+from hodei.workers import Attempt, NoProviderAvailable, Worker
+
+
+class RemoteProviders:
+    def __init__(self, connection: Connection):
+        self.call = connection.call
+        self.api = connection.providers
+
+    def find(self, *, provider_type: str | None = None, status: str | None = None) -> list[ProviderView]:
+        request = pb.ListProvidersRequest(provider_type=provider_type or "", status=status or "")
+        return [convert.provider_view(p) for p in self.call(self.api.ListProviders, request).providers]
+
+    def get(self, ref: str) -> ProviderView:
+        return convert.provider_view(self.call(self.api.GetProvider, pb.GetProviderRequest(provider_id=ref)))
+
+    def create(self, document: Mapping[str, Any]) -> ProviderView:
+        request = pb.CreateProviderRequest(config=convert.config_message(document))
+        return convert.provider_view(self.call(self.api.CreateProvider, request))
+
+    def update(self, ref: str, change: ProviderChange) -> ProviderView:
+        fields = dict(change.fields)
+        merge = False
+        if change.merge_config is not None:
+            if "config" in fields:  # replaced, then merged: one replacement
+                current = fields["config"]
+                fields["config"] = {**(current if isinstance(current, Mapping) else {}), **change.merge_config}
+            else:
+                fields["config"], merge = dict(change.merge_config), True
+        request = pb.UpdateProviderRequest(
+            provider_id=ref, config=convert.config_message(fields), merge_config=merge,
+            update_mask=field_mask_pb2.FieldMask(paths=list(fields)),
+            merge_labels=dict(change.labels), remove_labels=list(change.remove_labels),
+            merge_annotations=dict(change.annotations), remove_annotations=list(change.remove_annotations),
+            expected_version=convert.version_of(change.expected_version) if change.expected_version else "")
+        return convert.provider_view(self.call(self.api.UpdateProvider, request))
+
+    def set_status(self, ref: str, status: str, cause: str) -> ProviderView:
+        request = pb.SetProviderStatusRequest(provider_id=ref, status=status, cause=cause)
+        return convert.provider_view(self.call(self.api.SetProviderStatus, request))
+
+    def delete(self, ref: str) -> ProviderView:
+        return convert.provider_view(self.call(self.api.DeleteProvider, pb.DeleteProviderRequest(provider_id=ref)))
+
+    def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
+        answer = self.call(self.api.GetProviderHistory, pb.GetProviderHistoryRequest(provider_id=ref, limit=limit))
+        return [convert.history_from(e) for e in answer.entries]
+
+
+class RemoteAnswer:
+    """A report or an explanation as the server made it: its JSON and its text."""
+
+    def __init__(self, message: spb.SelectResponse | spb.ExplainResponse):
+        self.message = message
+
+    @property
+    def selected(self) -> str | None:
+        return self.message.selected if self.message.HasField("selected") else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return convert.message_dict(self.message, skip=("text",))
+
+    def text(self) -> str:
+        return str(self.message.text)
+
+
+def _requirements(document: Mapping[str, Any]) -> Any:
+    if not isinstance(document, Mapping):
+        raise InvalidInput(Problem("requirements", f"must be an object, got {type(document).__name__}"))
+    return convert.to_struct(document)
+
+
+class RemoteSelection:
+    def __init__(self, connection: Connection):
+        self.call = connection.call
+        self.api = connection.selection
+
+    def select(self, requirements: Mapping[str, Any]) -> RemoteAnswer:
+        """The dry run; when no provider fits, the report the server sent with FAILED_PRECONDITION."""
+        request = spb.SelectRequest(requirements=_requirements(requirements))
+        try:
+            return RemoteAnswer(self.call(self.api.Select, request))
+        except ServerError as exc:
+            report = unpack(exc.details, spb.SelectResponse) if exc.code is grpc.StatusCode.FAILED_PRECONDITION \
+                else None
+            if isinstance(report, spb.SelectResponse):
+                return RemoteAnswer(report)
+            raise
+
+    def explain(self, name: str, requirements: Mapping[str, Any]) -> RemoteAnswer:
+        request = spb.ExplainRequest(provider=name, requirements=_requirements(requirements))
+        return RemoteAnswer(self.call(self.api.Explain, request))
+
+
+class RemoteWorkers:
+    def __init__(self, connection: Connection):
+        self.call = connection.call
+        self.api = connection.workers
+
+    async def provision(self, requirements: Mapping[str, Any]) -> Worker:
+        request = wpb.ProvisionWorkerRequest(requirements=_requirements(requirements))
+        try:
+            return convert.worker_from(self.call(self.api.ProvisionWorker, request))
+        except ServerError as exc:
+            failure = unpack(exc.details, wpb.ProvisionFailure) if exc.code is grpc.StatusCode.FAILED_PRECONDITION \
+                else None
+            if isinstance(failure, wpb.ProvisionFailure):
+                attempts = [Attempt(a.provider, a.outcome, a.reason, a.seconds) for a in failure.attempts]
+                raise NoProviderAvailable(str(exc), attempts, failure.summary) from None
+            raise
+
+    async def release(self, worker_id: str, reason: str) -> Worker:
+        request = wpb.ReleaseWorkerRequest(worker_id=worker_id, reason=reason)
+        return convert.worker_from(self.call(self.api.ReleaseWorker, request))
+
+    async def get(self, worker_id: str) -> Worker:
+        return convert.worker_from(self.call(self.api.GetWorker, wpb.GetWorkerRequest(worker_id=worker_id)))
+
+    async def find(self, *, provider: str | None = None, states: Sequence[str] = (), everything: bool = False,
+                   limit: int = 200) -> list[Worker]:
+        request = wpb.ListWorkersRequest(provider=provider or "", states=list(states), all=everything, limit=limit)
+        return [convert.worker_from(w) for w in self.call(self.api.ListWorkers, request).workers]

@@ -1,0 +1,75 @@
+"""What the CLI asks of the services. Two implementations each: the local services (on the database)
+and the daemon's API (:mod:`hodei.api.remote`); the type checker holds both to these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from hodei.provider_change import ProviderChange
+from hodei.services.views import HistoryEntry, ProviderView
+from hodei.workers.records import Worker
+
+
+class Providers(Protocol):
+    def find(self, *, provider_type: str | None = None, status: str | None = None) -> list[ProviderView]:
+        """Every provider (by name), or those of one type and/or status."""
+        ...
+
+    def get(self, ref: str) -> ProviderView:
+        """One provider by name or id. :raises NotFound:"""
+        ...
+
+    def create(self, document: Mapping[str, Any]) -> ProviderView:
+        """Add one. :raises InvalidInput: naming each field at fault; :raises AlreadyExists:"""
+        ...
+
+    def update(self, ref: str, change: ProviderChange) -> ProviderView:
+        """Change one in one transaction. :raises StaleVersion: :raises Conflict:"""
+        ...
+
+    def set_status(self, ref: str, status: str, cause: str) -> ProviderView:
+        """ACTIVE, DISABLED or MAINTENANCE (UNHEALTHY is the health monitor's)."""
+        ...
+
+    def delete(self, ref: str) -> ProviderView:
+        """Remove one; answers with the row and state it had."""
+        ...
+
+    def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
+        """Status and health changes, newest first (a deleted provider's too, by id)."""
+        ...
+
+
+class Answer(Protocol):
+    """A selection report or an explanation: JSON for programs, text for people."""
+
+    @property
+    def selected(self) -> str | None: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+    def text(self) -> str: ...
+
+
+class Selection(Protocol):
+    def select(self, requirements: Mapping[str, Any]) -> Answer:
+        """Which provider a job with these requirements gets, and why (a dry run)."""
+        ...
+
+    def explain(self, name: str, requirements: Mapping[str, Any]) -> Answer:
+        """Why provider ``name`` would or would not run the job."""
+        ...
+
+
+class Workers(Protocol):
+    async def provision(self, requirements: Mapping[str, Any]) -> Worker:
+        """Start a worker on the best provider. :raises NoProviderAvailable:"""
+        ...
+
+    async def release(self, worker_id: str, reason: str) -> Worker: ...
+
+    async def get(self, worker_id: str) -> Worker: ...
+
+    async def find(self, *, provider: str | None = None, states: Sequence[str] = (), everything: bool = False,
+                   limit: int = 200) -> list[Worker]: ...

@@ -1,0 +1,151 @@
+"""Providers as every entry point manages them: the plugin-validated rows, their state and history,
+with secrets masked in everything shown."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import anyio
+
+from hodei.checks import CheckResult, after_check, check_provider
+from hodei.domain import Capacity, HealthResult, ProviderState, ProviderStatus
+from hodei.errors import InvalidInput, Problem
+from hodei.masking import MASK, masked_config
+from hodei.plugins import HodeiPluginManager
+from hodei.provider_change import ProviderChange
+from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
+from hodei.storage.provider_state import ProviderStates
+from hodei.store import Change, Store, StoredProvider
+
+# The statuses an operator sets; UNHEALTHY is the health monitor's.
+OPERATOR_STATUSES = tuple(s.value for s in ProviderStatus if s is not ProviderStatus.UNHEALTHY)
+
+
+class LocalProviders:
+    """The providers service on the database. Sync: the daemon runs it in its database threads."""
+
+    def __init__(self, store: Store, states: ProviderStates, pm: HodeiPluginManager):
+        self.store, self.states, self.pm = store, states, pm
+
+    # -- what is shown ------------------------------------------------------------------------
+
+    def _secret_fields(self, provider_type: Any) -> tuple[str, ...] | None:
+        ptype = self.pm.provider_types.get(provider_type) if isinstance(provider_type, str) else None
+        return None if ptype is None else ptype.secret_fields
+
+    def view(self, provider: StoredProvider, state: ProviderState | None = None) -> ProviderView:
+        """``provider`` as shown, its type's secret config values masked; its state read if not given."""
+        document = {
+            "id": str(provider.id), "name": provider.name, "provider_type": provider.provider_type,
+            "config": masked_config(provider.config, self._secret_fields(provider.provider_type)),
+            "status": provider.status, "priority": provider.priority, "max_workers": provider.max_workers,
+            "preferred_region": provider.preferred_region, "allowed_regions": provider.allowed_regions,
+            "required_labels": sorted_pairs(provider.required_labels),
+            "annotations": sorted_pairs(provider.annotations),
+            "created_at": provider.created_at.isoformat(), "updated_at": provider.updated_at.isoformat(),
+            "valid": provider.valid, "problems": [p.as_dict() for p in provider.problems],
+        }
+        return ProviderView(document, state if state is not None else self.states.of(provider.id))
+
+    # -- the Providers protocol ---------------------------------------------------------------
+
+    def find(self, *, provider_type: str | None = None, status: str | None = None,
+             region: str | None = None, labels: Mapping[str, str] | None = None) -> list[ProviderView]:
+        if status is not None and status not in {s.value for s in ProviderStatus}:
+            allowed = ", ".join(s.value for s in ProviderStatus)
+            raise InvalidInput(Problem("status", f"must be one of {allowed}, got {status!r}"))
+
+        def matches(p: StoredProvider) -> bool:
+            regions = [p.preferred_region, *(p.allowed_regions if isinstance(p.allowed_regions, list) else [])]
+            own = p.required_labels if isinstance(p.required_labels, dict) else {}
+            return ((provider_type is None or p.provider_type == provider_type)
+                    and (status is None or p.status == status)
+                    and (region is None or region in regions)
+                    and all(own.get(k) == v for k, v in (labels or {}).items()))
+
+        found = [p for p in self.store.all() if matches(p)]
+        states = self.states.all()
+        return [self.view(p, states.get(p.id, ProviderState())) for p in found]
+
+    def get(self, ref: str | uuid.UUID) -> ProviderView:
+        return self.view(self.store.get(ref))
+
+    def create(self, document: Mapping[str, Any]) -> ProviderView:
+        return self.view(self.store.create(document))
+
+    def update(self, ref: str | uuid.UUID, change: ProviderChange) -> ProviderView:
+        if not change:
+            raise InvalidInput(Problem("", "nothing to change"))
+        return self.view(self.store.update(ref, change))
+
+    def set_status(self, ref: str | uuid.UUID, status: str, cause: str) -> ProviderView:
+        if status not in OPERATOR_STATUSES:
+            raise InvalidInput(Problem("status", f"must be one of {', '.join(OPERATOR_STATUSES)} (UNHEALTHY is "
+                                                 f"set by the health monitor), got {status!r}"))
+        return self.view(self.store.set_status(ref, status, cause=cause))
+
+    def delete(self, ref: str | uuid.UUID) -> ProviderView:
+        state = self.states.of(ref)  # the row and its state go together
+        return self.view(self.store.delete(ref), state)
+
+    def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
+        if limit < 1:
+            raise InvalidInput(Problem("limit", f"must be at least 1, got {limit}"))
+        return self.states.history(ref, limit)
+
+    # -- on the database only -----------------------------------------------------------------
+
+    def apply(self, documents: Sequence[Any], *, dry_run: bool = False) -> list[Change]:
+        """``Store.apply``, with secret config values masked in the changes it reports."""
+        changes = self.store.apply(documents, dry_run=dry_run)
+        types = {d.get("name"): d.get("provider_type") for d in documents if isinstance(d, Mapping)}
+        return [self._masked_change(c, types.get(c.name)) for c in changes]
+
+    def _masked_change(self, change: Change, provider_type: Any) -> Change:
+        if "config" not in change.fields:
+            return change
+        secrets = self._secret_fields(provider_type)
+        before, after = (masked_config(side, secrets) for side in change.fields["config"])
+        if before == after:  # only a secret changed: say so without showing it
+            after = f"{MASK} (a secret changed)"
+        return Change(change.name, change.action, {**change.fields, "config": (before, after)})
+
+    def record_check(self, ref: str | uuid.UUID, health: HealthResult | None = None,
+                     capacity: Capacity | None = None) -> ProviderState:
+        """Store one check's answer, counted as the daemon counts them (:func:`hodei.checks.after_check`)."""
+        return self.states.update(ref, lambda state: after_check(state, health, capacity))
+
+    def check(self, names: Sequence[str], timeout: float) -> tuple[list[CheckResult], list[StoredProvider]]:
+        """Check the named providers (every valid one when none are named) now, at once, and record what
+        they answer. Returns the results by name, and the invalid rows that were left out."""
+        rows = [self.store.get(name) for name in names] if names else self.store.all()
+        invalid = [row for row in rows if not row.valid]
+        if names and invalid:
+            raise InvalidInput([Problem(row.name, "is not valid, so it cannot be checked: "
+                                        + "; ".join(map(str, row.problems))) for row in invalid])
+        targets = [row.to_provider() for row in rows if row.valid]
+        results: list[CheckResult] = []
+
+        async def run_all() -> None:
+            async def one(provider: Any) -> None:
+                results.append(await check_provider(self.pm, provider, timeout))
+
+            async with anyio.create_task_group() as group:
+                for provider in targets:
+                    group.start_soon(one, provider)
+
+        anyio.run(run_all)
+        results.sort(key=lambda r: r.provider.name)
+        for result in results:
+            self.record_check(result.provider.id, result.health, result.capacity)
+        return results, invalid
+
+
+def provider_lookup(store: Store) -> Callable[[uuid.UUID], Any]:
+    """A provider by id as the hooks see it, or None when it is gone or invalid (for release)."""
+    def find(provider_id: uuid.UUID) -> Any:
+        found = store.get(provider_id)
+        return found.to_provider() if found.valid else None
+    return find

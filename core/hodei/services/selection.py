@@ -1,0 +1,68 @@
+"""Selection as every entry point serves it: one decision path (:meth:`Selector.decide`), each served
+decision recorded once (span, duration, result, tier, rejections by filter)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hodei.selection import Requirements, SelectionChain, Selector
+from hodei.selection.candidates import Candidate
+from hodei.selection.outcome import NotRecorded, SelectionOutcome, SelectionRecorder
+from hodei.selection.report import Explanation, Report
+from hodei.selection.selector import Decision
+
+
+class LocalSelection:
+    """Decisions against a selector: the daemon's live one, or one read from the database.
+
+    :param selector: the current selector (called for every decision: the daemon replaces it when
+        providers change).
+    :param chain: the current chain, whose requirements model checks a job's requirements.
+    :param recorder: where served decisions are counted and traced.
+    """
+
+    def __init__(self, selector: Callable[[], Selector], chain: Callable[[], SelectionChain],
+                 recorder: SelectionRecorder | None = None):
+        self._selector = selector
+        self._chain = chain
+        self.recorder: SelectionRecorder = recorder or NotRecorded()
+
+    def requirements(self, document: Mapping[str, Any] | Requirements | None) -> Requirements:
+        """A job's requirements, checked. :raises InvalidInput: naming each field at fault."""
+        if isinstance(document, Requirements):
+            return document
+        return self._chain().parse_requirements({} if document is None else document)
+
+    def decide(self, job: Requirements, *, limit: int | None = 1, across_tiers: bool = False,
+               selector: Selector | None = None) -> Decision:
+        """One recorded decision (the path every served selection takes)."""
+        selector = selector or self._selector()
+        started_ns, started = time.time_ns(), time.perf_counter()
+        decision = selector.decide(job, limit=limit, across_tiers=across_tiers)
+        seconds = time.perf_counter() - started
+        chosen = decision.selected
+        self.recorder.record_selection(SelectionOutcome(
+            started_ns=started_ns, seconds=seconds, tier=decision.tier, provider=chosen.name if chosen else None,
+            provider_type=chosen.provider.provider_type if chosen else None, candidates=decision.candidates,
+            warnings=tuple(decision.warnings),
+            rejections=selector.rejections(decision) if chosen is None else {}))
+        return decision
+
+    def select(self, requirements: Mapping[str, Any] | Requirements) -> Report:
+        """The decision for a job and why, as ``hodei select`` and gRPC ``Select`` show it."""
+        selector = self._selector()
+        job = self.requirements(requirements)
+        return selector.report(job, self.decide(job, limit=None, selector=selector))
+
+    def explain(self, name: str, requirements: Mapping[str, Any] | Requirements) -> Explanation:
+        """Why provider ``name`` would or would not run the job (not counted as a served selection)."""
+        return self._selector().explain(name, self.requirements(requirements))
+
+    def candidates(self, job: Requirements, limit: int) -> tuple[list[Candidate], Callable[[], str]]:
+        """For provisioning: the best ``limit`` providers across the region tiers, best first, and a way to
+        say why none fit (computed only when asked)."""
+        selector = self._selector()
+        decision = self.decide(job, limit=limit, across_tiers=True, selector=selector)
+        return [c for c, _ in decision.ranking], lambda: selector.report(job).summary

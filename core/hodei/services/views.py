@@ -1,0 +1,56 @@
+"""What the services answer with: the same values whichever implementation (local or over gRPC)
+gave them, so every entry point shows them alike."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hodei.domain import ProviderState
+from hodei.storage.provider_state import HistoryEntry
+
+__all__ = ["HistoryEntry", "ProviderView", "sorted_pairs", "state_document"]
+
+
+def sorted_pairs(value: Any) -> Any:
+    """Labels and annotations by key: a JSON object's order is not data (PostgreSQL's jsonb and the
+    API's maps do not keep it), so every output shows them sorted."""
+    return dict(sorted(value.items())) if isinstance(value, Mapping) else value
+
+
+def state_document(state: ProviderState) -> dict[str, Any]:
+    """A provider's run-time state as every command prints it in JSON."""
+    return {
+        "health": state.health.value if state.health else None,
+        "health_reason": state.health_reason or None,
+        "checked_at": state.checked_at.isoformat() if state.checked_at else None,
+        "active_workers": state.active_workers, "reserved_workers": state.reserved_workers,
+        "per_worker": {"cpu": state.per_worker.cpu, "memory": state.per_worker.memory, "gpu": state.per_worker.gpu},
+    }
+
+
+@dataclass(frozen=True)
+class ProviderView:
+    """A provider as shown: the seed's fields (secret config values masked), ``id``, ``created_at``,
+    ``updated_at``, ``valid`` and ``problems`` in ``document``, and its run-time ``state``."""
+
+    document: Mapping[str, Any]
+    state: ProviderState
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(self.document["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.document["name"])
+
+    @property
+    def updated_at(self) -> datetime:
+        return datetime.fromisoformat(self.document["updated_at"])
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.document, "state": state_document(self.state)}

@@ -1,0 +1,67 @@
+"""Workers as every entry point handles them: provisioning through the selection service and the
+provisioner, release, and the workers table read."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import anyio.to_thread
+
+from hodei.domain import SLOT_HOLDING, WorkerState
+from hodei.errors import InvalidInput, Problem
+from hodei.services.selection import LocalSelection
+from hodei.workers import Provisioner, Worker, WorkerRecords
+
+
+async def _in_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs))
+
+
+class LocalWorkers:
+    """The workers service on the database.
+
+    :param call: runs a blocking database call off the event loop (the daemon's ``DatabaseLink.call``,
+        bounded in time; a worker thread by default).
+    :param provider_id: a provider's id from its name or id (for listing one provider's workers).
+    """
+
+    def __init__(self, provisioner: Provisioner, records: WorkerRecords, selection: LocalSelection, *,
+                 provider_id: Callable[[str], uuid.UUID], call: Callable[..., Any] | None = None):
+        self.provisioner, self.records, self.selection = provisioner, records, selection
+        self.provider_id = provider_id
+        self._call = call or _in_thread
+
+    async def provision(self, requirements: Mapping[str, Any]) -> Worker:
+        result = await self.provisioner.provision(self.selection.requirements(requirements))
+        return result.worker
+
+    async def release(self, worker_id: str, reason: str) -> Worker:
+        return await self.provisioner.release(_required(worker_id), reason or "released")
+
+    async def get(self, worker_id: str) -> Worker:
+        worker: Worker = await self._call(self.records.get, _required(worker_id))
+        return worker
+
+    async def find(self, *, provider: str | None = None, states: Sequence[str] = (), everything: bool = False,
+                   limit: int = 200) -> list[Worker]:
+        """Workers, newest first: those holding a slot, or in ``states``, or all with ``everything``."""
+        allowed = ", ".join(s.value for s in WorkerState)
+        problems = [Problem(f"states[{i}]", f"must be one of {allowed}, got {s!r}")
+                    for i, s in enumerate(states) if s not in WorkerState.__members__]
+        if limit < 1:
+            problems.append(Problem("limit", f"must be at least 1, got {limit}"))
+        if problems:
+            raise InvalidInput(problems)
+        chosen = [WorkerState(s) for s in states] or (None if everything else list(SLOT_HOLDING))
+        provider_id = await self._call(self.provider_id, provider) if provider else None
+        found: list[Worker] = await self._call(self.records.find, provider_id=provider_id, states=chosen,
+                                               limit=limit)
+        return found
+
+
+def _required(worker_id: str) -> str:
+    if not worker_id:
+        raise InvalidInput(Problem("worker_id", "is required"))
+    return worker_id

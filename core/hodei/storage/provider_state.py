@@ -1,0 +1,152 @@
+"""What Hodei learns about providers at run time (``provider_state``) and the history of their
+status and health (``provider_history``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from hodei.database import write_session
+from hodei.domain import HealthStatus, ProviderState, ProviderStatus, Resources
+from hodei.errors import NotFound
+from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
+from hodei.storage.rows import as_uuid, find_provider_row, maybe_aware
+from hodei.storage.slots import slot_counts, with_slots
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change of a provider's status or health, with its cause."""
+
+    at: str  # ISO 8601, UTC
+    kind: str  # "status" or "health"
+    old_value: str | None
+    new_value: str | None
+    cause: str
+    provider_name: str
+
+    def document(self) -> dict[str, str | None]:
+        return {"at": self.at, "kind": self.kind, "from": self.old_value, "to": self.new_value,
+                "cause": self.cause, "provider": self.provider_name}
+
+
+def _state(row: ProviderStateRow | None) -> ProviderState:
+    if row is None:
+        return ProviderState()
+    return ProviderState(
+        health=HealthStatus(row.health) if row.health else None, health_reason=row.health_reason,
+        checked_at=maybe_aware(row.checked_at), check_duration_seconds=row.check_duration_seconds,
+        # The row's own worker column is what the backend counted; the load comes from the workers table.
+        backend_workers=row.active_workers if row.capacity_reported_at else None,
+        per_worker=Resources(cpu=row.capacity_cpu, memory=row.capacity_memory, gpu=row.capacity_gpu),
+        capacity_reported_at=maybe_aware(row.capacity_reported_at),
+        consecutive_failures=row.consecutive_failures, consecutive_successes=row.consecutive_successes,
+    )
+
+
+def _store_state(session: Session, provider: ProviderConfigRow, row: ProviderStateRow | None,
+                 state: ProviderState) -> None:
+    row = row or ProviderStateRow(provider_id=provider.id)
+    new_health = state.health.value if state.health else None
+    if new_health is not None and row.health != new_health:
+        session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="health",
+                                       old_value=row.health, new_value=new_health, cause=state.health_reason))
+    row.health, row.health_reason = new_health, state.health_reason
+    row.checked_at, row.check_duration_seconds = state.checked_at, state.check_duration_seconds
+    row.consecutive_failures = state.consecutive_failures
+    row.consecutive_successes = state.consecutive_successes
+    if state.capacity_reported_at is not None:
+        row.active_workers = state.backend_workers or 0
+        row.capacity_cpu, row.capacity_memory = state.per_worker.cpu, state.per_worker.memory
+        row.capacity_gpu, row.capacity_reported_at = state.per_worker.gpu, state.capacity_reported_at
+    row.updated_at = utcnow()
+    session.add(row)
+
+
+class ProviderStates:
+    """Reads and writes ``provider_state`` and ``provider_history``. Sync: the daemon calls it from a thread."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def all(self) -> dict[uuid.UUID, ProviderState]:
+        """Every provider's last known health, load and capacity; a provider never checked has none."""
+        with Session(self.engine) as session:
+            states = {row.provider_id: _state(row) for row in session.exec(select(ProviderStateRow)).all()}
+            slots = slot_counts(session)
+        for provider_id in set(states) | set(slots):
+            states[provider_id] = with_slots(states.get(provider_id, ProviderState()), slots.get(provider_id))
+        return states
+
+    def slot_counts(self) -> dict[uuid.UUID, tuple[int, int]]:
+        with Session(self.engine) as session:
+            return slot_counts(session)
+
+    def of(self, ref: str | uuid.UUID) -> ProviderState:
+        """One provider's state, by name or id."""
+        with Session(self.engine) as session:
+            provider_id = find_provider_row(session, ref).id
+            state = _state(session.get(ProviderStateRow, provider_id))
+            return with_slots(state, slot_counts(session, provider_id).get(provider_id))
+
+    def update(self, ref: str | uuid.UUID, change: Callable[[ProviderState], ProviderState]) -> ProviderState:
+        """Read one provider's state, ``change`` it and store the result, in one write transaction."""
+        with write_session(self.engine) as session:
+            provider = find_provider_row(session, ref, lock=True)
+            provider_id = provider.id
+            row = session.get(ProviderStateRow, provider_id)
+            _store_state(session, provider, row, change(_state(row)))
+            session.commit()
+        return self.of(provider_id)
+
+    def record(self, results: Sequence[tuple[uuid.UUID, ProviderState]]) -> int:
+        """Store many providers' states from the health monitor in one transaction (a round of 1,000
+        checks is a few writes, not 2,000), with a history entry for each change of health. Providers
+        deleted meanwhile are skipped. Returns how many were written."""
+        latest = dict(results)
+        with write_session(self.engine) as session:
+            providers = {p.id: p for p in session.exec(
+                select(ProviderConfigRow).where(col(ProviderConfigRow.id).in_(list(latest)))).all()}
+            rows = {r.provider_id: r for r in session.exec(
+                select(ProviderStateRow).where(col(ProviderStateRow.provider_id).in_(list(providers)))).all()}
+            for provider_id, provider in providers.items():
+                _store_state(session, provider, rows.get(provider_id), latest[provider_id])
+            session.commit()
+            return len(providers)
+
+    def transition_status(self, provider_id: uuid.UUID, expected: ProviderStatus, new: ProviderStatus,
+                          cause: str) -> bool:
+        """Set ``new`` only if the status is still ``expected`` (the health monitor's changes must never
+        overwrite an operator's DISABLED or MAINTENANCE made meanwhile). Records it in the history."""
+        with write_session(self.engine) as session:
+            provider = session.get(ProviderConfigRow, provider_id, with_for_update=True)
+            if provider is None or provider.status != expected.value:
+                return False
+            provider.status = new.value
+            provider.updated_at = utcnow()
+            session.add(provider)
+            session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="status",
+                                           old_value=expected.value, new_value=new.value, cause=cause))
+            session.commit()
+            return True
+
+    def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
+        """The provider's status and health changes, newest first (also of a deleted provider, by id)."""
+        with Session(self.engine) as session:
+            try:
+                provider_id = find_provider_row(session, ref).id
+            except NotFound:
+                found = as_uuid(ref)
+                if found is None:
+                    raise
+                provider_id = found
+            query = (select(ProviderHistoryRow).where(ProviderHistoryRow.provider_id == provider_id)
+                     .order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc()).limit(limit))
+            return [HistoryEntry(at=(maybe_aware(row.at) or row.at).isoformat(), kind=row.kind,
+                                 old_value=row.old_value, new_value=row.new_value, cause=row.cause or "",
+                                 provider_name=row.provider_name or "")
+                    for row in session.exec(query).all()]

@@ -9,6 +9,7 @@ and only for the providers they show.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,6 +59,15 @@ class Decision:
     @property
     def selected(self) -> Candidate | None:
         return self.ranking[0][0] if self.ranking else None
+
+
+def _best(count: int, keys: Sequence[tuple[Any, int]]) -> list[int]:
+    """The positions of the ``count`` lowest ``keys``, lowest first: the best few of a large group without
+    sorting all of it (a job wants one provider)."""
+    positions = range(len(keys))
+    if count >= len(keys):
+        return sorted(positions, key=keys.__getitem__)
+    return heapq.nsmallest(count, positions, key=keys.__getitem__)
 
 
 class Selector:
@@ -124,7 +134,8 @@ class Selector:
                 ranked.append((members[0], 0.0))
                 continue
             keys, scores = self.chain.rank_keys(members, job, self.chain.dynamic_steps, warnings)
-            order = sorted(range(len(members)), key=lambda i: (keys[i], members[i].index))
+            wanted = len(members) if limit is None else min(len(members), limit - len(ranked))
+            order = _best(wanted, [(key, member.index) for key, member in zip(keys, members, strict=True)])
             ranked += [(members[i], scores[i]) for i in order]
         return ranked if limit is None else ranked[:limit]
 

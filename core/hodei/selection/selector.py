@@ -48,7 +48,8 @@ class Decision:
 
     job: Requirements
     passed: list[int]  # per filter: of the providers it was asked about, those it admitted
-    asked: list[int]  # per filter: the providers it was asked about (the survivors of the filters before it)
+    asked: list[int]  # per filter: the providers it was asked about (the survivors of the filters before it,
+    #                   and any a report or the rejection counts asked about since)
     survivors: int
     tier: str | None
     tiers: list[tuple[str, int]]
@@ -164,12 +165,15 @@ class Selector:
 
     def failing_filters(self, decision: Decision, mask: int) -> list[int]:
         """For the providers in ``mask``: per filter, those it rejects. A filter not asked about a provider
-        during the decision (an earlier one rejected it) is asked now, for those providers only."""
+        during the decision (an earlier one rejected it) is asked now, for those providers only, and the
+        answer is kept in the decision, so the rejection counts and the report never ask twice."""
         failing = []
-        for rule, asked, passed in zip(self.chain.filters, decision.asked, decision.passed, strict=True):
-            unasked = mask & ~asked
-            extra = self._apply(rule, unasked, decision.job, decision.warnings) if unasked else 0
-            failing.append(mask & ~(passed | extra))
+        for position, rule in enumerate(self.chain.filters):
+            unasked = mask & ~decision.asked[position]
+            if unasked:
+                decision.passed[position] |= self._apply(rule, unasked, decision.job, decision.warnings)
+                decision.asked[position] |= unasked
+            failing.append(mask & ~decision.passed[position])
         return failing
 
     def rejections(self, decision: Decision) -> dict[str, int]:

@@ -10,8 +10,8 @@ from typing import Any
 import anyio
 
 from hodei.checks import CheckResult, after_check, check_provider
-from hodei.domain import Capacity, HealthResult, ProviderState, ProviderStatus
-from hodei.errors import InvalidInput, Problem
+from hodei.domain import Capacity, HealthResult, Provider, ProviderState, ProviderStatus
+from hodei.errors import InvalidInput, NotFound, Problem
 from hodei.masking import MASK, masked_config
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
@@ -119,7 +119,8 @@ class LocalProviders:
 
     def check(self, names: Sequence[str], timeout: float) -> tuple[list[CheckResult], list[StoredProvider]]:
         """Check the named providers (every valid one when none are named) now, at once, and record what
-        they answer. Returns the results by name, and the invalid rows that were left out."""
+        they answer. Returns the results by name, and the invalid rows that were left out. For
+        ``hodei providers check``: it runs an event loop of its own (the daemon checks through its monitor)."""
         rows = [self.store.get(name) for name in names] if names else self.store.all()
         invalid = [row for row in rows if not row.valid]
         if names and invalid:
@@ -143,9 +144,12 @@ class LocalProviders:
         return results, invalid
 
 
-def provider_lookup(store: Store) -> Callable[[uuid.UUID], Any]:
+def provider_lookup(store: Store) -> Callable[[uuid.UUID], Provider | None]:
     """A provider by id as the hooks see it, or None when it is gone or invalid (for release)."""
-    def find(provider_id: uuid.UUID) -> Any:
-        found = store.get(provider_id)
+    def find(provider_id: uuid.UUID) -> Provider | None:
+        try:
+            found = store.get(provider_id)
+        except NotFound:
+            return None
         return found.to_provider() if found.valid else None
     return find

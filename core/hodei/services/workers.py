@@ -7,16 +7,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import anyio.to_thread
-
+from hodei.calls import run_blocking
 from hodei.domain import SLOT_HOLDING, WorkerState
 from hodei.errors import InvalidInput, Problem
 from hodei.services.selection import LocalSelection
 from hodei.workers import Provisioner, Worker, WorkerRecords
-
-
-async def _in_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs))
 
 
 class LocalWorkers:
@@ -31,7 +26,7 @@ class LocalWorkers:
                  provider_id: Callable[[str], uuid.UUID], call: Callable[..., Any] | None = None):
         self.provisioner, self.records, self.selection = provisioner, records, selection
         self.provider_id = provider_id
-        self._call = call or _in_thread
+        self._call = call or run_blocking
 
     async def provision(self, requirements: Mapping[str, Any]) -> Worker:
         result = await self.provisioner.provision(self.selection.requirements(requirements))

@@ -14,7 +14,7 @@ from hodei.database import write_session
 from hodei.domain import HealthStatus, ProviderState, ProviderStatus, Resources
 from hodei.errors import NotFound
 from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
-from hodei.storage.rows import as_uuid, find_provider_row, maybe_aware
+from hodei.storage.rows import as_uuid, aware, find_provider_row, maybe_aware
 from hodei.storage.slots import slot_counts, with_slots
 
 
@@ -146,7 +146,7 @@ class ProviderStates:
                 provider_id = found
             query = (select(ProviderHistoryRow).where(ProviderHistoryRow.provider_id == provider_id)
                      .order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc()).limit(limit))
-            return [HistoryEntry(at=(maybe_aware(row.at) or row.at).isoformat(), kind=row.kind,
+            return [HistoryEntry(at=aware(row.at).isoformat(), kind=row.kind,
                                  old_value=row.old_value, new_value=row.new_value, cause=row.cause or "",
                                  provider_name=row.provider_name or "")
                     for row in session.exec(query).all()]

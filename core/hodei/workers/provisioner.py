@@ -17,10 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import anyio
-import anyio.to_thread
-
-from hodei.calls import call_provider_hook
+from hodei.calls import call_provider_hook, run_blocking
 from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
 from hodei.errors import HodeiError
 from hodei.selection import Requirements
@@ -96,7 +93,7 @@ class Provisioner:
         """
         self.pm, self.records, self.settings = pm, records, settings
         self.selection = selection
-        self._call = call or (lambda func, *a, **k: anyio.to_thread.run_sync(lambda: func(*a, **k)))
+        self._call = call or run_blocking
         self.on_slots = on_slots
         self.on_failure = on_failure
         self.provider_of = provider_of

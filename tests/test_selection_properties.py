@@ -17,7 +17,7 @@ from hodei.testing.selection import provider, selector
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-FILTERS = ["status", "health", "capacity", "resources", "labels", "annotations", "allowed-regions"]
+FILTERS = ["status", "health", "capacity", "resources", "labels", "annotations", "allowed-regions", "image"]
 RANKERS = ["priority", "utilization", "name"]
 
 # Few distinct values, so that matches, near misses (case, spaces) and ties are all common.

@@ -31,13 +31,38 @@ from hodei.domain import (
 from hodei.errors import ConfigError, HodeiError, InvalidInput, Problem
 from hodei.hookspecs import hookimpl
 from hodei.plugins import provider_hook
+from hodei.worker_spec import ImageList, normalised_allowed_images
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendWorker", "Capabilities", "Capacity", "ConfigError", "CpuQuantity", "Deadline",
-    "DeadlineExceeded", "HealthResult", "HealthStatus", "HodeiError", "InvalidInput", "MemoryQuantity",
-    "NonEmptyStr", "Problem", "Provider", "ProviderConfigModel", "ProviderStatus", "ProviderType",
-    "Resources", "StrictModel", "WorkerHandle", "WorkerRequest", "hookimpl", "provider_hook",
-    "run_blocking", "run_sdk_call", "validate_config_model",
+    "BackendWorker",
+    "Capabilities",
+    "Capacity",
+    "ConfigError",
+    "CpuQuantity",
+    "Deadline",
+    "DeadlineExceeded",
+    "HealthResult",
+    "HealthStatus",
+    "HodeiError",
+    "ImageList",
+    "InvalidInput",
+    "MemoryQuantity",
+    "NonEmptyStr",
+    "Problem",
+    "Provider",
+    "ProviderConfigModel",
+    "ProviderStatus",
+    "ProviderType",
+    "Resources",
+    "StrictModel",
+    "WorkerHandle",
+    "WorkerRequest",
+    "hookimpl",
+    "normalised_allowed_images",
+    "provider_hook",
+    "run_blocking",
+    "run_sdk_call",
+    "validate_config_model",
 ]

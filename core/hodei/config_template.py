@@ -25,7 +25,7 @@ _SECTION_HELP = {
 # Settings whose default is "not set" are shown commented out, with the value they behave like.
 _UNSET_EXAMPLES = {
     ("selection", "filters"): ["status", "health", "capacity", "resources", "labels", "annotations",
-                               "allowed-regions"],
+                               "allowed-regions", "image"],
     ("selection", "rankers"): ["priority", "utilization", "name"],
 }
 _TABLE_EXAMPLES = {("selection", "weights"): {"utilization": 1.0}}

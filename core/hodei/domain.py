@@ -118,7 +118,15 @@ class Capacity:
 
 @dataclass(frozen=True)
 class WorkerRequest:
-    """What ``hodei_provision`` is asked to start. ``token`` is a secret and never printed."""
+    """What ``hodei_provision`` is asked to start. ``token`` and ``secret_env`` are secrets, never printed.
+
+    The job's own spec: ``image`` (``None``: the provider's ``default_image``; selection has already
+    checked it against the provider's ``allowed_images``), ``command`` (empty: the image's or the
+    provider's own), ``env`` and ``secret_env`` (the worker's environment beside Hodei's own
+    ``HODEI_*`` variables, which a plugin sets last so a job can never override them; the core refuses
+    job variables named ``HODEI_*``), ``labels`` (for the worker, beside Hodei's own) and
+    ``timeout_seconds`` (the worker's own lifetime; ``None``: until released).
+    """
 
     worker_id: str
     server_address: str
@@ -127,6 +135,11 @@ class WorkerRequest:
     memory: int | None = None
     gpu: int = 0
     labels: Mapping[str, str] = field(default_factory=dict)
+    image: str | None = None
+    command: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    timeout_seconds: int | None = None
 
 
 @dataclass(frozen=True)

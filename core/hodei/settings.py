@@ -66,7 +66,7 @@ class DaemonSettings(_Section):
 class SelectionSettings(_Section):
     filters: list[str] | None = Field(None, description=(
         "Filters to run, in this order (only these); unset runs every installed filter, the built-in ones "
-        "(status, health, capacity, resources, labels, annotations, allowed-regions) first"))
+        "(status, health, capacity, resources, labels, annotations, allowed-regions, image) first"))
     rankers: list[str] | None = Field(None, description=(
         "Rankers, in this order (only these); unset: priority, utilization, then installed third-party "
         "rankers, then name"))

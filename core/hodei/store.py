@@ -76,8 +76,9 @@ class Change:
     """What ``apply`` did, or would do, to one provider."""
 
     name: str
-    action: str  # "create", "update" or "unchanged"
+    action: str  # "create", "update", "unchanged" or "delete" (with prune)
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (before, after)
+    id: uuid.UUID | None = None  # the provider's; None for one a dry run would create
 
 
 class Store:
@@ -197,41 +198,30 @@ class Store:
             _commit(session, row.name)
             return removed
 
-    def apply(self, documents: Sequence[Any], *, dry_run: bool = False) -> list[Change]:
+    def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
         """Make the providers in ``documents`` exist as written, by name, in one transaction.
 
         Each document is a provider's whole desired state: a field left out takes its default,
         except ``status``, which a re-apply leaves as the operator or the health monitor set it.
+        With ``prune``, the providers ``documents`` do not name are deleted (listed last, by name).
         Nothing is written when any document is invalid, or with ``dry_run``.
         """
         specs = self._parse_all(documents)
         changes: list[Change] = []
+        names = [s.name for s, _ in specs]
         with write_session(self.engine) as session:
-            existing = {row.name: row for row in session.exec(
-                select(ProviderConfigRow).where(col(ProviderConfigRow.name).in_([s.name for s, _ in specs]))
-                .with_for_update()).all()}
+            query = select(ProviderConfigRow)
+            if not prune:
+                query = query.where(col(ProviderConfigRow.name).in_(names))
+            existing = {row.name: row for row in session.exec(query.with_for_update()).all()}
             for spec, given in specs:
-                row = existing.get(spec.name)
-                if row is None:
-                    changes.append(Change(spec.name, "create", {k: (None, v) for k, v in _row_values(spec).items()}))
-                    if not dry_run:
-                        new = ProviderConfigRow(**_row_values(spec))
-                        if spec.id is not None:
-                            new.id = spec.id
-                        session.add(new)
-                    continue
-                if spec.id is not None and spec.id != row.id:
-                    raise InvalidInput(Problem("id", f"{spec.name!r} exists with id {row.id}, not {spec.id}"))
-                wanted = _row_values(spec)
-                if "status" not in given:
-                    wanted["status"] = row.status
-                diff = {k: (getattr(row, k), v) for k, v in wanted.items() if getattr(row, k) != v}
-                changes.append(Change(spec.name, "update" if diff else "unchanged", diff))
-                if diff and not dry_run:
-                    for key, (_, value) in diff.items():
-                        setattr(row, key, value)
-                    row.updated_at = utcnow()
-                    session.add(row)
+                changes.append(_apply_one(session, spec, given, existing.get(spec.name), dry_run))
+            wanted_names = set(names)
+            for name in sorted(set(existing) - wanted_names):
+                row = existing[name]
+                changes.append(Change(name, "delete", {}, row.id))
+                if not dry_run:
+                    session.delete(row)
             if dry_run:
                 session.rollback()
             else:
@@ -258,6 +248,31 @@ class Store:
         if problems:
             raise InvalidInput(problems, subject="nothing applied")
         return specs
+
+
+def _apply_one(session: Session, spec: ProviderSpec, given: set[str], row: ProviderConfigRow | None,
+               dry_run: bool) -> Change:
+    """One document of an apply against its row (``None``: it creates one)."""
+    if row is None:
+        new = ProviderConfigRow(**_row_values(spec))
+        if spec.id is not None:
+            new.id = spec.id
+        if not dry_run:
+            session.add(new)
+        return Change(spec.name, "create", {k: (None, v) for k, v in _row_values(spec).items()},
+                      None if dry_run else new.id)
+    if spec.id is not None and spec.id != row.id:
+        raise InvalidInput(Problem("id", f"{spec.name!r} exists with id {row.id}, not {spec.id}"))
+    wanted = _row_values(spec)
+    if "status" not in given:
+        wanted["status"] = row.status
+    diff = {k: (getattr(row, k), v) for k, v in wanted.items() if getattr(row, k) != v}
+    if diff and not dry_run:
+        for key, (_, value) in diff.items():
+            setattr(row, key, value)
+        row.updated_at = utcnow()
+        session.add(row)
+    return Change(spec.name, "update" if diff else "unchanged", diff, row.id)
 
 
 def _commit(session: Session, name: str | None) -> None:

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-# Commands with an API call. The others (db, config, serve, plugins, providers check and apply, ...)
+# Commands with an API call. The others (db, config, serve, plugins, providers check, ...)
 # work on the database (or the machine) directly, and say so when --server is given.
 REMOTE = {
     ("providers", "list"), ("providers", "show"), ("providers", "add"), ("providers", "update"),
     ("providers", "delete"), ("providers", "enable"), ("providers", "disable"), ("providers", "maintenance"),
-    ("providers", "history"), ("select",), ("explain",),
+    ("providers", "history"), ("providers", "apply"), ("select",), ("explain",),
     ("workers", "provision"), ("workers", "release"), ("workers", "list"), ("workers", "show"),
 }
 _GROUPS = {"providers", "workers"}

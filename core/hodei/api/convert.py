@@ -22,6 +22,7 @@ from hodei.api.v1 import workers_pb2 as wpb
 from hodei.domain import HealthStatus, ProviderState, Resources
 from hodei.errors import InvalidInput, Problem
 from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
+from hodei.store import Change
 from hodei.workers import Attempt, Worker, WorkerState
 
 _EXACT = 2**53
@@ -370,3 +371,42 @@ def explain_message(explanation: Any) -> spb.ExplainResponse:
     message = json_format.ParseDict(explanation.as_dict(), spb.ExplainResponse(), ignore_unknown_fields=True)
     message.text = explanation.text()
     return message
+
+
+# -- apply ----------------------------------------------------------------------------------------
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def apply_request(documents: Sequence[Any], *, dry_run: bool, prune: bool) -> pb.ApplyProvidersRequest:
+    """The providers as JSON text: numbers and key order reach the server as the file wrote them."""
+    return pb.ApplyProvidersRequest(providers_json=_json_text(list(documents)), dry_run=dry_run, prune=prune)
+
+
+def apply_documents(request: pb.ApplyProvidersRequest) -> list[Any]:
+    try:
+        documents = json.loads(request.providers_json) if request.providers_json else []
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(Problem("providers_json", f"is not JSON: {exc}")) from None
+    if not isinstance(documents, list):
+        raise InvalidInput(Problem("providers_json", f"must be a JSON list of provider objects, got "
+                                                     f"{type(documents).__name__}"))
+    return documents
+
+
+def apply_message(changes: Sequence[Change], dry_run: bool) -> pb.ApplyProvidersResponse:
+    return pb.ApplyProvidersResponse(dry_run=dry_run, changes=[
+        pb.ApplyProvidersChange(
+            name=c.name, action=c.action, provider_id=str(c.id) if c.id else "",
+            fields=[pb.ApplyProvidersFieldChange(field=k, before_json=_json_text(b), after_json=_json_text(a))
+                    for k, (b, a) in c.fields.items()])
+        for c in changes])
+
+
+def changes_from(message: pb.ApplyProvidersResponse) -> list[Change]:
+    return [Change(c.name, c.action, {f.field: (json.loads(f.before_json), json.loads(f.after_json))
+                                      for f in c.fields},
+                   uuid.UUID(c.provider_id) if c.provider_id else None)
+            for c in message.changes]

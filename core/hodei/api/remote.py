@@ -18,6 +18,7 @@ from hodei.api.v1 import workers_pb2 as wpb
 from hodei.errors import InvalidInput, Problem
 from hodei.provider_change import ProviderChange
 from hodei.services.views import HistoryEntry, ProviderView
+from hodei.store import Change
 from hodei.workers import Attempt, NoProviderAvailable, Worker
 
 
@@ -64,6 +65,10 @@ class RemoteProviders:
     def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
         answer = self.call(self.api.GetProviderHistory, pb.GetProviderHistoryRequest(provider_id=ref, limit=limit))
         return [convert.history_from(e) for e in answer.entries]
+
+    def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
+        request = convert.apply_request(documents, dry_run=dry_run, prune=prune)
+        return convert.changes_from(self.call(self.api.ApplyProviders, request))
 
 
 class RemoteAnswer:

@@ -176,6 +176,19 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         entries = await self.services.call(self.providers.history, ref, request.limit or 50)
         return pb.GetProviderHistoryResponse(entries=[convert.history_message(e) for e in entries])
 
+    @answers
+    async def ApplyProviders(self, request: pb.ApplyProvidersRequest, context: Any) -> pb.ApplyProvidersResponse:
+        changes = await self.services.call(self.providers.apply, convert.apply_documents(request),
+                                           dry_run=request.dry_run, prune=request.prune)
+        if not request.dry_run:
+            for change in changes:
+                if change.action != "unchanged" and change.id is not None:
+                    try:
+                        await self.services.changed(change.id)
+                    except Exception as exc:  # the daemon catches up on its own
+                        log.warning("could not refresh provider %s after apply: %s", change.id, exc)
+        return convert.apply_message(changes, request.dry_run)
+
 
 # -- selection ------------------------------------------------------------------------------------
 

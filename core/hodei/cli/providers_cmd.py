@@ -300,17 +300,20 @@ def _describe(value: Any) -> str:
               help="Providers as a TOML ([[providers]]), YAML or JSON list; - reads standard input.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="The file's format, when its name does not say.")
 @click.option("--dry-run", is_flag=True, help="Show what would change, and change nothing.")
+@click.option("--prune", is_flag=True,
+              help="Also delete every provider FILE does not name (try it with --dry-run first).")
 @output_option
 @click.pass_obj
-def apply(app: App, path: str, fmt: str | None, dry_run: bool, output: str) -> None:
+def apply(app: App, path: str, fmt: str | None, dry_run: bool, prune: bool, output: str) -> None:
     """Create or update providers from FILE, matched by name. Running it twice changes nothing.
 
     Each entry is a provider's whole desired state: a field left out takes its default, except
     status, which is kept as the operator or the health monitor set it. All entries are checked
-    first; if any is invalid, nothing is applied.
+    first; if any is invalid, nothing is applied. Providers FILE does not name are left alone
+    unless --prune is given.
     """
     documents = provider_list(read_document(path, fmt))
-    changes = app.local_providers.apply(documents, dry_run=dry_run)
+    changes = app.providers.apply(documents, dry_run=dry_run, prune=prune)
     if output == "json":
         emit_json({"dry_run": dry_run, "changes": [
             {"name": c.name, "action": c.action,
@@ -325,10 +328,11 @@ def apply(app: App, path: str, fmt: str | None, dry_run: bool, output: str) -> N
         if change.action == "update":
             for key, (before, after) in change.fields.items():
                 click.echo(f"    {key}: {_describe(before)} -> {_describe(after)}")
-    counts = {a: sum(c.action == a for c in changes) for a in ("create", "update", "unchanged")}
+    counts = {a: sum(c.action == a for c in changes) for a in ("create", "update", "unchanged", "delete")}
+    pruned = (f", {counts['delete']} to delete" if dry_run else f", {counts['delete']} deleted") if prune else ""
     click.echo(f"{'dry run: ' if dry_run else ''}{counts['create']} to create, {counts['update']} to update, "
-               f"{counts['unchanged']} unchanged" if dry_run else
-               f"{counts['create']} created, {counts['update']} updated, {counts['unchanged']} unchanged")
+               f"{counts['unchanged']} unchanged{pruned}" if dry_run else
+               f"{counts['create']} created, {counts['update']} updated, {counts['unchanged']} unchanged{pruned}")
 
 
 @providers.command()

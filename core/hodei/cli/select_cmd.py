@@ -10,6 +10,7 @@ import click
 
 from hodei.cli.app import App
 from hodei.cli.output import emit_json, output_option
+from hodei.cli.spec_options import merged, worker_spec_options
 from hodei.documents import FORMATS, detect_format, parse_text
 from hodei.errors import InvalidInput, Problem
 
@@ -19,7 +20,7 @@ NOTHING_FITS = 3
 def read_requirements(path: str | None, fmt: str | None) -> Any:
     """The job's requirements document (checked by the selection service that takes it)."""
     if path is None:
-        return {}
+        return merged({})
     origin = "standard input" if path == "-" else path
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
@@ -27,16 +28,18 @@ def read_requirements(path: str | None, fmt: str | None) -> Any:
         raise InvalidInput(Problem("requirements", f"cannot read {origin}: {exc}")) from None
     if fmt is None and path == "-":
         fmt = "json" if text.lstrip().startswith("{") else "toml"
-    return parse_text(text, detect_format(path, fmt), origin, field="requirements")
+    return merged(parse_text(text, detect_format(path, fmt), origin, field="requirements"))
 
 
 def requirements_options(func: Any) -> Any:
+    func = worker_spec_options(func)
     func = click.option("--format", "fmt", type=click.Choice(FORMATS),
                         help="The requirements' format, when the file name does not say "
                              "(standard input: JSON if it starts with '{', else TOML).")(func)
     return click.option("-r", "--requirements", "path", metavar="FILE",
                         help="The job's requirements: a JSON, TOML or YAML object (cpu, memory, gpu, "
-                             "required_labels, required_annotations, preferred_region, allowed_regions); "
+                             "required_labels, required_annotations, preferred_region, allowed_regions, and "
+                             "the worker's image, command, env, secret_env, labels, timeout_seconds); "
                              "- reads standard input. Without it, a job that needs nothing.")(func)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import shlex
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -29,6 +30,21 @@ def workers() -> None:
     """Provision, release, list and show workers."""
 
 
+def _pairs(values: Any) -> str | None:
+    return ", ".join(f"{k}={v}" for k, v in sorted(values.items())) if isinstance(values, dict) and values else None
+
+
+def _spec(requirements: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The job's own worker spec, as stored (secret values are stored as ***): only what it set."""
+    command = requirements.get("command")
+    shown = [
+        ("image", requirements.get("image")), ("command", shlex.join(command) if command else None),
+        ("env", _pairs(requirements.get("env"))), ("secret_env", _pairs(requirements.get("secret_env"))),
+        ("labels", _pairs(requirements.get("labels"))), ("timeout_seconds", requirements.get("timeout_seconds")),
+    ]
+    return [(key, value) for key, value in shown if value is not None]
+
+
 def _show(worker: Worker, output: str) -> None:
     document = worker.document()
     if output == "json":
@@ -38,7 +54,7 @@ def _show(worker: Worker, output: str) -> None:
         ("id", document["id"]), ("provider", document["provider"]), ("state", document["state"]),
         ("reason", document["reason"] or None), ("backend_id", document["backend_id"]),
         ("created_at", document["created_at"]), ("updated_at", document["updated_at"]),
-        ("ended_at", document["ended_at"]),
+        ("ended_at", document["ended_at"]), *_spec(document["requirements"]),
     ]))
     if document["attempts"]:
         click.echo("attempts:")

@@ -1,6 +1,6 @@
 """The selection contract's own rules, as a plugin on the same hooks third parties use.
 
-Filters: status, health, capacity, resources, labels, annotations, allowed-regions.
+Filters: status, health, capacity, resources, labels, annotations, allowed-regions, image.
 Rankers: priority (higher first), utilization (lower first, weighted), name (ascending).
 """
 
@@ -173,6 +173,35 @@ class AllowedRegionsFilter(IndexedFilter):
             "add one of the job's regions to the provider's allowed_regions, or widen the job's allowed_regions")
 
 
+class ImageFilter(IndexedFilter):
+    """The job's image must be one the provider's config allows (``allowed_images``; by default only its
+    ``default_image``). A provider type whose config declares no ``allowed_images`` runs what its config
+    names (a Lambda function), so it takes no job image or command at all."""
+
+    name = "image"
+
+    def mask(self, index: ProviderIndex, job: Requirements) -> int:
+        if job.image is not None:
+            return index.running_image(job.image)
+        return index.run_images if job.command else index.all
+
+    def explain(self, candidate: Candidate, job: Requirements) -> Reason:
+        ptype = candidate.provider.provider_type
+        if candidate.images is None:
+            asked = "image" if job.image is not None else "command"
+            return Reason(
+                f"runs no job {asked}: a {shown(ptype)} provider's workers run what its config names",
+                f"runs no job {asked}", ptype,
+                f"leave {asked} out of the job, or run it on a provider type that runs images (one with "
+                "allowed_images in its config)")
+        allowed = ", ".join(map(shown, candidate.images)) or "nothing"
+        return Reason(
+            f"does not allow image {shown(job.image or '')}: its allowed_images are {allowed}",
+            "image not allowed", shown(job.image or ""),
+            "add the image, or a pattern matching it (registry.example.com/jobs/*), to the provider's "
+            "config.allowed_images, or ask for an image it allows")
+
+
 class PriorityRanker(Ranker):
     name = "priority"
     static = True
@@ -198,7 +227,7 @@ class NameRanker(Ranker):
 
 
 DEFAULT_FILTERS = (StatusFilter(), HealthFilter(), CapacityFilter(), ResourcesFilter(), LabelsFilter(),
-                   AnnotationsFilter(), AllowedRegionsFilter())
+                   AnnotationsFilter(), AllowedRegionsFilter(), ImageFilter())
 DEFAULT_RANKERS = (PriorityRanker(), UtilizationRanker(), NameRanker())
 
 

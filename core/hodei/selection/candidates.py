@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hodei.domain import HealthStatus, Provider, ProviderState, Resources
+from hodei.worker_spec import allowed_images
 
 
 def effective_resources(provider: Provider, discovered: Resources) -> Resources:
@@ -44,6 +45,8 @@ class Candidate:
     active_workers: int = 0
     reserved_workers: int = 0
     resources: Resources = field(default_factory=Resources)
+    # The job images its config allows (references and globs); None: its type runs no job image or command.
+    images: tuple[str, ...] | None = None
 
     @classmethod
     def build(cls, index: int, provider: Provider, state: ProviderState) -> Candidate:
@@ -52,6 +55,7 @@ class Candidate:
             priority=provider.priority, max_workers=provider.max_workers,
             preferred_region=provider.preferred_region, allowed_regions=frozenset(provider.allowed_regions),
             labels=dict(provider.required_labels), annotations=dict(provider.annotations),
+            images=allowed_images(provider.config),
         )
         candidate.apply_state(state)
         return candidate

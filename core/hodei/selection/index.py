@@ -16,6 +16,7 @@ from typing import Any
 
 from hodei.domain import HealthStatus, Provider, ProviderState
 from hodei.selection.candidates import Candidate
+from hodei.worker_spec import image_allowed
 
 _BYTE_BITS = tuple(tuple(bit for bit in range(8) if byte >> bit & 1) for byte in range(256))
 
@@ -100,6 +101,8 @@ class ProviderIndex:
         self.unrestricted = mask_of((c.index for c in self.candidates if c.unrestricted), len(self.candidates))
         self.labels = _index_pairs((c.index, c.labels) for c in self.candidates)
         self.annotations = _index_pairs((c.index, c.annotations) for c in self.candidates)
+        self.run_images = mask_of((c.index for c in self.candidates if c.images is not None), len(self.candidates))
+        self._image_masks: dict[str, int] = {}
         self._refresh_state_masks()
 
     # -- state ------------------------------------------------------------------------------
@@ -152,6 +155,17 @@ class ProviderIndex:
             if len(self._resource_masks) > 4096:  # jobs ask for few distinct sizes; bound the cache anyway
                 self._resource_masks.clear()
             self._resource_masks[key] = mask
+        return mask
+
+    def running_image(self, image: str) -> int:
+        """Providers whose ``allowed_images`` take ``image`` (cached: rows decide it, not state)."""
+        mask = self._image_masks.get(image)
+        if mask is None:
+            mask = mask_of((c.index for c in self.candidates
+                            if c.images is not None and image_allowed(image, c.images)), len(self.candidates))
+            if len(self._image_masks) > 4096:  # bound the cache, as for resources
+                self._image_masks.clear()
+            self._image_masks[image] = mask
         return mask
 
     def members(self, mask: int) -> list[Candidate]:

@@ -15,6 +15,15 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from hodei.config_schema import CpuQuantity, MemoryQuantity, StrictModel, problems_from
 from hodei.errors import InvalidInput, Problem
+from hodei.masking import MASK
+from hodei.worker_spec import (
+    MAX_TIMEOUT_SECONDS,
+    Argument,
+    EnvValues,
+    JobImage,
+    WorkerLabels,
+    env_in_both,
+)
 
 
 class RequirementsModel(StrictModel):
@@ -28,7 +37,18 @@ class RequirementsModel(StrictModel):
     preferred_region: str | None = Field(None, description="where the job would like to run (soft)")
     allowed_regions: list[str] = Field(default_factory=list, description=(
         "where the job may run (hard); empty means anywhere"))
-
+    # The worker's own spec: what it runs. Providers decide which images they accept (allowed_images).
+    image: JobImage | None = Field(None, description=(
+        "the worker's image; empty: the provider's default_image"))
+    command: Annotated[list[Argument], Field(max_length=4096)] = Field(default_factory=list, description=(
+        "the worker's command and arguments; empty: the image's (or the provider's) own"))
+    env: EnvValues = Field(default_factory=dict, description=(
+        "environment variables for the worker, shown as given"))
+    secret_env: EnvValues = Field(default_factory=dict, description=(
+        "environment variables whose values are secrets: never shown, logged or stored in clear"))
+    labels: WorkerLabels = Field(default_factory=dict, description="labels for the worker itself")
+    timeout_seconds: Annotated[int, Field(gt=0, le=MAX_TIMEOUT_SECONDS)] | None = Field(None, description=(
+        "the worker's own lifetime: it is stopped this long after it started"))
 
 BUILTIN_FIELDS = tuple(RequirementsModel.model_fields)
 
@@ -45,14 +65,30 @@ class Requirements:
     preferred_region: str | None = None
     allowed_regions: tuple[str, ...] = ()
     extensions: Mapping[str, Any] = field(default_factory=dict)
+    image: str | None = None
+    command: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    # Left out of repr: a repr ends up in logs and tracebacks.
+    secret_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    timeout_seconds: int | None = None
+
+    def spec(self) -> dict[str, Any]:
+        """The worker spec the job asked for (only what it set), secret values shown as ``***``."""
+        values: dict[str, Any] = {
+            "image": self.image, "command": list(self.command), "env": dict(self.env),
+            "secret_env": dict.fromkeys(self.secret_env, MASK), "labels": dict(self.labels),
+            "timeout_seconds": self.timeout_seconds,
+        }
+        return {key: value for key, value in values.items() if value not in (None, [], {})}
 
     def document(self) -> dict[str, Any]:
-        """JSON-ready, in the input's field names."""
+        """JSON-ready, in the input's field names; secret values masked (this is what is stored and shown)."""
         return {
             "cpu": self.cpu, "memory": self.memory, "gpu": self.gpu,
             "required_labels": dict(self.required_labels), "required_annotations": dict(self.required_annotations),
             "preferred_region": self.preferred_region, "allowed_regions": list(self.allowed_regions),
-            **dict(self.extensions),
+            **self.spec(), **dict(self.extensions),
         }
 
 
@@ -80,10 +116,15 @@ def parse_requirements(document: Any, model: type[BaseModel] = RequirementsModel
     except ValidationError as exc:
         raise InvalidInput(problems_from(exc), subject="invalid requirements") from None
     values = parsed.model_dump()
+    both = env_in_both(values["env"], values["secret_env"])
+    if both:
+        raise InvalidInput(Problem("secret_env", f"{', '.join(both)} also in env: give each variable once"),
+                           subject="invalid requirements")
     extensions = {name: values.pop(name) for name in list(values) if name not in BUILTIN_FIELDS}
     return Requirements(
         cpu=values["cpu"], memory=values["memory"], gpu=values["gpu"],
         required_labels=values["required_labels"], required_annotations=values["required_annotations"],
         preferred_region=values["preferred_region"], allowed_regions=tuple(values["allowed_regions"]),
-        extensions=extensions,
+        extensions=extensions, image=values["image"], command=tuple(values["command"]), env=values["env"],
+        secret_env=values["secret_env"], labels=values["labels"], timeout_seconds=values["timeout_seconds"],
     )

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from hodei.provider_change import ProviderChange
 from hodei.services.views import HistoryEntry, ProviderView
+from hodei.store import Change
 from hodei.workers.records import Worker
 
 
@@ -38,6 +39,11 @@ class Providers(Protocol):
 
     def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
         """Status and health changes, newest first (a deleted provider's too, by id)."""
+        ...
+
+    def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
+        """Make ``documents`` the providers as written, by name, in one transaction (all or nothing); with
+        ``prune``, delete those they do not name. Secret config values masked in the changes."""
         ...
 
 

@@ -97,9 +97,9 @@ class LocalProviders:
 
     # -- on the database only -----------------------------------------------------------------
 
-    def apply(self, documents: Sequence[Any], *, dry_run: bool = False) -> list[Change]:
+    def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
         """``Store.apply``, with secret config values masked in the changes it reports."""
-        changes = self.store.apply(documents, dry_run=dry_run)
+        changes = self.store.apply(documents, dry_run=dry_run, prune=prune)
         types = {d.get("name"): d.get("provider_type") for d in documents if isinstance(d, Mapping)}
         return [self._masked_change(c, types.get(c.name)) for c in changes]
 
@@ -110,7 +110,7 @@ class LocalProviders:
         before, after = (masked_config(side, secrets) for side in change.fields["config"])
         if before == after:  # only a secret changed: say so without showing it
             after = f"{MASK} (a secret changed)"
-        return Change(change.name, change.action, {**change.fields, "config": (before, after)})
+        return Change(change.name, change.action, {**change.fields, "config": (before, after)}, change.id)
 
     def record_check(self, ref: str | uuid.UUID, health: HealthResult | None = None,
                      capacity: Capacity | None = None) -> ProviderState:

@@ -18,6 +18,7 @@ from hodei import (
     Capacity,
     HealthResult,
     HealthStatus,
+    ImageList,
     Provider,
     ProviderConfigModel,
     ProviderType,
@@ -41,10 +42,14 @@ class StaticConfig(ProviderConfigModel):
     latency_jitter_ms: NonNegative = 0.0
     hang: bool = False
     fail_provision: str | None = None
+    # Job images it "runs" (it runs nothing); left out: none, like a type that runs no image.
+    allowed_images: ImageList | None = None
 
 
 # provider id -> worker id -> worker; shared by every plugin manager in the process.
 _WORKERS: dict[str, dict[str, BackendWorker]] = {}
+# worker id -> what hodei_provision was asked, so tests can see what a plugin receives.
+REQUESTS: dict[str, WorkerRequest] = {}
 
 
 async def _answer_after_latency(provider: Provider) -> None:
@@ -83,6 +88,7 @@ async def hodei_provision(provider: Provider, request: WorkerRequest, timeout: f
     if provider.config["fail_provision"]:
         raise RuntimeError(provider.config["fail_provision"])
     backend_id = f"static-{request.worker_id}"
+    REQUESTS[request.worker_id] = request
     _WORKERS.setdefault(str(provider.id), {})[request.worker_id] = BackendWorker(request.worker_id, backend_id)
     return WorkerHandle(request.worker_id, backend_id)
 

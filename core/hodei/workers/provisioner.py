@@ -13,13 +13,14 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hodei.calls import call_provider_hook, run_blocking
 from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
 from hodei.errors import HodeiError
+from hodei.masking import MASK
 from hodei.selection import Requirements
 from hodei.selection.candidates import Candidate
 from hodei.settings import WorkerSettings
@@ -69,10 +70,14 @@ class Provisioned:
     attempts: list[Attempt]
 
 
-def _describe(exc: BaseException, timeout: float) -> str:
+def _describe(exc: BaseException, timeout: float, secrets: Iterable[str] = ()) -> str:
     if isinstance(exc, TimeoutError):
         return f"did not answer within {timeout:g} s"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    # A plugin's error may quote what it was sent: never let the token or a secret variable through.
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -137,7 +142,10 @@ class Provisioner:
             await self._slots_changed(provider.id, 1, 0)
             tried += 1
             request = WorkerRequest(worker_id=worker_id, server_address=self.settings.server_address, token=token,
-                                    cpu=job.cpu or None, memory=job.memory or None, gpu=job.gpu)
+                                    cpu=job.cpu or None, memory=job.memory or None, gpu=job.gpu,
+                                    labels=dict(job.labels), image=job.image, command=job.command,
+                                    env=dict(job.env), secret_env=dict(job.secret_env),
+                                    timeout_seconds=job.timeout_seconds)
             timeout = self.settings.provision_timeout_seconds
             failure: Exception | None = None
             with self._attempt_span(provider, tried) as record:
@@ -149,7 +157,7 @@ class Provisioner:
                     failure = exc
                     record.outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
             if failure is not None:
-                reason = _describe(failure, timeout)
+                reason = _describe(failure, timeout, (token, *job.secret_env.values()))
                 attempts.append(Attempt(provider.name, "failed", reason, time.perf_counter() - started))
                 log.warning("provisioning on %r failed: %s; trying the next provider", provider.name, reason)
                 await self._call(self.records.transition, worker_id, WorkerState.FAILED,

@@ -3,8 +3,8 @@
 Every ``reconcile_seconds``, for each provider: a worker the backend no longer has is marked
 TERMINATED (its slot freed); a backend worker with Hodei's labels and no live row (an orphan, e.g.
 after a crash mid-provision) is removed once it has been seen for ``orphan_grace_seconds``; a
-reservation whose provisioning never finished expires; a worker past ``max_lifetime_seconds`` is
-released; a release that failed is retried. Safe with several daemons on one database: every
+reservation whose provisioning never finished expires; a worker past its job's ``timeout_seconds`` or
+``max_lifetime_seconds``, whichever is shorter, is released; a release that failed is retried. Safe with several daemons on one database: every
 change is a conditional transition, and losing a race changes nothing.
 """
 
@@ -148,16 +148,21 @@ class Reconciler:
                 await self._retry_release(worker)
             else:
                 await self._end(worker, WorkerState.TERMINATED, worker.reason or "released", "terminated")
-        elif worker.state is WorkerState.RUNNING and self._past_lifetime(worker):
+        elif worker.state is WorkerState.RUNNING and (why := self._past_lifetime(worker)):
             try:
-                await self.provisioner.release(worker.id, reason="past its maximum lifetime")
-                self._count("lifetime_released", f"worker {worker.id} released: past its maximum lifetime")
+                await self.provisioner.release(worker.id, reason=why)
+                self._count("lifetime_released", f"worker {worker.id} released: {why}")
             except Exception as exc:
                 log.warning("reconcile: releasing %s failed: %s", worker.id, exc)
 
-    def _past_lifetime(self, worker: Worker) -> bool:
+    def _past_lifetime(self, worker: Worker) -> str:
+        """Why the worker has lived long enough, or "" while it has not."""
+        age = datetime.now(UTC) - worker.created_at
+        own = worker.requirements.get("timeout_seconds")
+        if isinstance(own, int) and own > 0 and age > timedelta(seconds=own):
+            return f"its job's timeout_seconds ({own} s) ended"
         limit = self.settings.max_lifetime_seconds
-        return bool(limit) and datetime.now(UTC) - worker.created_at > timedelta(seconds=limit)
+        return "past its maximum lifetime" if limit and age > timedelta(seconds=limit) else ""
 
     async def _remove_orphan(self, provider: Provider, worker_id: str, found: BackendWorker) -> None:
         """A worker the backend has and the table does not (or has ended): removed once it has been seen

@@ -9,10 +9,12 @@ from urllib.parse import urlsplit
 from hodei import (
     ConfigError,
     CpuQuantity,
+    ImageList,
     MemoryQuantity,
     NonEmptyStr,
     ProviderConfigModel,
     StrictModel,
+    normalised_allowed_images,
     validate_config_model,
 )
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
@@ -77,6 +79,14 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
         if key.startswith(RESERVED_PREFIX):
             raise ValueError(f"label key {key!r}: keys starting with {RESERVED_PREFIX!r} are Hodei's own")
     return labels
+
+
+def _check_allowed(entries: list[str] | None) -> list[str] | None:
+    # A pattern is matched as a glob; a plain entry must be an image reference Docker accepts.
+    for entry in entries or ():
+        if not any(c in "*?[" for c in entry):
+            check_image_reference(entry)
+    return entries
 
 
 def _secret_text(value: Any) -> Any:
@@ -146,6 +156,9 @@ class DockerConfig(ProviderConfigModel):
     endpoint: TcpEndpoint | None = None
     tls: DockerTLS | None = None
     default_image: ImageReference = "hodei-jobs-worker:latest"
+    allowed_images: Annotated[ImageList | None, AfterValidator(_check_allowed)] = None
+    """Images a job may ask for: references or glob patterns (``registry.example.com/jobs/*``);
+    ``null``: only ``default_image``."""
     network: NonEmptyStr = "bridge"
     """``"bridge"``, ``"host"``, ``"none"`` or the name of a user-defined network."""
     default_resources: DockerResources = DockerResources()
@@ -174,6 +187,8 @@ def validate_docker_config(provider_type: str, config: Any) -> dict[str, Any]:
         raise ConfigError("socket_path", "must be set unless endpoint is set")
     if normalised["tls"] is not None and normalised["endpoint"] is None:
         raise ConfigError("tls", "applies to a tcp:// endpoint only: set endpoint too, or remove tls")
+    normalised["allowed_images"] = normalised_allowed_images(normalised["allowed_images"],
+                                                             normalised["default_image"])
     if normalised["registry_auth"] is not None:
         auth = normalised["registry_auth"]
         auth["password"] = Redacted(auth["password"])

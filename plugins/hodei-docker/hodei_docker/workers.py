@@ -29,8 +29,10 @@ def container_name(worker_id: str) -> str | None:
 
 
 def environment(provider: Provider, request: WorkerRequest) -> dict[str, str]:
-    """What the worker needs to find the server and prove who it is."""
+    """The job's variables, then what the worker needs to find the server and prove who it is (last, so
+    the job can never override them)."""
     return {
+        **request.env, **request.secret_env,
         "HODEI_WORKER_ID": request.worker_id,
         "HODEI_PROVIDER_ID": str(provider.id),
         "HODEI_SERVER_ADDRESS": request.server_address,
@@ -38,9 +40,21 @@ def environment(provider: Provider, request: WorkerRequest) -> dict[str, str]:
     }
 
 
-def registry_auth(config: Mapping[str, Any]) -> dict[str, str] | None:
+def registry_of(image: str) -> str:
+    """The registry an image reference pulls from (Docker's rule: a first part with '.', ':' or localhost)."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def registry_auth(config: Mapping[str, Any], image: str | None = None) -> dict[str, str] | None:
+    """The credentials for pulling ``image``: only for the registry of the provider's default_image, so a
+    job's image from elsewhere never receives them."""
     auth = config["registry_auth"]
-    return None if auth is None else {"username": auth["username"], "password": str(auth["password"])}
+    if auth is None or (image is not None and registry_of(image) != registry_of(config["default_image"])):
+        return None
+    return {"username": auth["username"], "password": str(auth["password"])}
 
 
 def _host_config(api: docker.APIClient, config: Mapping[str, Any], request: WorkerRequest) -> dict[str, Any]:
@@ -54,11 +68,10 @@ def _host_config(api: docker.APIClient, config: Mapping[str, Any], request: Work
     )
 
 
-def _pull(api: docker.APIClient, config: Mapping[str, Any], deadline: Deadline) -> None:
-    image = config["default_image"]
+def _pull(api: docker.APIClient, config: Mapping[str, Any], image: str, deadline: Deadline) -> None:
     with engine_errors(config, f"pull {image}", deadline):
         # A failed pull can still answer 200 and report the error in the progress stream.
-        for event in api.pull(image, stream=True, decode=True, auth_config=registry_auth(config)):
+        for event in api.pull(image, stream=True, decode=True, auth_config=registry_auth(config, image)):
             if "error" in event:
                 raise EngineError(f"Docker engine at {engine_address(config)}: cannot pull {image}: {event['error']}")
             deadline.request_timeout()  # raises once the hook's time is up, pull or no pull
@@ -66,18 +79,21 @@ def _pull(api: docker.APIClient, config: Mapping[str, Any], deadline: Deadline) 
 
 def provision(provider: Provider, request: WorkerRequest, deadline: Deadline) -> WorkerHandle:
     config = provider.config
-    image = config["default_image"]
+    image = request.image or config["default_image"]
     with deadline.applied(), engine_errors(config, f"create worker {request.worker_id}", deadline):
         api = client_for(config)
-        settings = {
+        settings: dict[str, Any] = {
             "image": image, "command": config["command"], "environment": environment(provider, request),
-            "labels": worker_labels(config["labels"], provider.id, request.worker_id),
+            "labels": worker_labels({**config["labels"], **request.labels}, provider.id, request.worker_id),
             "host_config": _host_config(api, config, request), "name": container_name(request.worker_id),
         }
+        if request.command:
+            # The job's command is what runs: it replaces the image's ENTRYPOINT and CMD (Kubernetes' command).
+            settings["entrypoint"], settings["command"] = list(request.command), None
         try:
             container_id = api.create_container(**settings)["Id"]
         except docker.errors.ImageNotFound:
-            _pull(api, config, deadline)
+            _pull(api, config, image, deadline)
             container_id = api.create_container(**settings)["Id"]
     try:
         with deadline.applied(), engine_errors(config, f"start worker {request.worker_id}", deadline):

@@ -20,6 +20,7 @@ from hodei import (
     WorkerHandle,
     WorkerRequest,
     hookimpl,
+    normalised_allowed_images,
     run_sdk_call,
     validate_config_model,
 )
@@ -34,7 +35,9 @@ def hodei_provider_types() -> list[ProviderType]:
 
 @hookimpl
 def hodei_validate_config(provider_type: str, config: Any) -> dict[str, Any]:
-    return validate_config_model(KubernetesConfig, provider_type, config)
+    normalised = validate_config_model(KubernetesConfig, provider_type, config)
+    normalised["allowed_images"] = normalised_allowed_images(normalised["allowed_images"], normalised["default_image"])
+    return normalised
 
 
 @hookimpl

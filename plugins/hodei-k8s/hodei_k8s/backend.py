@@ -151,7 +151,7 @@ def provision(provider: Provider, request: WorkerRequest, deadline: Deadline) ->
     try:
         if not uid:
             raise BackendError("the API server returned the pod without a uid")
-        api.create_secret(namespace, build_token_secret(pod, uid, request.token), deadline)
+        api.create_secret(namespace, build_token_secret(pod, uid, request.token, request.secret_env), deadline)
     except Exception as error:
         # The pod would wait for its token forever: remove it now rather than leave it to reconciliation.
         _delete_quietly(provider, name, seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal
 
-from hodei import CpuQuantity, MemoryQuantity, NonEmptyStr, ProviderConfigModel, StrictModel
+from hodei import CpuQuantity, ImageList, MemoryQuantity, NonEmptyStr, ProviderConfigModel, StrictModel
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from hodei_k8s.names import check_dns1123_label, check_dns1123_subdomain, check_label_key, check_label_value
@@ -132,6 +132,9 @@ class KubernetesConfig(ProviderConfigModel):
     namespace: Namespace = "default"
     service_account: ServiceAccountName = "default"
     default_image: ContainerImage = "hodei-jobs-worker:latest"
+    allowed_images: ImageList | None = None
+    """Images a job may ask for: references or glob patterns (``registry.example.com/jobs/*``);
+    ``None``: only ``default_image``."""
     node_selector: dict[LabelKey, LabelValue] = {}
     tolerations: list[Toleration] = []
     image_pull_secrets: list[SecretName] = []

@@ -28,6 +28,8 @@ LABELS_ANNOTATION = "hodei.io/labels"
 
 CONTAINER_NAME = "worker"
 TOKEN_KEY = "token"
+# A job's secret variable NAME is the Secret's key env.NAME (env names are valid Secret keys).
+SECRET_ENV_KEY_PREFIX = "env."
 NAME_PREFIX = "hodei-worker-"
 # A pod's hostname is its name cut to 63 characters: keep the whole name within a DNS label.
 NAME_MAX_LENGTH = 63
@@ -114,10 +116,15 @@ def build_pod(config: Mapping[str, Any], provider_id: uuid.UUID, request: Worker
     annotations = {WORKER_ANNOTATION: request.worker_id}
     if request.labels:
         annotations[LABELS_ANNOTATION] = json.dumps(dict(request.labels), sort_keys=True)
+    # The job's variables first; Hodei's own last, so they win (the core refuses HODEI_* job variables anyway).
+    job_env: list[dict[str, Any]] = [{"name": key, "value": value} for key, value in request.env.items()]
+    job_env += [{"name": key, "valueFrom": {"secretKeyRef": {"name": name, "key": SECRET_ENV_KEY_PREFIX + key}}}
+                for key in request.secret_env]
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
-        "image": config["default_image"],
+        "image": request.image or config["default_image"],
         "env": [
+            *job_env,
             {"name": "HODEI_WORKER_ID", "value": request.worker_id},
             {"name": "HODEI_PROVIDER_ID", "value": str(provider_id)},
             {"name": "HODEI_SERVER_ADDRESS", "value": request.server_address},
@@ -125,6 +132,8 @@ def build_pod(config: Mapping[str, Any], provider_id: uuid.UUID, request: Worker
         ],
         "resources": resources(config, request),
     }
+    if request.command:
+        container["command"] = list(request.command)
     if config["image_pull_policy"] is not None:
         container["imagePullPolicy"] = config["image_pull_policy"]
     spec: dict[str, Any] = {
@@ -132,6 +141,8 @@ def build_pod(config: Mapping[str, Any], provider_id: uuid.UUID, request: Worker
         "serviceAccountName": config["service_account"],
         "containers": [container],
     }
+    if request.timeout_seconds is not None:
+        spec["activeDeadlineSeconds"] = request.timeout_seconds
     if config["node_selector"]:
         spec["nodeSelector"] = dict(config["node_selector"])
     if config["tolerations"]:
@@ -146,8 +157,10 @@ def build_pod(config: Mapping[str, Any], provider_id: uuid.UUID, request: Worker
     }
 
 
-def build_token_secret(pod: Mapping[str, Any], pod_uid: str, token: str) -> dict[str, Any]:
-    """The Secret the pod reads its token from, owned by the pod so Kubernetes deletes it with the pod."""
+def build_token_secret(pod: Mapping[str, Any], pod_uid: str, token: str,
+                       secret_env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Secret the pod reads its token (and the job's secret variables) from, owned by the pod so
+    Kubernetes deletes it with the pod."""
     metadata = pod["metadata"]
     return {
         "apiVersion": "v1",
@@ -159,7 +172,8 @@ def build_token_secret(pod: Mapping[str, Any], pod_uid: str, token: str) -> dict
             "labels": dict(metadata["labels"]),
             "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": metadata["name"], "uid": pod_uid}],
         },
-        "stringData": {TOKEN_KEY: token},
+        "stringData": {TOKEN_KEY: token,
+                       **{SECRET_ENV_KEY_PREFIX + key: value for key, value in (secret_env or {}).items()}},
     }
 
 

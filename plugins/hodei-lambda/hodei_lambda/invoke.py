@@ -1,7 +1,9 @@
 """Provisioning: a worker is one asynchronous invocation of the worker function.
 
-The payload is a JSON object with the worker's id, the provider's id, where to connect and the
-one-time token. Lambda queues it and answers 202 with the invocation's request id, which becomes
+The payload is a JSON object with the worker's id, the provider's id, where to connect, the
+one-time token, and the job's ``env`` and ``labels`` (its secret variables merged into ``env``). A
+Lambda worker runs its function: selection never sends it a job with an image or a command (its
+config has no ``allowed_images``), and a request with one is refused here too. Lambda queues it and answers 202 with the invocation's request id, which becomes
 the worker's ``backend_id``.
 
 Blocking, and imports boto3 (through :mod:`hodei_lambda.aws`): the hook runs :func:`provision` in
@@ -11,6 +13,7 @@ a worker thread with ``hodei.run_sdk_call``, which imports this module there, ne
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 
 from hodei import Deadline, Provider, WorkerHandle, WorkerRequest
 
@@ -29,13 +32,19 @@ def payload(provider: Provider, request: WorkerRequest) -> bytes:
         "provider_id": str(provider.id),
         "server_address": request.server_address,
         "token": request.token,
+        "env": {**request.env, **request.secret_env},
+        "labels": dict(request.labels),
     }).encode()
 
 
 def provision(provider: Provider, request: WorkerRequest, deadline: Deadline) -> WorkerHandle:
     function = provider.config["function_name"]
+    if request.image is not None or request.command:
+        raise InvokeError(f"a Lambda worker runs its function {function!r}: it takes no image or command")
     try:
-        with hidden(request.token):
+        with ExitStack() as secrets:
+            for secret in (request.token, *request.secret_env.values()):
+                secrets.enter_context(hidden(secret))
             # The hook's whole timeout, not what is left of it: clients are cached per budget.
             response = aws.client(provider, "lambda", deadline.timeout).invoke(
                 FunctionName=function, InvocationType="Event", Payload=payload(provider, request))

@@ -233,3 +233,43 @@ class GetProviderHistoryResponse(_message.Message):
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
     def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ...) -> None: ...
+
+class ApplyProvidersRequest(_message.Message):
+    __slots__ = ("providers_json", "dry_run", "prune")
+    PROVIDERS_JSON_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    PRUNE_FIELD_NUMBER: _ClassVar[int]
+    providers_json: str
+    dry_run: bool
+    prune: bool
+    def __init__(self, providers_json: _Optional[str] = ..., dry_run: _Optional[bool] = ..., prune: _Optional[bool] = ...) -> None: ...
+
+class ApplyProvidersFieldChange(_message.Message):
+    __slots__ = ("field", "before_json", "after_json")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_JSON_FIELD_NUMBER: _ClassVar[int]
+    AFTER_JSON_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    before_json: str
+    after_json: str
+    def __init__(self, field: _Optional[str] = ..., before_json: _Optional[str] = ..., after_json: _Optional[str] = ...) -> None: ...
+
+class ApplyProvidersChange(_message.Message):
+    __slots__ = ("name", "action", "fields", "provider_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    action: str
+    fields: _containers.RepeatedCompositeFieldContainer[ApplyProvidersFieldChange]
+    provider_id: str
+    def __init__(self, name: _Optional[str] = ..., action: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[ApplyProvidersFieldChange, _Mapping]]] = ..., provider_id: _Optional[str] = ...) -> None: ...
+
+class ApplyProvidersResponse(_message.Message):
+    __slots__ = ("dry_run", "changes")
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    dry_run: bool
+    changes: _containers.RepeatedCompositeFieldContainer[ApplyProvidersChange]
+    def __init__(self, dry_run: _Optional[bool] = ..., changes: _Optional[_Iterable[_Union[ApplyProvidersChange, _Mapping]]] = ...) -> None: ...

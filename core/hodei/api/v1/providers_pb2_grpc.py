@@ -69,6 +69,11 @@ class ProviderServiceStub:
                 request_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.GetProviderHistoryRequest.SerializeToString,
                 response_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.GetProviderHistoryResponse.FromString,
                 _registered_method=True)
+        self.ApplyProviders = channel.unary_unary(
+                '/hodei.api.v1.ProviderService/ApplyProviders',
+                request_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersRequest.SerializeToString,
+                response_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersResponse.FromString,
+                _registered_method=True)
 
 
 class ProviderServiceServicer:
@@ -124,6 +129,16 @@ class ProviderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyProviders(self, request, context):
+        """Make the providers of a document exist as written, matched by name, in one transaction: the
+        declarative (GitOps) way, the same as `hodei providers apply -f FILE`. All or nothing: when any
+        entry is invalid, INVALID_ARGUMENT names each entry's field at fault and nothing changes. With
+        dry_run, the same answer and nothing written. Applying the same document twice changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProviderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +176,11 @@ def add_ProviderServiceServicer_to_server(servicer, server):
                     servicer.GetProviderHistory,
                     request_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.GetProviderHistoryRequest.FromString,
                     response_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.GetProviderHistoryResponse.SerializeToString,
+            ),
+            'ApplyProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyProviders,
+                    request_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersRequest.FromString,
+                    response_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +372,33 @@ class ProviderService:
             '/hodei.api.v1.ProviderService/GetProviderHistory',
             hodei_dot_api_dot_v1_dot_providers__pb2.GetProviderHistoryRequest.SerializeToString,
             hodei_dot_api_dot_v1_dot_providers__pb2.GetProviderHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hodei.api.v1.ProviderService/ApplyProviders',
+            hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersRequest.SerializeToString,
+            hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -32,6 +32,7 @@ DEFAULTS = {
     "type": "docker", "capabilities": None, "socket_path": "/var/run/docker.sock",
     "default_image": "hodei-jobs-worker:latest", "network": "bridge",
     "default_resources": {"cpu_limit": 1.0, "memory_limit": GIB}, **DEPLOYMENT_DEFAULTS,
+    "allowed_images": ["hodei-jobs-worker:latest"],  # left out: only default_image
 }
 
 SHA256 = "sha256:" + "a1" * 32
@@ -127,6 +128,7 @@ def test_seed_config_validates_and_is_normalised() -> None:
         "type": "docker", "capabilities": None, "socket_path": "/var/run/docker.sock",
         "default_image": "hodei-jobs-worker:latest", "network": "host",
         "default_resources": {"cpu_limit": 2.0, "memory_limit": 4 * GIB}, **DEPLOYMENT_DEFAULTS,
+        "allowed_images": ["hodei-jobs-worker:latest"],
     }
 
 
@@ -290,3 +292,12 @@ def test_a_mistyped_credential_is_refused_without_quoting_it(registry_auth: Any,
         validate({"registry_auth": registry_auth})
     assert [p.field for p in info.value.problems] == [field]
     assert PASSWORD not in str(info.value) and "1234567890" not in str(info.value)
+
+
+def test_allowed_images_take_references_and_globs_and_refuse_what_docker_would_not_pull() -> None:
+    allowed = ["registry.example.com/jobs/*", "python:3.12", "ghcr.io/acme/worker@" + SHA256]
+    assert validate({"allowed_images": allowed})["allowed_images"] == allowed
+    for entry in ("Python:3.12", "python 3.12", ""):
+        with pytest.raises(ConfigError) as refused:
+            validate({"allowed_images": [entry]})
+        assert [p.field for p in refused.value.problems] == ["allowed_images"], entry

@@ -31,7 +31,7 @@ DEPLOYMENT_DEFAULTS = {
 DEFAULTS = {
     "type": "kubernetes", "capabilities": None, "kubeconfig_path": None, "namespace": "default",
     "service_account": "default", "default_image": "hodei-jobs-worker:latest", "node_selector": {},
-    "tolerations": [], **DEPLOYMENT_DEFAULTS,
+    "tolerations": [], "allowed_images": ["hodei-jobs-worker:latest"], **DEPLOYMENT_DEFAULTS,
 }
 
 
@@ -152,11 +152,13 @@ def test_seed_config_validates_and_is_normalised() -> None:
         **SEED, "capabilities": None, **DEPLOYMENT_DEFAULTS,
         "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "worker", "effect": "NoSchedule",
                          "tolerationSeconds": None}],
+        "allowed_images": [SEED["default_image"]],
     }
 
 
 def test_seed_sql_row_validates_with_defaults_for_the_rest() -> None:
-    assert validate(SEED_SQL_ROW) == {**DEFAULTS, **SEED_SQL_ROW}
+    expected = {**DEFAULTS, **SEED_SQL_ROW}
+    assert validate(SEED_SQL_ROW) == {**expected, "allowed_images": [expected["default_image"]]}
 
 
 def test_every_key_has_the_documented_default() -> None:

@@ -58,7 +58,7 @@ def test_provision_invokes_the_function_asynchronously_with_the_worker_payload(
         "function_name": worker_function.name,
         "invocation_type": "Event",
         "payload": {"worker_id": worker.worker_id, "provider_id": str(provider.id),
-                    "server_address": "hodei.internal:50051", "token": TOKEN},
+                    "server_address": "hodei.internal:50051", "token": TOKEN, "env": {}, "labels": {}},
     }]
     assert handle.worker_id == worker.worker_id
     assert handle.backend_id and TOKEN not in handle.backend_id

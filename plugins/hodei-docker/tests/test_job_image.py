@@ -29,10 +29,9 @@ from hodei.services.local import OnDatabase, on_database
 from hodei.settings import WorkerSettings
 from hodei.store import Store
 from hodei.workers import NoProviderAvailable
+from hodei_docker.testing import ensure_test_image
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import generate_latest
-
-from hodei_docker.testing import ensure_test_image
 
 SECRET = "s3cr3t-value-7f4e2a9b"
 JOB_A = "hodei-test-job-a:1"

@@ -46,6 +46,10 @@ HANG = '{"hang": true}'
 FITS = {"preferred_region": "eu-west-1", "required_labels": {"z": "1"}, "cpu": 0}
 NOTHING_FITS = {"required_labels": {"team": "nobody"}, "cpu": 1}
 POOL = {"required_labels": {"role": "pool"}}
+# A job with its own worker spec (no image: the static providers run none), a secret among its variables.
+SPEC = {**FITS, "env": {"Z_LAST": "1", "A_FIRST": "2"}, "secret_env": {"API_KEY": "hidden-value"},
+        "labels": {"team": "data"}, "timeout_seconds": 86400}
+POOL_SPEC = {**POOL, **{k: v for k, v in SPEC.items() if k not in FITS}}
 # Labels and annotations written out of order (five of each, so no order comes out right by chance).
 OUT_OF_ORDER = [option for key, value in (("z", "1"), ("a", "2"), ("m", "3"), ("q", "4"), ("b", "5"))
                 for option in ("--label", f"{key}={value}", "--annotation", f"{key * 2}={value}")]
@@ -134,7 +138,8 @@ def make_world(url: str, folder: Path) -> World:
     config = folder / "hodei.toml"
     config.write_text(settings(url), encoding="utf-8")
     world = World(url, folder, config)
-    for name, content in (("fits.json", FITS), ("none.json", NOTHING_FITS), ("pool.json", POOL)):
+    for name, content in (("fits.json", FITS), ("none.json", NOTHING_FITS), ("pool.json", POOL),
+                          ("spec.json", SPEC), ("pool-spec.json", POOL_SPEC)):
         (folder / name).write_text(json.dumps(content), encoding="utf-8")
     world.ok("db", "upgrade")
     return world
@@ -168,7 +173,8 @@ def fill_read_world(world: World) -> None:
     kept = world.json("workers", "provision", "-r", world.path("fits.json"))
     ended = world.json("workers", "provision", "-r", world.path("fits.json"))
     world.ok("workers", "release", ended["id"], "--reason", "finished")
-    world.context.update(worker=kept["id"], ended=ended["id"])
+    with_spec = world.json("workers", "provision", "-r", world.path("spec.json"))
+    world.context.update(worker=kept["id"], ended=ended["id"], spec=with_spec["id"])
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +245,9 @@ READS = [
     Read("workers list --all", ("workers", "list"), lambda w: ["workers", "list", "--all"]),
     Read("workers show", ("workers", "show"), lambda w: ["workers", "show", w.context["worker"]]),
     Read("workers show ended", ("workers", "show"), lambda w: ["workers", "show", w.context["ended"]]),
+    Read("workers show with a spec", ("workers", "show"), lambda w: ["workers", "show", w.context["spec"]]),
+    Read("select with an image", ("select",), lambda w: ["select", "--image", "python:3.12", "--env", "A=1"]),
+    Read("explain with a command", ("explain",), lambda w: ["explain", "plain", "--command", "run it"]),
 ]
 
 
@@ -340,6 +349,9 @@ WRITES = [
     Write("workers provision", ("workers", "provision"), lambda world, name: world.path("pool.json"),
           lambda n, requirements: ["workers", "provision", "-r", requirements],
           lambda n, _, written: [["workers", "show", str(written)]], prints_a_worker=True),
+    Write("workers provision with a spec", ("workers", "provision"), lambda world, name: world.path("pool-spec.json"),
+          lambda n, requirements: ["workers", "provision", "-r", requirements],
+          lambda n, _, written: [["workers", "show", str(written)]], prints_a_worker=True),
     Write("workers release", ("workers", "release"), provisioned,
           lambda n, worker: ["workers", "release", worker, "--reason", "done"],
           lambda n, worker, _: [["workers", "show", worker]], prints_a_worker=True),
@@ -395,3 +407,13 @@ def test_every_remote_command_is_compared() -> None:
     covered = {case.command for case in [*READS, *WRITES]}
     missing = sorted(" ".join(command) for command in REMOTE - covered)
     assert not missing, f"commands that work through --server but are not compared here: {missing}"
+
+
+def test_a_secret_variable_never_comes_back_in_either_mode(read_world: World) -> None:
+    for mode in MODES:
+        for output in FORMATS:
+            for args in (["workers", "show", read_world.context["spec"]], ["workers", "list", "--all"]):
+                shown = read_world.run(mode, *args, "-o", output)
+                assert shown.exit_code == 0 and "hidden-value" not in shown.stdout + shown.stderr
+    table = read_world.run("remote", "workers", "show", read_world.context["spec"]).stdout
+    assert "secret_env:      API_KEY=***\n" in table and "env:             A_FIRST=2, Z_LAST=1\n" in table

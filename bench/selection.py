@@ -14,8 +14,10 @@ span, tracing off: the daemon's defaults), as the daemon serves it. Two served p
   reasons in words). The protobuf conversion of the answer is not included.
 
 Four ways to decide ("variant" column), on the same random but realistic fleets (8 regions,
-environment/team/arch labels, tier/compliance annotations, mixed load and health) and the same 2,000
-random jobs:
+environment/team/arch labels, tier/compliance annotations, mixed load and health; three providers in
+five allow the jobs' registry, ``allowed_images = ["registry.example.com/jobs/*"]``, the others run
+no job image) and the same 2,000 random jobs (``--images``: the share of them asking for an image of
+that registry, default 0.3; ``--images 0`` measures jobs without a worker spec):
 
 * chain: the default selection chain;
 * chain+2: the default chain plus two third-party rules (a filter and a weighted ranker);
@@ -30,6 +32,7 @@ Each row is one process core, single-threaded; latency is per decision.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import gc
 import heapq
 import random
@@ -66,10 +69,13 @@ REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south-1", 
            "ca-central-1"]
 TEAMS = [f"team-{i}" for i in range(20)]
 GiB = 2**30
+JOBS_REGISTRY = "registry.example.com/jobs/*"
 
 
 def fleet(count: int, rng: random.Random) -> tuple[list[Provider], dict[uuid.UUID, ProviderState]]:
     providers, states = [], {}
+    # Not drawn from rng: the fleets stay the ones measured before jobs had images.
+    registry = {"type": "static", "allowed_images": [JOBS_REGISTRY]}
     for i in range(count):
         preferred = rng.choice(REGIONS) if rng.random() < 0.85 else None
         allowed = rng.sample([r for r in REGIONS if r != preferred], rng.choice([0, 0, 1, 2, 3]))
@@ -81,7 +87,7 @@ def fleet(count: int, rng: random.Random) -> tuple[list[Provider], dict[uuid.UUI
         max_workers = rng.choice([5, 10, 20, 50, 100, 200])
         provider = Provider(
             id=uuid.UUID(int=rng.getrandbits(128)), name=f"provider-{i:05d}", provider_type="static",
-            config={"type": "static"}, status=rng.choices(list(ProviderStatus), [90, 4, 3, 3])[0],
+            config=registry if i % 5 < 3 else {"type": "static"}, status=rng.choices(list(ProviderStatus), [90, 4, 3, 3])[0],
             priority=rng.choices([0, 10, 20, 50, 100], [30, 30, 20, 15, 5])[0], max_workers=max_workers,
             preferred_region=preferred, allowed_regions=tuple(allowed), required_labels=labels,
             annotations={"tier": rng.choice(["gold", "silver", "bronze"]),
@@ -97,9 +103,9 @@ def fleet(count: int, rng: random.Random) -> tuple[list[Provider], dict[uuid.UUI
     return providers, states
 
 
-def jobs(count: int, rng: random.Random) -> list[dict[str, Any]]:
+def jobs(count: int, rng: random.Random, images: float) -> list[dict[str, Any]]:
     result = []
-    for _ in range(count):
+    for number in range(count):
         labels = {}
         if rng.random() < 0.8:
             labels["environment"] = rng.choices(["production", "staging", "development"], [60, 25, 15])[0]
@@ -118,6 +124,8 @@ def jobs(count: int, rng: random.Random) -> list[dict[str, Any]]:
             "allowed_regions": rng.sample(REGIONS, rng.choice([1, 2, 3])) if rng.random() < 0.3 else [],
             "accepted_tiers": rng.sample(["gold", "silver", "bronze"], 2),
         })
+        if number % 100 < images * 100:  # not drawn from rng, as above
+            result[-1]["image"] = f"registry.example.com/jobs/job-{number % 7}:1"
     return result
 
 
@@ -188,6 +196,7 @@ def inline_floor(  # noqa: C901 - the inline loop is the point (above)
     def decide(job: dict) -> list[str]:  # noqa: C901 - the inline loop is the point (above)
         labels, annotations = job["required_labels"].items(), job["required_annotations"].items()
         allowed, preferred = job["allowed_regions"], job["preferred_region"]
+        image = job.get("image")
         tiers: list[list[tuple]] = [[], [], []]
         for p, s in rows:
             if p.status is not ProviderStatus.ACTIVE or s.health is HealthStatus.UNHEALTHY:
@@ -206,6 +215,10 @@ def inline_floor(  # noqa: C901 - the inline loop is the point (above)
             own = p.annotations
             if any(own.get(k) != v for k, v in annotations):
                 continue
+            if image is not None:
+                patterns = p.config.get("allowed_images")
+                if not patterns or not any(fnmatch.fnmatchcase(image, pattern) for pattern in patterns):
+                    continue
             if allowed:
                 runs = set(p.allowed_regions)
                 if p.preferred_region is not None:
@@ -268,9 +281,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,100,500,1000,10000")
     parser.add_argument("--seconds", type=float, default=2.0, help="time spent measuring each row")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--images", type=float, default=0.3, help="share of the jobs asking for an image")
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    job_docs = jobs(2000, rng)
+    job_docs = jobs(2000, rng, args.images)
     default_chain = build_chain(make_plugin_manager(load_entry_points=False))
     extended_chain = build_chain(make_plugin_manager(load_entry_points=False, plugins=[("tiers", TiersPlugin())]))
     indexed_chain = build_chain(make_plugin_manager(load_entry_points=False,
@@ -279,7 +293,8 @@ def main() -> None:
     plain_jobs = [default_chain.parse_requirements(d) for d in plain_docs]
     tier_jobs = [extended_chain.parse_requirements(d) for d in job_docs]
 
-    print(f"bench/selection: python {sys.version.split()[0]}, {len(job_docs)} random jobs, seed {args.seed}, "
+    print(f"bench/selection: python {sys.version.split()[0]}, {len(job_docs)} random jobs "
+          f"({args.images:.0%} with an image), seed {args.seed}, "
           f"{args.seconds:g} s per row, one thread; through LocalSelection recorded in Telemetry()")
     print(f"  provision = candidates(job, limit={PROVISION_LIMIT}) as provisioning asks; "
           "Select = select(document): the full report gRPC Select answers; floor = the provision contract inline")
@@ -314,7 +329,7 @@ def main() -> None:
     print("\nTargets (chain, provision path): >= 5,000 decisions/s at 500 providers, >= 1,000/s at 10,000, "
           "p50 within 2x of floor.")
     print(f"Rerun: .venv/bin/python bench/selection.py --sizes {args.sizes} --seconds {args.seconds:g} "
-          f"--seed {args.seed}")
+          f"--seed {args.seed} --images {args.images:g}")
 
 
 if __name__ == "__main__":

@@ -40,10 +40,10 @@ ALLOWED_IMAGES = "allowed_images"
 def _check_image(value: str) -> str:
     if not value:
         raise ValueError("must not be empty (leave it out for the provider's default_image)")
-    if any(c.isspace() or not c.isprintable() for c in value):
-        raise ValueError(f"must be an image reference without white space or control characters, got {value!r}")
     if len(value) > MAX_IMAGE_LENGTH:
         raise ValueError(f"must have at most {MAX_IMAGE_LENGTH} characters")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"must be an image reference without white space or control characters, got {value!r}")
     return value
 
 

@@ -37,8 +37,10 @@ def _pairs(values: Any) -> str | None:
 def _spec(requirements: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """The job's own worker spec, as stored (secret values are stored as ***): only what it set."""
     command = requirements.get("command")
+    # A row edited in SQL may hold anything: show it as JSON then, rather than fail.
+    argv = shlex.join(command) if isinstance(command, list) and all(isinstance(a, str) for a in command) else command
     shown = [
-        ("image", requirements.get("image")), ("command", shlex.join(command) if command else None),
+        ("image", requirements.get("image")), ("command", argv or None),
         ("env", _pairs(requirements.get("env"))), ("secret_env", _pairs(requirements.get("secret_env"))),
         ("labels", _pairs(requirements.get("labels"))), ("timeout_seconds", requirements.get("timeout_seconds")),
     ]

@@ -48,7 +48,7 @@ class StaticConfig(ProviderConfigModel):
 
 # provider id -> worker id -> worker; shared by every plugin manager in the process.
 _WORKERS: dict[str, dict[str, BackendWorker]] = {}
-# worker id -> what hodei_provision was asked, so tests can see what a plugin receives.
+# worker id -> what hodei_provision was asked (until it is deprovisioned), so tests can see what a plugin receives.
 REQUESTS: dict[str, WorkerRequest] = {}
 
 
@@ -97,6 +97,7 @@ async def hodei_provision(provider: Provider, request: WorkerRequest, timeout: f
 async def hodei_deprovision(provider: Provider, handle: WorkerHandle, timeout: float) -> bool:
     await _answer_after_latency(provider)
     _WORKERS.get(str(provider.id), {}).pop(handle.worker_id, None)
+    REQUESTS.pop(handle.worker_id, None)
     return True
 
 

@@ -109,8 +109,10 @@ def is_pattern(entry: str) -> bool:
 
 def check_allowed_images(entries: Sequence[str]) -> list[str]:
     """For a plugin's config model: each entry an image reference or a glob (``registry.example.com/jobs/*``)."""
+    # Only what every type's default_image rule refuses too: normalising puts default_image in the list,
+    # and validating the normalised config again must accept it (a plugin adds its own grammar).
     for entry in entries:
-        if not entry or any(c.isspace() or not c.isprintable() for c in entry):
+        if not entry or any(c.isspace() for c in entry):
             raise ValueError(f"entry {entry!r} must be an image reference or a glob pattern without white space")
     return list(entries)
 

@@ -30,6 +30,7 @@ from hodei.errors import (
     StaleVersion,
     UnknownProviderType,
 )
+from hodei.redaction import scrub, shorten
 
 log = logging.getLogger("hodei.api")
 
@@ -84,7 +85,8 @@ def status_details(code: grpc.StatusCode, message: str, reason: str, *, problems
 def describe(exc: HodeiError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
     """The code, message and trailing metadata for a Hodei error."""
     code = code_of(exc)
-    message = str(exc)
+    # A message may quote what the caller sent: never a credential, and never more than a trailer holds.
+    message = shorten(scrub(str(exc)))
     problems = exc.problems if isinstance(exc, InvalidInput) else ()
     subject = exc.subject if isinstance(exc, InvalidInput) else None
     reason = type(exc).__name__

@@ -181,7 +181,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
 
 
 def _requirements(request: Any) -> dict[str, Any]:
-    document = convert.from_value(request.requirements) if request.HasField("requirements") else {}
+    document = convert.from_value(request.requirements, "requirements") if request.HasField("requirements") else {}
     if not isinstance(document, dict):
         raise InvalidInput(Problem("requirements", f"must be an object, got {type(document).__name__}"))
     return document
@@ -276,8 +276,9 @@ def _refusal(handler: Any, reason: str) -> Any:
 
     if handler is None:
         return None
-    kwargs = {"request_deserializer": handler.request_deserializer,
-              "response_serializer": handler.response_serializer}
+    # The request is not read: a refused call answers UNAUTHENTICATED whatever bytes it sent (with the
+    # handler's deserializer, bytes that are not the message would answer UNKNOWN before the refusal).
+    kwargs = {"request_deserializer": None, "response_serializer": handler.response_serializer}
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(deny, **kwargs)
     if handler.unary_stream:

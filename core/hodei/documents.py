@@ -184,15 +184,27 @@ def read_document(path: str, fmt: str | None = None) -> Any:
     return parse_text(text, fmt, origin)
 
 
+# What `providers show/list -o json` print beside the provider's own fields: Hodei writes them, so an
+# export given back to `apply` leaves them out (secrets come back as ***, which keeps them).
+SHOWN_ONLY = ("created_at", "updated_at", "valid", "problems", "state")
+
+
+def _written(provider: Any) -> Any:
+    if isinstance(provider, dict) and "updated_at" in provider:
+        return {key: value for key, value in provider.items() if key not in SHOWN_ONLY}
+    return provider
+
+
 def provider_list(document: Any) -> list[Any]:
-    """Providers from a document: a list, ``{"providers": [...]}`` (TOML's ``[[providers]]``), or one."""
+    """Providers from a document: a list, ``{"providers": [...]}`` (TOML's ``[[providers]]``), or one;
+    a ``providers show`` or ``list -o json`` export too."""
     if isinstance(document, list):
-        return document
+        return [_written(provider) for provider in document]
     if isinstance(document, dict) and set(document) == {"providers"}:
         providers = document["providers"]
         if not isinstance(providers, list):
             raise InvalidInput(Problem("providers", "must be a list of provider objects"))
-        return providers
+        return [_written(provider) for provider in providers]
     if isinstance(document, dict) and "name" in document:
-        return [document]
+        return [_written(document)]
     raise InvalidInput(Problem("file", "expected a list of providers, a 'providers' list, or one provider object"))

@@ -56,6 +56,13 @@ def test_mask_is_kept_or_refused_by_path() -> None:
     assert keep_masked_secrets({"auth": MASK}, wrong, ["auth.password"]) == (wrong, [])
     # The whole config hidden (its plugin not loaded) and sent back keeps the stored config.
     assert keep_masked_secrets(MASK, stored, None) == (stored, [])
+    # A credential in a URL is shown scrubbed; written back as shown, the stored URL is kept.
+    with_url = {"hosts": [{"url": "https://u:pw@h/x?token=t"}], "dsn": "postgresql://h/db?password=pw"}
+    shown = mask_secrets(with_url, [])
+    assert "pw" not in json.dumps(shown) and "t\"" not in json.dumps(shown)
+    assert keep_masked_secrets(shown, with_url, []) == (with_url, [])
+    assert keep_masked_secrets({**shown, "dsn": "postgresql://h/other"}, with_url, [])[0]["dsn"] == \
+        "postgresql://h/other"
 
 
 def test_creating_with_the_mask_is_refused_naming_the_field(hodei_store: Store) -> None:

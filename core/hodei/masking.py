@@ -4,7 +4,8 @@ written back means "keep the secret stored".
 A secret field is a dotted path a plugin declares (``registry_auth.password``). It is masked by its
 path whatever the shape of the config: when a value on the way to it is not an object (a row edited
 in SQL holding ``"registry_auth": "user:pass"``), that whole value is masked, so an invalid row shows
-no more than a valid one.
+no more than a valid one. A password inside a URL anywhere in a config (``tcp://user:pass@host``,
+``?password=``) is shown as ``***`` too; written back as shown, the stored value is kept.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hodei.errors import Problem
-from hodei.redaction import MASK
+from hodei.redaction import MASK, scrub
 
 __all__ = ["MASK", "keep_masked_secrets", "mask_secrets", "masked_config", "secret_values"]
 
@@ -52,9 +53,34 @@ def _get(config: Any, spot: tuple[str, ...]) -> Any:
     return node
 
 
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {key: _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(item) for item in value]
+    return value
+
+
+def _unscrubbed(value: Any, stored: Any) -> Any:
+    """``value`` with each text that is ``stored``'s text at the same place, credentials scrubbed,
+    put back to what is stored."""
+    if isinstance(value, str):
+        return stored if isinstance(stored, str) and value != stored and scrub(stored) == value else value
+    if isinstance(value, Mapping):
+        old = stored if isinstance(stored, Mapping) else {}
+        return {key: _unscrubbed(item, old.get(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        old_items = stored if isinstance(stored, list) else []
+        return [_unscrubbed(item, old_items[i] if i < len(old_items) else None) for i, item in enumerate(value)]
+    return value
+
+
 def mask_secrets(config: Mapping[str, Any], secret_fields: Iterable[str]) -> dict[str, Any]:
-    """A copy of ``config`` with every present secret (by path, whatever its shape) replaced by ``***``."""
-    masked = copy.deepcopy(dict(config))
+    """A copy of ``config`` with every present secret (by path, whatever its shape) replaced by ``***``,
+    and every credential in a URL too."""
+    masked = _scrubbed(dict(config))
     for spot in _secret_spots(masked, secret_fields):
         _set(masked, spot, MASK)
     return masked
@@ -65,7 +91,7 @@ def masked_config(config: Any, secret_fields: Iterable[str] | None) -> Any:
     type's plugin is not loaded: nothing then says which values are secrets, so all of it is hidden."""
     if secret_fields is None:
         return MASK
-    return mask_secrets(config, secret_fields) if isinstance(config, Mapping) else config
+    return mask_secrets(config, secret_fields) if isinstance(config, Mapping) else _scrubbed(config)
 
 
 def secret_values(config: Any, secret_fields: Iterable[str] | None) -> list[str]:
@@ -94,7 +120,7 @@ def keep_masked_secrets(config: Any, stored: Any, secret_fields: Iterable[str] |
                                           "not loaded, and there is no stored config to keep: give the config")]
     if not isinstance(config, Mapping):
         return config, []
-    kept = copy.deepcopy(dict(config))
+    kept = _unscrubbed(dict(config), stored) if isinstance(stored, Mapping) else copy.deepcopy(dict(config))
     problems = []
     for spot in _secret_spots(kept, secret_fields or ()):
         if _get(kept, spot) != MASK:

@@ -76,6 +76,16 @@ def _json_position(text: str, key: str) -> tuple[int, int] | None:
     return line, places[1] - (text.rfind("\n", 0, places[1]) + 1) + 1
 
 
+def _unquoted(problem: str) -> str:
+    # PyYAML's problems quote tokens ("expected ',' or '}', but got '<stream end>'") and sometimes the
+    # document's own text (an alias name, a tag): tokens stay, text does not.
+    def keep(match: re.Match[str]) -> str:
+        inner = match[0][1:-1]
+        return match[0] if len(inner) <= 2 or (inner.startswith("<") and inner.endswith(">")) else "(text not shown)"
+
+    return re.sub(r"'[^']*'|\"[^\"]*\"", keep, problem)
+
+
 def parse_text(text: str, fmt: str, origin: str, field: str = "file") -> Any:
     """Parse ``text``; a syntax error is reported against ``field`` by line and column, never quoting
     the text (it may hold a secret). A key given twice, nesting deeper than :data:`hodei.limits.NESTING`
@@ -102,7 +112,7 @@ def parse_text(text: str, fmt: str, origin: str, field: str = "file") -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        what = (exc.problem or "a syntax error").split(" '")[0].split(' "')[0]  # not the text it quotes
+        what = _unquoted(exc.problem or "a syntax error")
         raise InvalidInput(Problem(field, f"{origin} is not valid YAML: {what}{at}")) from None
     except yaml.YAMLError:
         raise InvalidInput(Problem(field, f"{origin} is not valid YAML")) from None

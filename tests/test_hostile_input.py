@@ -217,8 +217,10 @@ def test_nan_and_infinity_on_the_command_line_and_the_api(hodei: Any, stub: Any,
             provider_id="x", config=message, merge_config=True), timeout=20))
         requirements = struct_pb2.Struct()
         requirements.fields["cpu"].number_value = number
-        selection = spb_grpc.SelectionServiceStub(grpc.insecure_channel(served.address))
-        error = rpc_refused(lambda r=requirements: selection.Select(spb.SelectRequest(requirements=r), timeout=20))
+        with grpc.insecure_channel(served.address) as channel:
+            selection = spb_grpc.SelectionServiceStub(channel)
+            error = rpc_refused(lambda r=requirements, s=selection: s.Select(spb.SelectRequest(requirements=r),
+                                                                            timeout=20))
         assert "cpu" in error.details()
     assert [p["name"] for p in hodei.providers()] == ["x"]
     assert hodei.provider("x")["config"].get("latency_ms") in (None, 0, 0.0)

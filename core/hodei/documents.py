@@ -48,7 +48,12 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
-class _StrictYamlLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it: linear, and it stops at 1,000 levels of nesting, where the pure
+# Python parser spends seconds on a few thousand brackets.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictYamlLoader(_SafeLoader):  # type: ignore[valid-type,misc]  # a base chosen at import time
     """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -129,44 +134,55 @@ def parse_text(text: str, fmt: str, origin: str, field: str = "file") -> Any:
     return value
 
 
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
 def _text_fault(text: str) -> str | None:
     # PostgreSQL text and jsonb hold neither U+0000 nor lone surrogates; refuse them on every
     # backend alike, naming the field, rather than let the database fail the write.
-    if "\x00" in text:
+    found = _UNSTORABLE_TEXT.search(text)
+    if found is None:
+        return None
+    if found[0] == "\x00":
         return "contains a NUL character (U+0000), which the database cannot store"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "is not valid Unicode text (it holds a lone surrogate)"
-    return None
+    return "is not valid Unicode text (it holds a lone surrogate)"
+
+
+def _path(parent: str, key: Any, depth: int) -> str:
+    if depth < 0:  # the document itself
+        return str(key)
+    return f"{parent}[{key}]" if isinstance(key, int) else (f"{parent}.{key}" if parent else str(key))
 
 
 def unstorable_values(document: Any, path: str = "") -> list[Problem]:
     """What no field can hold, wherever it is in ``document``: text the database cannot store, numbers
     that are not numbers (NaN, Infinity), nesting deeper than :data:`hodei.limits.NESTING`. Iterative
-    and linear, so no document can make it recurse or run long."""
+    and linear, so no document can make it recurse or run long; a path is spelled out only for a
+    problem or a container."""
     found: list[Problem] = []
-    stack: list[tuple[Any, str, int]] = [(document, path, 0)]
+    # (container, its path, its depth): its items are looked at here, containers among them pushed.
+    stack: list[tuple[Any, str, int]] = [({"": document}, "", -1)] if path == "" else [({path: document}, "", -1)]
     while stack and len(found) < 20:
-        value, at, depth = stack.pop()
-        if isinstance(value, str):
-            fault = _text_fault(value)
-            if fault:
-                found.append(Problem(at, fault))
-        elif isinstance(value, float) and not math.isfinite(value):
-            found.append(Problem(at, f"must be a finite number, got {value}"))
-        elif isinstance(value, (Mapping, list)):
-            if depth >= limits.NESTING:
-                found.append(Problem(at, f"nests objects and lists more than {limits.NESTING} levels deep"))
-                continue
-            items = value.items() if isinstance(value, Mapping) else enumerate(value)
-            for key, item in items:
-                if isinstance(key, str):
-                    fault = _text_fault(key)
-                    if fault:
-                        found.append(Problem(at, f"key {quote(key)} {fault}"))
-                child = f"{at}[{key}]" if isinstance(key, int) else (f"{at}.{key}" if at else str(key))
-                stack.append((item, child, depth + 1))
+        container, at, depth = stack.pop()
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, item in items:
+            if isinstance(key, str) and depth >= 0:
+                fault = _text_fault(key)
+                if fault:
+                    found.append(Problem(at, f"key {quote(key)} {fault}"))
+            if isinstance(item, str):
+                fault = _text_fault(item)
+                if fault:
+                    found.append(Problem(_path(at, key, depth), fault))
+            elif isinstance(item, float):
+                if not math.isfinite(item):
+                    found.append(Problem(_path(at, key, depth), f"must be a finite number, got {item}"))
+            elif isinstance(item, (dict, list, Mapping)):
+                child = _path(at, key, depth)
+                if depth + 1 >= limits.NESTING:
+                    found.append(Problem(child, f"nests objects and lists more than {limits.NESTING} levels deep"))
+                else:
+                    stack.append((item if isinstance(item, (dict, list)) else dict(item), child, depth + 1))
     return sorted(found, key=lambda p: p.field)
 
 

@@ -336,3 +336,12 @@ def test_quote_is_short_and_scrubbed() -> None:
     assert len(quote("x" * 10_000_000)) < 120
     assert PASSWORD not in quote(f"postgresql://u:{PASSWORD}@h/db")
     assert quote("web") == "'web'"
+
+
+def test_a_refusal_prints_one_line_per_problem_whatever_the_keys_hold(sqlite_hodei: Any) -> None:
+    config = json.dumps({"a\nhodei: error: fake": 1, "b\u202e": 2})
+    stderr = refused(sqlite_hodei("providers", "add", "x", "--type", "static", "--config", config))
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("hodei: error:"), stderr
+    assert all(line.startswith("  config.") for line in lines[1:]), stderr
+    assert "\u202e" not in stderr

@@ -9,6 +9,7 @@ import click
 
 from hodei import __version__
 from hodei.cli.app import App, configure_logging
+from hodei.cli.output import printable
 from hodei.errors import HodeiError, InvalidInput
 from hodei.redaction import scrub, shorten
 
@@ -43,10 +44,11 @@ def _report(ctx: click.Context, exc: HodeiError) -> None:
         return
     if isinstance(exc, InvalidInput) and len(exc.problems) > 1:
         click.echo(f"hodei: error: {exc.subject or 'invalid input'}:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
+        for problem in exc.problems:  # one line each, whatever a key it names holds
+            click.echo(f"  {printable(str(problem))}", err=True)
     else:
-        click.echo(f"hodei: error: {message}", err=True)
+        # A refusal is one line whatever the input held; other errors may explain on several.
+        click.echo(f"hodei: error: {printable(message) if isinstance(exc, InvalidInput) else message}", err=True)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

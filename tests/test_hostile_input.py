@@ -345,3 +345,12 @@ def test_a_refusal_prints_one_line_per_problem_whatever_the_keys_hold(sqlite_hod
     assert len(lines) == 3 and lines[0].startswith("hodei: error:"), stderr
     assert all(line.startswith("  config.") for line in lines[1:]), stderr
     assert "\u202e" not in stderr
+
+
+def test_a_refusal_with_hundreds_of_problems_still_fits_a_trailer(stub: Any, hodei: Any, served: Served) -> None:
+    config = {f"{'k' * 140}{i:04d}\u00e9": "v" * 20 for i in range(300)}  # 300 unknown keys, non-ASCII
+    error = rpc_refused(lambda: create(stub, "p", config=config))
+    assert "config." in error.details() and len(error.details()) <= 1100
+    result = hodei("--server", served.address, "providers", "add", "p", "--type", "static", "--config",
+                   json.dumps(config))
+    assert "more problem(s)" in refused(result, "config.")

@@ -23,6 +23,7 @@ from hodei.api.v1 import workers_pb2 as wpb
 from hodei.documents import unstorable_values
 from hodei.domain import HealthStatus, ProviderState, Resources
 from hodei.errors import InvalidInput, Problem
+from hodei.redaction import quote
 from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
 from hodei.workers import Attempt, Worker, WorkerState
 
@@ -123,7 +124,7 @@ def parse_version(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(Problem("expected_version", f"is not a version this server gave out: {text!r}")) from None
+        raise InvalidInput(Problem("expected_version", f"is not a version this server gave out: {quote(text)}")) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -147,7 +148,7 @@ def _text_field(message: pb.ProviderConfig, key: str, value: Any) -> Problem | N
     if value is None:
         return None
     if not isinstance(value, str):
-        return Problem(key, f"must be a string, got {value!r}")
+        return Problem(key, f"must be a string, got {quote(value)}")
     setattr(message, key, value)
     return None
 

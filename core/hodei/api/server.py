@@ -42,6 +42,7 @@ from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
 from hodei.errors import InvalidInput, Problem
 from hodei.observability.address import parse_listen
 from hodei.provider_change import ProviderChange
+from hodei.redaction import quote
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection
 from hodei.services.views import ProviderView
@@ -96,7 +97,7 @@ def _change(request: pb.UpdateProviderRequest) -> ProviderChange:
         paths = list(convert.CONFIG_FIELDS)
     unknown = [p for p in paths if p not in convert.CONFIG_FIELDS]
     if unknown:
-        raise InvalidInput([Problem("update_mask", f"{p!r} is not a field of ProviderConfig (one of "
+        raise InvalidInput([Problem("update_mask", f"{quote(p)} is not a field of ProviderConfig (one of "
                                                    f"{', '.join(convert.CONFIG_FIELDS)}, or *)") for p in unknown])
     if not paths:
         paths = convert.populated_fields(message)

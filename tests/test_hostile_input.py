@@ -283,7 +283,7 @@ names = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40)
 def test_any_name_is_refused_or_printed_on_one_line(sqlite_hodei: Any, name: str) -> None:
     """Hypothesis: whatever the name, ``providers list`` shows exactly one line per provider (and a
     name written in SQL, past every check, too)."""
-    added = sqlite_hodei("providers", "add", name, "--type", "static")
+    added = sqlite_hodei("providers", "add", "--type", "static", "--", name)  # a name may start with -
     assert added.exit_code in (0, 1) and "Traceback" not in added.stderr
     if added.exit_code == 1:
         assert "name" in added.stderr

@@ -186,9 +186,9 @@ def unstorable_values(document: Any, path: str = "") -> list[Problem]:
     return sorted(found, key=lambda p: p.field)
 
 
-def read_document(path: str, fmt: str | None = None) -> Any:
-    """The parsed content of ``path`` (``-`` is standard input), at most :data:`hodei.limits.DOCUMENT_BYTES`."""
-    fmt = detect_format(path, fmt)
+def read_text(path: str, field: str = "file") -> str:
+    """The text of ``path`` (``-`` is standard input), at most :data:`hodei.limits.DOCUMENT_BYTES` of UTF-8;
+    more is refused without being read."""
     origin = "standard input" if path == "-" else path
     try:
         if path == "-":
@@ -199,15 +199,20 @@ def read_document(path: str, fmt: str | None = None) -> Any:
             with Path(path).open("rb") as file:
                 raw = file.read(limits.DOCUMENT_BYTES + 1)
         if len(raw) > limits.DOCUMENT_BYTES:
-            raise InvalidInput(Problem("file", f"{origin} is larger than {limits.DOCUMENT_BYTES} bytes, "
-                                               "the most a document may be"))
-        text = raw.decode("utf-8")
+            raise InvalidInput(Problem(field, f"{origin} is larger than {limits.DOCUMENT_BYTES} bytes, "
+                                              "the most a document may be"))
+        return raw.decode("utf-8")
     except OSError as exc:
-        raise InvalidInput(Problem("file", f"cannot read {origin}: {exc.strerror or exc}")) from None
+        raise InvalidInput(Problem(field, f"cannot read {origin}: {exc.strerror or exc}")) from None
     except UnicodeDecodeError as exc:
-        raise InvalidInput(Problem("file", f"cannot read {origin}: it is not UTF-8 text "
-                                           f"(byte {exc.start + 1} is not)")) from None
-    return parse_text(text, fmt, origin)
+        raise InvalidInput(Problem(field, f"cannot read {origin}: it is not UTF-8 text "
+                                          f"(byte {exc.start + 1} is not)")) from None
+
+
+def read_document(path: str, fmt: str | None = None) -> Any:
+    """The parsed content of ``path`` (``-`` is standard input), at most :data:`hodei.limits.DOCUMENT_BYTES`."""
+    fmt = detect_format(path, fmt)
+    return parse_text(read_text(path), fmt, "standard input" if path == "-" else path)
 
 
 # What `providers show/list -o json` print beside the provider's own fields: Hodei writes them, so an

@@ -11,9 +11,11 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from hodei import limits
 from hodei.calls import call_provider_hook
 from hodei.domain import Capacity, HealthResult, HealthStatus, Provider, ProviderState
 from hodei.plugins import HodeiPluginManager
+from hodei.redaction import scrub, shorten
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ async def check_provider(pm: HodeiPluginManager, provider: Provider, timeout: fl
             raise TypeError(f"the health check returned {type(health).__name__}, not a HealthResult")
     except Exception as exc:
         health = HealthResult.unhealthy(_failure(exc, timeout, "the health check"))
-    health = replace(health, checked_at=started_at, duration_seconds=round(time.perf_counter() - started, 6))
+    # What a backend answers is kept and shown: cut to the limit, no credential it happened to quote.
+    health = replace(health, reason=shorten(scrub(str(health.reason or "")), limits.HEALTH_REASON_CHARS), checked_at=started_at, duration_seconds=round(time.perf_counter() - started, 6))
     capacity, capacity_error = None, ""
     if health.status is not HealthStatus.UNHEALTHY:
         try:
@@ -48,7 +51,8 @@ async def check_provider(pm: HodeiPluginManager, provider: Provider, timeout: fl
             if not isinstance(capacity, Capacity):
                 raise TypeError(f"the capacity report was {type(capacity).__name__}, not a Capacity")
         except Exception as exc:
-            capacity, capacity_error = None, _failure(exc, timeout, "the capacity report")
+            capacity, capacity_error = None, shorten(scrub(_failure(exc, timeout, "the capacity report")),
+                                                     limits.HEALTH_REASON_CHARS)
     return CheckResult(provider, health, capacity, capacity_error)
 
 

@@ -7,6 +7,7 @@ out-of-range values then come back as :class:`hodei.ConfigError` naming each fie
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from hodei.errors import ConfigError, Problem
 from hodei.quantity import parse_cpu, parse_memory
+from hodei.redaction import scrub
 
 
 def _non_blank(value: str) -> str:
@@ -65,8 +67,13 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
+# A bounded repr: quoting a 20,000-item list in an error costs as much as quoting six items.
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxdict, _BRIEF.maxstring, _BRIEF.maxother = 2, 6, 6, 60, 60
+
+
 def _got(value: Any) -> str:
-    text = repr(value)
+    text = scrub(_BRIEF.repr(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 

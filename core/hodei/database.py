@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 from hodei.errors import Conflict, DatabaseNotReady
+from hodei.redaction import scrub
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -18,8 +19,10 @@ if TYPE_CHECKING:
 
 
 def safe_url(url: str | sa.URL) -> str:
-    """The URL with its password shown as ``***``, for messages and logs."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL with its password shown as ``***``, for messages and logs: in the user part and in any
+    query parameter that carries one (``?password=``, libpq's ``sslpassword``, ...)."""
+    text = url.render_as_string(hide_password=False) if isinstance(url, sa.URL) else str(url)
+    return scrub(text)
 
 
 # The execution option a write transaction carries (:func:`write_session`).

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from hodei import limits
 from hodei.errors import InvalidInput, Problem
+from hodei.redaction import quote
 
 FORMATS = ("json", "toml", "yaml")
 _BY_SUFFIX = {".json": "json", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
@@ -28,43 +33,209 @@ def detect_format(path: str, explicit: str | None) -> str:
     return fmt
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str, line: int | None = None, column: int | None = None):
+        super().__init__(key)
+        self.key, self.line, self.column = key, line, column
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+# libyaml's parser when PyYAML has it: linear, and it stops at 1,000 levels of nesting, where the pure
+# Python parser spends seconds on a few thousand brackets.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictYamlLoader(_SafeLoader):  # type: ignore[valid-type,misc]  # a base chosen at import time
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the constructor below says so
+                continue
+            if duplicate:
+                mark = key_node.start_mark
+                raise _DuplicateKey(str(key), mark.line + 1, mark.column + 1)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _json_position(text: str, key: str) -> tuple[int, int] | None:
+    # The second place the key is written: json reports no positions to a hook, so look for it.
+    pattern = re.compile(re.escape(json.dumps(key)[1:-1]).join(['"', r'"\s*:']))
+    places = [m.start() for _, m in zip(range(2), pattern.finditer(text), strict=False)]
+    if len(places) < 2:
+        return None
+    line = text.count("\n", 0, places[1]) + 1
+    return line, places[1] - (text.rfind("\n", 0, places[1]) + 1) + 1
+
+
+def _unquoted(problem: str) -> str:
+    # PyYAML's problems quote tokens ("expected ',' or '}', but got '<stream end>'") and sometimes the
+    # document's own text (an alias name, a tag): tokens stay, text does not.
+    def keep(match: re.Match[str]) -> str:
+        inner = match[0][1:-1]
+        return match[0] if len(inner) <= 2 or (inner.startswith("<") and inner.endswith(">")) else "(text not shown)"
+
+    return re.sub(r"'[^']*'|\"[^\"]*\"", keep, problem)
+
+
 def parse_text(text: str, fmt: str, origin: str, field: str = "file") -> Any:
-    """Parse ``text``; a syntax error is reported against ``field``."""
+    """Parse ``text``; a syntax error is reported against ``field`` by line and column, never quoting
+    the text (it may hold a secret). A key given twice, nesting deeper than :data:`hodei.limits.NESTING`
+    and numbers Python will not read are refused too, never a traceback."""
+    name = {"json": "JSON", "toml": "TOML", "yaml": "YAML"}[fmt]
     try:
         if fmt == "json":
-            return json.loads(text)
-        if fmt == "toml":
-            return tomllib.loads(text)
-        return yaml.safe_load(text)
+            value = json.loads(text, object_pairs_hook=_json_object)
+        elif fmt == "toml":
+            value = tomllib.loads(text)
+        else:
+            value = yaml.load(text, Loader=_StrictYamlLoader)  # a SafeLoader
+    except _DuplicateKey as exc:
+        where = (exc.line, exc.column) if exc.line else _json_position(text, exc.key)
+        at = f" at line {where[0]} column {where[1]}" if where else ""
+        raise InvalidInput(Problem(field, f"{origin} gives the key {quote(exc.key)} twice{at}; "
+                                          "each key may appear once")) from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(Problem(field, f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno} "
                                            f"column {exc.colno}")) from None
     except tomllib.TOMLDecodeError as exc:
+        # tomllib's message is a description and "(at line L, column C)": no content of the file.
         raise InvalidInput(Problem(field, f"{origin} is not valid TOML: {exc}")) from None
-    except yaml.YAMLError as exc:
-        raise InvalidInput(Problem(field, f"{origin} is not valid YAML: {exc}")) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        what = _unquoted(exc.problem or "a syntax error")
+        raise InvalidInput(Problem(field, f"{origin} is not valid YAML: {what}{at}")) from None
+    except yaml.YAMLError:
+        raise InvalidInput(Problem(field, f"{origin} is not valid YAML")) from None
+    except RecursionError:
+        raise InvalidInput(Problem(field, f"{origin} nests objects and lists more than {limits.NESTING} "
+                                          "levels deep")) from None
+    except (ValueError, OverflowError) as exc:
+        # Python refuses integers of more than 4300 digits (and such) rather than spend quadratic time.
+        reason = "holds a number too long to read" if "digit" in str(exc) else f"holds a value {name} cannot give"
+        raise InvalidInput(Problem(field, f"{origin} {reason}; numbers are limited to 4300 digits")) from None
+    deep = [p for p in unstorable_values(value) if p.reason.startswith("nests")]
+    if deep:  # refused here, before anything recurses into it
+        raise InvalidInput(Problem(field, f"{origin}: {deep[0]}"))
+    return value
+
+
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _text_fault(text: str) -> str | None:
+    # PostgreSQL text and jsonb hold neither U+0000 nor lone surrogates; refuse them on every
+    # backend alike, naming the field, rather than let the database fail the write.
+    found = _UNSTORABLE_TEXT.search(text)
+    if found is None:
+        return None
+    if found[0] == "\x00":
+        return "contains a NUL character (U+0000), which the database cannot store"
+    return "is not valid Unicode text (it holds a lone surrogate)"
+
+
+def _path(parent: str, key: Any, depth: int) -> str:
+    if depth < 0:  # the document itself
+        return str(key)
+    return f"{parent}[{key}]" if isinstance(key, int) else (f"{parent}.{key}" if parent else str(key))
+
+
+def unstorable_values(document: Any, path: str = "") -> list[Problem]:
+    """What no field can hold, wherever it is in ``document``: text the database cannot store, numbers
+    that are not numbers (NaN, Infinity), nesting deeper than :data:`hodei.limits.NESTING`. Iterative
+    and linear, so no document can make it recurse or run long; a path is spelled out only for a
+    problem or a container."""
+    found: list[Problem] = []
+    # (container, its path, its depth): its items are looked at here, containers among them pushed.
+    stack: list[tuple[Any, str, int]] = [({"": document}, "", -1)] if path == "" else [({path: document}, "", -1)]
+    while stack and len(found) < 20:
+        container, at, depth = stack.pop()
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, item in items:
+            if isinstance(key, str) and depth >= 0:
+                fault = _text_fault(key)
+                if fault:
+                    found.append(Problem(at, f"key {quote(key)} {fault}"))
+            if isinstance(item, str):
+                fault = _text_fault(item)
+                if fault:
+                    found.append(Problem(_path(at, key, depth), fault))
+            elif isinstance(item, float):
+                if not math.isfinite(item):
+                    found.append(Problem(_path(at, key, depth), f"must be a finite number, got {item}"))
+            elif isinstance(item, (dict, list, Mapping)):
+                child = _path(at, key, depth)
+                if depth + 1 >= limits.NESTING:
+                    found.append(Problem(child, f"nests objects and lists more than {limits.NESTING} levels deep"))
+                else:
+                    stack.append((item if isinstance(item, (dict, list)) else dict(item), child, depth + 1))
+    return sorted(found, key=lambda p: p.field)
+
+
+def read_text(path: str, field: str = "file") -> str:
+    """The text of ``path`` (``-`` is standard input), at most :data:`hodei.limits.DOCUMENT_BYTES` of UTF-8;
+    more is refused without being read."""
+    origin = "standard input" if path == "-" else path
+    try:
+        if path == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            raw = (stream.read(limits.DOCUMENT_BYTES + 1) if stream is not None
+                   else sys.stdin.read(limits.DOCUMENT_BYTES + 1).encode("utf-8", "surrogatepass"))
+        else:
+            with Path(path).open("rb") as file:
+                raw = file.read(limits.DOCUMENT_BYTES + 1)
+        if len(raw) > limits.DOCUMENT_BYTES:
+            raise InvalidInput(Problem(field, f"{origin} is larger than {limits.DOCUMENT_BYTES} bytes, "
+                                              "the most a document may be"))
+        return raw.decode("utf-8")
+    except OSError as exc:
+        raise InvalidInput(Problem(field, f"cannot read {origin}: {exc.strerror or exc}")) from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(Problem(field, f"cannot read {origin}: it is not UTF-8 text "
+                                          f"(byte {exc.start + 1} is not)")) from None
 
 
 def read_document(path: str, fmt: str | None = None) -> Any:
-    """The parsed content of ``path`` (``-`` is standard input)."""
+    """The parsed content of ``path`` (``-`` is standard input), at most :data:`hodei.limits.DOCUMENT_BYTES`."""
     fmt = detect_format(path, fmt)
-    origin = "standard input" if path == "-" else path
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(Problem("file", f"cannot read {origin}: {exc}")) from None
-    return parse_text(text, fmt, origin)
+    return parse_text(read_text(path), fmt, "standard input" if path == "-" else path)
+
+
+# What `providers show/list -o json` print beside the provider's own fields: Hodei writes them, so an
+# export given back to `apply` leaves them out (secrets come back as ***, which keeps them).
+SHOWN_ONLY = ("created_at", "updated_at", "valid", "problems", "state")
+
+
+def _written(provider: Any) -> Any:
+    if isinstance(provider, dict) and "updated_at" in provider:
+        return {key: value for key, value in provider.items() if key not in SHOWN_ONLY}
+    return provider
 
 
 def provider_list(document: Any) -> list[Any]:
-    """Providers from a document: a list, ``{"providers": [...]}`` (TOML's ``[[providers]]``), or one."""
+    """Providers from a document: a list, ``{"providers": [...]}`` (TOML's ``[[providers]]``), or one;
+    a ``providers show`` or ``list -o json`` export too."""
     if isinstance(document, list):
-        return document
+        return [_written(provider) for provider in document]
     if isinstance(document, dict) and set(document) == {"providers"}:
         providers = document["providers"]
         if not isinstance(providers, list):
             raise InvalidInput(Problem("providers", "must be a list of provider objects"))
-        return providers
+        return [_written(provider) for provider in providers]
     if isinstance(document, dict) and "name" in document:
-        return [document]
+        return [_written(document)]
     raise InvalidInput(Problem("file", "expected a list of providers, a 'providers' list, or one provider object"))

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hodei.redaction import scrub, shorten
+
+# A field path names what was wrong; a key someone made 100,000 characters long is cut to this.
+FIELD_CHARS = 200
+
 
 class HodeiError(Exception):
     """Base of every error Hodei means to show to an operator."""
@@ -15,6 +20,11 @@ class Problem:
 
     field: str
     reason: str
+
+    def __post_init__(self) -> None:
+        # Whoever wrote the reason, it reaches people, logs and gRPC trailers: no credential, no megabytes.
+        object.__setattr__(self, "field", shorten(self.field, FIELD_CHARS))
+        object.__setattr__(self, "reason", shorten(scrub(self.reason)))
 
     def __str__(self) -> str:
         return f"{self.field}: {self.reason}" if self.field else self.reason

@@ -21,10 +21,12 @@ from sqlmodel import Session, col, select
 from hodei.database import check_schema, create_engine, write_session
 from hodei.domain import Provider, ProviderStatus
 from hodei.errors import AlreadyExists, InvalidInput, Problem, StaleVersion
+from hodei.masking import keep_masked_secrets
 from hodei.models import ProviderConfigRow, ProviderHistoryRow, utcnow
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
-from hodei.provider_spec import PROVIDER_FIELDS, ProviderSpec, parse_provider
+from hodei.provider_spec import PROVIDER_FIELDS, ProviderSpec, parse_provider, printable_name
+from hodei.redaction import quote
 from hodei.storage.rows import aware, find_provider_row
 
 __all__ = ["Change", "StaleVersion", "Store", "StoredProvider"]
@@ -137,8 +139,26 @@ class Store:
 
     # -- writing ------------------------------------------------------------------------------
 
+    def _kept_secrets(self, document: Any, stored: ProviderConfigRow | None) -> Any:
+        """``document`` with each ``***`` in a secret field replaced by the secret ``stored`` holds there
+        (a config shown masked and written back keeps its secrets).
+
+        :raises InvalidInput: a mask with no stored secret behind it, naming the field.
+        """
+        if not isinstance(document, Mapping) or "config" not in document:
+            return document
+        provider_type = document.get("provider_type")
+        ptype = self.pm.provider_types.get(provider_type) if isinstance(provider_type, str) else None
+        previous = stored.config if stored is not None and stored.provider_type == provider_type else None
+        config, problems = keep_masked_secrets(document["config"], previous,
+                                               ptype.secret_fields if ptype is not None else None)
+        if problems:
+            name = document.get("name")
+            raise InvalidInput(problems, subject=f"provider {quote(name)}" if isinstance(name, str) else None)
+        return {**document, "config": config}
+
     def create(self, document: Mapping[str, Any]) -> StoredProvider:
-        spec, _ = parse_provider(document, self.pm)
+        spec, _ = parse_provider(self._kept_secrets(document, None), self.pm)
         with write_session(self.engine) as session:
             row = ProviderConfigRow(**_row_values(spec))
             if spec.id is not None:
@@ -160,8 +180,8 @@ class Store:
             if change.expected_version is not None and aware(row.updated_at) != aware(change.expected_version):
                 raise StaleVersion(f"provider {row.name!r} changed since it was read (its version is now "
                                    f"{aware(row.updated_at).isoformat()}); read it again and retry")
-            spec, _ = parse_provider(change.applied_to({name: getattr(row, name) for name in PROVIDER_FIELDS}),
-                                     self.pm)
+            changed = change.applied_to({name: getattr(row, name) for name in PROVIDER_FIELDS})
+            spec, _ = parse_provider(self._kept_secrets(changed, row), self.pm)
             for key, value in _row_values(spec).items():
                 setattr(row, key, value)
             row.updated_at = utcnow()
@@ -206,17 +226,20 @@ class Store:
         With ``prune``, the providers ``documents`` do not name are deleted (listed last, by name).
         Nothing is written when any document is invalid, or with ``dry_run``.
         """
-        specs = self._parse_all(documents)
+        if not isinstance(documents, Sequence) or isinstance(documents, (str, bytes)):
+            raise InvalidInput(Problem("providers", "must be a list of provider objects"))
         changes: list[Change] = []
-        names = [s.name for s, _ in specs]
         with write_session(self.engine) as session:
+            names = {d["name"] for d in documents if isinstance(d, Mapping) and isinstance(d.get("name"), str)}
             query = select(ProviderConfigRow)
             if not prune:
-                query = query.where(col(ProviderConfigRow.name).in_(names))
+                query = query.where(col(ProviderConfigRow.name).in_(sorted(names)))
             existing = {row.name: row for row in session.exec(query.with_for_update()).all()}
+            # Read under the lock first: a masked secret written back keeps the secret stored.
+            specs = self._parse_all(documents, existing)
             for spec, given in specs:
                 changes.append(_apply_one(session, spec, given, existing.get(spec.name), dry_run))
-            wanted_names = set(names)
+            wanted_names = {spec.name for spec, _ in specs}
             for name in sorted(set(existing) - wanted_names):
                 row = existing[name]
                 changes.append(Change(name, "delete", {}, row.id))
@@ -228,17 +251,20 @@ class Store:
                 _commit(session, None)
         return changes
 
-    def _parse_all(self, documents: Sequence[Any]) -> list[tuple[ProviderSpec, set[str]]]:
-        if not isinstance(documents, Sequence) or isinstance(documents, (str, bytes)):
-            raise InvalidInput(Problem("providers", "must be a list of provider objects"))
+    def _parse_all(self, documents: Sequence[Any], existing: Mapping[str, ProviderConfigRow],
+                   ) -> list[tuple[ProviderSpec, set[str]]]:
         specs, problems, seen = [], [], set()
         for index, document in enumerate(documents):
             label = f"providers[{index}]"
+            name = document.get("name") if isinstance(document, Mapping) else None
             try:
-                spec, _ = parse_provider(document, self.pm)
+                stored = existing.get(name) if isinstance(name, str) else None
+                spec, _ = parse_provider(self._kept_secrets(document, stored), self.pm)
             except InvalidInput as exc:
-                name = document.get("name") if isinstance(document, Mapping) else None
-                prefix = f"{label} ({name})" if isinstance(name, str) else label
+                if isinstance(name, str):
+                    prefix = f"{label} ({name if printable_name(name) else quote(name, 40)})"
+                else:
+                    prefix = label
                 problems += [p.nested(prefix) if p.field else Problem(prefix, p.reason) for p in exc.problems]
                 continue
             if spec.name in seen:

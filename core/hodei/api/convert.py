@@ -8,6 +8,7 @@ JSON inside messages (a provider's ``config``, a job's requirements) travels as
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -19,8 +20,10 @@ from google.protobuf.message import Message
 from hodei.api.v1 import providers_pb2 as pb
 from hodei.api.v1 import selection_pb2 as spb
 from hodei.api.v1 import workers_pb2 as wpb
+from hodei.documents import unstorable_values
 from hodei.domain import HealthStatus, ProviderState, Resources
 from hodei.errors import InvalidInput, Problem
+from hodei.redaction import quote
 from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
 from hodei.store import Change
 from hodei.workers import Attempt, Worker, WorkerState
@@ -47,8 +50,31 @@ def whole_numbers(value: Any) -> Any:
     return value
 
 
-def from_value(message: struct_pb2.Value | struct_pb2.Struct) -> Any:
-    return whole_numbers(json_format.MessageToDict(message))
+def from_value(message: struct_pb2.Value | struct_pb2.Struct, field: str = "config") -> Any:
+    """The JSON value a message carries. :raises InvalidInput: for NaN or Infinity, naming where."""
+    try:
+        return whole_numbers(json_format.MessageToDict(message))
+    except ValueError:  # json_format refuses NaN and Infinity (JSON has neither)
+        raise InvalidInput(Problem(_non_finite(message, field), "must be a finite number (NaN and Infinity "
+                                                                "are not values)")) from None
+
+
+def _non_finite(message: struct_pb2.Value | struct_pb2.Struct, path: str) -> str:
+    """The path of the first NaN or Infinity inside ``message``."""
+    stack: list[tuple[Any, str]] = [(message, path)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, struct_pb2.Struct):
+            stack += [(value, f"{at}.{key}") for key, value in item.fields.items()]
+        elif isinstance(item, struct_pb2.ListValue):
+            stack += [(value, f"{at}[{i}]") for i, value in enumerate(item.values)]
+        elif item.WhichOneof("kind") == "struct_value":
+            stack.append((item.struct_value, at))
+        elif item.WhichOneof("kind") == "list_value":
+            stack.append((item.list_value, at))
+        elif item.WhichOneof("kind") == "number_value" and not math.isfinite(item.number_value):
+            return at
+    return path
 
 
 def to_value(value: Any, field: str = "config") -> struct_pb2.Value:
@@ -61,6 +87,9 @@ def to_value(value: Any, field: str = "config") -> struct_pb2.Value:
 
 
 def to_struct(value: Mapping[str, Any], field: str = "requirements") -> struct_pb2.Struct:
+    unusable = unstorable_values(value)
+    if unusable:
+        raise InvalidInput(unusable, subject="invalid requirements")
     message = struct_pb2.Struct()
     try:
         json_format.ParseDict(_jsonable(value), message)
@@ -96,7 +125,7 @@ def parse_version(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(Problem("expected_version", f"is not a version this server gave out: {text!r}")) from None
+        raise InvalidInput(Problem("expected_version", f"is not a version this server gave out: {quote(text)}")) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -120,7 +149,7 @@ def _text_field(message: pb.ProviderConfig, key: str, value: Any) -> Problem | N
     if value is None:
         return None
     if not isinstance(value, str):
-        return Problem(key, f"must be a string, got {value!r}")
+        return Problem(key, f"must be a string, got {quote(value)}")
     setattr(message, key, value)
     return None
 
@@ -164,6 +193,9 @@ def config_message(document: Mapping[str, Any]) -> pb.ProviderConfig:
 
     :raises InvalidInput: for a value the message cannot carry (e.g. a priority that is not an integer).
     """
+    unstorable = unstorable_values(document)  # refused as the service refuses them: a message cannot carry NaN
+    if unstorable:
+        raise InvalidInput(unstorable)
     message = pb.ProviderConfig()
     problems: list[Problem] = []
     for key, value in document.items():

@@ -30,11 +30,15 @@ from hodei.errors import (
     StaleVersion,
     UnknownProviderType,
 )
+from hodei.redaction import scrub, shorten
 
 log = logging.getLogger("hodei.api")
 
 DOMAIN = "hodei.api"
 DETAILS_KEY = "grpc-status-details-bin"
+# What a refusal may carry (see _message_of and _violations).
+MESSAGE_CHARS = 1000
+DETAILS_BYTES = 2000
 
 
 class ServerError(HodeiError):
@@ -81,11 +85,32 @@ def status_details(code: grpc.StatusCode, message: str, reason: str, *, problems
     return status.SerializeToString()
 
 
+def _message_of(exc: HodeiError) -> str:
+    # It may quote what the caller sent: never a credential. It travels twice (grpc-message, percent-
+    # encoded, and inside the details), and all trailers together must stay under gRPC's 8 KiB.
+    message = scrub(str(exc))
+    return shorten(message, MESSAGE_CHARS if message.isascii() else MESSAGE_CHARS // 4)
+
+
+def _violations(problems: Sequence[Problem]) -> list[Problem]:
+    """As many field violations as fit :data:`DETAILS_BYTES`, each reason cut short, then a count of the rest."""
+    kept: list[Problem] = []
+    size = 0
+    for problem in problems:
+        short = Problem(problem.field, shorten(problem.reason, 300))
+        size += len(short.field.encode()) + len(short.reason.encode()) + 8
+        if size > DETAILS_BYTES:
+            kept.append(Problem("", f"and {len(problems) - len(kept)} more problem(s)"))
+            break
+        kept.append(short)
+    return kept
+
+
 def describe(exc: HodeiError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
     """The code, message and trailing metadata for a Hodei error."""
     code = code_of(exc)
-    message = str(exc)
-    problems = exc.problems if isinstance(exc, InvalidInput) else ()
+    message = _message_of(exc)
+    problems = _violations(exc.problems) if isinstance(exc, InvalidInput) else []
     subject = exc.subject if isinstance(exc, InvalidInput) else None
     reason = type(exc).__name__
     return code, message, ((DETAILS_KEY, status_details(code, message, reason, problems=problems,

@@ -42,6 +42,7 @@ from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
 from hodei.errors import InvalidInput, Problem
 from hodei.observability.address import parse_listen
 from hodei.provider_change import ProviderChange
+from hodei.redaction import quote
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection
 from hodei.services.views import ProviderView
@@ -96,7 +97,7 @@ def _change(request: pb.UpdateProviderRequest) -> ProviderChange:
         paths = list(convert.CONFIG_FIELDS)
     unknown = [p for p in paths if p not in convert.CONFIG_FIELDS]
     if unknown:
-        raise InvalidInput([Problem("update_mask", f"{p!r} is not a field of ProviderConfig (one of "
+        raise InvalidInput([Problem("update_mask", f"{quote(p)} is not a field of ProviderConfig (one of "
                                                    f"{', '.join(convert.CONFIG_FIELDS)}, or *)") for p in unknown])
     if not paths:
         paths = convert.populated_fields(message)
@@ -194,7 +195,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
 
 
 def _requirements(request: Any) -> dict[str, Any]:
-    document = convert.from_value(request.requirements) if request.HasField("requirements") else {}
+    document = convert.from_value(request.requirements, "requirements") if request.HasField("requirements") else {}
     if not isinstance(document, dict):
         raise InvalidInput(Problem("requirements", f"must be an object, got {type(document).__name__}"))
     return document
@@ -289,8 +290,9 @@ def _refusal(handler: Any, reason: str) -> Any:
 
     if handler is None:
         return None
-    kwargs = {"request_deserializer": handler.request_deserializer,
-              "response_serializer": handler.response_serializer}
+    # The request is not read: a refused call answers UNAUTHENTICATED whatever bytes it sent (with the
+    # handler's deserializer, bytes that are not the message would answer UNKNOWN before the refusal).
+    kwargs = {"request_deserializer": None, "response_serializer": handler.response_serializer}
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(deny, **kwargs)
     if handler.unary_stream:

@@ -9,7 +9,9 @@ import click
 
 from hodei import __version__
 from hodei.cli.app import App, configure_logging
+from hodei.cli.output import printable
 from hodei.errors import HodeiError, InvalidInput
+from hodei.redaction import scrub, shorten
 
 
 class _Group(click.Group):
@@ -34,17 +36,19 @@ class _Group(click.Group):
 
 def _report(ctx: click.Context, exc: HodeiError) -> None:
     wants_json = ctx.meta.get("hodei.output") == "json"
+    message = shorten(scrub(str(exc)))  # a message may quote what was given: never a credential
     if wants_json:
         problems = exc.problems if isinstance(exc, InvalidInput) else []
-        body = {"error": type(exc).__name__, "message": str(exc), "problems": [p.as_dict() for p in problems]}
+        body = {"error": type(exc).__name__, "message": message, "problems": [p.as_dict() for p in problems]}
         click.echo(json.dumps(body, indent=2), err=True)
         return
     if isinstance(exc, InvalidInput) and len(exc.problems) > 1:
         click.echo(f"hodei: error: {exc.subject or 'invalid input'}:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
+        for problem in exc.problems:  # one line each, whatever a key it names holds
+            click.echo(f"  {printable(str(problem))}", err=True)
     else:
-        click.echo(f"hodei: error: {exc}", err=True)
+        # A refusal is one line whatever the input held; other errors may explain on several.
+        click.echo(f"hodei: error: {printable(message) if isinstance(exc, InvalidInput) else message}", err=True)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

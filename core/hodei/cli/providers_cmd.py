@@ -310,7 +310,8 @@ def apply(app: App, path: str, fmt: str | None, dry_run: bool, prune: bool, outp
     Each entry is a provider's whole desired state: a field left out takes its default, except
     status, which is kept as the operator or the health monitor set it. All entries are checked
     first; if any is invalid, nothing is applied. Providers FILE does not name are left alone
-    unless --prune is given.
+    unless --prune is given. A `providers show` or `list -o json` export can be applied as it is:
+    a secret shown as *** keeps the secret stored.
     """
     documents = provider_list(read_document(path, fmt))
     changes = app.providers.apply(documents, dry_run=dry_run, prune=prune)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -11,8 +9,7 @@ import click
 from hodei.cli.app import App
 from hodei.cli.output import emit_json, output_option
 from hodei.cli.spec_options import merged, worker_spec_options
-from hodei.documents import FORMATS, detect_format, parse_text
-from hodei.errors import InvalidInput, Problem
+from hodei.documents import FORMATS, detect_format, parse_text, read_text
 
 NOTHING_FITS = 3
 
@@ -22,10 +19,7 @@ def read_requirements(path: str | None, fmt: str | None) -> Any:
     if path is None:
         return merged({})
     origin = "standard input" if path == "-" else path
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(Problem("requirements", f"cannot read {origin}: {exc}")) from None
+    text = read_text(path, field="requirements")
     if fmt is None and path == "-":
         fmt = "json" if text.lstrip().startswith("{") else "toml"
     return merged(parse_text(text, detect_format(path, fmt), origin, field="requirements"))

@@ -18,6 +18,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from hodei.redaction import scrub, shorten
+
 TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
 FORMATS = ("auto", "json", "text")
 
@@ -75,11 +77,24 @@ def formatter_for(log_format: str, stream: TextIO) -> logging.Formatter:
     return JsonFormatter() if wants_json(log_format, stream) else logging.Formatter(TEXT_FORMAT)
 
 
+class Scrubbed(logging.Filter):
+    """Whatever a message quotes (a URL someone typed, a plugin's error), no credential and no
+    megabytes reach the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        safe = shorten(scrub(message))
+        if safe != message:
+            record.msg, record.args = safe, None
+        return True
+
+
 def make_handler(log_format: str = "auto", stream: TextIO | None = None) -> logging.Handler:
     """A handler on standard error (or ``stream``) in ``log_format``: auto (JSON unless a terminal), json, text."""
     stream = stream if stream is not None else sys.stderr
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter_for(log_format, stream))
+    handler.addFilter(Scrubbed())
     handler._hodei = True  # type: ignore[attr-defined]  # ours, so set_format may change it
     return handler
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from hodei.config_schema import CpuQuantity, MemoryQuantity, StrictModel, problems_from
+from hodei.documents import unstorable_values
 from hodei.errors import InvalidInput, Problem
 from hodei.masking import MASK
 from hodei.worker_spec import (
@@ -111,6 +112,9 @@ def parse_requirements(document: Any, model: type[BaseModel] = RequirementsModel
         return document
     if not isinstance(document, Mapping):
         raise InvalidInput(Problem("", f"requirements must be an object, not {type(document).__name__}"))
+    unusable = unstorable_values(document)  # NaN and Infinity compare false with everything
+    if unusable:
+        raise InvalidInput(unusable, subject="invalid requirements")
     try:
         parsed = model.model_validate(dict(document))
     except ValidationError as exc:

@@ -18,6 +18,7 @@ from typing import Any
 
 from hodei.domain import Provider, ProviderState
 from hodei.errors import NotFound, Problem
+from hodei.redaction import quote
 from hodei.selection.candidates import Candidate
 from hodei.selection.chain import SelectionChain
 from hodei.selection.index import ProviderIndex, mask_of
@@ -256,7 +257,7 @@ class Selector:
         if candidate is None:
             invalid = next((row for row in self.invalid if row.name == name), None)
             if invalid is None:
-                raise NotFound(f"no provider named {name!r}")
+                raise NotFound(f"no provider named {quote(name)}")
             rejection = next(r for r in report.rejected if r.name == name)
             _, reason = rejection.reasons[0]
             return Explanation(name, report, [Check("config", False, reason.message, reason.hint)], None, None)

@@ -15,6 +15,7 @@ from hodei.errors import InvalidInput, NotFound, Problem
 from hodei.masking import MASK, masked_config
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
+from hodei.redaction import quote
 from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Change, Store, StoredProvider
@@ -55,7 +56,7 @@ class LocalProviders:
              region: str | None = None, labels: Mapping[str, str] | None = None) -> list[ProviderView]:
         if status is not None and status not in {s.value for s in ProviderStatus}:
             allowed = ", ".join(s.value for s in ProviderStatus)
-            raise InvalidInput(Problem("status", f"must be one of {allowed}, got {status!r}"))
+            raise InvalidInput(Problem("status", f"must be one of {allowed}, got {quote(status)}"))
 
         def matches(p: StoredProvider) -> bool:
             regions = [p.preferred_region, *(p.allowed_regions if isinstance(p.allowed_regions, list) else [])]
@@ -83,7 +84,7 @@ class LocalProviders:
     def set_status(self, ref: str | uuid.UUID, status: str, cause: str) -> ProviderView:
         if status not in OPERATOR_STATUSES:
             raise InvalidInput(Problem("status", f"must be one of {', '.join(OPERATOR_STATUSES)} (UNHEALTHY is "
-                                                 f"set by the health monitor), got {status!r}"))
+                                                 f"set by the health monitor), got {quote(status)}"))
         return self.view(self.store.set_status(ref, status, cause=cause))
 
     def delete(self, ref: str | uuid.UUID) -> ProviderView:

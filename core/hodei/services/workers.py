@@ -10,6 +10,7 @@ from typing import Any
 from hodei.calls import run_blocking
 from hodei.domain import SLOT_HOLDING, WorkerState
 from hodei.errors import InvalidInput, Problem
+from hodei.redaction import quote
 from hodei.services.selection import LocalSelection
 from hodei.workers import Provisioner, Worker, WorkerRecords
 
@@ -43,7 +44,7 @@ class LocalWorkers:
                    limit: int = 200) -> list[Worker]:
         """Workers, newest first: those holding a slot, or in ``states``, or all with ``everything``."""
         allowed = ", ".join(s.value for s in WorkerState)
-        problems = [Problem(f"states[{i}]", f"must be one of {allowed}, got {s!r}")
+        problems = [Problem(f"states[{i}]", f"must be one of {allowed}, got {quote(s)}")
                     for i, s in enumerate(states) if s not in WorkerState.__members__]
         if limit < 1:
             problems.append(Problem("limit", f"must be at least 1, got {limit}"))

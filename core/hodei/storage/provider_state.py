@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from hodei import limits
 from hodei.database import write_session
 from hodei.domain import HealthStatus, ProviderState, ProviderStatus, Resources
 from hodei.errors import NotFound
 from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
+from hodei.redaction import shorten
 from hodei.storage.rows import as_uuid, aware, find_provider_row, maybe_aware
 from hodei.storage.slots import slot_counts, with_slots
 
@@ -48,14 +50,21 @@ def _state(row: ProviderStateRow | None) -> ProviderState:
     )
 
 
+def _kept_reason(reason: str) -> str:
+    # A backend's answer can be megabytes; stored whole it would be copied into every list and
+    # outgrow the API's message limit. What is kept says that it was cut.
+    return shorten(reason, limits.HEALTH_REASON_CHARS)
+
+
 def _store_state(session: Session, provider: ProviderConfigRow, row: ProviderStateRow | None,
                  state: ProviderState) -> None:
     row = row or ProviderStateRow(provider_id=provider.id)
+    reason = _kept_reason(state.health_reason)
     new_health = state.health.value if state.health else None
     if new_health is not None and row.health != new_health:
         session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="health",
-                                       old_value=row.health, new_value=new_health, cause=state.health_reason))
-    row.health, row.health_reason = new_health, state.health_reason
+                                       old_value=row.health, new_value=new_health, cause=reason))
+    row.health, row.health_reason = new_health, reason
     row.checked_at, row.check_duration_seconds = state.checked_at, state.check_duration_seconds
     row.consecutive_failures = state.consecutive_failures
     row.consecutive_successes = state.consecutive_successes

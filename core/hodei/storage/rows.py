@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from hodei.errors import NotFound
 from hodei.models import ProviderConfigRow
+from hodei.redaction import quote
 
 
 def aware(moment: datetime) -> datetime:
@@ -46,5 +47,5 @@ def find_provider_row(session: Session, ref: str | uuid.UUID, *, lock: bool = Fa
             query = select(ProviderConfigRow).where(ProviderConfigRow.id == as_id)
             row = session.exec(query.with_for_update() if lock else query).first()
     if row is None:
-        raise NotFound(f"no provider named {str(ref)!r}")
+        raise NotFound(f"no provider named {quote(str(ref))}")
     return row

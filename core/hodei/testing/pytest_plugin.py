@@ -66,8 +66,8 @@ def hodei_postgres_url() -> Iterator[str]:
     import os
 
     import sqlalchemy as sa
-    from sqlalchemy.engine import make_url
 
+    from hodei.database import safe_url
     from hodei.testing import backend_unavailable
     from hodei.testing.databases import postgres_schema
 
@@ -79,7 +79,7 @@ def hodei_postgres_url() -> Iterator[str]:
     try:
         url = schemas.enter_context(postgres_schema(base, "test", connect_timeout=5))
     except sa.exc.OperationalError as exc:
-        backend_unavailable(f"PostgreSQL backend unreachable at {make_url(base).render_as_string()}: "
+        backend_unavailable(f"PostgreSQL backend unreachable at {safe_url(base)}: "
                             f"{str(exc.orig).splitlines()[0]}")
     with schemas:
         yield url

@@ -21,6 +21,7 @@ from hodei.database import write_session
 from hodei.domain import WorkerState
 from hodei.errors import HodeiError, NotFound
 from hodei.models import ProviderConfigRow, WorkerRow, utcnow
+from hodei.redaction import quote
 from hodei.storage.rows import aware, maybe_aware
 from hodei.storage.slots import slot_counts, used_slots
 
@@ -122,7 +123,7 @@ class WorkerRecords:
         with write_session(self.engine) as session:
             row = session.get(WorkerRow, worker_id, with_for_update=True)
             if row is None:
-                raise NotFound(f"no worker {worker_id!r}")
+                raise NotFound(f"no worker {quote(worker_id)}")
             current = WorkerState(row.state)
             if (expected is not None and current not in set(expected)) or new not in TRANSITIONS[current]:
                 raise IllegalTransition(f"worker {worker_id} is {current.value}; it cannot become {new.value}")
@@ -157,7 +158,7 @@ class WorkerRecords:
         with Session(self.engine) as session:
             row = session.get(WorkerRow, worker_id)
             if row is None:
-                raise NotFound(f"no worker {worker_id!r}")
+                raise NotFound(f"no worker {quote(worker_id)}")
             return _worker(row)
 
     def find(self, *, provider_id: uuid.UUID | None = None, states: Iterable[WorkerState] | None = None,

@@ -1,0 +1,30 @@
+"""The limits of what Hodei accepts: part of its interface, listed with their reasons in docs/limits.md.
+
+Each is checked where the input comes in, refused naming the field, and every check is linear in
+the size of what it checks.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+NAME_CHARS: Final = 200
+"""A provider's name."""
+TEXT_CHARS: Final = 200
+"""A provider type, a region name, a label or annotation key."""
+LABEL_VALUE_CHARS: Final = 1024
+"""A required label's value."""
+ANNOTATION_VALUE_CHARS: Final = 4096
+"""An annotation's value (free text for people)."""
+LABELS: Final = 256
+"""Required labels of one provider; annotations of one provider likewise."""
+REGIONS: Final = 1000
+"""Allowed regions of one provider."""
+CONFIG_BYTES: Final = 64 * 1024
+"""A provider's ``config``, as compact JSON in UTF-8."""
+NESTING: Final = 32
+"""Levels of objects and lists in a document (a provider, a requirements document, a file)."""
+DOCUMENT_BYTES: Final = 16 * 1024 * 1024
+"""A file (or standard input) given to ``apply``, ``select``, ``--config-file`` and the like."""
+HEALTH_REASON_CHARS: Final = 4096
+"""What a health check's reason keeps; a longer one is cut, saying so."""

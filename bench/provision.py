@@ -58,7 +58,7 @@ def create_providers(url: str, count: int, docker_workers: int) -> str | None:
     Returns the Docker test image (None without Docker)."""
     engine = database.create_engine(url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     try:
         store.create({"name": "static", "provider_type": "static", "max_workers": count + 10,
                       "required_labels": {"backend": "static"}})

@@ -59,7 +59,7 @@ def daemons(tmp_path: Path, hodei_database_url: str, request: pytest.FixtureRequ
     count = getattr(request, "param", 1)
     engine = database.create_engine(hodei_database_url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     store.create({"name": "solo", "provider_type": "static", "max_workers": 20})
     store.close()
     addresses, processes = [], []
@@ -109,7 +109,7 @@ def test_three_daemons_200_requests_exactly_20_workers(daemons: list[str], hodei
     assert all("at capacity" in detail for _, detail in refused), {detail for _, detail in refused}
 
     engine = database.create_engine(hodei_database_url)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     assert ProviderStates(engine).of("solo").active_workers == 20
     with ThreadPoolExecutor(max_workers=20) as pool:
         released = list(pool.map(lambda i: stubs[i % 3].ReleaseWorker(

@@ -57,7 +57,8 @@ def type_plugin(type_name: str, **extra):
 def test_installed_provider_plugins_are_loaded() -> None:
     pm = make_plugin_manager()
     assert pm.load_errors == []
-    assert {"static", "docker", "kubernetes", "lambda"} <= set(pm.provider_types)
+    assert {"docker", "kubernetes", "lambda"} <= set(pm.provider_types)
+    assert "static" not in pm.provider_types  # the core's test-only type waits to be enabled
     infos = {i.name: i for i in pm.plugin_infos()}
     assert infos["docker"].distribution == "hodei-docker"
     assert infos["kubernetes"].provider_types == ["kubernetes"]
@@ -65,7 +66,7 @@ def test_installed_provider_plugins_are_loaded() -> None:
 
 
 def test_each_call_builds_a_fresh_manager() -> None:
-    first, second = make_plugin_manager(), make_plugin_manager()
+    first, second = make_plugin_manager(enable=["static"]), make_plugin_manager(enable=["static"])
     assert first is not second
     first.unregister(name="static")
     assert "static" not in first.provider_types
@@ -359,9 +360,31 @@ def test_core_plugins_load_without_pytest_installed() -> None:
     script = ("import json, sys\n"
               "sys.modules['pytest'] = None\n"
               "from hodei.plugins import make_plugin_manager\n"
-              "pm = make_plugin_manager()\n"
+              "pm = make_plugin_manager(enable=['static'])\n"
               "print(json.dumps({'types': sorted(pm.provider_types), 'errors': [e.error for e in pm.load_errors]}))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     result = json.loads(done.stdout)
     assert result["errors"] == []
     assert "static" in result["types"]
+
+
+def test_static_loads_only_when_enabled_and_deny_wins() -> None:
+    assert "static" not in make_plugin_manager().provider_types
+    enabled = make_plugin_manager(enable=["static"])
+    assert enabled.provider_type("static").plugin_name == "static"
+    info = {i.name: i for i in enabled.plugin_infos()}["static"]
+    assert (info.distribution, info.version) == ("hodei", hodei.__version__)
+    denied = make_plugin_manager(enable=["static"], deny=["static"])
+    assert "static" not in denied.provider_types
+
+
+def test_enabling_an_unknown_core_plugin_is_reported_not_fatal() -> None:
+    pm = make_plugin_manager(enable=["statik"])
+    assert [(e.name, e.distribution) for e in pm.load_errors] == [("statik", "hodei")]
+    assert "no optional plugin of the core is called 'statik'" in pm.load_errors[0].error
+    assert {"docker", "kubernetes", "lambda"} <= set(pm.provider_types)
+
+
+def test_the_core_s_own_plugins_show_the_core_s_version() -> None:
+    infos = {i.name: i for i in make_plugin_manager().plugin_infos()}
+    assert infos["hodei.selection"].version == hodei.__version__

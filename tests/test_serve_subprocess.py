@@ -78,8 +78,11 @@ def test_serve_notifies_systemd_reloads_on_sighup_and_stops_cleanly(workdir: Pat
         config = workdir / "hodei.toml"
         config.write_text(config.read_text().replace("interval_seconds = 0.5", "interval_seconds = 0.7")
                           .replace('url = "sqlite:///hodei.db"', 'url = "sqlite:///other.db"'))
+        sent_at = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         daemon.send_signal(signal.SIGHUP)
-        notify.wait_for("RELOADING", "1")
+        reloading = notify.wait_for("RELOADING", "1")
+        # Type=notify-reload (systemd 253+) needs the reload's CLOCK_MONOTONIC time with it.
+        assert sent_at <= int(reloading["MONOTONIC_USEC"]) <= time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         notify.wait_for("READY", "1")
 
         daemon.send_signal(signal.SIGTERM)

@@ -8,7 +8,6 @@ right down here: one daemon would otherwise find the others' workers missing fro
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
 from hodei.plugins import make_plugin_manager
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
+from hodei.testing.serve import clean_environment
 
 
 def free_port() -> int:
@@ -35,7 +35,7 @@ def free_port() -> int:
 
 
 def environment(config: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HODEI_", "NOTIFY_", "WATCHDOG_"))}
+    env = clean_environment()
     env["HODEI_CONFIG"] = str(config)
     return env
 

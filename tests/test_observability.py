@@ -32,6 +32,7 @@ from hodei.services.selection import LocalSelection
 from hodei.settings import Settings, TracingSettings
 from hodei.store import Store
 from hodei.testing.daemon import run_sql, running, wait_for
+from hodei.testing.serve import clean_environment
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
@@ -610,7 +611,6 @@ def test_the_grafana_dashboard_uses_only_documented_metrics() -> None:
 
 
 def test_hodei_serve_logs_json_lines_and_serves_metrics(tmp_path: Path) -> None:
-    import os
     import queue
     import signal
     import subprocess
@@ -627,7 +627,7 @@ def test_hodei_serve_logs_json_lines_and_serves_metrics(tmp_path: Path) -> None:
     (tmp_path / "hodei.toml").write_text(
         f'[database]\nurl = "{url}"\n[health]\ninterval_seconds = 0.2\n[daemon]\npoll_seconds = 0.1\n'
         '[metrics]\nlisten = "127.0.0.1:0"\n', encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HODEI_", "NOTIFY_", "WATCHDOG_"))}
+    env = clean_environment()
     env["HODEI_CONFIG"] = str(tmp_path / "hodei.toml")
     daemon = subprocess.Popen([sys.executable, "-m", "hodei", "serve"], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

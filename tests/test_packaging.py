@@ -125,9 +125,14 @@ def venv(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> P
     return root
 
 
+def production_environment() -> dict[str, str]:
+    """No Hodei variable at all: not even the test run's HODEI_PLUGINS_ENABLE."""
+    return {k: v for k, v in clean_environment().items() if not k.startswith("HODEI_")}
+
+
 def run(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(venv / "bin" / args[0]), *args[1:]], capture_output=True, text=True, timeout=120,
-                          cwd=cwd, env=clean_environment())
+                          cwd=cwd, env=production_environment())
 
 
 def test_the_installed_hodei_comes_from_the_wheel_with_its_protos(venv: Path, tmp_path: Path) -> None:
@@ -158,7 +163,7 @@ def test_a_wheel_installed_hodei_lists_the_three_provider_types_and_serves(venv:
     upgraded = run(venv, "hodei", "--config", str(config), "db", "upgrade", cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
     process = subprocess.Popen([str(venv / "bin" / "hodei"), "--config", str(config), "serve"], cwd=tmp_path,
-                               env=clean_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               env=production_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     served = Served(process)
     try:

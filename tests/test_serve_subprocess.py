@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hodei.testing.serve import clean_environment
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="the notify protocol needs Unix sockets")
 
@@ -56,7 +56,7 @@ def notify(workdir: Path) -> Iterator[NotifySocket]:
 
 
 def hodei(workdir: Path, *args: str, env: dict[str, str] | None = None, **kwargs):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("HODEI_", "NOTIFY_", "WATCHDOG_"))}
+    environment = clean_environment()
     environment["HODEI_CONFIG"] = str(workdir / "hodei.toml")
     return subprocess.Popen([sys.executable, "-m", "hodei", *args], cwd=workdir, env={**environment, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)

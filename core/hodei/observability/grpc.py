@@ -63,10 +63,7 @@ def _code_of(context: Any, exc: BaseException | None) -> grpc.StatusCode:
         code = _BY_VALUE.get(code)
     if isinstance(code, grpc.StatusCode):
         return code
-    cancelled = False
-    with suppress(Exception):
-        cancelled = context.cancelled() is True
-    if cancelled:
+    if _cancelled(context):
         return grpc.StatusCode.CANCELLED
     if exc is None:
         return grpc.StatusCode.OK
@@ -75,6 +72,23 @@ def _code_of(context: Any, exc: BaseException | None) -> grpc.StatusCode:
     if isinstance(exc, asyncio.CancelledError | GeneratorExit):
         return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.UNKNOWN
+
+
+def _cancelled(context: Any) -> bool:
+    with suppress(Exception):
+        return context.cancelled() is True
+    return False
+
+
+def _when_done(context: Any, callback: Callable[[], None]) -> bool:
+    """Run ``callback`` once the call is over; ``False`` when the context cannot say (then: now)."""
+    try:
+        if context.done():
+            return False
+        context.add_done_callback(lambda _context: callback())
+    except Exception:
+        return False
+    return True
 
 
 def _current(span: Any) -> Any:
@@ -122,7 +136,7 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
     @contextmanager
-    def _span(self, method: str, metadata: Any, context: Any) -> Any:
+    def _span(self, method: str, metadata: Any, context: Any, *, stream: bool = False) -> Any:
         name = method.lstrip("/") if method != "unknown" else "unknown"
         service, _, rpc = name.rpartition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": rpc}
@@ -133,13 +147,8 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
         span = self.telemetry.tracer.start_span(
             name, context=parent_context(metadata), kind=SpanKind.SERVER, attributes=attributes,
             record_exception=False, set_status_on_exception=False)
-        try:
-            yield span
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            code = _code_of(context, error)
+
+        def finish(code: grpc.StatusCode, seconds: float) -> None:
             if span.is_recording():
                 span.set_attribute("rpc.grpc.status_code", code.value[0])
                 if code in _SERVER_FAULTS:
@@ -147,12 +156,25 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
                         span.record_exception(error)
                     span.set_status(Status(StatusCode.ERROR, code.name))
             span.end()
-            self.telemetry.metrics.observe_grpc(method, code.name, time.perf_counter() - started)
+            self.telemetry.metrics.observe_grpc(method, code.name, seconds)
+
+        try:
+            yield span
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            code, seconds = _code_of(context, error), time.perf_counter() - started
+            # A stream whose handler ended as its client cancelled (the request stream just stops) is
+            # known as cancelled only once the call is over: decided then.
+            if not (stream and code is grpc.StatusCode.OK and _when_done(context, lambda: finish(
+                    grpc.StatusCode.CANCELLED if _cancelled(context) else code, seconds))):
+                finish(code, seconds)
 
     def _wrap(self, behavior: Callable[..., Any], method: str, metadata: Any) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behavior):
             async def streaming(request: Any, context: Any) -> AsyncIterator[Any]:
-                with self._span(method, metadata, context) as span:
+                with self._span(method, metadata, context, stream=True) as span:
                     responses = behavior(request, context).__aiter__()
                     while True:
                         with _current(span):

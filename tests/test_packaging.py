@@ -174,3 +174,20 @@ def test_a_wheel_installed_hodei_lists_the_three_provider_types_and_serves(venv:
         assert json.loads(listed.stdout) == []
     finally:
         assert served.stop() == 0, served.log()
+
+
+def test_a_plugin_author_s_suite_gets_the_fixtures_only_when_it_asks(tmp_path: Path) -> None:
+    """No pytest11 entry point: Hodei's fixtures are absent from a test run until `-p hodei.testing.pytest_plugin`."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    (tmp_path / "test_author.py").write_text(
+        "def test_types(hodei_pm):\n    assert 'static' in hodei_pm.provider_types\n", encoding="utf-8")
+
+    def pytest_run(*options: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, "test_author.py"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              env=clean_environment(PYTEST_ADDOPTS=""))
+
+    without = pytest_run()
+    assert without.returncode == 1 and "fixture 'hodei_pm' not found" in without.stdout, without.stdout
+    with_plugin = pytest_run("-p", "hodei.testing.pytest_plugin")
+    assert with_plugin.returncode == 0, with_plugin.stdout + with_plugin.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import sys
 import types
 from collections.abc import Callable
@@ -388,3 +389,32 @@ def test_enabling_an_unknown_core_plugin_is_reported_not_fatal() -> None:
 def test_the_core_s_own_plugins_show_the_core_s_version() -> None:
     infos = {i.name: i for i in make_plugin_manager().plugin_infos()}
     assert infos["hodei.selection"].version == hodei.__version__
+
+
+@pytest.mark.parametrize("names", [["nope"], ["static", "Static"], [""], ["hodei.selection"], ["docker"]])
+def test_enable_names_only_the_core_s_optional_plugins(tmp_path, names) -> None:
+    from hodei.errors import InvalidInput
+    from hodei.settings import load_settings
+
+    config = tmp_path / "hodei.toml"
+    config.write_text(f"[plugins]\nenable = {json.dumps(names)}\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as refused:
+        load_settings(config)
+    assert [p.field for p in refused.value.problems] == ["plugins.enable"]
+    assert "is not a plugin of the core (there are: static)" in str(refused.value)
+
+
+def test_the_environment_adds_to_enable_and_is_checked(tmp_path, monkeypatch) -> None:
+    from hodei.errors import InvalidInput
+    from hodei.settings import load_settings
+
+    config = tmp_path / "hodei.toml"
+    config.write_text("[plugins]\nenable = []\n", encoding="utf-8")
+    monkeypatch.setenv("HODEI_PLUGINS_ENABLE", " static , ")
+    assert load_settings(config).plugins.enable == ["static"]
+    monkeypatch.setenv("HODEI_PLUGINS_ENABLE", "static,statik")
+    with pytest.raises(InvalidInput) as refused:
+        load_settings(config)
+    assert [p.field for p in refused.value.problems] == ["HODEI_PLUGINS_ENABLE"]
+    monkeypatch.delenv("HODEI_PLUGINS_ENABLE")
+    assert load_settings(config).plugins.enable == []

@@ -123,7 +123,7 @@ async def observe(daemon: Daemon, marks: dict[str, float]) -> None:
 
 async def measure(url: str, args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
     settings = Settings.model_validate({
-        "database": {"url": url},
+        "database": {"url": url}, "plugins": {"enable": ["static"]},
         "health": {"interval_seconds": 3600.0, "timeout_seconds": args.timeout, "concurrency": concurrency},
         "daemon": {"poll_seconds": 1.0, "resync_seconds": 3600.0},
         "api": {"listen": "127.0.0.1:0"}, "metrics": {"listen": ""},

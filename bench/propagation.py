@@ -66,7 +66,7 @@ def documents(count: int, rng: random.Random) -> list[dict[str, Any]]:
 async def measure(url: str, args: argparse.Namespace, seed: int) -> list[float]:
     """Seconds from each commit's return to the daemon holding the new value."""
     settings = Settings.model_validate({
-        "database": {"url": url},
+        "database": {"url": url}, "plugins": {"enable": ["static"]},
         "health": {"interval_seconds": 3600.0},
         "daemon": {"poll_seconds": args.poll_seconds, "resync_seconds": 3600.0},
         "api": {"listen": "127.0.0.1:0"}, "metrics": {"listen": ""},

@@ -58,7 +58,7 @@ def create_providers(url: str, count: int, docker_workers: int) -> str | None:
     Returns the Docker test image (None without Docker)."""
     engine = database.create_engine(url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     try:
         store.create({"name": "static", "provider_type": "static", "max_workers": count + 10,
                       "required_labels": {"backend": "static"}})
@@ -155,7 +155,7 @@ async def in_process_rows(url: str, count: int, docker_workers: int, image: str 
     """The same, through the workers service of a daemon running in this process (no API, no metrics
     endpoint; one health round, at start, which records the Docker engine's capacity)."""
     settings = Settings.model_validate({
-        "database": {"url": url}, "api": {"listen": ""}, "metrics": {"listen": ""},
+        "database": {"url": url}, "api": {"listen": ""}, "metrics": {"listen": ""}, "plugins": {"enable": ["static"]},
         "health": {"interval_seconds": 3600.0}, "workers": {"reconcile_seconds": 3600.0},
     })
     daemon = Daemon(settings)
@@ -218,6 +218,7 @@ def api_rows(url: str, count: int, docker_workers: int, image: str | None) -> li
         config = os.path.join(scratch, "hodei.toml")
         with open(config, "w") as handle:
             handle.write(f'[database]\nurl = "{url}"\n[api]\nlisten = "{address}"\n[metrics]\nlisten = ""\n'
+                         '[plugins]\nenable = ["static"]\n'
                          "[health]\ninterval_seconds = 3600\n[workers]\nreconcile_seconds = 3600\n"
                          '[logging]\nformat = "text"\n')
         env = {k: v for k, v in os.environ.items() if not k.startswith("HODEI_")} | {"HODEI_CONFIG": config}

@@ -40,7 +40,7 @@ def timed(action: Callable[[], object]) -> float:
 def run(url: str, count: int) -> dict[str, float]:
     engine = database.create_engine(url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     providers = LocalProviders(store, ProviderStates(engine), store.pm)
     try:
         return {

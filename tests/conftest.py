@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,10 @@ from hodei.cli import main
 from sqlalchemy.engine import make_url
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+# The core's test-only `static` provider type, for every `hodei` these tests run in-process or as a
+# child (hodei.testing.serve starts daemons without HODEI_* variables: their hodei.toml enables it).
+os.environ.setdefault("HODEI_PLUGINS_ENABLE", "static")
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +61,10 @@ def install_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
 
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
-    """A minimal hodei.toml: every installed plugin loaded (so ``static`` is there)."""
+    """A minimal hodei.toml: every installed plugin loaded, and the core's ``static`` type."""
     path = tmp_path / "etc" / "hodei.toml"
     path.parent.mkdir()
-    path.write_text("[plugins]\nallow = []\ndeny = []\n", encoding="utf-8")
+    path.write_text('[plugins]\nallow = []\ndeny = []\nenable = ["static"]\n', encoding="utf-8")
     return path
 
 

@@ -8,7 +8,6 @@ right down here: one daemon would otherwise find the others' workers missing fro
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
 from hodei.plugins import make_plugin_manager
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
+from hodei.testing.serve import clean_environment
 
 
 def free_port() -> int:
@@ -35,7 +35,7 @@ def free_port() -> int:
 
 
 def environment(config: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HODEI_", "NOTIFY_", "WATCHDOG_"))}
+    env = clean_environment()
     env["HODEI_CONFIG"] = str(config)
     return env
 
@@ -59,7 +59,7 @@ def daemons(tmp_path: Path, hodei_database_url: str, request: pytest.FixtureRequ
     count = getattr(request, "param", 1)
     engine = database.create_engine(hodei_database_url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     store.create({"name": "solo", "provider_type": "static", "max_workers": 20})
     store.close()
     addresses, processes = [], []
@@ -109,7 +109,7 @@ def test_three_daemons_200_requests_exactly_20_workers(daemons: list[str], hodei
     assert all("at capacity" in detail for _, detail in refused), {detail for _, detail in refused}
 
     engine = database.create_engine(hodei_database_url)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     assert ProviderStates(engine).of("solo").active_workers == 20
     with ThreadPoolExecutor(max_workers=20) as pool:
         released = list(pool.map(lambda i: stubs[i % 3].ReleaseWorker(

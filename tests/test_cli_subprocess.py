@@ -7,7 +7,6 @@ HODEI_CONFIG names the copy, so its ``sqlite:///../var/hodei.db`` lands in that 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hodei.testing.serve import clean_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 HODEI = Path(sys.executable).parent / "hodei"
@@ -23,7 +23,7 @@ HODEI = Path(sys.executable).parent / "hodei"
 class Session:
     def __init__(self, folder: Path):
         self.folder = folder
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HODEI_")}
+        self.env = clean_environment()
         self.env["HODEI_CONFIG"] = str(folder / "config" / "hodei.toml")
 
     def __call__(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:

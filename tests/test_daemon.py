@@ -196,7 +196,7 @@ class Proxy:
 async def test_the_daemon_outlives_the_database_and_recovers(hodei_postgres_url) -> None:
     engine = database.create_engine(hodei_postgres_url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     store.create({"name": "steady", "provider_type": "static"})
     direct = make_url(hodei_postgres_url)
     proxy = Proxy((direct.host or "127.0.0.1", direct.port or 5432))
@@ -237,7 +237,7 @@ async def test_postgresql_restarted_under_a_running_daemon(hodei_postgres_url) -
                             "(e.g. pg_ctlcluster --skip-systemctl-redirect 15 main restart)")
     engine = database.create_engine(hodei_postgres_url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     store.create({"name": "steady", "provider_type": "static"})
     try:
         async with running(Daemon(settings(hodei_postgres_url))) as daemon:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import sys
 import types
 from collections.abc import Callable
@@ -57,7 +58,8 @@ def type_plugin(type_name: str, **extra):
 def test_installed_provider_plugins_are_loaded() -> None:
     pm = make_plugin_manager()
     assert pm.load_errors == []
-    assert {"static", "docker", "kubernetes", "lambda"} <= set(pm.provider_types)
+    assert {"docker", "kubernetes", "lambda"} <= set(pm.provider_types)
+    assert "static" not in pm.provider_types  # the core's test-only type waits to be enabled
     infos = {i.name: i for i in pm.plugin_infos()}
     assert infos["docker"].distribution == "hodei-docker"
     assert infos["kubernetes"].provider_types == ["kubernetes"]
@@ -65,7 +67,7 @@ def test_installed_provider_plugins_are_loaded() -> None:
 
 
 def test_each_call_builds_a_fresh_manager() -> None:
-    first, second = make_plugin_manager(), make_plugin_manager()
+    first, second = make_plugin_manager(enable=["static"]), make_plugin_manager(enable=["static"])
     assert first is not second
     first.unregister(name="static")
     assert "static" not in first.provider_types
@@ -359,9 +361,60 @@ def test_core_plugins_load_without_pytest_installed() -> None:
     script = ("import json, sys\n"
               "sys.modules['pytest'] = None\n"
               "from hodei.plugins import make_plugin_manager\n"
-              "pm = make_plugin_manager()\n"
+              "pm = make_plugin_manager(enable=['static'])\n"
               "print(json.dumps({'types': sorted(pm.provider_types), 'errors': [e.error for e in pm.load_errors]}))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     result = json.loads(done.stdout)
     assert result["errors"] == []
     assert "static" in result["types"]
+
+
+def test_static_loads_only_when_enabled_and_deny_wins() -> None:
+    assert "static" not in make_plugin_manager().provider_types
+    enabled = make_plugin_manager(enable=["static"])
+    assert enabled.provider_type("static").plugin_name == "static"
+    info = {i.name: i for i in enabled.plugin_infos()}["static"]
+    assert (info.distribution, info.version) == ("hodei", hodei.__version__)
+    denied = make_plugin_manager(enable=["static"], deny=["static"])
+    assert "static" not in denied.provider_types
+
+
+def test_enabling_an_unknown_core_plugin_is_reported_not_fatal() -> None:
+    pm = make_plugin_manager(enable=["statik"])
+    assert [(e.name, e.distribution) for e in pm.load_errors] == [("statik", "hodei")]
+    assert "no optional plugin of the core is called 'statik'" in pm.load_errors[0].error
+    assert {"docker", "kubernetes", "lambda"} <= set(pm.provider_types)
+
+
+def test_the_core_s_own_plugins_show_the_core_s_version() -> None:
+    infos = {i.name: i for i in make_plugin_manager().plugin_infos()}
+    assert infos["hodei.selection"].version == hodei.__version__
+
+
+@pytest.mark.parametrize("names", [["nope"], ["static", "Static"], [""], ["hodei.selection"], ["docker"]])
+def test_enable_names_only_the_core_s_optional_plugins(tmp_path, names) -> None:
+    from hodei.errors import InvalidInput
+    from hodei.settings import load_settings
+
+    config = tmp_path / "hodei.toml"
+    config.write_text(f"[plugins]\nenable = {json.dumps(names)}\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as refused:
+        load_settings(config)
+    assert [p.field for p in refused.value.problems] == ["plugins.enable"]
+    assert "is not a plugin of the core (there are: static)" in str(refused.value)
+
+
+def test_the_environment_adds_to_enable_and_is_checked(tmp_path, monkeypatch) -> None:
+    from hodei.errors import InvalidInput
+    from hodei.settings import load_settings
+
+    config = tmp_path / "hodei.toml"
+    config.write_text("[plugins]\nenable = []\n", encoding="utf-8")
+    monkeypatch.setenv("HODEI_PLUGINS_ENABLE", " static , ")
+    assert load_settings(config).plugins.enable == ["static"]
+    monkeypatch.setenv("HODEI_PLUGINS_ENABLE", "static,statik")
+    with pytest.raises(InvalidInput) as refused:
+        load_settings(config)
+    assert [p.field for p in refused.value.problems] == ["HODEI_PLUGINS_ENABLE"]
+    monkeypatch.delenv("HODEI_PLUGINS_ENABLE")
+    assert load_settings(config).plugins.enable == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hodei.testing.serve import clean_environment
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="the notify protocol needs Unix sockets")
 
@@ -56,7 +56,7 @@ def notify(workdir: Path) -> Iterator[NotifySocket]:
 
 
 def hodei(workdir: Path, *args: str, env: dict[str, str] | None = None, **kwargs):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("HODEI_", "NOTIFY_", "WATCHDOG_"))}
+    environment = clean_environment()
     environment["HODEI_CONFIG"] = str(workdir / "hodei.toml")
     return subprocess.Popen([sys.executable, "-m", "hodei", *args], cwd=workdir, env={**environment, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
@@ -78,8 +78,11 @@ def test_serve_notifies_systemd_reloads_on_sighup_and_stops_cleanly(workdir: Pat
         config = workdir / "hodei.toml"
         config.write_text(config.read_text().replace("interval_seconds = 0.5", "interval_seconds = 0.7")
                           .replace('url = "sqlite:///hodei.db"', 'url = "sqlite:///other.db"'))
+        sent_at = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         daemon.send_signal(signal.SIGHUP)
-        notify.wait_for("RELOADING", "1")
+        reloading = notify.wait_for("RELOADING", "1")
+        # Type=notify-reload (systemd 253+) needs the reload's CLOCK_MONOTONIC time with it.
+        assert sent_at <= int(reloading["MONOTONIC_USEC"]) <= time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         notify.wait_for("READY", "1")
 
         daemon.send_signal(signal.SIGTERM)

@@ -37,7 +37,7 @@ class World:
     def __init__(self, url: str, **settings: Any):
         engine = database.create_engine(url)
         database.upgrade(engine)
-        self.pm = make_plugin_manager()
+        self.pm = make_plugin_manager(enable=["static"])
         self.store = Store(engine, self.pm)
         self.chain = build_chain(self.pm)
         self.settings = WorkerSettings.model_validate({"provision_timeout_seconds": 1.0, **settings})

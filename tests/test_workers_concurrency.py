@@ -32,7 +32,7 @@ from hodei.store import Store
 from hodei.workers import NoProviderAvailable
 
 url, count = sys.argv[1], int(sys.argv[2])
-store = Store(database.create_engine(url), make_plugin_manager())
+store = Store(database.create_engine(url), make_plugin_manager(enable=["static"]))
 chain = build_chain(store.pm)
 provisioner = on_database(store, chain).provisioner
 outcomes = []
@@ -59,7 +59,7 @@ print(json.dumps(outcomes))
 def test_three_processes_200_requests_max_workers_20(hodei_database_url: str) -> None:
     engine = database.create_engine(hodei_database_url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     store.create({"name": "solo", "provider_type": "static", "max_workers": 20})
     processes = [subprocess.Popen([sys.executable, "-c", PROCESS, hodei_database_url, str(count)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -27,6 +27,11 @@ _UNSET_EXAMPLES = {
     ("selection", "filters"): ["status", "health", "capacity", "resources", "labels", "annotations",
                                "allowed-regions", "image"],
     ("selection", "rankers"): ["priority", "utilization", "name"],
+    # The same names as config/hodei.toml and the README's walk-through of a token and TLS.
+    ("api", "token_file"): "api-token",
+    ("api", "tls_cert_file"): "api.crt",
+    ("api", "tls_key_file"): "api.key",
+    ("api", "client_ca_file"): "clients-ca.crt",
 }
 _TABLE_EXAMPLES = {("selection", "weights"): {"utilization": 1.0}}
 
@@ -35,6 +40,7 @@ def render_default_config(database_url: str = "sqlite:///hodei.db") -> str:
     """TOML text for a default ``hodei.toml``: tomli-w writes the values, each preceded by its help."""
     settings = Settings()
     settings.database.url = database_url
+    settings.plugins.enable = []  # the defaults, not what $HODEI_PLUGINS_ENABLE asks of this run
     parts = ["# Hodei settings. Every key is optional; shown here at its default.", ""]
     for section, field in Settings.model_fields.items():
         if field.exclude:

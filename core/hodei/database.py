@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,18 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 # Alembic is imported where it is used: every `hodei` command would otherwise pay for it at start.
+
+
+class _AlembicSetUpLines(logging.Filter):
+    """Drops the lines Alembic logs each time it looks at a database ("Context impl SQLiteImpl.", "Will
+    assume non-transactional DDL."): the daemon would print them at every start. What a migration does
+    ("Running upgrade 0004 -> 0005, ...") still goes through, and only an upgrade that applies one says it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_AlembicSetUpLines())
 
 
 def safe_url(url: str | sa.URL) -> str:

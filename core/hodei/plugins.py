@@ -21,6 +21,9 @@ from hodei.errors import UnknownProviderType
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "hodei"
+# Plugins that ship in the core but load only when named in `[plugins] enable` (or $HODEI_PLUGINS_ENABLE):
+# `static` serves a provider type for tests, benchmarks and dry runs, never wanted in production.
+OPTIONAL_PLUGINS = {"static": "hodei.testing.static_provider"}
 _TYPE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
@@ -206,6 +209,7 @@ def make_plugin_manager(
     load_entry_points: bool = True,
     plugins: Iterable[tuple[str, object]] = (),
     builtin_rules: bool = True,
+    enable: Iterable[str] = (),
 ) -> HodeiPluginManager:
     """Build a fresh plugin manager.
 
@@ -214,18 +218,22 @@ def make_plugin_manager(
     :param load_entry_points: ``False`` loads only ``plugins`` (tests).
     :param plugins: ``(name, plugin)`` pairs registered before the entry points: the core's own.
     :param builtin_rules: register the built-in selection rules (plugin ``hodei.selection``).
+    :param enable: the core's optional plugins to load (:data:`OPTIONAL_PLUGINS`); ``deny`` wins.
     """
+    from hodei import __version__
+
     pm = HodeiPluginManager()
     if builtin_rules:
         from hodei.selection import builtin
 
-        pm.register_plugin(builtin, "hodei.selection", distribution="hodei")
+        pm.register_plugin(builtin, "hodei.selection", distribution="hodei", version=__version__)
     for name, plugin in plugins:
-        pm.register_plugin(plugin, name, distribution="hodei")
-    if not load_entry_points:
-        return pm
+        pm.register_plugin(plugin, name, distribution="hodei", version=__version__)
     allowed = set(allow or ())
     denied = set(deny)
+    _register_optionals(pm, set(enable), denied, __version__)
+    if not load_entry_points:
+        return pm
     installed = sorted(_entry_points(), key=lambda e: e.name)
     loaded: list[tuple[importlib.metadata.EntryPoint, object]] = []
     for ep in installed:
@@ -252,9 +260,33 @@ def make_plugin_manager(
     # so another package claiming `docker` is the one refused, whatever its name sorts as.
     for ep, plugin in sorted(loaded, key=lambda item: (not owns_its_name(item), item[0].name)):
         pm.register_plugin(plugin, ep.name, ep.dist.name if ep.dist else None, ep.dist.version if ep.dist else None)
-    for name in sorted((allowed | denied) - {ep.name for ep in installed}):
+    for name in sorted((allowed | denied) - {ep.name for ep in installed} - set(OPTIONAL_PLUGINS)):
         log.warning("hodei.toml names plugin %r in an allow/deny list but no such plugin is installed", name)
     return pm
+
+
+def _register_optionals(pm: HodeiPluginManager, enable: set[str], denied: set[str], version: str) -> None:
+    for name in sorted(enable):
+        if name in denied:
+            pm.skipped.append(name)
+        else:
+            _register_optional(pm, name, version)
+
+
+def _register_optional(pm: HodeiPluginManager, name: str, version: str) -> None:
+    module = OPTIONAL_PLUGINS.get(name)
+    if module is None:
+        known = ", ".join(sorted(OPTIONAL_PLUGINS))
+        pm._reject(name, "hodei", f"no optional plugin of the core is called {name!r} (there are: {known})")
+        return
+    if pm.has_plugin(name):
+        return
+    try:
+        plugin = importlib.import_module(module)
+    except Exception as exc:
+        pm._reject(name, "hodei", f"cannot import {module}: {type(exc).__name__}: {exc}")
+        return
+    pm.register_plugin(plugin, name, distribution="hodei", version=version)
 
 
 def provider_hook(provider_type: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

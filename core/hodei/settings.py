@@ -15,6 +15,8 @@ from hodei.errors import InvalidInput, Problem
 
 CONFIG_ENV = "HODEI_CONFIG"
 DATABASE_URL_ENV = "HODEI_DATABASE_URL"
+# Comma-separated names added to [plugins] enable (a test run or a dry run turns `static` on this way).
+PLUGINS_ENABLE_ENV = "HODEI_PLUGINS_ENABLE"
 # Looked for in this order when neither --config nor HODEI_CONFIG names a file.
 DEFAULT_LOCATIONS = (Path("config/hodei.toml"), Path("/etc/hodei/hodei.toml"))
 
@@ -35,6 +37,19 @@ class PluginSettings(_Section):
         "Entry point names to load; empty loads every installed plugin"))
     deny: list[str] = Field(default_factory=list, description=(
         "Entry point names never to load; wins over allow"))
+    enable: list[str] = Field(default_factory=lambda: _named_in_environment(), description=(
+        "Plugins of the core that load only when named here: \"static\", an in-memory provider type for "
+        "tests, benchmarks and dry runs (also $HODEI_PLUGINS_ENABLE, comma-separated)"))
+
+    @field_validator("enable")
+    @classmethod
+    def _optional_plugins(cls, value: list[str]) -> list[str]:
+        from hodei.plugins import OPTIONAL_PLUGINS
+
+        unknown = [name for name in value if name not in OPTIONAL_PLUGINS]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a plugin of the core (there are: {', '.join(OPTIONAL_PLUGINS)})")
+        return value
 
 
 class HealthSettings(_Section):
@@ -137,8 +152,8 @@ class ApiSettings(_Section):
         "Address of the gRPC API of `hodei serve`, HOST:PORT ([::1]:50051 for IPv6; port 0 picks a free one); "
         "\"\" or false: no API. Beyond a loopback address, token_file is required"))
     token_file: str | None = Field(None, description=(
-        "File holding the bearer token every call but the health service must carry (metadata "
-        "authorization: Bearer TOKEN). A relative path is taken from the directory of this file"))
+        "File holding the bearer token every call but the health and reflection services must carry "
+        "(metadata authorization: Bearer TOKEN). A relative path is taken from the directory of this file"))
     tls_cert_file: str | None = Field(None, description=(
         "PEM certificate (chain) of the server; with tls_key_file, the API speaks TLS only"))
     tls_key_file: str | None = Field(None, description="PEM private key of tls_cert_file")
@@ -247,5 +262,22 @@ def load_settings(config: str | os.PathLike[str] | None = None, database_url: st
         raise InvalidInput(Problem("database.url", "is not a database URL (examples: sqlite:///var/hodei.db, "
                                                    "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB)")) from None
     settings.database.url = url
+    settings.plugins.enable = _enabled_plugins(settings.plugins.enable)
     settings.source = path
     return settings
+
+
+def _named_in_environment() -> list[str]:
+    """``$HODEI_PLUGINS_ENABLE``'s names: the default of ``[plugins] enable``, and added to a file's list."""
+    return [name.strip() for name in os.environ.get(PLUGINS_ENABLE_ENV, "").split(",") if name.strip()]
+
+
+def _enabled_plugins(configured: list[str]) -> list[str]:
+    from hodei.plugins import OPTIONAL_PLUGINS
+
+    named = _named_in_environment()
+    unknown = [name for name in named if name not in OPTIONAL_PLUGINS]
+    if unknown:
+        raise InvalidInput(Problem(PLUGINS_ENABLE_ENV, f"{unknown[0]!r} is not a plugin of the core "
+                                                       f"(there are: {', '.join(OPTIONAL_PLUGINS)})"))
+    return [*configured, *(name for name in named if name not in configured)]

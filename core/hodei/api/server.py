@@ -7,7 +7,7 @@ hands over in :class:`ApiServices` with a way to run blocking calls off the loop
 its view of a provider after a write, so the next selection sees it.
 
 Security: the API listens on loopback by default. With ``[api] token_file`` every call but the health
-service must carry ``authorization: Bearer TOKEN`` (compared in constant time, never logged); beyond
+and reflection services (probes; the schema, which the shipped .proto files tell anyway) must carry ``authorization: Bearer TOKEN`` (compared in constant time, never logged); beyond
 loopback the settings refuse to load without it. ``tls_cert_file``/``tls_key_file`` make it TLS only,
 ``client_ca_file`` mutual TLS.
 """
@@ -29,7 +29,7 @@ import grpc.aio
 from anyio.abc import TaskStatus
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from hodei.api import convert
 from hodei.api.errors import DETAILS_KEY, answers, status_details
@@ -58,9 +58,14 @@ PROVIDER_SERVICE = pb.DESCRIPTOR.services_by_name["ProviderService"].full_name
 SELECTION_SERVICE = spb.DESCRIPTOR.services_by_name["SelectionService"].full_name
 WORKER_SERVICE = wpb.DESCRIPTOR.services_by_name["WorkerService"].full_name
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
+REFLECTION_PREFIX = f"/{reflection.SERVICE_NAME}/"
+# Answered without a token: probes (grpc_health_probe, a load balancer) and schema discovery (grpcurl
+# without -proto). Reflection tells only what the .proto files shipped with Hodei tell anyone.
+OPEN_PREFIXES = (HEALTH_PREFIX, REFLECTION_PREFIX)
 # Every method this server answers: the metrics' method label takes no other value.
 METHODS = tuple(f"/{service.full_name}/{method.name}"
-                for descriptor in (pb.DESCRIPTOR, spb.DESCRIPTOR, wpb.DESCRIPTOR, health_pb2.DESCRIPTOR)
+                for descriptor in (pb.DESCRIPTOR, spb.DESCRIPTOR, wpb.DESCRIPTOR, health_pb2.DESCRIPTOR,
+                                   reflection_pb2.DESCRIPTOR)
                 for service in descriptor.services_by_name.values() for method in service.methods)
 
 
@@ -262,13 +267,13 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
 
 
 class TokenAuth(grpc.aio.ServerInterceptor):
-    """Every call but the health service carries ``authorization: Bearer TOKEN``."""
+    """Every call but the health and reflection services carries ``authorization: Bearer TOKEN``."""
 
     def __init__(self, token: str):
         self._token = token.encode("utf-8")
 
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        if details.method.startswith(HEALTH_PREFIX):
+        if details.method.startswith(OPEN_PREFIXES):
             return await continuation(details)
         given = b""
         for key, value in details.invocation_metadata or ():

@@ -91,7 +91,7 @@ class App:
         from hodei.plugins import make_plugin_manager
 
         plugins = self.settings.plugins
-        return make_plugin_manager(allow=plugins.allow, deny=plugins.deny)
+        return make_plugin_manager(allow=plugins.allow, deny=plugins.deny, enable=plugins.enable)
 
     @functools.cached_property
     def store(self) -> Store:

@@ -64,7 +64,8 @@ class Daemon:
         self.settings = settings
         self.config_path = config_path if config_path is not None else settings.source
         self.database_url = database_url
-        self.pm = pm or make_plugin_manager(allow=settings.plugins.allow, deny=settings.plugins.deny)
+        self.pm = pm or make_plugin_manager(allow=settings.plugins.allow, deny=settings.plugins.deny,
+                                          enable=settings.plugins.enable)
         self.notifier = notifier or Notifier()
         self.store = Store(create_engine(settings.database.url), self.pm, check=False)
         self.states = ProviderStates(self.store.engine)
@@ -225,7 +226,7 @@ class Daemon:
     @traced_reload
     async def reload(self) -> list[str]:
         """Re-read hodei.toml (SIGHUP). Returns the keys that need a restart to take effect."""
-        self.notifier.send(RELOADING=1, STATUS="reloading configuration")
+        self.notifier.reloading("reloading configuration")
         try:
             new = load_settings(self.config_path, self.database_url)
             chain = build_chain(self.pm, new.selection.filters, new.selection.rankers, new.selection.weights)

@@ -1,4 +1,4 @@
-"""systemd's notify protocol: READY=1, STATUS=..., STOPPING=1, WATCHDOG=1 to $NOTIFY_SOCKET.
+"""systemd's notify protocol: READY=1, STATUS=..., RELOADING=1, STOPPING=1, WATCHDOG=1 to $NOTIFY_SOCKET.
 
 The protocol is one datagram of ``KEY=VALUE`` lines to a Unix socket (a leading ``@`` names an
 abstract socket); a dozen lines, so no library (the Python bindings need libsystemd to build).
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,12 @@ class Notifier:
             # systemd gone or the socket not ours: the daemon's work matters more than telling it.
             log.debug("notify %s failed: %s", message, exc)
             return False
+
+    def reloading(self, status: str) -> bool:
+        """``RELOADING=1`` with ``MONOTONIC_USEC`` (CLOCK_MONOTONIC, µs), which ``Type=notify-reload`` needs to
+        tell this reload from an earlier one; READY=1 follows when the reload is done."""
+        return self.send(RELOADING=1, MONOTONIC_USEC=time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000,
+                         STATUS=status)
 
     def close(self) -> None:
         if self._socket is not None:

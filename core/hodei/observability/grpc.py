@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -62,11 +63,37 @@ def _code_of(context: Any, exc: BaseException | None) -> grpc.StatusCode:
         code = _BY_VALUE.get(code)
     if isinstance(code, grpc.StatusCode):
         return code
+    if _cancelled(context):
+        return grpc.StatusCode.CANCELLED
     if exc is None:
         return grpc.StatusCode.OK
-    if isinstance(exc, asyncio.CancelledError):
+    # A stream the client cancelled (grpcurl closing its reflection stream) is closed at a ``yield``
+    # (GeneratorExit) or cancelled while it waits (CancelledError): the client's doing, not a fault.
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
         return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.UNKNOWN
+
+
+def _cancelled(context: Any) -> bool:
+    with suppress(Exception):
+        return context.cancelled() is True
+    return False
+
+
+def _when_done(context: Any, callback: Callable[[], None]) -> bool:
+    """Run ``callback`` once the call is over; ``False`` when the context cannot say (then: now)."""
+    try:
+        if context.done():
+            return False
+        context.add_done_callback(lambda _context: callback())
+    except Exception:
+        return False
+    return True
+
+
+def _current(span: Any) -> Any:
+    """``span`` as the current span while the handler runs (its spans and log lines carry the trace)."""
+    return trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
 
 
 class TelemetryInterceptor(grpc.aio.ServerInterceptor):
@@ -109,41 +136,58 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
     @contextmanager
-    def _span(self, method: str, metadata: Any, context: Any) -> Any:
+    def _span(self, method: str, metadata: Any, context: Any, *, stream: bool = False) -> Any:
         name = method.lstrip("/") if method != "unknown" else "unknown"
         service, _, rpc = name.rpartition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": rpc}
         started = time.perf_counter()
         error: BaseException | None = None
-        with self.telemetry.tracer.start_as_current_span(
-                name, context=parent_context(metadata), kind=SpanKind.SERVER, attributes=attributes,
-                record_exception=False, set_status_on_exception=False) as span:
-            try:
-                yield span
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                code = _code_of(context, error)
-                if span.is_recording():
-                    span.set_attribute("rpc.grpc.status_code", code.value[0])
-                    if code in _SERVER_FAULTS:
-                        if error is not None and isinstance(error, Exception) and code is grpc.StatusCode.UNKNOWN:
-                            span.record_exception(error)
-                        span.set_status(Status(StatusCode.ERROR, code.name))
-                self.telemetry.metrics.observe_grpc(method, code.name, time.perf_counter() - started)
+        # Not made current here: the handler runs inside it (_current), and a stream's span must not stay
+        # attached across its yields (a cancelled stream is closed from another context).
+        span = self.telemetry.tracer.start_span(
+            name, context=parent_context(metadata), kind=SpanKind.SERVER, attributes=attributes,
+            record_exception=False, set_status_on_exception=False)
+
+        def finish(code: grpc.StatusCode, seconds: float) -> None:
+            if span.is_recording():
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                if code in _SERVER_FAULTS:
+                    if error is not None and isinstance(error, Exception) and code is grpc.StatusCode.UNKNOWN:
+                        span.record_exception(error)
+                    span.set_status(Status(StatusCode.ERROR, code.name))
+            span.end()
+            self.telemetry.metrics.observe_grpc(method, code.name, seconds)
+
+        try:
+            yield span
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            code, seconds = _code_of(context, error), time.perf_counter() - started
+            # A stream whose handler ended as its client cancelled (the request stream just stops) is
+            # known as cancelled only once the call is over: decided then.
+            if not (stream and code is grpc.StatusCode.OK and _when_done(context, lambda: finish(
+                    grpc.StatusCode.CANCELLED if _cancelled(context) else code, seconds))):
+                finish(code, seconds)
 
     def _wrap(self, behavior: Callable[..., Any], method: str, metadata: Any) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behavior):
             async def streaming(request: Any, context: Any) -> AsyncIterator[Any]:
-                with self._span(method, metadata, context):
-                    async for response in behavior(request, context):
+                with self._span(method, metadata, context, stream=True) as span:
+                    responses = behavior(request, context).__aiter__()
+                    while True:
+                        with _current(span):
+                            try:
+                                response = await responses.__anext__()
+                            except StopAsyncIteration:
+                                return
                         yield response
 
             return streaming
         if inspect.iscoroutinefunction(behavior):
             async def unary(request: Any, context: Any) -> Any:
-                with self._span(method, metadata, context):
+                with self._span(method, metadata, context) as span, _current(span):
                     return await behavior(request, context)
 
             return unary

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, GCCollector, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -137,6 +137,11 @@ class Metrics:
             pass
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
+        # The process's own health, as every Prometheus client exposes it: process_* (memory, CPU, open
+        # files, start time; Linux) and python_* (version, garbage collections), for the memory alert.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self.health_checks = _counter("hodei_health_checks_total", r)
         self.health_check_seconds = _histogram("hodei_health_check_duration_seconds", r, HEALTH_CHECK_BUCKETS)
         self.status_changes = _counter("hodei_provider_status_changes_total", r)

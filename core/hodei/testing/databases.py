@@ -48,14 +48,15 @@ def scratch_database(postgres_url: str | None = None, prefix: str = "scratch") -
 
 
 def fill(url: str, documents: list[dict]) -> None:
-    """Migrate the database at ``url`` and apply provider documents to it (every installed plugin loaded)."""
+    """Migrate the database at ``url`` and apply provider documents to it (every installed plugin and
+    the core's ``static`` type loaded)."""
     from hodei import database
     from hodei.plugins import make_plugin_manager
     from hodei.store import Store
 
     engine = database.create_engine(url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     try:
         store.apply(documents)
     finally:

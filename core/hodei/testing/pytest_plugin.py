@@ -1,9 +1,12 @@
 """The ``hodei`` pytest plugin: fixtures for Hodei's own tests and for third-party plugin authors.
 
-Installed with Hodei (entry point ``pytest11``), so a plugin's test suite gets these fixtures
-without a conftest:
+Not loaded by itself (a production install adds nothing to other projects' pytest runs): a plugin's
+test suite asks for it with ``pytest -p hodei.testing.pytest_plugin``, ``addopts = "-p
+hodei.testing.pytest_plugin"`` in its pytest configuration, or ``pytest_plugins =
+["hodei.testing.pytest_plugin"]`` in its top-level conftest.py. It provides:
 
-* ``hodei_pm``: a fresh plugin manager with every installed ``hodei`` plugin loaded.
+* ``hodei_pm``: a fresh plugin manager with every installed ``hodei`` plugin loaded, and the core's
+  ``static`` provider type (a test-only type, not loaded in production unless enabled).
 * ``hodei_pm_factory``: build one with your own allow/deny lists or extra plugins.
 * ``register_plugin``: register an in-test plugin object on ``hodei_pm``; unregistered after.
 """
@@ -26,7 +29,7 @@ def hodei_pm_factory() -> Callable[..., HodeiPluginManager]:
 
 @pytest.fixture
 def hodei_pm() -> HodeiPluginManager:
-    return make_plugin_manager()
+    return make_plugin_manager(enable=["static"])
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ _API = re.compile(r"API listening on grpcs?://(\S+?)[\s,)]")
 _METRICS = re.compile(r"metrics endpoint listening on (http://\S+)")
 # Variables of the test run that must not reach the daemon unless a test passes them on purpose.
 _PRIVATE = ("HODEI_", "NOTIFY_", "WATCHDOG_", "OTEL_")
+_KEPT = ("HODEI_PLUGINS_ENABLE",)
 
 
 def hodei_command() -> list[str]:
@@ -37,8 +38,10 @@ def hodei_command() -> list[str]:
 
 
 def clean_environment(**overrides: str) -> dict[str, str]:
-    """This process's environment without Hodei's, systemd's and OpenTelemetry's variables, plus ``overrides``."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE)}
+    """This process's environment without Hodei's, systemd's and OpenTelemetry's variables, plus ``overrides``.
+
+    ``HODEI_PLUGINS_ENABLE`` is kept: it is how a test run gives its children the test-only ``static`` type."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE) or k in _KEPT}
     return {**environment, **overrides}
 
 

@@ -1,7 +1,8 @@
 """The ``static`` provider type: health, capacity and latency come from its config.
 
 For tests, benchmarks and dry runs. It runs nothing: its workers live in this process's memory.
-Deny the ``static`` plugin in ``hodei.toml`` to keep it out of production. The core routes the
+No entry point loads it: it is there only with ``[plugins] enable = ["static"]`` in ``hodei.toml``
+(or ``HODEI_PLUGINS_ENABLE=static``), so production installs never offer it. The core routes the
 provider hooks to this plugin for ``static`` providers only, so they are plain ``@hookimpl``.
 """
 

@@ -41,7 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    pm = make_plugin_manager()
+    pm = make_plugin_manager(enable=["static"])
 
     def provider(regions: list[str]) -> Callable[[], Any]:
         return lambda: parse_provider({"name": "p", "provider_type": "static", "allowed_regions": regions}, pm)

@@ -124,7 +124,7 @@ def test_a_glob_spans_repository_paths_and_a_plain_entry_matches_only_itself(nam
 def fleet(hodei_database_url: str) -> Any:
     engine = database.create_engine(hodei_database_url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     store.create({"name": "jobs", "provider_type": "static", "priority": 1,
                   "config": {"allowed_images": ["registry.example.com/jobs/*", "python:3.12"]}})
     store.create({"name": "plain", "provider_type": "static", "priority": 9})

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet, FleetChanges
+from hodei.domain import ProviderState
 from hodei.settings import DaemonSettings
 from hodei.storage.health_results import read_states
 from hodei.storage.provider_state import ProviderStates
@@ -75,7 +76,7 @@ class ConfigWatcher:
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows)
         self._report(self.fleet.apply(prepared, complete=True), how)
         if self.resyncs == 0 or self.postgres:  # on PostgreSQL other daemons' results land in the table too
-            self.fleet.load_states(await self.db.call(self.states.all))
+            self.fleet.load_states(self._not_older(await self.db.call(self.states.all)))
         self.fleet.set_slots(await self.db.call(self.states.slot_counts))
         self.resyncs += 1
 
@@ -87,8 +88,17 @@ class ConfigWatcher:
 
     async def refresh_states(self, ids: set[uuid.UUID]) -> None:
         """These providers' state as stored: health another daemon found, for this daemon's selection."""
-        for provider_id, state in (await self.db.call(read_states, self.engine, sorted(ids))).items():
+        stored = await self.db.call(read_states, self.engine, sorted(ids))
+        for provider_id, state in self._not_older(stored).items():
             self.fleet.set_state(provider_id, state)
+
+    def _not_older(self, stored: dict[uuid.UUID, ProviderState]) -> dict[uuid.UUID, ProviderState]:
+        """Stored states, but not over a newer one in the view (a check of this daemon's, not yet written)."""
+        def older(provider_id: uuid.UUID, state: ProviderState) -> bool:
+            held = self.fleet.states.get(provider_id)
+            return bool(held is not None and held.checked_at is not None and
+                        (state.checked_at is None or held.checked_at > state.checked_at))
+        return {k: v for k, v in stored.items() if not older(k, v)}
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         delay = 0.5

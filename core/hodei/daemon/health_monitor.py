@@ -222,8 +222,9 @@ class HealthMonitor:
         except Exception:
             log.exception("storing %d health results failed", len(batch))
             return
+        newer = {r.provider_id for r in self._pending}  # results found meanwhile: their guess stands
         for entry in recorded:
-            self._take(entry)
+            self._take(entry, entry.provider_id not in newer)
 
     def _keep(self) -> int:
         # Through a long outage a lone daemon keeps checking: hold a few results per provider, not all.
@@ -233,8 +234,8 @@ class HealthMonitor:
         wanted = next_status(status, state, self.settings)
         return None if wanted is None else (wanted, status_cause(wanted, state))
 
-    def _take(self, entry: Recorded) -> None:
-        if not any(r.provider_id == entry.provider_id for r in self._pending):  # else a newer guess stands
+    def _take(self, entry: Recorded, state: bool) -> None:
+        if state:
             self.fleet.set_state(entry.provider_id, entry.state)
         provider = self.fleet.providers.get(entry.provider_id)
         for current, wanted, cause in entry.transitions:

@@ -82,7 +82,11 @@ class Daemon:
                                      telemetry=self.telemetry)
         # One SQLite file, one daemon (a lock); on PostgreSQL the replicas divide the providers.
         self.sqlite_lock = SqliteLock(settings.database.url)
-        self.membership = Membership(Members(self.store.engine), self.db, self.fleet, settings.health.interval_seconds,
+        # Its own link (its own thread): a heartbeat must not wait behind a round of reconciliation, or the
+        # lease would lapse on a busy daemon.
+        self.heartbeat_db = DatabaseLink(settings.daemon.database_timeout_seconds)
+        self.membership = Membership(Members(self.store.engine), self.heartbeat_db, self.fleet,
+                                     settings.health.interval_seconds,
                                      on_owned=self.monitor.set_owned, load_states=self.watcher.refresh_states,
                                      address=lambda: self.api.address, alone=self.sqlite_lock.path is not None,
                                      registry=self.telemetry.registry)
@@ -268,7 +272,7 @@ class Daemon:
         self.watcher.configure(new.daemon)
         self.reconciler.configure(new.workers)
         self.provisioner.settings = new.workers
-        self.db.timeout = new.daemon.database_timeout_seconds
+        self.db.timeout = self.heartbeat_db.timeout = new.daemon.database_timeout_seconds
         log.info("reloaded %s: %s", self.config_path or "settings",
                  f"applied {', '.join(live)}" if live else "no live setting changed")
         if restart:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -20,6 +21,7 @@ from hodei.database import write_session
 from hodei.domain import Capacity, HealthResult, ProviderState, ProviderStatus
 from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
 from hodei.storage.provider_state import _state, _store_state
+from hodei.storage.rows import maybe_aware
 
 # The status a provider's counts ask for, with the cause to record; None leaves the status alone.
 Decide = Callable[[ProviderStatus, ProviderState], tuple[ProviderStatus, str] | None]
@@ -27,11 +29,17 @@ Decide = Callable[[ProviderStatus, ProviderState], tuple[ProviderStatus, str] | 
 
 @dataclass(frozen=True)
 class Result:
-    """One answer to count: a health check's (with its capacity report), or a failed provision's."""
+    """One answer to count: a health check's (with its capacity report), or a failed provision's.
+    It is stamped with the time it was found, so counting it twice (a write retried after a timeout
+    that had committed after all) or after a newer one (another daemon's) counts it not at all."""
 
     provider_id: uuid.UUID
     health: HealthResult
     capacity: Capacity | None = None
+
+    def __post_init__(self) -> None:
+        if self.health.checked_at is None:
+            object.__setattr__(self, "health", replace(self.health, checked_at=datetime.now(UTC)))
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class Recorded:
 def record_results(engine: Engine, results: Sequence[Result], decide: Decide) -> list[Recorded]:
     """Count ``results`` (in their order) in one transaction; providers deleted meanwhile are skipped.
 
+    A result no newer than the provider's last counted check is skipped: a retried write counts once.
     The providers' rows are locked in id order (FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite),
     so two daemons recording the same provider at once are counted one after the other, and batches
     never deadlock.
@@ -71,6 +80,9 @@ def record_results(engine: Engine, results: Sequence[Result], decide: Decide) ->
             row = rows.get(provider.id)
             if row is None:
                 row = rows[provider.id] = ProviderStateRow(provider_id=provider.id)
+            last = maybe_aware(row.checked_at)
+            if last is not None and result.health.checked_at is not None and result.health.checked_at <= last:
+                continue  # counted already, or older than what is counted
             before = row.health
             _store_state(session, provider, row, after_check(_state(row), result.health, result.capacity))
             if row.health != before:

@@ -239,6 +239,7 @@ READS = [
     Read("workers list --all", ("workers", "list"), lambda w: ["workers", "list", "--all"]),
     Read("workers show", ("workers", "show"), lambda w: ["workers", "show", w.context["worker"]]),
     Read("workers show ended", ("workers", "show"), lambda w: ["workers", "show", w.context["ended"]]),
+    Read("daemons", ("daemons",), lambda w: ["daemons"]),
 ]
 
 

@@ -24,7 +24,7 @@ from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.testing.daemon import run_sql
 from hodei.testing.proxy import Proxy
-from hodei.testing.serve import Served, start
+from hodei.testing.serve import Served, serve, start
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
@@ -282,3 +282,36 @@ def test_a_replica_cut_from_the_database_hands_over_and_does_not_double_check_wh
         codes = [daemon.stop(10) for daemon in daemons]
         proxy.close()
     assert codes == [0, 0, 0], codes
+
+
+# -- SQLite: one daemon --------------------------------------------------------------------------
+
+
+def test_a_second_daemon_on_one_sqlite_file_refuses_and_names_the_holder(tmp_path: Path) -> None:
+    import subprocess
+
+    from hodei.testing.serve import clean_environment, hodei_command
+
+    config = tmp_path / "hodei.toml"
+    config.write_text('[database]\nurl = "sqlite:///hodei.db"\n[api]\nlisten = "127.0.0.1:0"\n'
+                      '[metrics]\nlisten = ""\n[health]\ninterval_seconds = 60.0\n')
+    first = start(config)
+    try:
+        first.wait_ready()
+        second = subprocess.run([*hodei_command(), "serve"], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=60, env=clean_environment(HODEI_CONFIG=str(config)))
+        assert second.returncode == 1, second.stderr
+        assert "another hodei serve runs on SQLite database" in second.stderr
+        assert f"pid {first.process.pid} on " in second.stderr, second.stderr
+        assert "Traceback" not in second.stderr
+        # The CLI keeps working beside the daemon, and sees it.
+        cli = subprocess.run([*hodei_command(), "daemons", "-o", "json"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=60, env=clean_environment(HODEI_CONFIG=str(config)))
+        assert cli.returncode == 0, cli.stderr
+        [listed] = json.loads(cli.stdout)
+        assert listed["pid"] == first.process.pid and listed["address"] == first.address
+    finally:
+        assert first.stop() == 0
+    # Released with the process: the next daemon starts.
+    with serve(config) as third:
+        assert third.address

@@ -87,6 +87,7 @@ class Membership:
         self._wake = anyio.Event()
         self._generation = -1
         self._live_ids: tuple[str, ...] = ()
+        self._told: tuple[int, str] = (-1, "")
         self.changes_counter = None
         if registry is not None:
             spec = next(s for s in SPECS if s.name == "hodei_daemon_ownership_changes_total")
@@ -116,8 +117,10 @@ class Membership:
         task_status.started()
         try:
             while not self.stopping:
-                with anyio.move_on_after(self.period):
-                    await self._wake.wait()
+                told = (self.owned_count, self.address() or "") == self._told
+                if told or not self.db.available:  # else say the new share (or the API's address) at once
+                    with anyio.move_on_after(self.period):
+                        await self._wake.wait()
                 self._wake = anyio.Event()
                 if self.stopping:
                     break
@@ -140,6 +143,7 @@ class Membership:
             return
         self.expires = sent + self.lease
         self.live = live
+        self._told = (me.providers_owned, me.address)
 
     async def _leave(self) -> None:
         try:

@@ -34,6 +34,7 @@ from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
 from hodei.selection import build_chain
+from hodei.services.daemons import LocalDaemons
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection
 from hodei.services.workers import LocalWorkers
@@ -113,7 +114,7 @@ class Daemon:
         source = self.config_path or settings.source
         self.api = ApiServer(  # after the rest is up: it answers for all of it
             settings.api, ApiServices(self.providers, self.selection, self.workers, call=self.db.call,
-                                      changed=self._provider_written),
+                                      changed=self._provider_written, daemons=LocalDaemons(self.store.engine)),
             base=Path(source).parent if source else Path.cwd(),
             serving=lambda: self.ready and not self.stopping,
             interceptors=[self.telemetry.grpc_interceptor(METHODS)],
@@ -206,6 +207,7 @@ class Daemon:
             urls = [f"{part.name} {part.url}" for part in self.parts if getattr(part, "url", None)]
             log.info("listening on %s", ", ".join(urls) if urls else "no network address")
             self.ready = True
+            self.membership.wake()  # the API's address, now bound, into the daemons table
             self.notifier.send(READY=1, STATUS=self.status_line())
             log.info("%s", self.status_line())
             await self._stopped.wait()

@@ -5,7 +5,7 @@
   the providers among themselves.
 * On PostgreSQL, NOTIFY hodei_daemons when a daemon joins, leaves, or comes back after its lease had
   lapsed (not on every heartbeat), so the others re-divide the providers at once.
-* On PostgreSQL, NOTIFY hodei_provider_state when a provider's health, counters or capacity change,
+* On PostgreSQL, NOTIFY hodei_provider_state when a provider's health or capacity change,
   so every daemon's in-memory view follows the checks another daemon ran.
 
 Revision ID: 0006
@@ -44,10 +44,10 @@ END;
 $$ LANGUAGE plpgsql
 """
 
-# What another daemon's view needs; checked_at alone moving (a steady fleet) is not worth a message.
+# What another daemon's selection needs. The time of the check and the counters move with every check
+# of a steady fleet: not worth a message each (the others read them at their next full re-read).
 STATE_CHANGED = " OR ".join(f"OLD.{column} IS DISTINCT FROM NEW.{column}" for column in (
-    "health", "health_reason", "consecutive_failures", "consecutive_successes", "active_workers",
-    "capacity_cpu", "capacity_memory", "capacity_gpu"))
+    "health", "health_reason", "active_workers", "capacity_cpu", "capacity_memory", "capacity_gpu"))
 
 
 def upgrade() -> None:

@@ -16,6 +16,7 @@ came from the owner.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import statistics
@@ -57,8 +58,8 @@ async def measure(url: str, providers: int, changes: int, rng: random.Random) ->
             was = other.fleet.states[provider].health
             if was is wanted:
                 continue
-            await anyio.to_thread.run_sync(lambda: run_sql(
-                url, "UPDATE provider_configs SET config = :c WHERE id = :id",
+            await anyio.to_thread.run_sync(functools.partial(
+                run_sql, url, "UPDATE provider_configs SET config = :c WHERE id = :id",
                 c=f'{{"type": "static", "health": "{wanted.value}"}}', id=provider))
             found = None
             deadline = time.monotonic() + 10

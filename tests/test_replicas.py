@@ -190,7 +190,7 @@ def replicas(fleet: str, tmp_path: Path) -> Iterator[list[Served]]:
     try:
         for daemon in daemons:
             daemon.wait_ready(metrics=True)
-        wait_until(lambda: settled(daemons), 6 * INTERVAL, "three daemons sharing the providers")
+        wait_until(lambda: settled(daemons), 10 * INTERVAL, "three daemons sharing the providers")
         yield daemons
     finally:
         codes = [daemon.stop(10) for daemon in daemons]
@@ -261,7 +261,7 @@ def test_a_replica_cut_from_the_database_hands_over_and_does_not_double_check_wh
     try:
         for daemon in daemons:
             daemon.wait_ready(metrics=True)
-        wait_until(lambda: settled(daemons), 6 * INTERVAL, "three daemons sharing the providers")
+        wait_until(lambda: settled(daemons), 10 * INTERVAL, "three daemons sharing the providers")
         its = mine(cut)
         cut_at = datetime.now(UTC)
         proxy.cut()
@@ -276,7 +276,7 @@ def test_a_replica_cut_from_the_database_hands_over_and_does_not_double_check_wh
         assert_checked_once_per_interval(others)
 
         proxy.restore()
-        wait_until(lambda: settled(daemons), 8 * INTERVAL, "the cut daemon back among the replicas")
+        wait_until(lambda: settled(daemons), 10 * INTERVAL, "the cut daemon back among the replicas")
         assert_checked_once_per_interval(daemons)
     finally:
         codes = [daemon.stop(10) for daemon in daemons]

@@ -1,5 +1,7 @@
-"""Workers through the API: three `hodei serve` processes on one database (PostgreSQL, and SQLite), 200 provision requests at
-once against a provider with max_workers = 20; and `hodei --server ... workers` as an operator uses it.
+"""Workers through the API: three `hodei serve` processes on one PostgreSQL database, 200 provision requests at
+once against a provider with max_workers = 20; and `hodei --server ... workers` as an operator uses it (SQLite
+and PostgreSQL). One SQLite database serves one daemon (a second refuses, tests/test_replicas.py); three
+processes provisioning on one SQLite file are tests/test_workers_concurrency.py.
 
 The `static` provider keeps its workers in each daemon's memory, so the reconcilers are slowed
 right down here: one daemon would otherwise find the others' workers missing from its "backend".
@@ -57,6 +59,8 @@ def serving(address: str, seconds: float = 30.0) -> None:
 @pytest.fixture
 def daemons(tmp_path: Path, hodei_database_url: str, request: pytest.FixtureRequest) -> Iterator[list[str]]:
     count = getattr(request, "param", 1)
+    if count > 1 and hodei_database_url.startswith("sqlite"):
+        pytest.skip("one SQLite database serves one daemon: a second `hodei serve` refuses to start")
     engine = database.create_engine(hodei_database_url)
     database.upgrade(engine)
     store = Store(engine, make_plugin_manager(enable=["static"]))

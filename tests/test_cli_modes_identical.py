@@ -248,6 +248,7 @@ READS = [
     Read("workers show with a spec", ("workers", "show"), lambda w: ["workers", "show", w.context["spec"]]),
     Read("select with an image", ("select",), lambda w: ["select", "--image", "python:3.12", "--env", "A=1"]),
     Read("explain with a command", ("explain",), lambda w: ["explain", "plain", "--command", "run it"]),
+    Read("daemons", ("daemons",), lambda w: ["daemons"]),
 ]
 
 

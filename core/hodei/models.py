@@ -95,3 +95,20 @@ class WorkerRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     ended_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
+
+
+class DaemonRow(SQLModel, table=True):
+    """A running ``hodei serve``; live while its heartbeat is younger than its lease."""
+
+    __tablename__ = "daemons"
+
+    id: str = Field(sa_column=sa.Column(sa.Text(), primary_key=True))
+    host: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    pid: int = Field(sa_column=sa.Column(sa.Integer(), nullable=False))
+    address: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    version: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    started_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    heartbeat_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True),
+                                                                      nullable=False))
+    lease_seconds: float = Field(sa_column=sa.Column(sa.Float(), nullable=False))
+    providers_owned: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))

@@ -32,7 +32,10 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from hodei.api import convert
+from hodei.api.daemons import DAEMONS_SERVICE, DaemonsServicer
 from hodei.api.errors import DETAILS_KEY, answers, status_details
+from hodei.api.v1 import daemons_pb2 as dpb
+from hodei.api.v1 import daemons_pb2_grpc as dpb_grpc
 from hodei.api.v1 import providers_pb2 as pb
 from hodei.api.v1 import providers_pb2_grpc as pb_grpc
 from hodei.api.v1 import selection_pb2 as spb
@@ -43,6 +46,7 @@ from hodei.errors import InvalidInput, Problem
 from hodei.observability.address import parse_listen
 from hodei.provider_change import ProviderChange
 from hodei.redaction import quote
+from hodei.services.daemons import LocalDaemons
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection
 from hodei.services.views import ProviderView
@@ -64,8 +68,8 @@ REFLECTION_PREFIX = f"/{reflection.SERVICE_NAME}/"
 OPEN_PREFIXES = (HEALTH_PREFIX, REFLECTION_PREFIX)
 # Every method this server answers: the metrics' method label takes no other value.
 METHODS = tuple(f"/{service.full_name}/{method.name}"
-                for descriptor in (pb.DESCRIPTOR, spb.DESCRIPTOR, wpb.DESCRIPTOR, health_pb2.DESCRIPTOR,
-                                   reflection_pb2.DESCRIPTOR)
+                for descriptor in (pb.DESCRIPTOR, spb.DESCRIPTOR, wpb.DESCRIPTOR, dpb.DESCRIPTOR,
+                                   health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR)
                 for service in descriptor.services_by_name.values() for method in service.methods)
 
 
@@ -89,6 +93,7 @@ class ApiServices:
     workers: LocalWorkers
     call: Callable[..., Awaitable[Any]]
     changed: Callable[[uuid.UUID], Awaitable[None]]
+    daemons: LocalDaemons | None = None
 
 
 # -- providers ------------------------------------------------------------------------------------
@@ -410,9 +415,11 @@ class ApiServer:
         pb_grpc.add_ProviderServiceServicer_to_server(ProviderServicer(self.services), server)
         spb_grpc.add_SelectionServiceServicer_to_server(SelectionServicer(self.services), server)
         wpb_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.services), server)
+        if self.services.daemons is not None:
+            dpb_grpc.add_DaemonsServicer_to_server(DaemonsServicer(self.services.daemons, self.services.call), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (PROVIDER_SERVICE, SELECTION_SERVICE, WORKER_SERVICE,
+            (PROVIDER_SERVICE, SELECTION_SERVICE, WORKER_SERVICE, DAEMONS_SERVICE,
              health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), server)
         return server
@@ -423,7 +430,7 @@ class ApiServer:
             return
         self._serving = serving
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        for service in ("", PROVIDER_SERVICE, SELECTION_SERVICE, WORKER_SERVICE):
+        for service in ("", PROVIDER_SERVICE, SELECTION_SERVICE, WORKER_SERVICE, DAEMONS_SERVICE):
             await self.health.set(service, status)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

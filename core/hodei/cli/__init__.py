@@ -102,6 +102,7 @@ def main(ctx: click.Context, config: str | None, database_url: str | None, log_l
 
 from hodei.cli import (
     config_cmd,
+    daemons_cmd,
     db_cmd,
     plugins_cmd,
     providers_cmd,
@@ -118,3 +119,4 @@ main.add_command(select_cmd.select)
 main.add_command(select_cmd.explain)
 main.add_command(serve_cmd.serve)
 main.add_command(workers_cmd.workers)
+main.add_command(daemons_cmd.daemons)

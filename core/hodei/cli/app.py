@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from hodei.api.client import Connection, ServerOptions
     from hodei.plugins import HodeiPluginManager
     from hodei.selection import SelectionChain
+    from hodei.services.daemons import Daemons
     from hodei.services.local import OnDatabase
     from hodei.services.protocols import Providers, Selection, Workers
     from hodei.services.providers import LocalProviders
@@ -56,6 +57,16 @@ class App:
 
             return RemoteWorkers(self.connection)
         return self.local.workers
+
+    @functools.cached_property
+    def daemons(self) -> Daemons:
+        if self.server is not None:
+            from hodei.api.daemons import RemoteDaemons
+
+            return RemoteDaemons(self.connection)
+        from hodei.services.daemons import LocalDaemons
+
+        return LocalDaemons(self.store.engine)
 
     # -- on the database ----------------------------------------------------------------------
 

@@ -5,6 +5,10 @@ fetches just those rows; a full re-read every ``resync_seconds`` is the safety n
 connection is re-opened with backoff (then re-read, since notifications were missed). On SQLite,
 which has no notifications, a change counter kept by triggers on provider_configs is polled, so an
 idle database costs one tiny query per ``poll_seconds`` and the daemon's own writes cost nothing.
+
+With replicas (PostgreSQL), the same connection also follows the health results other daemons
+record (NOTIFY hodei_provider_state: those providers' state is read again) and the daemons joining
+and leaving (NOTIFY hodei_daemons: the membership re-divides the providers).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
@@ -22,23 +27,29 @@ from sqlalchemy.engine import Engine, make_url
 
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet, FleetChanges
+from hodei.domain import ProviderState
 from hodei.settings import DaemonSettings
+from hodei.storage.health_results import read_states
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "hodei_provider_configs"
+STATE_CHANNEL = "hodei_provider_state"
+DAEMONS_CHANNEL = "hodei_daemons"
 
 
 class ConfigWatcher:
     name = "configuration listener"
 
     def __init__(self, fleet: Fleet, store: Store, states: ProviderStates, db: DatabaseLink,
-                 settings: DaemonSettings, on_change: Callable[[FleetChanges], None] | None = None):
+                 settings: DaemonSettings, on_change: Callable[[FleetChanges], None] | None = None,
+                 on_daemons: Callable[[], None] | None = None):
         self.fleet, self.store, self.states, self.db = fleet, store, states, db
         self.settings = settings
         self.on_change = on_change
+        self.on_daemons = on_daemons
         self.engine: Engine = store.engine
         self.postgres = self.engine.dialect.name == "postgresql"
         self.listening = False
@@ -64,8 +75,8 @@ class ConfigWatcher:
         rows = await self.db.call(self.store.raw_rows)
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows)
         self._report(self.fleet.apply(prepared, complete=True), how)
-        if self.resyncs == 0:
-            self.fleet.load_states(await self.db.call(self.states.all))
+        if self.resyncs == 0 or self.postgres:  # on PostgreSQL other daemons' results land in the table too
+            self.fleet.load_states(self._not_older(await self.db.call(self.states.all)))
         self.fleet.set_slots(await self.db.call(self.states.slot_counts))
         self.resyncs += 1
 
@@ -74,6 +85,20 @@ class ConfigWatcher:
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows)
         missing = ids - {row.id for row in rows}
         self._report(self.fleet.apply(prepared, complete=False, deleted=missing), "notification")
+
+    async def refresh_states(self, ids: set[uuid.UUID]) -> None:
+        """These providers' state as stored: health another daemon found, for this daemon's selection."""
+        stored = await self.db.call(read_states, self.engine, sorted(ids))
+        for provider_id, state in self._not_older(stored).items():
+            self.fleet.set_state(provider_id, state)
+
+    def _not_older(self, stored: dict[uuid.UUID, ProviderState]) -> dict[uuid.UUID, ProviderState]:
+        """Stored states, but not over a newer one in the view (a check of this daemon's, not yet written)."""
+        def older(provider_id: uuid.UUID, state: ProviderState) -> bool:
+            held = self.fleet.states.get(provider_id)
+            return bool(held is not None and held.checked_at is not None and
+                        (state.checked_at is None or held.checked_at > state.checked_at))
+        return {k: v for k, v in stored.items() if not older(k, v)}
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         delay = 0.5
@@ -140,7 +165,8 @@ class ConfigWatcher:
                                                                connect_timeout=max(1, int(timeout)))
         async with connection:
             with anyio.fail_after(timeout):
-                await connection.execute(f"LISTEN {CHANNEL}")
+                for channel in (CHANNEL, STATE_CHANNEL, DAEMONS_CHANNEL):
+                    await connection.execute(f"LISTEN {channel}")
                 found = await (await connection.execute("SELECT current_schema()")).fetchone()
                 schema = found[0] if found else "public"
             # Notifications sent before LISTEN are lost: read everything once it is in place.
@@ -151,22 +177,37 @@ class ConfigWatcher:
             while not self.stopping:
                 wait = max(0.05, next_resync - time.monotonic())
                 ids: set[uuid.UUID] = set()
+                states: set[uuid.UUID] = set()
                 everything = False
                 async for note in connection.notifies(timeout=wait, stop_after=1):
-                    everything |= self._collect(note.payload, schema, ids)
-                if ids or everything:
+                    everything |= self._sort(note, schema, ids, states)
+                if ids or everything or states:
                     # A burst (an apply of many rows) arrives as many notifications: take them together.
                     async for note in connection.notifies(timeout=0.02):
-                        everything |= self._collect(note.payload, schema, ids)
+                        everything |= self._sort(note, schema, ids, states)
                     if everything:
                         await self.resync("notification")
-                    else:
+                    elif ids:
                         await self.refresh(ids)
+                    if states and not everything:
+                        await self.refresh_states(states)
                 if time.monotonic() >= next_resync:
                     with anyio.fail_after(timeout):  # also proves the listening connection is alive
                         await connection.execute("SELECT 1")
                     await self.resync()
                     next_resync = time.monotonic() + self.settings.resync_seconds
+
+    def _sort(self, note: Any, schema: str, ids: set[uuid.UUID], states: set[uuid.UUID]) -> bool:
+        """Route one notification by its channel; ``True`` when the whole table must be re-read."""
+        if note.channel == STATE_CHANNEL:
+            return self._collect(note.payload, schema, states)  # a TRUNCATE of provider_state: read it all
+        if note.channel == DAEMONS_CHANNEL:
+            found: set[uuid.UUID] = set()
+            self._collect(note.payload, schema, found)  # only this schema's daemons
+            if found and self.on_daemons is not None:
+                self.on_daemons()
+            return False
+        return self._collect(note.payload, schema, ids)
 
     @staticmethod
     def _collect(payload: str, schema: str, ids: set[uuid.UUID]) -> bool:

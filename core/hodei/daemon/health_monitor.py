@@ -5,6 +5,11 @@ the timeout), and a provider whose checks keep failing is checked less and less 
 jitter, so it cannot slow the others. ACTIVE turns UNHEALTHY after ``unhealthy_after``
 consecutive failures and back after ``healthy_after`` consecutive passes; DISABLED and MAINTENANCE
 belong to operators and are never touched.
+
+With several daemons on one database each checks only the providers it owns (``set_owned``, from
+the membership), and the counts and the status rules are applied in the database, in the
+transaction that records a result (:mod:`hodei.storage.health_results`): one count per provider,
+whichever daemons ran its checks.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import anyio
 import anyio.lowlevel
@@ -28,6 +34,7 @@ from hodei.domain import HealthResult, HealthStatus, ProviderState, ProviderStat
 from hodei.observability.telemetry import Telemetry
 from hodei.plugins import HodeiPluginManager
 from hodei.settings import HealthSettings
+from hodei.storage.health_results import Recorded, Result, record_results
 from hodei.storage.provider_state import ProviderStates
 
 log = logging.getLogger(__name__)
@@ -40,6 +47,12 @@ def next_status(status: ProviderStatus, state: ProviderState, settings: HealthSe
     if status is ProviderStatus.UNHEALTHY and state.consecutive_successes >= settings.healthy_after:
         return ProviderStatus.ACTIVE
     return None
+
+
+def status_cause(wanted: ProviderStatus, state: ProviderState) -> str:
+    if wanted is ProviderStatus.UNHEALTHY:
+        return f"{state.consecutive_failures} consecutive failed health checks: {state.health_reason}"
+    return f"{state.consecutive_successes} consecutive passed health checks"
 
 
 def next_delay(state: ProviderState, settings: HealthSettings, rng: random.Random) -> float:
@@ -72,7 +85,12 @@ class HealthMonitor:
         self._sequence = itertools.count()
         self._sleep_until = float("inf")
         self._generation = -1
-        self._pending: dict[uuid.UUID, ProviderState] = {}
+        self._pending: list[Result] = []
+        self._flush_now = anyio.Event()
+        # None: every provider (one daemon); else the ones this daemon owns among its replicas.
+        self.owned: set[uuid.UUID] | None = None
+        self._owned_generation = 0
+        self._taken_owned = -1
 
     def configure(self, settings: HealthSettings) -> None:
         """New settings from a reload; the next checks use them."""
@@ -95,19 +113,37 @@ class HealthMonitor:
         if due < self._sleep_until:
             self.wake()
 
+    def owns(self, provider_id: uuid.UUID) -> bool:
+        return self.owned is None or provider_id in self.owned
+
+    def set_owned(self, owned: set[uuid.UUID] | None) -> None:
+        """The providers this daemon checks from now on (None: all of them)."""
+        self.owned = owned
+        self._owned_generation += 1
+        self.wake()
+
     def check_soon(self, provider_id: uuid.UUID) -> None:
         """Check this provider now (a provision just failed on it, say)."""
-        if provider_id not in self.in_flight:
+        if provider_id not in self.in_flight and self.owns(provider_id):
             self._schedule(provider_id, self.clock())
 
+    def _first_due(self, provider_id: uuid.UUID, now: float) -> float:
+        """A provider newly taken: checked an interval after its last check, whichever daemon ran it, so
+        a handover neither checks it twice in a row nor leaves it unchecked longer than an interval."""
+        state = self.fleet.states.get(provider_id)
+        if state is None or state.checked_at is None:
+            return now
+        age = (datetime.now(UTC) - state.checked_at).total_seconds()
+        return now + max(0.0, next_delay(state, self.settings, self.rng) - max(0.0, age))
+
     def _take_new_providers(self, now: float) -> None:
-        if self.fleet.generation == self._generation:
+        if self.fleet.generation == self._generation and self._owned_generation == self._taken_owned:
             return
-        self._generation = self.fleet.generation
+        self._generation, self._taken_owned = self.fleet.generation, self._owned_generation
         for provider_id in self.fleet.providers:
-            if provider_id not in self.due and provider_id not in self.in_flight:
-                self._schedule(provider_id, now)
-        for gone in set(self.due) - set(self.fleet.providers):
+            if provider_id not in self.due and provider_id not in self.in_flight and self.owns(provider_id):
+                self._schedule(provider_id, self._first_due(provider_id, now))
+        for gone in set(self.due) - {p for p in self.fleet.providers if self.owns(p)}:
             del self.due[gone]
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -127,7 +163,7 @@ class HealthMonitor:
                         if self.due.get(provider_id) != due:
                             continue  # superseded by a later schedule
                         provider = self.fleet.providers.get(provider_id)
-                        if provider is None:
+                        if provider is None or not self.owns(provider_id):
                             self.due.pop(provider_id, None)
                         elif provider.status is ProviderStatus.DISABLED:
                             self._schedule(provider_id, now + self.settings.interval_seconds)  # look again later
@@ -150,7 +186,7 @@ class HealthMonitor:
         try:
             async with self._limiter:
                 provider = self.fleet.providers.get(provider_id)
-                if provider is None or self.stopping:
+                if provider is None or self.stopping or not self.owns(provider_id):
                     return
                 with self.telemetry.health_check_span(provider) as span:
                     result = await check_provider(self.pm, provider, self.settings.timeout_seconds)
@@ -163,26 +199,51 @@ class HealthMonitor:
             self.in_flight.discard(provider_id)
             self.checks[provider_id] = self.checks.get(provider_id, 0) + 1
 
-    # -- results: applied in memory at once, written to the database in batches ----------------
+    # -- results: applied in memory at once, counted in the database in batches -----------------
 
     async def _write_batches(self) -> None:
         while True:
-            await anyio.sleep(self.flush_seconds)
+            with anyio.move_on_after(self.flush_seconds):
+                await self._flush_now.wait()
+            self._flush_now = anyio.Event()
             await self.flush()
 
     async def flush(self) -> None:
-        """Write the results gathered since the last flush in one transaction; kept for the next
-        flush when the database is away."""
+        """Count the results gathered since the last flush in one transaction; kept for the next flush
+        when the database is away. The database's counts and statuses then replace the local guess."""
         if not self._pending:
             return
-        batch, self._pending = self._pending, {}
+        batch, self._pending = self._pending, []
         try:
-            await self.db.call(self.states.record, list(batch.items()))
+            recorded = await self.db.call(record_results, self.states.engine, batch, self._decide)
         except DatabaseUnavailable:
-            for provider_id, state in batch.items():
-                self._pending.setdefault(provider_id, state)
+            self._pending[:0] = batch[-self._keep():]
+            return
         except Exception:
             log.exception("storing %d health results failed", len(batch))
+            return
+        newer = {r.provider_id for r in self._pending}  # results found meanwhile: their guess stands
+        for entry in recorded:
+            self._take(entry, entry.provider_id not in newer)
+
+    def _keep(self) -> int:
+        # Through a long outage a lone daemon keeps checking: hold a few results per provider, not all.
+        return 8 * max(1, len(self.fleet.providers))
+
+    def _decide(self, status: ProviderStatus, state: ProviderState) -> tuple[ProviderStatus, str] | None:
+        wanted = next_status(status, state, self.settings)
+        return None if wanted is None else (wanted, status_cause(wanted, state))
+
+    def _take(self, entry: Recorded, state: bool) -> None:
+        if state:
+            self.fleet.set_state(entry.provider_id, entry.state)
+        provider = self.fleet.providers.get(entry.provider_id)
+        for current, wanted, cause in entry.transitions:
+            log.warning("provider %r: %s -> %s (%s)", entry.name, current.value, wanted.value, cause)
+            if provider is not None:
+                self.telemetry.status_changed(provider, wanted)
+        if entry.transitions:
+            self.fleet.set_status(entry.provider_id, entry.status)
 
     def note_failure(self, provider_id: uuid.UUID, result: HealthResult) -> None:
         """A failure seen outside a check (a provision that failed): counted like a failed check."""
@@ -195,37 +256,17 @@ class HealthMonitor:
         before = self.fleet.states.get(provider_id) or ProviderState()
         state = after_check(before, result.health, result.capacity)
         self.fleet.set_state(provider_id, state)
-        self._pending[provider_id] = state
+        self._pending.append(Result(provider_id, result.health, result.capacity))
         if state.health != before.health:
+            self._flush_now.set()  # the other daemons' views follow a change of health within moments
             level = logging.WARNING if state.health is HealthStatus.UNHEALTHY else logging.INFO
             log.log(level, "provider %r is %s%s", result.provider.name,
                     state.health.value if state.health else "unknown",
                     f": {state.health_reason}" if state.health_reason else "")
+        elif next_status(result.provider.status, state, self.settings) is not None:
+            self._flush_now.set()  # a status change is due: decided in the database, now
         return before, state
 
     async def _record(self, provider_id: uuid.UUID, result: CheckResult) -> None:
         _, state = self._apply(provider_id, result)
-        current = self.fleet.providers.get(provider_id)
-        if current is not None:
-            wanted = next_status(current.status, state, self.settings)
-            if wanted is not None:
-                await self._transition(provider_id, current.status, wanted, state)
         self._schedule(provider_id, self.clock() + next_delay(state, self.settings, self.rng))
-
-    async def _transition(self, provider_id: uuid.UUID, current: ProviderStatus, wanted: ProviderStatus,
-                          state: ProviderState) -> None:
-        if wanted is ProviderStatus.UNHEALTHY:
-            cause = f"{state.consecutive_failures} consecutive failed health checks: {state.health_reason}"
-        else:
-            cause = f"{state.consecutive_successes} consecutive passed health checks"
-        try:
-            changed = await self.db.call(self.states.transition_status, provider_id, current, wanted, cause)
-        except DatabaseUnavailable:
-            return  # selection already leaves Unhealthy providers out; the status follows when the database is back
-        if changed:
-            provider = self.fleet.providers.get(provider_id)
-            log.warning("provider %r: %s -> %s (%s)", provider.name if provider else provider_id, current.value,
-                        wanted.value, cause)
-            self.fleet.set_status(provider_id, wanted)
-            if provider is not None:
-                self.telemetry.status_changed(provider, wanted)

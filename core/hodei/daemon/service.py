@@ -24,6 +24,8 @@ from hodei.daemon.config_watch import ConfigWatcher
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet, FleetChanges
 from hodei.daemon.health_monitor import HealthMonitor
+from hodei.daemon.membership import Membership
+from hodei.daemon.sqlite_lock import SqliteLock
 from hodei.daemon.systemd import Notifier, watchdog_interval
 from hodei.database import create_engine, safe_url
 from hodei.domain import HealthResult
@@ -32,10 +34,12 @@ from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
 from hodei.selection import build_chain
+from hodei.services.daemons import LocalDaemons
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection
 from hodei.services.workers import LocalWorkers
 from hodei.settings import Settings, load_settings
+from hodei.storage.membership import Members
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.workers import Provisioner, Reconciler, WorkerRecords
@@ -74,12 +78,23 @@ class Daemon:
         self.fleet = Fleet(self.store, self.chain)
         self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed)
         self.watcher = ConfigWatcher(self.fleet, self.store, self.states, self.db, settings.daemon,
-                                     on_change=self._fleet_changed)
+                                     on_change=self._fleet_changed, on_daemons=self._daemons_changed)
         self.telemetry = telemetry or Telemetry(settings.tracing)  # metrics registry, tracer provider
         self.monitor = HealthMonitor(self.fleet, self.pm, self.db, self.states, settings.health,
                                      telemetry=self.telemetry)
+        # One SQLite file, one daemon (a lock); on PostgreSQL the replicas divide the providers.
+        self.sqlite_lock = SqliteLock(settings.database.url)
+        # Its own link (its own thread): a heartbeat must not wait behind a round of reconciliation, or the
+        # lease would lapse on a busy daemon.
+        self.heartbeat_db = DatabaseLink(settings.daemon.database_timeout_seconds)
+        self.membership = Membership(Members(self.store.engine), self.heartbeat_db, self.fleet,
+                                     settings.health.interval_seconds,
+                                     on_owned=self.monitor.set_owned, load_states=self.watcher.refresh_states,
+                                     address=lambda: self.api.address, alone=self.sqlite_lock.path is not None,
+                                     registry=self.telemetry.registry)
+        self.telemetry.watch(self.fleet, database_up=lambda: self.db.available, ready=lambda: self.ready,
+                             membership=self.membership)
         self.metrics_endpoint = MetricsEndpoint(self.telemetry.registry, settings.metrics.listen)
-        self.telemetry.watch(self.fleet, database_up=lambda: self.db.available, ready=lambda: self.ready)
         # The application services, as the API serves them: selection from the live fleet, recorded in
         # this daemon's telemetry; database calls through the database link.
         self.selection = LocalSelection(lambda: self.fleet.selector, lambda: self.chain, self.telemetry)
@@ -92,15 +107,15 @@ class Daemon:
         self.workers = LocalWorkers(self.provisioner, self.records, self.selection,
                                     provider_id=lambda ref: self.store.get(ref).id, call=self.db.call)
         self.reconciler = Reconciler(self.pm, self.records, self.provisioner, settings.workers,
-                                     providers=lambda: self.fleet.providers, call=self.db.call,
+                                     providers=self._owned_providers, call=self.db.call,
                                      on_slots=self._refresh_slots, telemetry=self.telemetry)
         # The health monitor starts last: its first round begins at once, and the others' start-up
         # (binding ports, the first read of every provider) should not pause the loop in the middle of it.
-        self.parts: list[Any] = [self.metrics_endpoint, self.watcher, self.reconciler]
+        self.parts: list[Any] = [self.metrics_endpoint, self.watcher, self.membership, self.reconciler]
         source = self.config_path or settings.source
         self.api = ApiServer(  # after the rest is up: it answers for all of it
             settings.api, ApiServices(self.providers, self.selection, self.workers, call=self.db.call,
-                                      changed=self._provider_written),
+                                      changed=self._provider_written, daemons=LocalDaemons(self.store.engine)),
             base=Path(source).parent if source else Path.cwd(),
             serving=lambda: self.ready and not self.stopping,
             interceptors=[self.telemetry.grpc_interceptor(METHODS)],
@@ -150,8 +165,18 @@ class Daemon:
         """A failed provision counts as a failed health check, and the provider is checked again now."""
         self.monitor.note_failure(provider_id, result)
 
+    def _owned_providers(self) -> dict[uuid.UUID, Any]:
+        """The providers this daemon reconciles: those it owns among the replicas."""
+        if self.monitor.owned is None:
+            return self.fleet.providers
+        return {k: v for k, v in self.fleet.providers.items() if k in self.monitor.owned}
+
+    def _daemons_changed(self) -> None:
+        self.membership.wake()
+
     def _fleet_changed(self, changes: FleetChanges) -> None:
         self.telemetry.fleet_changed(changes)
+        self.membership.wake()
         self.monitor.wake()
         if self.ready:
             self._announce()
@@ -164,6 +189,7 @@ class Daemon:
         log.info("hodei serve: database %s, config %s", safe_url(url), self.config_path or "built-in defaults")
         for problem in self.chain.problems:
             log.warning("selection: %s", problem)
+        self.sqlite_lock.acquire()  # before anything is read or written: a second daemon stops here
         self.notifier.send(STATUS="starting")
         # What exists now lives as long as the daemon: freezing it keeps the collector from walking it
         # again and again, which otherwise pauses the event loop for tens of ms under load. Done before
@@ -182,6 +208,7 @@ class Daemon:
             urls = [f"{part.name} {part.url}" for part in self.parts if getattr(part, "url", None)]
             log.info("listening on %s", ", ".join(urls) if urls else "no network address")
             self.ready = True
+            self.membership.wake()  # the API's address, now bound, into the daemons table
             self.notifier.send(READY=1, STATUS=self.status_line())
             log.info("%s", self.status_line())
             await self._stopped.wait()
@@ -189,6 +216,7 @@ class Daemon:
             group.cancel_scope.cancel()
         self.store.close()
         self.telemetry.shutdown()
+        self.sqlite_lock.release()
         log.info("stopped")
 
     def shutdown(self) -> None:
@@ -243,10 +271,11 @@ class Daemon:
         self.chain = chain
         self.fleet.set_chain(chain)
         self.monitor.configure(new.health)
+        self.membership.configure(new.health.interval_seconds)
         self.watcher.configure(new.daemon)
         self.reconciler.configure(new.workers)
         self.provisioner.settings = new.workers
-        self.db.timeout = new.daemon.database_timeout_seconds
+        self.db.timeout = self.heartbeat_db.timeout = new.daemon.database_timeout_seconds
         log.info("reloaded %s: %s", self.config_path or "settings",
                  f"applied {', '.join(live)}" if live else "no live setting changed")
         if restart:

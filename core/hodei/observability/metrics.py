@@ -49,6 +49,10 @@ SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("hodei_daemon_ready", "gauge", (), "1 once every part of the daemon has started, else 0."),
     MetricSpec("hodei_database_up", "gauge", (), "1 while the database answers, 0 while the daemon serves from "
                                                  "its last known state."),
+    MetricSpec("hodei_daemons_live", "gauge", (), "Daemons sharing this database whose heartbeat is live, "
+                                                  "as this daemon last saw them (itself included)."),
+    MetricSpec("hodei_daemon_providers_owned", "gauge", (), "Providers this daemon health-checks and "
+                                                            "reconciles (its share among the live daemons)."),
     MetricSpec("hodei_providers_invalid", "gauge", (), "Provider rows the daemon cannot use (invalid config)."),
     MetricSpec("hodei_provider_health", "gauge", P, "Last health check: 1 Healthy, 0.5 Degraded, 0 Unhealthy "
                                                     "(absent until the first check)."),
@@ -84,6 +88,8 @@ SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("hodei_provision_duration_seconds", "histogram", ("provider_type", "outcome"),
                "How long provisioning attempts took."),
     MetricSpec("hodei_reconcile_actions_total", "counter", ("action",), "Actions the reconciler took."),
+    MetricSpec("hodei_daemon_ownership_changes_total", "counter", (),
+               "Providers this daemon took from or handed to another daemon (a daemon joined, left or lapsed)."),
     MetricSpec("hodei_provider_changes_total", "counter", ("change",), "Provider rows the daemon took in: "
                                                                        "added, changed, removed, invalid."),
     MetricSpec("hodei_config_reloads_total", "counter", ("result",), "hodei.toml reloads (SIGHUP): applied or "
@@ -233,8 +239,10 @@ class DaemonCollector(Collector):
     between two changes, never in the middle of one.
     """
 
-    def __init__(self, fleet: Any, database_up: Callable[[], bool], ready: Callable[[], bool]):
+    def __init__(self, fleet: Any, database_up: Callable[[], bool], ready: Callable[[], bool],
+                 membership: Any = None):
         self.fleet, self.database_up, self.ready = fleet, database_up, ready
+        self.membership = membership
 
     @staticmethod
     def _families() -> dict[str, GaugeMetricFamily]:
@@ -253,6 +261,9 @@ class DaemonCollector(Collector):
         families["hodei_daemon_ready"].add_metric([], 1.0 if self.ready() else 0.0)
         families["hodei_database_up"].add_metric([], 1.0 if self.database_up() else 0.0)
         families["hodei_providers_invalid"].add_metric([], float(len(fleet.invalid)))
+        if self.membership is not None:
+            families["hodei_daemons_live"].add_metric([], float(len(self.membership.live)))
+            families["hodei_daemon_providers_owned"].add_metric([], float(self.membership.owned_count))
         empty = ProviderState()
         for provider_id, provider in list(fleet.providers.items()):
             state = fleet.states.get(provider_id) or empty

@@ -89,12 +89,13 @@ class Telemetry:
         self.tracer: Tracer = self.tracer_provider.get_tracer("hodei", __version__)
         self._collector: DaemonCollector | None = None
 
-    def watch(self, fleet: Any, database_up: Callable[[], bool], ready: Callable[[], bool]) -> None:
-        """Expose a daemon's state (its fleet, whether the database answers, whether it is ready) as the
-        scrape-time gauges."""
+    def watch(self, fleet: Any, database_up: Callable[[], bool], ready: Callable[[], bool],
+              membership: Any = None) -> None:
+        """Expose a daemon's state (its fleet, whether the database answers, whether it is ready, its
+        share among the replicas) as the scrape-time gauges."""
         if self._collector is not None:
             self.registry.unregister(self._collector)
-        self._collector = DaemonCollector(fleet, database_up, ready)
+        self._collector = DaemonCollector(fleet, database_up, ready, membership)
         self.registry.register(self._collector)
 
     def shutdown(self) -> None:

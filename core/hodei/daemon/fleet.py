@@ -20,6 +20,7 @@ from hodei.errors import Problem
 from hodei.models import ProviderConfigRow
 from hodei.provider_spec import PROVIDER_FIELDS
 from hodei.selection import InvalidRow, SelectionChain, Selector
+from hodei.storage.rows import row_key
 from hodei.storage.slots import with_slots
 from hodei.store import Store, StoredProvider
 
@@ -71,9 +72,10 @@ class Fleet:
         """Validate the rows that changed since last seen. Pure and slow: run it in a worker thread."""
         changed, seen = [], set()
         for row in rows:
-            seen.add(row.id)
+            key = row_key(row.id)
+            seen.add(key)
             print_ = fingerprint(row)
-            if self._fingerprints.get(row.id) != print_:
+            if self._fingerprints.get(key) != print_:
                 changed.append((print_, self.store.read_row(row)))
         return changed, seen
 

@@ -27,7 +27,7 @@ from hodei.daemon.health_monitor import HealthMonitor
 from hodei.daemon.systemd import Notifier, watchdog_interval
 from hodei.database import create_engine, safe_url
 from hodei.domain import HealthResult
-from hodei.errors import HodeiError
+from hodei.errors import HodeiError, InvalidInput, Problem
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
@@ -227,7 +227,16 @@ class Daemon:
         """Re-read hodei.toml (SIGHUP). Returns the keys that need a restart to take effect."""
         self.notifier.send(RELOADING=1, STATUS="reloading configuration")
         try:
-            new = load_settings(self.config_path, self.database_url)
+            new = load_settings(self.config_path, self.database_url, refuse_empty=True)
+            # Sections the running file set (settings built in code, without a file, set none).
+            running = self.settings.model_fields_set & LIVE if self.settings.source is not None else set()
+            dropped = sorted(running - new.model_fields_set)
+            if dropped:
+                # A file cut short (a copy or an editor caught halfway) loses its last sections; taking it
+                # would put them back to their defaults without a word.
+                raise InvalidInput(Problem("config", f"{', '.join(f'[{s}]' for s in dropped)} is set by the running "
+                                           "configuration but missing from the file (cut short?); to go back to "
+                                           "the defaults, keep the section header with no keys under it"))
             chain = build_chain(self.pm, new.selection.filters, new.selection.rankers, new.selection.weights)
         except HodeiError as exc:
             log.error("reload refused, the running configuration is kept: %s", exc)
@@ -236,8 +245,11 @@ class Daemon:
         changed = _diff(self.settings.model_dump(mode="json"), new.model_dump(mode="json"))
         live = [key for key in changed if key.split(".")[0] in LIVE]
         restart = [key for key in changed if key.split(".")[0] not in LIVE]
-        new.database, new.plugins = self.settings.database, self.settings.plugins  # restart-only: kept
-        new.metrics, new.tracing, new.logging = self.settings.metrics, self.settings.tracing, self.settings.logging
+        # What needs a restart keeps running as it is: the running settings say what runs, so the next
+        # reload compares with them (a restart-only key changed and changed back is no change).
+        for section in type(new).model_fields:
+            if section not in LIVE:
+                setattr(new, section, getattr(self.settings, section))
         self.settings = new
         self.chain = chain
         self.fleet.set_chain(chain)

@@ -48,6 +48,23 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _tolerant_timestamps(dbapi_connection: Any, _record: Any) -> None:
+    # A timestamp column set to 'infinity' in SQL is one psycopg cannot turn into a datetime: it would
+    # fail the whole query. Read as its text instead, the row reader reports it as the row's problem.
+    from psycopg.types.datetime import TimestampLoader, TimestamptzLoader
+
+    for name, base in (("timestamptz", TimestamptzLoader), ("timestamp", TimestampLoader)):
+        dbapi_connection.adapters.register_loader(name, type(f"Tolerant{base.__name__}", (base,), {
+            "load": lambda self, data, _base=base: _load_or_text(_base, self, data)}))
+
+
+def _load_or_text(base: Any, loader: Any, data: Any) -> Any:
+    try:
+        return base.load(loader, data)
+    except Exception:  # psycopg.DataError: out of Python's range
+        return bytes(data).decode("utf-8", "replace")
+
+
 def write_session(engine: Engine) -> Session:
     """A session for a read-modify-write: on SQLite its transaction holds the write lock from the start;
     on PostgreSQL it is an ordinary transaction, and the caller locks the rows it reads (FOR UPDATE)."""
@@ -114,7 +131,10 @@ def create_engine(url: str) -> Engine:
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             sa.event.listen(engine, "begin", _sqlite_begin)
             return engine
-        return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        if parsed.get_driver_name() == "psycopg":
+            sa.event.listen(engine, "connect", _tolerant_timestamps)
+        return engine
     except OSError as exc:
         raise DatabaseNotReady(f"cannot create SQLite database {safe_url(url)}: "
                                f"{exc.strerror or exc}") from None

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from hodei.columns import Unreadable, raw_text
 from hodei.errors import NotFound, Problem
@@ -134,11 +134,20 @@ def find_provider_row(session: Session, ref: str | uuid.UUID, *, lock: bool = Fa
         if as_id is not None:
             query = select(ProviderConfigRow).where(ProviderConfigRow.id == as_id)
             row = session.exec(query.with_for_update() if lock else query).first()
-        if row is None:
-            # An id edited in SQL that is not a UUID (or not in the form Hodei writes): by its text as
-            # shown, so such a row can still be shown, fixed and deleted.
-            query = select(ProviderConfigRow).where(sa.cast(col(ProviderConfigRow.id), sa.Text) == str(ref))
-            row = session.exec(query.with_for_update() if lock else query).first()
+        if row is None and session.get_bind().dialect.name == "sqlite":
+            row = _by_raw_id(session, str(ref))
     if row is None:
         raise NotFound(f"no provider named {str(ref)!r}")
     return row
+
+
+def _by_raw_id(session: Session, ref: str) -> ProviderConfigRow | None:
+    """A row whose id was edited in SQL into something that is not a UUID as Hodei writes it (text, bytes,
+    a number: SQLite keeps any), found by its id as shown (:func:`shown_id`), so such a row can still be
+    shown, fixed and deleted. Only for references nothing else matched: it reads every id."""
+    ids = session.execute(sa.text("SELECT id FROM provider_configs")).scalars().all()
+    for raw in ids:
+        if raw_text(raw) == ref:
+            query = select(ProviderConfigRow).where(sa.text("provider_configs.id = :raw").bindparams(raw=raw))
+            return session.exec(query).first()
+    return None

@@ -61,8 +61,9 @@ class ConfigWatcher:
 
     async def resync(self, how: str = "full re-read") -> None:
         """Read the whole table (and the worker counts); raises DatabaseUnavailable when it cannot."""
+        ticket = self.fleet.begin_read()  # before the read starts: see Fleet.apply
         rows = await self.db.call(self.store.raw_rows)
-        prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows)
+        prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
         self._report(self.fleet.apply(prepared, complete=True), how)
         if self.resyncs == 0:
             self.fleet.load_states(await self.db.call(self.states.all))
@@ -70,10 +71,10 @@ class ConfigWatcher:
         self.resyncs += 1
 
     async def refresh(self, ids: set[uuid.UUID]) -> None:
+        ticket = self.fleet.begin_read()
         rows = await self.db.call(self.store.raw_rows, sorted(ids))
-        prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows)
-        missing = ids - {row.id for row in rows}
-        self._report(self.fleet.apply(prepared, complete=False, deleted=missing), "notification")
+        prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
+        self._report(self.fleet.apply(prepared, complete=False, deleted=ids), "notification")
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         delay = 0.5

@@ -99,12 +99,14 @@ class ConfigWatcher:
             return connection.exec_driver_sql("SELECT version FROM provider_configs_version WHERE id = 1").scalar_one()
 
     async def _poll_forever(self) -> None:
-        last_version = None
+        last_version, generation = None, self.db.generation
         next_resync = time.monotonic() + self.settings.resync_seconds
         while not self.stopping:
             await anyio.sleep(self.settings.poll_seconds)
             try:
                 version = await self.db.call(self._config_version)
+                if self.db.generation != generation:  # another file now (a backup restored): all of it anew
+                    generation, last_version, self.resyncs = self.db.generation, None, 0
                 if version != last_version or time.monotonic() >= next_resync:
                     await self.resync("change found" if last_version is not None else "poll")
                     last_version = version

@@ -21,11 +21,11 @@ import anyio
 
 from hodei.api.server import METHODS, ApiServer, ApiServices
 from hodei.daemon.config_watch import ConfigWatcher
-from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
+from hodei.daemon.database import DatabaseLink, DatabaseUnavailable, SqliteFile
 from hodei.daemon.fleet import Fleet, FleetChanges
 from hodei.daemon.health_monitor import HealthMonitor
 from hodei.daemon.systemd import Notifier, watchdog_interval
-from hodei.database import create_engine, safe_url
+from hodei.database import create_engine, safe_url, sqlite_file
 from hodei.domain import HealthResult
 from hodei.errors import HodeiError, InvalidInput, Problem
 from hodei.observability.endpoint import MetricsEndpoint
@@ -71,7 +71,9 @@ class Daemon:
         self.chain = build_chain(self.pm, settings.selection.filters, settings.selection.rankers,
                                  settings.selection.weights)
         self.fleet = Fleet(self.store, self.chain)
-        self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed)
+        sqlite_path = sqlite_file(settings.database.url)
+        self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed,
+                               file=SqliteFile(self.store.engine, sqlite_path) if sqlite_path else None)
         self.watcher = ConfigWatcher(self.fleet, self.store, self.states, self.db, settings.daemon,
                                      on_change=self._fleet_changed)
         self.telemetry = telemetry or Telemetry(settings.tracing)  # metrics registry, tracer provider
@@ -101,7 +103,9 @@ class Daemon:
             settings.api, ApiServices(self.providers, self.selection, self.workers, call=self.db.call,
                                       changed=self._provider_written),
             base=Path(source).parent if source else Path.cwd(),
-            serving=lambda: self.ready and not self.stopping,
+            # A PostgreSQL outage keeps serving selections from memory; a SQLite file gone does not: writes
+            # the API accepted would be lost, so the health service says NOT_SERVING until it is back.
+            serving=lambda: self.ready and not self.stopping and self.db.file_problem is None,
             interceptors=[self.telemetry.grpc_interceptor(METHODS)],
             grace_seconds=settings.daemon.shutdown_grace_seconds)
         self.parts += [self.api, self.monitor]

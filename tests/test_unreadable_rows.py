@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import sqlalchemy as sa
 from hodei import database
+from hodei.daemon import Daemon
 from hodei.daemon.fleet import Fleet
 from hodei.plugins import make_plugin_manager
 from hodei.selection import build_chain
 from hodei.services.local import on_database
+from hodei.settings import Settings
 from hodei.store import Store
+from hodei.testing.daemon import running, wait_for
 from hodei.testing.serve import clean_environment, hodei_command, serve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -256,3 +261,69 @@ def test_random_garbage_in_every_column_never_crashes_list_show_select_or_the_da
 
     check()
     assert tried[backend] >= EXAMPLES[backend]
+
+
+# -- the tables the daemon reads besides provider_configs -----------------------------------------
+
+def _state_history_worker_garbage(hodei: Any, provider_id: str) -> None:
+    pid = provider_id if hodei.is_postgres else uuid.UUID(provider_id).hex
+    if hodei.is_postgres:
+        state = ("'Healthy'", "'infinity'", "'-infinity'", "1.5", "2", "3")
+        history_at, requirements, attempts, created = "'infinity'", "'\"x\"'", "'5'", "'-infinity'"
+    else:
+        state = ("'Healthy'", "'tuesday'", "'never'", "'slow'", "x'00'", "'many'")
+        history_at, requirements, attempts, created = "'garbage'", "'{'", "'5'", "'soon'"
+    hodei.sql("INSERT INTO provider_state (provider_id, health, health_reason, checked_at, capacity_reported_at, "
+              "check_duration_seconds, capacity_memory, consecutive_failures, active_workers, reserved_workers, "
+              f"consecutive_successes, updated_at) VALUES ('{pid}', {state[0]}, '', {state[1]}, {state[2]}, "
+              f"{state[3]}, {state[4]}, {state[5]}, 0, 0, 0, CURRENT_TIMESTAMP)")
+    hodei.sql("INSERT INTO provider_history (provider_id, provider_name, at, kind, old_value, new_value, cause) "
+              f"VALUES ('{pid}', 'good', {history_at}, 'status', NULL, 'ACTIVE', 'edited in SQL')")
+    # (The state column is CHECKed by the database on both.)
+    bad_id = pid if hodei.is_postgres else "not-a-uuid"
+    for worker, provider, document in (("w-bad-id", bad_id, "'{}'"), ("w-bad-json", pid, requirements)):
+        hodei.sql("INSERT INTO workers (id, provider_id, provider_name, state, reason, requirements, attempts, "
+                  f"token_sha256, created_at, updated_at) VALUES ('{worker}', '{provider}', 'good', 'RUNNING', '', "
+                  f"{document}, {attempts}, 'x', {created}, CURRENT_TIMESTAMP)")
+    hodei.sql("INSERT INTO workers (id, provider_id, provider_name, state, reason, requirements, attempts, "
+              f"token_sha256, created_at, updated_at) VALUES ('w-fine', '{pid}', 'good', 'RUNNING', '', '{{}}', "
+              "'[]', 'x', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+
+
+def test_garbage_in_state_history_and_worker_rows_is_read_around(hodei: Any) -> None:
+    hodei.ok("providers", "add", "good", "--type", "static")
+    good = hodei.provider("good")
+    _state_history_worker_garbage(hodei, good["id"])
+    shown = hodei.provider("good")
+    # Health is checked by the database (a CHECK constraint); the rest read as unknown.
+    assert shown["valid"] is True and shown["state"]["health"] == "Healthy" and shown["state"]["checked_at"] is None
+    assert hodei.json("providers", "history", "good")[0]["cause"] == "edited in SQL"
+    assert "good" in hodei.ok("providers", "list").stdout
+    listed = hodei.json("workers", "list", "--all")
+    assert [w["id"] for w in listed] == ["w-fine"]
+    shown_worker = hodei("workers", "show", "w-bad-json")
+    assert shown_worker.exit_code == 1 and "cannot be read" in shown_worker.stderr
+    assert "Traceback" not in shown_worker.stderr
+    assert hodei.json("select")["selected"] == "good"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_daemon_starts_and_runs_over_garbage_in_every_table(anyio_backend: str, hodei: Any) -> None:
+    hodei.ok("providers", "add", "good", "--type", "static")
+    hodei.ok("providers", "add", "bad", "--type", "static")
+    _state_history_worker_garbage(hodei, hodei.provider("good")["id"])
+    hodei.sql("UPDATE provider_configs SET config = " + ("'\"x\"'::jsonb" if hodei.is_postgres else "'{'")
+              + " WHERE name = 'bad'")
+    settings = Settings.model_validate({
+        "database": {"url": hodei.url}, "api": {"listen": ""}, "metrics": {"listen": ""},
+        "health": {"interval_seconds": 0.1}, "workers": {"reconcile_seconds": 0.1},
+        "daemon": {"poll_seconds": 0.05, "shutdown_grace_seconds": 0.5}})
+    async with running(Daemon(settings)) as daemon:
+        await wait_for(lambda: daemon.monitor.checks, what="a round of health checks")
+        await anyio.sleep(0.5)  # several reconcile rounds over the unreadable worker rows
+        assert [p.name for p in daemon.fleet.providers.values()] == ["good"]
+        assert [row.name for row in daemon.fleet.invalid.values()] == ["bad"]
+        decision = daemon.selection.decide(daemon.selection.requirements({}))
+        assert decision.selected is not None and decision.selected.name == "good"
+        assert not daemon.stopping

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,10 +94,8 @@ def _create_private(path: Path) -> None:
     """Create ``path`` empty, readable by its owner only: it holds provider configs with their secrets.
     SQLite gives the -wal and -shm files the database file's mode, so they are private too."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
 
 
 def _open_existing_only(path: Path) -> Any:

@@ -109,8 +109,13 @@ def moment(row: Any, field: str, problems: list[Problem]) -> datetime:
     value = getattr(row, field)
     if isinstance(value, datetime):
         return aware(value)
-    problems.append(Problem(field, value_reason(value) if isinstance(value, Unreadable)
-                            else f"must be a timestamp, the database holds {_describe(value)}"))
+    if isinstance(value, Unreadable):
+        reason = value_reason(value)
+    elif isinstance(value, str):  # PostgreSQL's 'infinity', beyond what Python's datetime holds
+        reason = f"cannot be read: is not a timestamp Hodei can use: {value[:100]!r}"
+    else:
+        reason = f"must be a timestamp, the database holds {_describe(value)}"
+    problems.append(Problem(field, reason))
     return NO_MOMENT
 
 

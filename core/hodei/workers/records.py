@@ -23,7 +23,7 @@ from hodei.database import write_session
 from hodei.domain import WorkerState
 from hodei.errors import HodeiError, InvalidInput, NotFound, Problem
 from hodei.models import ProviderConfigRow, WorkerRow, utcnow
-from hodei.storage.rows import aware, maybe_aware
+from hodei.storage.rows import moment, value_reason
 from hodei.storage.slots import slot_counts, used_slots
 
 log = logging.getLogger(__name__)
@@ -78,22 +78,24 @@ class Worker:
 
 def _worker(row: WorkerRow) -> Worker:
     """:raises InvalidInput: for a row edited in SQL into something that cannot be read, naming the column."""
-    problems = [Problem(name, f"cannot be read: {value.reason}") for name in _WORKER_COLUMNS
+    problems = [Problem(name, value_reason(value)) for name in _WORKER_COLUMNS
                 if isinstance(value := getattr(row, name), Unreadable)]
-    if not problems:
-        try:
-            return Worker(str(row.id), row.provider_id, str(row.provider_name), WorkerState(row.state),
-                          str(row.reason), row.backend_id, row.handle if isinstance(row.handle, Mapping) else None,
-                          row.requirements if isinstance(row.requirements, Mapping) else {},
-                          [a for a in row.attempts or [] if isinstance(a, Mapping)]
-                          if isinstance(row.attempts, list) else [],
-                          aware(row.created_at), aware(row.updated_at), maybe_aware(row.ended_at))
-        except (ValueError, TypeError, AttributeError) as exc:
-            problems.append(Problem("", f"a column holds what it cannot: {exc}"))
-    raise InvalidInput(problems, subject=f"worker row {raw_text(row.id)!r}")
+    created_at, updated_at = moment(row, "created_at", problems), moment(row, "updated_at", problems)
+    ended_at = None if row.ended_at is None else moment(row, "ended_at", problems)
+    try:
+        state = WorkerState(row.state)
+    except ValueError:
+        problems.append(Problem("state", f"is not a worker state: {raw_text(row.state)[:40]!r}"))
+    if problems:
+        raise InvalidInput(problems, subject=f"worker row {raw_text(row.id)!r}")
+    return Worker(raw_text(row.id), row.provider_id, raw_text(row.provider_name), state, raw_text(row.reason),
+                  None if row.backend_id is None else raw_text(row.backend_id), row.handle if isinstance(row.handle, Mapping) else None,
+                  row.requirements if isinstance(row.requirements, Mapping) else {},
+                  [a for a in row.attempts if isinstance(a, Mapping)] if isinstance(row.attempts, list) else [],
+                  created_at, updated_at, ended_at)
 
 
-_WORKER_COLUMNS = ("provider_id", "handle", "requirements", "attempts", "created_at", "updated_at", "ended_at")
+_WORKER_COLUMNS = ("provider_id", "handle", "requirements", "attempts")
 
 
 def _readable(rows: Iterable[WorkerRow]) -> list[Worker]:

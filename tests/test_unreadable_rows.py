@@ -327,3 +327,18 @@ async def test_the_daemon_starts_and_runs_over_garbage_in_every_table(anyio_back
         decision = daemon.selection.decide(daemon.selection.requirements({}))
         assert decision.selected is not None and decision.selected.name == "good"
         assert not daemon.stopping
+
+
+def test_apply_replaces_a_column_that_cannot_be_read_and_says_so(hodei: Any, tmp_path: Path) -> None:
+    add_pair(hodei)
+    broken = "'{\"latency_ms\": 1'" if not hodei.is_postgres else "'\"text\"'::jsonb"
+    hodei.sql(f"UPDATE provider_configs SET config = {broken} WHERE name = 'bad'")
+    document = tmp_path / "providers.json"
+    document.write_text(json.dumps([{"name": "bad", "provider_type": "static", "config": {"latency_ms": 3}}]))
+    planned = hodei.json("providers", "apply", "-f", str(document), "--dry-run")
+    change = planned["changes"][0]
+    assert change["action"] == "update" and change["fields"]["config"]["to"] == {"latency_ms": 3}
+    assert change["fields"]["config"]["from"] == "(cannot be read)"  # never the raw text: it may hold a secret
+    hodei.ok("providers", "apply", "-f", str(document))
+    fixed = hodei.provider("bad")
+    assert fixed["valid"] is True and fixed["config"] == {"latency_ms": 3}

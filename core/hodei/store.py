@@ -30,6 +30,9 @@ from hodei.storage.rows import aware, find_provider_row, moment, provider_values
 
 __all__ = ["Change", "StaleVersion", "Store", "StoredProvider"]
 
+# What a change shows as the value before for a column that could not be read.
+UNREADABLE = "(cannot be read)"
+
 
 @dataclass(frozen=True)
 class StoredProvider:
@@ -244,7 +247,11 @@ class Store:
                 wanted = _row_values(spec)
                 if "status" not in given:
                     wanted["status"] = row.status
-                diff = {k: (getattr(row, k), v) for k, v in wanted.items() if getattr(row, k) != v}
+                shown, broken = provider_values(row)  # a column that cannot be read is replaced whole
+                for problem in broken:
+                    if problem.field in shown:
+                        shown[problem.field] = UNREADABLE
+                diff = {k: (shown[k], v) for k, v in wanted.items() if getattr(row, k) != v}
                 changes.append(Change(spec.name, "update" if diff else "unchanged", diff))
                 if diff and not dry_run:
                     for key, (_, value) in diff.items():

@@ -119,6 +119,7 @@ def test_a_database_file_deleted_under_the_daemon_is_reported_and_not_recreated_
         assert not database.exists(), "the daemon re-created the deleted database file"
         # Selection goes on from what the daemon last read; nothing is written anywhere.
         assert json.loads(hodei(config, "select", "-o", "json", server=address).stdout)["selected"] == "first"
+        eventually(lambda: "was deleted while hodei serve ran" in daemon.log(), "the log line")
         time.sleep(1.0)  # several polls: still one line in the log
         assert daemon.log().count("was deleted while hodei serve ran") == 1
         assert not database.exists()
@@ -130,7 +131,7 @@ def test_a_database_file_deleted_under_the_daemon_is_reported_and_not_recreated_
         eventually(lambda: json.loads(hodei(config, "select", "-o", "json", server=address).stdout)["selected"]
                    == "restored", "selection from the restored file")
         assert hodei(config, "providers", "add", "kept", "--type", "static", server=address).returncode == 0
-        assert "the database answers again" in daemon.log()
+        eventually(lambda: "the database answers again" in daemon.log(), "the log line saying so")
     # What the daemon wrote is in the file the CLI reads, after the daemon is gone too.
     assert names_local(config) == ["kept", "restored"]
 
@@ -157,7 +158,8 @@ def test_a_database_file_replaced_under_the_daemon_is_followed(tmp_path: Path) -
         # Replaced by a file that is no Hodei database: unavailable, the running state kept, nothing written.
         os.replace(empty, folder / "hodei.db")
         eventually(lambda: database_up(metrics) == 0.0, "the unusable file to be noticed")
-        assert "replaced while hodei serve ran, and the new file is not usable" in daemon.log()
+        eventually(lambda: "replaced while hodei serve ran, and the new file is not usable" in daemon.log(),
+                   "the log line (read from the daemon's stderr by another thread)")
         # A Hodei database put in its place: followed, as the CLI sees it.
         os.replace(tmp_path / "other" / "hodei.db", folder / "hodei.db")
         eventually(lambda: database_up(metrics) == 1.0, "the replacement to be taken")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -62,6 +65,23 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _tolerant_timestamps(dbapi_connection: Any, _record: Any) -> None:
+    # A timestamp column set to 'infinity' in SQL is one psycopg cannot turn into a datetime: it would
+    # fail the whole query. Read as its text instead, the row reader reports it as the row's problem.
+    from psycopg.types.datetime import TimestampLoader, TimestamptzLoader
+
+    for name, base in (("timestamptz", TimestamptzLoader), ("timestamp", TimestampLoader)):
+        dbapi_connection.adapters.register_loader(name, type(f"Tolerant{base.__name__}", (base,), {
+            "load": lambda self, data, _base=base: _load_or_text(_base, self, data)}))
+
+
+def _load_or_text(base: Any, loader: Any, data: Any) -> Any:
+    try:
+        return base.load(loader, data)
+    except Exception:  # psycopg.DataError: out of Python's range
+        return bytes(data).decode("utf-8", "replace")
+
+
 def write_session(engine: Engine) -> Session:
     """A session for a read-modify-write: on SQLite its transaction holds the write lock from the start;
     on PostgreSQL it is an ordinary transaction, and the caller locks the rows it reads (FOR UPDATE)."""
@@ -76,20 +96,62 @@ def write_session(engine: Engine) -> Session:
     return session
 
 
+def sqlite_file(url: str | sa.URL) -> Path | None:
+    """The file of a SQLite database URL; ``None`` for PostgreSQL or an in-memory database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    if parsed.database.startswith("file:") or parsed.query.get("uri"):
+        return None  # a URI filename the caller spelt out: its own options say what to create
+    return Path(parsed.database)
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty, readable by its owner only: it holds provider configs with their secrets.
+    SQLite gives the -wal and -shm files the database file's mode, so they are private too."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _open_existing_only(path: Path) -> Any:
+    # Only create_engine creates the file (private, above). A connection opened later must not create
+    # an empty database where the file was deleted: it fails instead, and the daemon reports the
+    # database unavailable (hodei.daemon.database) rather than writing to a world no one else sees.
+    uri = f"file:{quote(str(path.resolve()))}?mode=rw"
+
+    def do_connect(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        if not path.exists():
+            raise DatabaseNotReady(f"SQLite database {path} does not exist (any more): restore it, or run "
+                                   "`hodei db upgrade` to create an empty one")
+        cargs[:] = [uri]
+        cparams["uri"] = True
+    return do_connect
+
+
 def create_engine(url: str) -> Engine:
-    """An engine for ``url``. :raises DatabaseNotReady: naming what is wrong with the URL."""
+    """An engine for ``url``; a SQLite file is created if missing, readable by its owner only.
+
+    :raises DatabaseNotReady: naming what is wrong with the URL.
+    """
     parsed = make_url(url)
     try:
         if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = sqlite_file(parsed)
+            if path is not None:
+                _create_private(path)
             engine = sa.create_engine(parsed)
+            if path is not None:
+                sa.event.listen(engine, "do_connect", _open_existing_only(path))
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             sa.event.listen(engine, "begin", _sqlite_begin)
             return engine
-        return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        if parsed.get_driver_name() == "psycopg":
+            sa.event.listen(engine, "connect", _tolerant_timestamps)
+        return engine
     except OSError as exc:
-        raise DatabaseNotReady(f"cannot create the folder of SQLite database {safe_url(url)}: "
+        raise DatabaseNotReady(f"cannot create SQLite database {safe_url(url)}: "
                                f"{exc.strerror or exc}") from None
     except sa.exc.NoSuchModuleError:
         raise DatabaseNotReady(f"database URL {safe_url(url)}: no SQLAlchemy dialect "

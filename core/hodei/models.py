@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-# jsonb on PostgreSQL so the seed's `config || '{...}'::jsonb` works; JSON text on SQLite.
-JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# Columns a row edited in SQL may hold garbage in read as hodei.columns.Unreadable, never raising.
+from hodei.columns import JSONDocument, Moment, RowId
 
 
 def utcnow() -> datetime:
@@ -23,19 +22,19 @@ class ProviderConfigRow(SQLModel, table=True):
 
     __tablename__ = "provider_configs"
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=sa.Column(sa.Uuid(), primary_key=True))
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=sa.Column(RowId(), primary_key=True))
     name: str = Field(sa_column=sa.Column(sa.Text(), nullable=False, unique=True))
     provider_type: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
-    config: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument(), nullable=False))
     status: str = Field(default="ACTIVE", sa_column=sa.Column(sa.Text(), nullable=False))
     priority: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
     max_workers: int = Field(default=10, sa_column=sa.Column(sa.Integer(), nullable=False))
     preferred_region: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
-    allowed_regions: list[str] = Field(default_factory=list, sa_column=sa.Column(JSONDocument, nullable=False))
-    required_labels: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
-    annotations: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    allowed_regions: list[str] = Field(default_factory=list, sa_column=sa.Column(JSONDocument(), nullable=False))
+    required_labels: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument(), nullable=False))
+    annotations: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument(), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(Moment(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(Moment(), nullable=False))
 
 
 class ProviderStateRow(SQLModel, table=True):
@@ -44,21 +43,21 @@ class ProviderStateRow(SQLModel, table=True):
     __tablename__ = "provider_state"
 
     provider_id: uuid.UUID = Field(sa_column=sa.Column(
-        sa.Uuid(), sa.ForeignKey("provider_configs.id", ondelete="CASCADE"), primary_key=True))
+        RowId(), sa.ForeignKey("provider_configs.id", ondelete="CASCADE"), primary_key=True))
     health: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     health_reason: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
-    checked_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
+    checked_at: datetime | None = Field(default=None, sa_column=sa.Column(Moment(), nullable=True))
     check_duration_seconds: float | None = Field(default=None, sa_column=sa.Column(sa.Float(), nullable=True))
     active_workers: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
     reserved_workers: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
     capacity_cpu: float | None = Field(default=None, sa_column=sa.Column(sa.Float(), nullable=True))
     capacity_memory: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger(), nullable=True))
     capacity_gpu: int | None = Field(default=None, sa_column=sa.Column(sa.Integer(), nullable=True))
-    capacity_reported_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True),
+    capacity_reported_at: datetime | None = Field(default=None, sa_column=sa.Column(Moment(),
                                                                           nullable=True))
     consecutive_failures: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
     consecutive_successes: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(Moment(), nullable=False))
 
 
 class ProviderHistoryRow(SQLModel, table=True):
@@ -68,9 +67,9 @@ class ProviderHistoryRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
                                                      primary_key=True, autoincrement=True))
-    provider_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False))
+    provider_id: uuid.UUID = Field(sa_column=sa.Column(RowId(), nullable=False))
     provider_name: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
-    at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(Moment(), nullable=False))
     kind: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     old_value: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     new_value: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
@@ -83,18 +82,18 @@ class WorkerRow(SQLModel, table=True):
     __tablename__ = "workers"
 
     id: str = Field(sa_column=sa.Column(sa.Text(), primary_key=True))
-    provider_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False))
+    provider_id: uuid.UUID = Field(sa_column=sa.Column(RowId(), nullable=False))
     provider_name: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     state: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     reason: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
     backend_id: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
-    handle: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONDocument, nullable=True))
-    requirements: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument, nullable=False))
-    attempts: list[dict[str, Any]] = Field(default_factory=list, sa_column=sa.Column(JSONDocument, nullable=False))
+    handle: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONDocument(), nullable=True))
+    requirements: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument(), nullable=False))
+    attempts: list[dict[str, Any]] = Field(default_factory=list, sa_column=sa.Column(JSONDocument(), nullable=False))
     token_sha256: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    ended_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(Moment(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(Moment(), nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=sa.Column(Moment(), nullable=True))
 
 
 class DaemonRow(SQLModel, table=True):

@@ -237,8 +237,12 @@ def _resolve_sqlite_path(url: str, base: Path) -> str:
     return parsed.set(database=str((base / path).resolve())).render_as_string(hide_password=False)
 
 
-def load_settings(config: str | os.PathLike[str] | None = None, database_url: str | None = None) -> Settings:
+def load_settings(config: str | os.PathLike[str] | None = None, database_url: str | None = None, *,
+                  refuse_empty: bool = False) -> Settings:
     """Read ``hodei.toml`` and apply overrides: ``database_url`` argument, then ``$HODEI_DATABASE_URL``.
+
+    ``refuse_empty``: a file that sets nothing is an error (a reload on SIGHUP: an editor or a copy
+    caught halfway leaves the file empty, and taking it would put every setting back to its default).
 
     :raises InvalidInput: naming the key and the reason, for a file that cannot be read or used.
     """
@@ -249,6 +253,9 @@ def load_settings(config: str | os.PathLike[str] | None = None, database_url: st
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise InvalidInput(Problem("config", f"cannot read {path}: {exc}")) from None
+        if refuse_empty and not data:
+            raise InvalidInput(Problem("config", f"{path} sets nothing (empty, or only comments): taken as a file "
+                                                 "written halfway, not as a wish for every default"))
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from hodei.columns import raw_text
 from hodei.database import check_schema, create_engine, write_session
 from hodei.domain import Provider, ProviderStatus
 from hodei.errors import AlreadyExists, InvalidInput, Problem, StaleVersion
@@ -27,9 +28,12 @@ from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
 from hodei.provider_spec import PROVIDER_FIELDS, ProviderSpec, parse_provider, printable_name
 from hodei.redaction import quote
-from hodei.storage.rows import aware, find_provider_row
+from hodei.storage.rows import aware, find_provider_row, moment, provider_values, row_key, shown_id
 
 __all__ = ["Change", "StaleVersion", "Store", "StoredProvider"]
+
+# What a change shows as the value before for a column that could not be read.
+UNREADABLE = "(cannot be read)"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,14 @@ class StoredProvider:
     updated_at: datetime
     problems: tuple[Problem, ...] = ()
     normalised_config: dict[str, Any] | None = field(default=None, repr=False)
+    # The id as stored, when it is not a UUID Hodei can use (``id`` is then made from it): how the
+    # operator names the row to show, fix or delete it.
+    raw_id: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """The id as shown, and as the row is found by."""
+        return self.raw_id if self.raw_id is not None else str(self.id)
 
     @property
     def valid(self) -> bool:
@@ -104,16 +116,18 @@ class Store:
     def read_row(self, row: ProviderConfigRow) -> StoredProvider:
         """A row as stored, validated through its plugin now (the daemon reads rows raw and validates only
         those that changed)."""
-        values = {name: getattr(row, name) for name in PROVIDER_FIELDS}
-        problems: tuple[Problem, ...] = ()
+        values, problems = provider_values(row)
+        created_at, updated_at = moment(row, "created_at", problems), moment(row, "updated_at", problems)
         normalised = None
         try:
             _, normalised = parse_provider(values, self.pm)
         except InvalidInput as exc:
-            problems = tuple(exc.problems)
+            broken = {p.field for p in problems}  # said already, by what the column holds
+            problems += [p for p in exc.problems if p.field.split(".")[0].split("[")[0] not in broken]
+        raw_id = None if isinstance(row.id, uuid.UUID) else shown_id(row.id)
         return StoredProvider(
-            id=row.id, created_at=aware(row.created_at), updated_at=aware(row.updated_at),
-            problems=problems, normalised_config=normalised, **values,
+            id=row_key(row.id), created_at=created_at, updated_at=updated_at, problems=tuple(problems),
+            normalised_config=None if problems else normalised, raw_id=raw_id, **values,
         )
 
     def all(self) -> list[StoredProvider]:
@@ -149,7 +163,8 @@ class Store:
             return document
         provider_type = document.get("provider_type")
         ptype = self.pm.provider_types.get(provider_type) if isinstance(provider_type, str) else None
-        previous = stored.config if stored is not None and stored.provider_type == provider_type else None
+        previous = (stored.config if stored is not None and stored.provider_type == provider_type
+                    and isinstance(stored.config, Mapping) else None)
         config, problems = keep_masked_secrets(document["config"], previous,
                                                ptype.secret_fields if ptype is not None else None)
         if problems:
@@ -177,10 +192,18 @@ class Store:
         """
         with write_session(self.engine) as session:
             row = find_provider_row(session, ref, lock=True)
-            if change.expected_version is not None and aware(row.updated_at) != aware(change.expected_version):
-                raise StaleVersion(f"provider {row.name!r} changed since it was read (its version is now "
-                                   f"{aware(row.updated_at).isoformat()}); read it again and retry")
-            changed = change.applied_to({name: getattr(row, name) for name in PROVIDER_FIELDS})
+            values, broken = provider_values(row)
+            version = moment(row, "updated_at", broken)
+            if change.expected_version is not None and version != aware(change.expected_version):
+                raise StaleVersion(f"provider {quote(values['name'])} changed since it was read (its version is now "
+                                   f"{version.isoformat()}); read it again and retry")
+            # A column that cannot be read is replaced whole or not at all: a merge into it (config keys,
+            # labels) would silently drop what it held.
+            kept = [p for p in broken if p.field in PROVIDER_FIELDS and p.field not in change.fields]
+            if kept:
+                raise InvalidInput([Problem(p.field, f"{p.reason}; give a whole new {p.field} to fix it")
+                                    for p in kept], subject=f"provider {quote(values['name'])}")
+            changed = change.applied_to(values)
             spec, _ = parse_provider(self._kept_secrets(changed, row), self.pm)
             for key, value in _row_values(spec).items():
                 setattr(row, key, value)
@@ -201,12 +224,13 @@ class Store:
         with write_session(self.engine) as session:
             row = find_provider_row(session, ref, lock=True)
             if row.status != value:
-                session.add(ProviderHistoryRow(provider_id=row.id, provider_name=row.name, kind="status",
-                                               old_value=row.status, new_value=value, cause=cause))
+                name = provider_values(row)[0]["name"]
+                session.add(ProviderHistoryRow(provider_id=row.id, provider_name=name, kind="status",
+                                               old_value=raw_text(row.status), new_value=value, cause=cause))
                 row.status = value
                 row.updated_at = utcnow()
                 session.add(row)
-                _commit(session, row.name)
+                _commit(session, name)
                 session.refresh(row)
             return self.read_row(row)
 
@@ -292,7 +316,11 @@ def _apply_one(session: Session, spec: ProviderSpec, given: set[str], row: Provi
     wanted = _row_values(spec)
     if "status" not in given:
         wanted["status"] = row.status
-    diff = {k: (getattr(row, k), v) for k, v in wanted.items() if getattr(row, k) != v}
+    shown, broken = provider_values(row)  # a column that cannot be read is replaced whole
+    for problem in broken:
+        if problem.field in shown:
+            shown[problem.field] = UNREADABLE
+    diff = {k: (shown[k], v) for k, v in wanted.items() if getattr(row, k) != v}
     if diff and not dry_run:
         for key, (_, value) in diff.items():
             setattr(row, key, value)

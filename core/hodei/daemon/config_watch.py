@@ -72,8 +72,9 @@ class ConfigWatcher:
 
     async def resync(self, how: str = "full re-read") -> None:
         """Read the whole table (and the worker counts); raises DatabaseUnavailable when it cannot."""
+        ticket = self.fleet.begin_read()  # before the read starts: see Fleet.apply
         rows = await self.db.call(self.store.raw_rows)
-        prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows)
+        prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
         self._report(self.fleet.apply(prepared, complete=True), how)
         if self.resyncs == 0 or self.postgres:  # on PostgreSQL other daemons' results land in the table too
             self.fleet.load_states(self._not_older(await self.db.call(self.states.all)))
@@ -81,10 +82,10 @@ class ConfigWatcher:
         self.resyncs += 1
 
     async def refresh(self, ids: set[uuid.UUID]) -> None:
+        ticket = self.fleet.begin_read()
         rows = await self.db.call(self.store.raw_rows, sorted(ids))
-        prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows)
-        missing = ids - {row.id for row in rows}
-        self._report(self.fleet.apply(prepared, complete=False, deleted=missing), "notification")
+        prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
+        self._report(self.fleet.apply(prepared, complete=False, deleted=ids), "notification")
 
     async def refresh_states(self, ids: set[uuid.UUID]) -> None:
         """These providers' state as stored: health another daemon found, for this daemon's selection."""
@@ -123,12 +124,14 @@ class ConfigWatcher:
             return connection.exec_driver_sql("SELECT version FROM provider_configs_version WHERE id = 1").scalar_one()
 
     async def _poll_forever(self) -> None:
-        last_version = None
+        last_version, generation = None, self.db.generation
         next_resync = time.monotonic() + self.settings.resync_seconds
         while not self.stopping:
             await anyio.sleep(self.settings.poll_seconds)
             try:
                 version = await self.db.call(self._config_version)
+                if self.db.generation != generation:  # another file now (a backup restored): all of it anew
+                    generation, last_version, self.resyncs = self.db.generation, None, 0
                 if version != last_version or time.monotonic() >= next_resync:
                     await self.resync("change found" if last_version is not None else "poll")
                     last_version = version

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import uuid
@@ -20,6 +21,7 @@ from hodei.errors import Problem
 from hodei.models import ProviderConfigRow
 from hodei.provider_spec import PROVIDER_FIELDS
 from hodei.selection import InvalidRow, SelectionChain, Selector
+from hodei.storage.rows import row_key
 from hodei.storage.slots import with_slots
 from hodei.store import Store, StoredProvider
 
@@ -51,6 +53,15 @@ class FleetChanges:
         return "; ".join(parts) or "no change"
 
 
+@dataclass
+class Prepared:
+    """One read of provider_configs, validated: its ticket, the rows that changed, and every row seen."""
+
+    ticket: int
+    changed: list[tuple[str, StoredProvider]] = field(default_factory=list)
+    seen: dict[uuid.UUID, tuple[str, ProviderConfigRow]] = field(default_factory=dict)
+
+
 class Fleet:
     """Valid providers by id, their state, and a selector kept in step with both."""
 
@@ -62,57 +73,93 @@ class Fleet:
         self.invalid: dict[uuid.UUID, InvalidRow] = {}
         self.slots: dict[uuid.UUID, tuple[int, int]] = {}  # (reserved, active) from the workers table
         self._fingerprints: dict[uuid.UUID, str] = {}
+        self._tickets = itertools.count(1)
+        self._read_at: dict[uuid.UUID, int] = {}  # ticket of the read that last set (or deleted) a row
+        self._floor = 0  # ticket of the latest full read applied: older reads say nothing newer
         self.selector = Selector(chain)
         self.generation = 0  # bumped on every change of the provider set
 
     # -- rows ---------------------------------------------------------------------------------
 
-    def prepare(self, rows: Iterable[ProviderConfigRow]) -> tuple[list[tuple[str, StoredProvider]], set[uuid.UUID]]:
-        """Validate the rows that changed since last seen. Pure and slow: run it in a worker thread."""
-        changed, seen = [], set()
-        for row in rows:
-            seen.add(row.id)
-            print_ = fingerprint(row)
-            if self._fingerprints.get(row.id) != print_:
-                changed.append((print_, self.store.read_row(row)))
-        return changed, seen
+    def begin_read(self) -> int:
+        """A ticket for a read of provider_configs about to start. Reads run concurrently (the listener's,
+        a full re-read, the API's read-your-writes) and finish in any order; the ticket orders them as
+        they started, so what a later read found is never replaced by what an earlier one found."""
+        return next(self._tickets)
 
-    def apply(self, prepared: tuple[list[tuple[str, StoredProvider]], set[uuid.UUID]], *, complete: bool,
-              deleted: Iterable[uuid.UUID] = ()) -> FleetChanges:
+    def prepare(self, rows: Iterable[ProviderConfigRow], ticket: int | None = None) -> Prepared:
+        """Validate the rows that changed since last seen. Pure and slow: run it in a worker thread.
+        ``ticket``: from :meth:`begin_read`, taken before the rows were read (now, when not given)."""
+        prepared = Prepared(self.begin_read() if ticket is None else ticket)
+        for row in rows:
+            key = row_key(row.id)
+            print_ = fingerprint(row)
+            prepared.seen[key] = (print_, row)
+            if self._fingerprints.get(key) != print_:
+                prepared.changed.append((print_, self.store.read_row(row)))
+        return prepared
+
+    def _latest(self, provider_id: uuid.UUID) -> int:
+        return max(self._read_at.get(provider_id, 0), self._floor)
+
+    def apply(self, prepared: Prepared, *, complete: bool, deleted: Iterable[uuid.UUID] = ()) -> FleetChanges:
         """Take validated rows (from :meth:`prepare`). ``complete``: they were the whole table, so a
-        provider not among them was deleted. Call it from the event loop: it is quick."""
-        changed_rows, seen = prepared
+        provider not among them was deleted. Call it from the event loop: it is quick.
+
+        A row (or a deletion) is taken only from a read that started after the one that last set it:
+        an older read finishing late holds an older version, and must not overwrite a newer one."""
+        ticket = prepared.ticket
         changes = FleetChanges()
-        for print_, stored in changed_rows:
-            self._fingerprints[stored.id] = print_
-            if not stored.valid:
-                self.invalid[stored.id] = InvalidRow(stored.name, tuple(stored.problems))
-                changes.invalid.append((stored.name, tuple(stored.problems)))
-                text = "; ".join(map(str, stored.problems))
-                if stored.id in self.providers:
-                    log.error("provider %r was changed into an invalid row (%s); its last valid version keeps "
-                              "serving", stored.name, text)
-                else:
-                    log.error("provider %r is invalid and is not used: %s", stored.name, text)
+        taken = {stored.id for _, stored in prepared.changed}
+        for print_, stored in prepared.changed:
+            if ticket > self._latest(stored.id):
+                self._take(print_, stored, changes)
+        for key, (print_, row) in prepared.seen.items():
+            if ticket <= self._latest(key):
                 continue
-            self.invalid.pop(stored.id, None)
-            provider = stored.to_provider()
-            (changes.changed if stored.id in self.providers else changes.added).append(provider.name)
-            self.providers[stored.id] = provider
-        gone = set(deleted)
+            self._read_at[key] = ticket
+            if key not in taken and self._fingerprints.get(key) != print_:
+                # Unchanged when this read prepared it, but an earlier read applied meanwhile: this read is
+                # newer, so its version stands (validated here: a race, so one row now and then).
+                self._take(print_, self.store.read_row(row), changes)
+        gone = {provider_id for provider_id in deleted if provider_id not in prepared.seen}
         if complete:
-            gone |= (set(self.providers) | set(self.invalid)) - seen
+            gone |= (set(self.providers) | set(self.invalid)) - set(prepared.seen)
         for provider_id in gone:
+            if ticket <= self._latest(provider_id):
+                continue  # a later read found it (added meanwhile): that read stands
+            self._read_at[provider_id] = ticket
             self._fingerprints.pop(provider_id, None)
             self.invalid.pop(provider_id, None)
             self.states.pop(provider_id, None)
             removed = self.providers.pop(provider_id, None)
             if removed is not None:
                 changes.removed.append(removed.name)
+        if complete and ticket > self._floor:
+            # Every row was read at this ticket: what an older read says of any row is older than this.
+            self._floor = ticket
+            self._read_at = {k: v for k, v in self._read_at.items() if v > ticket}
         if changes:
             self.generation += 1
             self.rebuild()
         return changes
+
+    def _take(self, print_: str, stored: StoredProvider, changes: FleetChanges) -> None:
+        self._fingerprints[stored.id] = print_
+        if not stored.valid:
+            self.invalid[stored.id] = InvalidRow(stored.name, tuple(stored.problems))
+            changes.invalid.append((stored.name, tuple(stored.problems)))
+            text = "; ".join(map(str, stored.problems))
+            if stored.id in self.providers:
+                log.error("provider %r was changed into an invalid row (%s); its last valid version keeps "
+                          "serving", stored.name, text)
+            else:
+                log.error("provider %r is invalid and is not used: %s", stored.name, text)
+            return
+        self.invalid.pop(stored.id, None)
+        provider = stored.to_provider()
+        (changes.changed if stored.id in self.providers else changes.added).append(provider.name)
+        self.providers[stored.id] = provider
 
     def rebuild(self) -> None:
         """A new selection index for the current providers (rows changed, or the chain did)."""

@@ -21,15 +21,15 @@ import anyio
 
 from hodei.api.server import METHODS, ApiServer, ApiServices
 from hodei.daemon.config_watch import ConfigWatcher
-from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
+from hodei.daemon.database import DatabaseLink, DatabaseUnavailable, SqliteFile
 from hodei.daemon.fleet import Fleet, FleetChanges
 from hodei.daemon.health_monitor import HealthMonitor
 from hodei.daemon.membership import Membership
 from hodei.daemon.sqlite_lock import SqliteLock
 from hodei.daemon.systemd import Notifier, watchdog_interval
-from hodei.database import create_engine, safe_url
+from hodei.database import create_engine, safe_url, sqlite_file
 from hodei.domain import HealthResult
-from hodei.errors import HodeiError
+from hodei.errors import HodeiError, InvalidInput, Problem
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
@@ -76,7 +76,9 @@ class Daemon:
         self.chain = build_chain(self.pm, settings.selection.filters, settings.selection.rankers,
                                  settings.selection.weights)
         self.fleet = Fleet(self.store, self.chain)
-        self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed)
+        sqlite_path = sqlite_file(settings.database.url)
+        self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed,
+                               file=SqliteFile(self.store.engine, sqlite_path) if sqlite_path else None)
         self.watcher = ConfigWatcher(self.fleet, self.store, self.states, self.db, settings.daemon,
                                      on_change=self._fleet_changed, on_daemons=self._daemons_changed)
         self.telemetry = telemetry or Telemetry(settings.tracing)  # metrics registry, tracer provider
@@ -117,7 +119,9 @@ class Daemon:
             settings.api, ApiServices(self.providers, self.selection, self.workers, call=self.db.call,
                                       changed=self._provider_written, daemons=LocalDaemons(self.store.engine)),
             base=Path(source).parent if source else Path.cwd(),
-            serving=lambda: self.ready and not self.stopping,
+            # A PostgreSQL outage keeps serving selections from memory; a SQLite file gone does not: writes
+            # the API accepted would be lost, so the health service says NOT_SERVING until it is back.
+            serving=lambda: self.ready and not self.stopping and self.db.file_problem is None,
             interceptors=[self.telemetry.grpc_interceptor(METHODS)],
             grace_seconds=settings.daemon.shutdown_grace_seconds)
         self.parts += [self.api, self.monitor]
@@ -256,7 +260,16 @@ class Daemon:
         """Re-read hodei.toml (SIGHUP). Returns the keys that need a restart to take effect."""
         self.notifier.reloading("reloading configuration")
         try:
-            new = load_settings(self.config_path, self.database_url)
+            new = load_settings(self.config_path, self.database_url, refuse_empty=True)
+            # Sections the running file set (settings built in code, without a file, set none).
+            running = self.settings.model_fields_set & LIVE if self.settings.source is not None else set()
+            dropped = sorted(running - new.model_fields_set)
+            if dropped:
+                # A file cut short (a copy or an editor caught halfway) loses its last sections; taking it
+                # would put them back to their defaults without a word.
+                raise InvalidInput(Problem("config", f"{', '.join(f'[{s}]' for s in dropped)} is set by the running "
+                                           "configuration but missing from the file (cut short?); to go back to "
+                                           "the defaults, keep the section header with no keys under it"))
             chain = build_chain(self.pm, new.selection.filters, new.selection.rankers, new.selection.weights)
         except HodeiError as exc:
             log.error("reload refused, the running configuration is kept: %s", exc)
@@ -265,8 +278,11 @@ class Daemon:
         changed = _diff(self.settings.model_dump(mode="json"), new.model_dump(mode="json"))
         live = [key for key in changed if key.split(".")[0] in LIVE]
         restart = [key for key in changed if key.split(".")[0] not in LIVE]
-        new.database, new.plugins = self.settings.database, self.settings.plugins  # restart-only: kept
-        new.metrics, new.tracing, new.logging = self.settings.metrics, self.settings.tracing, self.settings.logging
+        # What needs a restart keeps running as it is: the running settings say what runs, so the next
+        # reload compares with them (a restart-only key changed and changed back is no change).
+        for section in type(new).model_fields:
+            if section not in LIVE:
+                setattr(new, section, getattr(self.settings, section))
         self.settings = new
         self.chain = chain
         self.fleet.set_chain(chain)

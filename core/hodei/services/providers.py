@@ -39,7 +39,7 @@ class LocalProviders:
     def view(self, provider: StoredProvider, state: ProviderState | None = None) -> ProviderView:
         """``provider`` as shown, its type's secret config values masked; its state read if not given."""
         document = {
-            "id": str(provider.id), "name": provider.name, "provider_type": provider.provider_type,
+            "id": provider.ref, "name": provider.name, "provider_type": provider.provider_type,
             "config": masked_config(provider.config, self._secret_fields(provider.provider_type)),
             "status": provider.status, "priority": provider.priority, "max_workers": provider.max_workers,
             "preferred_region": provider.preferred_region, "allowed_regions": provider.allowed_regions,
@@ -48,7 +48,9 @@ class LocalProviders:
             "created_at": provider.created_at.isoformat(), "updated_at": provider.updated_at.isoformat(),
             "valid": provider.valid, "problems": [p.as_dict() for p in provider.problems],
         }
-        return ProviderView(document, state if state is not None else self.states.of(provider.id))
+        if state is None:
+            state = self.states.of(provider.id if provider.raw_id is None else provider.raw_id)
+        return ProviderView(document, state)
 
     # -- the Providers protocol ---------------------------------------------------------------
 

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hodei.columns import Unreadable
 from hodei.domain import ProviderState
 from hodei.storage.provider_state import HistoryEntry
+from hodei.storage.rows import as_uuid, row_key
 
 __all__ = ["HistoryEntry", "ProviderView", "sorted_pairs", "state_document"]
 
@@ -42,7 +44,8 @@ class ProviderView:
 
     @property
     def id(self) -> uuid.UUID:
-        return uuid.UUID(self.document["id"])
+        """The id as a UUID; for an id edited in SQL into something else, the UUID Hodei knows that row by."""
+        return row_key(as_uuid(self.document["id"]) or Unreadable(self.document["id"], ""))
 
     @property
     def name(self) -> str:

@@ -6,17 +6,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from hodei import limits
+from hodei.columns import raw_text
 from hodei.database import write_session
 from hodei.domain import HealthStatus, ProviderState, ProviderStatus, Resources
 from hodei.errors import NotFound
 from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
 from hodei.redaction import shorten
-from hodei.storage.rows import as_uuid, aware, find_provider_row, maybe_aware
+from hodei.storage.rows import as_uuid, find_provider_row, maybe_aware, moment
 from hodei.storage.slots import slot_counts, with_slots
 
 
@@ -36,17 +39,34 @@ class HistoryEntry:
                 "cause": self.cause, "provider": self.provider_name}
 
 
+def _fit(value: Any, kind: type | tuple[type, ...], default: Any = None) -> Any:
+    # A state column edited in SQL into something else reads as unknown (the next check writes it anew);
+    # what a row holds must never stop the daemon from reading every other row.
+    return value if isinstance(value, kind) and not isinstance(value, bool) else default
+
+
+def _health(value: Any) -> HealthStatus | None:
+    try:
+        return HealthStatus(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+
+
 def _state(row: ProviderStateRow | None) -> ProviderState:
     if row is None:
         return ProviderState()
+    reported = _fit(row.capacity_reported_at, datetime)
     return ProviderState(
-        health=HealthStatus(row.health) if row.health else None, health_reason=row.health_reason,
-        checked_at=maybe_aware(row.checked_at), check_duration_seconds=row.check_duration_seconds,
+        health=_health(row.health), health_reason=_fit(row.health_reason, str, ""),
+        checked_at=maybe_aware(_fit(row.checked_at, datetime)),
+        check_duration_seconds=_fit(row.check_duration_seconds, (int, float)),
         # The row's own worker column is what the backend counted; the load comes from the workers table.
-        backend_workers=row.active_workers if row.capacity_reported_at else None,
-        per_worker=Resources(cpu=row.capacity_cpu, memory=row.capacity_memory, gpu=row.capacity_gpu),
-        capacity_reported_at=maybe_aware(row.capacity_reported_at),
-        consecutive_failures=row.consecutive_failures, consecutive_successes=row.consecutive_successes,
+        backend_workers=_fit(row.active_workers, int, 0) if reported else None,
+        per_worker=Resources(cpu=_fit(row.capacity_cpu, (int, float)), memory=_fit(row.capacity_memory, int),
+                             gpu=_fit(row.capacity_gpu, int)),
+        capacity_reported_at=maybe_aware(reported),
+        consecutive_failures=_fit(row.consecutive_failures, int, 0),
+        consecutive_successes=_fit(row.consecutive_successes, int, 0),
     )
 
 
@@ -155,7 +175,12 @@ class ProviderStates:
                 provider_id = found
             query = (select(ProviderHistoryRow).where(ProviderHistoryRow.provider_id == provider_id)
                      .order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc()).limit(limit))
-            return [HistoryEntry(at=aware(row.at).isoformat(), kind=row.kind,
-                                 old_value=row.old_value, new_value=row.new_value, cause=row.cause or "",
-                                 provider_name=row.provider_name or "")
+            return [HistoryEntry(at=moment(row, "at", []).isoformat(), kind=_shown(row.kind) or "",
+                                 old_value=_shown(row.old_value), new_value=_shown(row.new_value),
+                                 cause=_shown(row.cause) or "", provider_name=_shown(row.provider_name) or "")
                     for row in session.exec(query).all()]
+
+
+def _shown(value: Any) -> str | None:
+    """A history column as text (a row edited in SQL may hold a number or bytes there)."""
+    return None if value is None else raw_text(value)

@@ -8,6 +8,7 @@ daemons and CLIs sharing the database can never put more than ``max_workers`` on
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,13 +18,16 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from hodei.columns import Unreadable, raw_text
 from hodei.database import write_session
 from hodei.domain import WorkerState
-from hodei.errors import HodeiError, NotFound
+from hodei.errors import HodeiError, InvalidInput, NotFound, Problem
 from hodei.models import ProviderConfigRow, WorkerRow, utcnow
 from hodei.redaction import quote
-from hodei.storage.rows import aware, maybe_aware
+from hodei.storage.rows import moment, value_reason
 from hodei.storage.slots import slot_counts, used_slots
+
+log = logging.getLogger(__name__)
 
 # Which state may follow which; anything else is a bug or a race lost, and is refused.
 TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
@@ -74,9 +78,37 @@ class Worker:
 
 
 def _worker(row: WorkerRow) -> Worker:
-    return Worker(row.id, row.provider_id, row.provider_name, WorkerState(row.state), row.reason, row.backend_id,
-                  row.handle, row.requirements, list(row.attempts or []), aware(row.created_at),
-                  aware(row.updated_at), maybe_aware(row.ended_at))
+    """:raises InvalidInput: for a row edited in SQL into something that cannot be read, naming the column."""
+    problems = [Problem(name, value_reason(value)) for name in _WORKER_COLUMNS
+                if isinstance(value := getattr(row, name), Unreadable)]
+    created_at, updated_at = moment(row, "created_at", problems), moment(row, "updated_at", problems)
+    ended_at = None if row.ended_at is None else moment(row, "ended_at", problems)
+    try:
+        state = WorkerState(row.state)
+    except ValueError:
+        problems.append(Problem("state", f"is not a worker state: {raw_text(row.state)[:40]!r}"))
+    if problems:
+        raise InvalidInput(problems, subject=f"worker row {raw_text(row.id)!r}")
+    return Worker(raw_text(row.id), row.provider_id, raw_text(row.provider_name), state, raw_text(row.reason),
+                  None if row.backend_id is None else raw_text(row.backend_id), row.handle if isinstance(row.handle, Mapping) else None,
+                  row.requirements if isinstance(row.requirements, Mapping) else {},
+                  [a for a in row.attempts if isinstance(a, Mapping)] if isinstance(row.attempts, list) else [],
+                  created_at, updated_at, ended_at)
+
+
+_WORKER_COLUMNS = ("provider_id", "handle", "requirements", "attempts")
+
+
+def _readable(rows: Iterable[WorkerRow]) -> list[Worker]:
+    """The rows that can be read; each one that cannot is logged and left out (it holds no slot Hodei
+    can account for, and must not stop the reconciler or a listing)."""
+    found = []
+    for row in rows:
+        try:
+            found.append(_worker(row))
+        except InvalidInput as exc:
+            log.warning("%s; left out", exc)
+    return found
 
 
 def token_digest(token: str) -> str:
@@ -124,7 +156,7 @@ class WorkerRecords:
             row = session.get(WorkerRow, worker_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"no worker {quote(worker_id)}")
-            current = WorkerState(row.state)
+            current = _worker(row).state
             if (expected is not None and current not in set(expected)) or new not in TRANSITIONS[current]:
                 raise IllegalTransition(f"worker {worker_id} is {current.value}; it cannot become {new.value}")
             row.state = new.value
@@ -172,7 +204,7 @@ class WorkerRecords:
             query = query.order_by(col(WorkerRow.created_at).desc(), col(WorkerRow.id))
             if limit is not None:
                 query = query.limit(limit)
-            return [_worker(row) for row in session.exec(query).all()]
+            return _readable(session.exec(query).all())
 
     def slot_counts(self) -> dict[uuid.UUID, tuple[int, int]]:
         """Per provider: (reserved: PROVISIONING, active: RUNNING or RELEASING)."""
@@ -184,5 +216,5 @@ class WorkerRecords:
         with Session(self.engine) as session:
             rows = session.exec(select(WorkerRow).where(WorkerRow.state == WorkerState.PROVISIONING.value,
                                                         WorkerRow.updated_at < cutoff)).all()
-            return [_worker(row) for row in rows]
+            return _readable(rows)
 

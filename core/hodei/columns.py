@@ -1,0 +1,126 @@
+"""Column types that read whatever a row holds without raising.
+
+Rows can be written in plain SQL, so a column may hold anything its database lets it: JSON text that
+does not parse, an id that is not a UUID, a timestamp that is not one (SQLite keeps any value in any
+column). SQLAlchemy's own types raise while a query's rows are fetched, which would take every other
+row of the query down with the broken one. These types hand back an :class:`Unreadable` instead,
+which :mod:`hodei.storage.rows` reports as the row's problem, and write it back as it was read.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeDecorator
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A column value as the driver gave it (text, bytes, a number), with why it cannot be used."""
+
+    raw: Any
+    reason: str
+
+    def __str__(self) -> str:
+        return raw_text(self.raw)
+
+
+def raw_text(raw: Any) -> str:
+    """A value as text to show an operator: bytes decoded with the undecodable ones escaped."""
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "backslashreplace")
+    return str(raw)
+
+
+def _json_reason(raw: Any) -> str:
+    if isinstance(raw, (str, bytes)):
+        try:
+            json.loads(raw)
+        except ValueError as exc:
+            # JSONDecodeError says where, never what: the text may hold a secret.
+            return f"is not valid JSON ({exc})" if not isinstance(exc, UnicodeDecodeError) else "is not UTF-8 text"
+    return f"is not JSON text (the database holds {type(raw).__name__})"
+
+
+class _Tolerant(TypeDecorator[Any]):
+    cache_ok = True
+
+    def reason(self, raw: Any, exc: Exception) -> str:
+        raise NotImplementedError
+
+    def result_processor(self, dialect: sa.Dialect, coltype: Any) -> Any:
+        inner = super().result_processor(dialect, coltype)
+        if inner is None:
+            return None
+
+        def process(value: Any) -> Any:
+            try:
+                return inner(value)
+            except Exception as exc:  # what the column holds is data, never a reason to fail the query
+                return Unreadable(value, self.reason(value, exc))
+        return process
+
+    def bind_processor(self, dialect: sa.Dialect) -> Any:
+        inner = super().bind_processor(dialect)
+
+        def process(value: Any) -> Any:
+            if isinstance(value, Unreadable):  # written back as it was read (a row found by its raw id)
+                return value.raw
+            return value if inner is None else inner(value)
+        return process
+
+
+class JSONDocument(_Tolerant):
+    """jsonb on PostgreSQL (so the seed's ``config || '{...}'::jsonb`` works); JSON text on SQLite."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> Any:
+        return dialect.type_descriptor(postgresql.JSONB() if dialect.name == "postgresql" else sa.JSON())
+
+    def reason(self, raw: Any, exc: Exception) -> str:
+        return _json_reason(raw)
+
+
+class RowId(_Tolerant):
+    """A UUID; on SQLite, text of 32 lowercase hex digits (what Hodei writes and looks rows up by)."""
+
+    impl = sa.Uuid
+    cache_ok = True
+
+    def result_processor(self, dialect: sa.Dialect, coltype: Any) -> Any:
+        process = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or process is None:
+            return process
+
+        def canonical(value: Any) -> Any:
+            found = process(value)
+            if isinstance(found, uuid.UUID) and value != found.hex:
+                # A UUID in another spelling (dashes, capitals): usable, but no lookup by id would find
+                # it, and no write would reach it, so it is reported rather than used.
+                return Unreadable(value, f"is not a UUID as Hodei stores it (32 lowercase hex digits): "
+                                         f"{raw_text(value)!r}")
+            return found
+        return canonical
+
+    def reason(self, raw: Any, exc: Exception) -> str:
+        return f"is not a UUID: {raw_text(raw)[:100]!r}"
+
+
+class Moment(_Tolerant):
+    """A timestamp with time zone."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def reason(self, raw: Any, exc: Exception) -> str:
+        return f"is not a timestamp: {raw_text(raw)[:100]!r}"

@@ -39,6 +39,7 @@ from hodei.settings import Settings, load_settings
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.workers import Provisioner, Reconciler, WorkerRecords
+from hodei.workers.batching import WorkerWrites
 
 log = logging.getLogger("hodei.daemon")
 
@@ -84,10 +85,12 @@ class Daemon:
         self.selection = LocalSelection(lambda: self.fleet.selector, lambda: self.chain, self.telemetry)
         self.providers = LocalProviders(self.store, self.states, self.pm)
         self.records = WorkerRecords(self.store.engine)
+        # Concurrent requests' reservations and transitions share transactions (group commit).
+        self.writes = WorkerWrites(self.records, self.db.call)
         self.provisioner = Provisioner(self.pm, self.records, settings.workers, selection=self.selection,
                                        call=self.db.call, on_slots=self._adjust_slots,
                                        on_failure=self._provision_failed, provider_of=self.fleet.providers.get,
-                                       telemetry=self.telemetry)
+                                       telemetry=self.telemetry, writes=self.writes)
         self.workers = LocalWorkers(self.provisioner, self.records, self.selection,
                                     provider_id=lambda ref: self.store.get(ref).id, call=self.db.call)
         self.reconciler = Reconciler(self.pm, self.records, self.provisioner, settings.workers,
@@ -95,7 +98,7 @@ class Daemon:
                                      on_slots=self._refresh_slots, telemetry=self.telemetry)
         # The health monitor starts last: its first round begins at once, and the others' start-up
         # (binding ports, the first read of every provider) should not pause the loop in the middle of it.
-        self.parts: list[Any] = [self.metrics_endpoint, self.watcher, self.reconciler]
+        self.parts: list[Any] = [self.metrics_endpoint, self.watcher, self.writes, self.reconciler]
         source = self.config_path or settings.source
         self.api = ApiServer(  # after the rest is up: it answers for all of it
             settings.api, ApiServices(self.providers, self.selection, self.workers, call=self.db.call,

@@ -24,7 +24,7 @@ from hodei.selection.index import ProviderIndex, mask_of
 from hodei.selection.pages import page_token
 from hodei.selection.report import SHOWN, Cause, Check, Explanation, Page, Ranked, Rejection, Report
 from hodei.selection.requirements import Requirements
-from hodei.selection.rules import Reason, as_reason
+from hodei.selection.rules import Filter, Reason, as_reason
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class Selector:
     def __init__(self, chain: SelectionChain, providers: Sequence[Provider] = (),
                  states: Mapping[uuid.UUID, ProviderState] | None = None, invalid: Iterable[InvalidRow] = ()):
         self.chain = chain
+        self._noting: list[Any] | None = None
         self.load(providers, states, invalid)
 
     def load(self, providers: Sequence[Provider], states: Mapping[uuid.UUID, ProviderState] | None = None,
@@ -224,7 +225,12 @@ class Selector:
             return None
 
     def _notes(self, candidate: Candidate, job: Requirements) -> list[str]:
-        return [text for rule in self.chain.filters if (text := self._note(rule, candidate, job))]
+        noting = self._noting
+        if noting is None:  # the filters that say something of the providers they pass (the base class's is silent)
+            noting = self._noting = [rule for rule in self.chain.filters
+                                     if getattr(note := getattr(rule, "note", None), "__func__", note)
+                                     not in (None, Filter.note)]
+        return [text for rule in noting if (text := self._note(rule, candidate, job))]
 
     def _tier_mask(self, decision: Decision) -> int:
         return next((members for name, members in decision.tiers if name == decision.tier), 0)

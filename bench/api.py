@@ -17,8 +17,9 @@ spread over the daemons) drive each path for --seconds:
 
 Columns: answers per second (all clients), latency p50/p99 per call (per pair for provision), the
 answer's size in bytes (mean and max; for a refusal, its details), and the same decisions made in
-this process on the same database with the local services (``hodei select`` without a daemon:
-single-threaded, decisions per second, the selector read once), with the ratio of the two.
+this process on the same database, one at a time: Select and Explain through the local selection
+service (``hodei select`` without a daemon, the selector read once), provision through the workers
+service of a daemon started in this process (the API's path without gRPC); with the ratio of the two.
 """
 
 from __future__ import annotations
@@ -161,17 +162,7 @@ def in_process(url: str, path: str, seconds: float, names: list[str]) -> float:
     rng = random.Random(3)
     try:
         if path == "provision":
-            async def cycles() -> int:
-                count, end = 0, time.perf_counter() + seconds
-                while time.perf_counter() < end:
-                    worker = await local.workers.provision(PROVISION_JOB)
-                    await local.workers.release(worker.id, "bench")
-                    count += 1
-                return count
-
-            started = time.perf_counter()
-            done = anyio.run(cycles)
-            return done / (time.perf_counter() - started)
+            return anyio.run(daemon_cycles, url, seconds)
         selector = selector_from_database(store, local.states, chain)  # read once, as the daemon holds it
         selection = LocalSelection(lambda: selector, lambda: chain)
         count, started = 0, time.perf_counter()
@@ -185,6 +176,31 @@ def in_process(url: str, path: str, seconds: float, names: list[str]) -> float:
         return count / (time.perf_counter() - started)
     finally:
         store.close()
+
+
+async def daemon_cycles(url: str, seconds: float) -> float:
+    """ProvisionWorker+ReleaseWorker pairs per second through the workers service of a daemon in this
+    process (what the API calls, without gRPC), one at a time."""
+    import anyio
+    from hodei.daemon import Daemon
+    from hodei.settings import Settings
+
+    settings = Settings.model_validate({
+        "database": {"url": url}, "api": {"listen": ""}, "metrics": {"listen": ""},
+        "health": {"interval_seconds": 3600.0}, "workers": {"reconcile_seconds": 3600.0}})
+    daemon = Daemon(settings)
+    async with anyio.create_task_group() as group:
+        group.start_soon(daemon.run)
+        while not daemon.ready:
+            await anyio.sleep(0.05)
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() < started + seconds:
+            worker = await daemon.workers.provision(PROVISION_JOB)
+            await daemon.workers.release(worker.id, "bench")
+            count += 1
+        rate = count / (time.perf_counter() - started)
+        daemon.shutdown()
+    return rate
 
 
 # -- the daemons ----------------------------------------------------------------------------------------
@@ -246,6 +262,7 @@ def main() -> None:
     from hodei.testing.databases import fill, scratch_database
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("hodei").setLevel(logging.WARNING)  # the in-process daemon's INFO lines
     paths = args.paths.split(",")
     backend = "PostgreSQL" if args.postgres else "SQLite"
     print(f"bench/api: {backend}, {args.daemons} daemon(s), {args.clients} client {'processes' if args.processes else 'threads'}, "

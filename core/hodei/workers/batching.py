@@ -51,12 +51,16 @@ class WorkerWrites:
 
     :param call: runs a blocking database call off the event loop (the daemon's database link).
     :param max_batch: the most writes one transaction takes.
+    :param flushers: how many transactions may be committing at once (1 on SQLite, which has one writer;
+        a few on PostgreSQL, where a commit's wait for the disk need not hold back the next batch).
     """
 
     name = "worker writes"
 
-    def __init__(self, records: WorkerRecords, call: Callable[..., Any] | None = None, *, max_batch: int = 64):
+    def __init__(self, records: WorkerRecords, call: Callable[..., Any] | None = None, *, max_batch: int = 64,
+                 flushers: int | None = None):
         self.records = records
+        self.flushers = flushers or (1 if records.engine.dialect.name == "sqlite" else 4)
         self._call = call or run_blocking
         self.max_batch = max_batch
         self._queue: deque[_Pending] = deque()
@@ -92,7 +96,17 @@ class WorkerWrites:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         self._running = True
-        task_status.started()
+        try:
+            async with anyio.create_task_group() as group:
+                for _ in range(self.flushers):
+                    group.start_soon(self._flush_forever)
+                task_status.started()
+        finally:
+            self._running = False
+            while self._queue:
+                self._queue.popleft().settle(WriteNotConfirmed("the daemon stopped before this write was made"))
+
+    async def _flush_forever(self) -> None:
         batch: list[_Pending] = []
         try:
             while True:
@@ -114,8 +128,5 @@ class WorkerWrites:
                     pending.settle(result)
                 batch = []
         finally:
-            self._running = False
             for pending in batch:
                 pending.settle(WriteNotConfirmed("the daemon stopped before this write was confirmed"))
-            while self._queue:
-                self._queue.popleft().settle(WriteNotConfirmed("the daemon stopped before this write was made"))

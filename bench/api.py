@@ -178,6 +178,10 @@ def in_process(url: str, path: str, seconds: float, names: list[str]) -> float:
         store.close()
 
 
+def disabled(daemon: Any) -> int:
+    return sum(1 for p in daemon.fleet.providers.values() if p.status.value == "DISABLED")
+
+
 async def daemon_cycles(url: str, seconds: float) -> float:
     """ProvisionWorker+ReleaseWorker pairs per second through the workers service of a daemon in this
     process (what the API calls, without gRPC), one at a time."""
@@ -191,8 +195,8 @@ async def daemon_cycles(url: str, seconds: float) -> float:
     daemon = Daemon(settings)
     async with anyio.create_task_group() as group:
         group.start_soon(daemon.run)
-        while not daemon.ready:
-            await anyio.sleep(0.05)
+        while not daemon.ready or len(daemon.monitor.checks) < len(daemon.fleet.providers) - disabled(daemon):
+            await anyio.sleep(0.05)  # its first health round done, as the served daemon's is
         count, started = 0, time.perf_counter()
         while time.perf_counter() < started + seconds:
             worker = await daemon.workers.provision(PROVISION_JOB)

@@ -9,9 +9,10 @@ span, tracing off: the daemon's defaults), as the daemon serves it. Two served p
 * provision: ``candidates(job, limit=max_attempts + 50)``, what provisioning asks for every worker
   (the default ``[workers] max_attempts`` 3 plus the 50 capacity refusals it may walk past: the best
   53 providers across the region tiers), on a job already parsed;
-* Select: ``select(document)``, what gRPC ``Select`` and ``hodei select`` answer today: the job's
-  document checked, the whole tier ranked, and the full report (every rejected provider with its
-  reasons in words). The protobuf conversion of the answer is not included.
+* Select: ``select(document)``, what gRPC ``Select`` and ``hodei select`` answer: the job's document
+  checked, the first 10 of the tier ranked, the first 10 rejected providers with their reasons in
+  words, every rejection counted by filter, the summary naming up to 10 providers per filter. The
+  protobuf conversion of the answer is not included (bench/api.py measures it through gRPC).
 
 Four ways to decide ("variant" column), on the same random but realistic fleets (8 regions,
 environment/team/arch labels, tier/compliance annotations, mixed load and health; three providers in

@@ -73,7 +73,12 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 
 def test_select_json_has_the_documented_shape(fleet: Hodei, tmp_path: Path) -> None:
     result = fleet.json("select", "-r", write(tmp_path, "job.json", json.dumps(JOB)))
-    assert set(result) == {"selected", "tier", "ranking", "rejected", "summary", "warnings"}
+    assert list(result) == ["selected", "tier", "ranking", "rejected", "summary", "warnings", "rejection_counts",
+                            "total", "eligible", "in_tier", "rejected_total", "offset", "next_page_token"]
+    assert (result["total"], result["eligible"], result["in_tier"], result["rejected_total"]) == (4, 1, 1, 3)
+    assert [(c["filter"], c["count"]) for c in result["rejection_counts"]] == [
+        ("status", 1), ("resources", 2), ("labels", 1)]
+    assert (result["offset"], result["next_page_token"]) == (0, "")
     assert (result["selected"], result["tier"]) == ("k8s-east", "preferred")
     assert [{k: r[k] for k in ("name", "priority", "utilization", "score")} for r in result["ranking"]] == [
         {"name": "k8s-east", "priority": 100, "utilization": 0.0, "score": 1.0}]

@@ -13,6 +13,7 @@ from typing import Any
 
 from hodei.domain import HealthStatus, Provider, ProviderState, Resources
 from hodei.selection import Requirements
+from hodei.selection.report import Page
 from hodei.testing.selection import provider, selector
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -115,7 +116,7 @@ def reference(ps: list[Provider], states: dict[str, ProviderState], job: Require
 
 
 def observed(s, job: Requirements):
-    report = s.report(job)
+    report = s.report(job, page=Page(size=None))
     decision = s.select(job)
     fast = (decision.selected.name if decision.selected else None, decision.tier)
     assert fast == (report.selected, report.tier), "the fast path and the report disagree"

@@ -207,7 +207,7 @@ def test_score_is_one_minus_utilization_with_default_weights() -> None:
     ranked = s.report(job()).ranking[0]
     assert ranked.score == pytest.approx(0.75)
     assert ranked.as_dict() | {} == {"name": "p", "priority": 0, "utilization": 0.25, "score": 0.75,
-                                     "workers": "1/4", "health": "Healthy", "notes": []}
+                                     "workers": "1/4", "health": "Healthy", "notes": [], "position": 1}
 
 
 # -- no provider --------------------------------------------------------------------------------

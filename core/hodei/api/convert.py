@@ -24,6 +24,7 @@ from hodei.documents import unstorable_values
 from hodei.domain import HealthStatus, ProviderState, Resources
 from hodei.errors import InvalidInput, Problem
 from hodei.redaction import quote
+from hodei.selection.report import report_text
 from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
 from hodei.store import Change
 from hodei.workers import Attempt, Worker, WorkerState
@@ -394,8 +395,20 @@ def message_dict(message: Message, skip: Sequence[str] = ()) -> dict[str, Any]:
 
 
 def select_message(report: Any) -> spb.SelectResponse:
-    message = json_format.ParseDict(report.as_dict(), spb.SelectResponse(), ignore_unknown_fields=True)
-    message.text = report.text()
+    """A report as the API answers it (built field by field: a Select is answered often)."""
+    document = report.as_dict()
+    message = spb.SelectResponse(
+        ranking=[spb.RankedProvider(**{k: v for k, v in r.items() if v is not None}) for r in document["ranking"]],
+        rejected=[spb.Rejection(name=r["name"], reasons=[spb.RejectionReason(**reason) for reason in r["reasons"]])
+                  for r in document["rejected"]],
+        rejection_counts=[spb.SelectRejectionCount(**c) for c in document["rejection_counts"]],
+        summary=document["summary"], warnings=document["warnings"], total=document["total"],
+        eligible=document["eligible"], in_tier=document["in_tier"], rejected_total=document["rejected_total"],
+        offset=document["offset"], next_page_token=document["next_page_token"], text=report_text(document))
+    if document["selected"] is not None:
+        message.selected = document["selected"]
+    if document["tier"] is not None:
+        message.tier = document["tier"]
     return message
 
 

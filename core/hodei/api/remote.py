@@ -17,6 +17,7 @@ from hodei.api.v1 import selection_pb2 as spb
 from hodei.api.v1 import workers_pb2 as wpb
 from hodei.errors import InvalidInput, Problem
 from hodei.provider_change import ProviderChange
+from hodei.selection.report import MAX_PAGE, report_text
 from hodei.services.views import HistoryEntry, ProviderView
 from hodei.store import Change
 from hodei.workers import Attempt, NoProviderAvailable, Worker
@@ -99,17 +100,32 @@ class RemoteSelection:
         self.call = connection.call
         self.api = connection.selection
 
-    def select(self, requirements: Mapping[str, Any]) -> RemoteAnswer:
-        """The dry run; when no provider fits, the report the server sent with FAILED_PRECONDITION."""
-        request = spb.SelectRequest(requirements=_requirements(requirements))
+    def _select(self, request: spb.SelectRequest) -> spb.SelectResponse:
         try:
-            return RemoteAnswer(self.call(self.api.Select, request))
+            answer: spb.SelectResponse = self.call(self.api.Select, request)
+            return answer
         except ServerError as exc:
             report = unpack(exc.details, spb.SelectResponse) if exc.code is grpc.StatusCode.FAILED_PRECONDITION \
                 else None
             if isinstance(report, spb.SelectResponse):
-                return RemoteAnswer(report)
+                return report
             raise
+
+    def select(self, requirements: Mapping[str, Any], *, everything: bool = False) -> RemoteAnswer:
+        """The dry run (when no provider fits, the report the server sent with FAILED_PRECONDITION);
+        ``everything``: every page of the lists, joined into one answer."""
+        request = spb.SelectRequest(requirements=_requirements(requirements), page_size=MAX_PAGE if everything else 0)
+        answer = self._select(request)
+        if not everything:
+            return RemoteAnswer(answer)
+        while answer.next_page_token:
+            request.page_token = answer.next_page_token
+            page = self._select(request)
+            answer.ranking.extend(page.ranking)
+            answer.rejected.extend(page.rejected)
+            answer.next_page_token = page.next_page_token
+        answer.text = report_text(convert.message_dict(answer, skip=("text",)))
+        return RemoteAnswer(answer)
 
     def explain(self, name: str, requirements: Mapping[str, Any]) -> RemoteAnswer:
         request = spb.ExplainRequest(provider=name, requirements=_requirements(requirements))

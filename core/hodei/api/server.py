@@ -217,7 +217,8 @@ class SelectionServicer(spb_grpc.SelectionServiceServicer):
 
     @answers
     async def Select(self, request: spb.SelectRequest, context: grpc.aio.ServicerContext) -> spb.SelectResponse:
-        report = self.selection.select(_requirements(request))
+        report = self.selection.select(_requirements(request), page_size=request.page_size,
+                                       page_token=request.page_token)
         answer = convert.select_message(report)
         if report.selected is None:
             details = status_details(grpc.StatusCode.FAILED_PRECONDITION, answer.summary, "NoProviderFits",

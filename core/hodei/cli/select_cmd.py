@@ -10,6 +10,7 @@ from hodei.cli.app import App
 from hodei.cli.output import emit_json, output_option
 from hodei.cli.spec_options import merged, worker_spec_options
 from hodei.documents import FORMATS, detect_format, parse_text, read_text
+from hodei.selection.report import SHOWN
 
 NOTHING_FITS = 3
 
@@ -39,16 +40,19 @@ def requirements_options(func: Any) -> Any:
 
 @click.command("select")
 @requirements_options
+@click.option("--all", "everything", is_flag=True,
+              help=f"List every ranked and every rejected provider (by default the first {SHOWN} of each; "
+                   "the summary counts them all).")
 @output_option
 @click.pass_obj
-def select(app: App, path: str | None, fmt: str | None, output: str) -> None:
+def select(app: App, path: str | None, fmt: str | None, everything: bool, output: str) -> None:
     """Show which provider a job would get, and why: a dry run, nothing is provisioned.
 
-    Prints the region tier used, the ranking within it and, for every provider left out, the
-    filters that excluded it. Exit status: 0 when a provider was selected, 3 when none fits,
-    1 on an error.
+    Prints the region tier used, the first of the ranking within it and of the providers left out
+    (by name) with the filters that excluded them, and a summary counting every rejection by
+    filter. Exit status: 0 when a provider was selected, 3 when none fits, 1 on an error.
     """
-    report = app.selection.select(read_requirements(path, fmt))
+    report = app.selection.select(read_requirements(path, fmt), everything=everything)
     if output == "json":
         emit_json(report.as_dict())
     else:

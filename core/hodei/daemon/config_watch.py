@@ -55,6 +55,7 @@ class ConfigWatcher:
         self.listening = False
         self.resyncs = 0
         self.stopping = False
+        self._version: int | None = None  # SQLite: the change counter when the providers were last read
 
     def configure(self, settings: DaemonSettings) -> None:
         self.settings = settings
@@ -105,6 +106,8 @@ class ConfigWatcher:
         delay = 0.5
         while True:
             try:
+                if not self.postgres:  # read first: a change made during the initial read is found by the next poll
+                    self._version = await self.db.call(self._config_version)
                 await self.resync("initial read")
                 break
             except DatabaseUnavailable as exc:
@@ -124,7 +127,9 @@ class ConfigWatcher:
             return connection.exec_driver_sql("SELECT version FROM provider_configs_version WHERE id = 1").scalar_one()
 
     async def _poll_forever(self) -> None:
-        last_version, generation = None, self.db.generation
+        # From the version the initial read saw: a first poll that found nothing new re-read everything
+        # (a full pass over every row, in the middle of the first health round).
+        last_version, generation = self._version, self.db.generation
         next_resync = time.monotonic() + self.settings.resync_seconds
         while not self.stopping:
             await anyio.sleep(self.settings.poll_seconds)

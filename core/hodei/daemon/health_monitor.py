@@ -156,8 +156,9 @@ class HealthMonitor:
                     self._take_new_providers(now)
                     started = 0
                     while self._heap and self._heap[0][0] <= now:
-                        if started and started % 25 == 0:
-                            # A round starts hundreds of checks at once: let the loop answer others between.
+                        if started and started % 5 == 0:
+                            # A round starts hundreds of checks at once, each one's first step run right
+                            # after: a few at a time, so the loop answers others within a millisecond.
                             await anyio.lowlevel.checkpoint()
                         due, _, provider_id = heapq.heappop(self._heap)
                         if self.due.get(provider_id) != due:
@@ -259,7 +260,9 @@ class HealthMonitor:
         self._pending.append(Result(provider_id, result.health, result.capacity))
         if state.health != before.health:
             self._flush_now.set()  # the other daemons' views follow a change of health within moments
-            level = logging.WARNING if state.health is HealthStatus.UNHEALTHY else logging.INFO
+            # A provider first found healthy is no news (a daemon's start would log one line per provider).
+            level = (logging.WARNING if state.health is HealthStatus.UNHEALTHY else
+                     logging.INFO if before.health is not None else logging.DEBUG)
             log.log(level, "provider %r is %s%s", result.provider.name,
                     state.health.value if state.health else "unknown",
                     f": {state.health_reason}" if state.health_reason else "")

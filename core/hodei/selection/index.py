@@ -83,6 +83,8 @@ class ProviderIndex:
             else:
                 self.groups[-1] = (self.groups[-1][0], position + 1)
             self.group_of.append(len(self.groups) - 1)
+        # Reports list rejected providers by name: the candidates' positions in name order, sorted once.
+        self.name_order = sorted(range(len(self.candidates)), key=lambda i: self.candidates[i].name)
         self.by_id = {c.provider.id: c for c in self.candidates}
         self.by_name = {c.name: c for c in self.candidates}
         self.all = (1 << len(self.candidates)) - 1
@@ -171,6 +173,23 @@ class ProviderIndex:
     def members(self, mask: int) -> list[Candidate]:
         candidates = self.candidates
         return [candidates[i] for i in bits(mask)]
+
+    def first_by_name(self, mask: int, count: int | None = None) -> list[Candidate]:
+        """The first ``count`` members of ``mask`` by name (all for None), without sorting all of them."""
+        candidates = self.candidates
+        size = mask.bit_count()
+        if count is None or size <= 64 or count >= size:
+            found = sorted((candidates[i] for i in bits(mask)), key=lambda c: c.name)
+            return found if count is None else found[:count]
+        # A large set: walk the name order until ``count`` are found (about count * n / size steps).
+        data = mask.to_bytes((len(candidates) + 7) // 8, "little")
+        chosen: list[Candidate] = []
+        for i in self.name_order:
+            if data[i >> 3] >> (i & 7) & 1:
+                chosen.append(candidates[i])
+                if len(chosen) == count:
+                    break
+        return chosen
 
     def top_group(self, mask: int) -> int:
         """The part of ``mask`` that ties on every static ranking key with its best member."""

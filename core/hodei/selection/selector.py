@@ -22,9 +22,10 @@ from hodei.redaction import quote
 from hodei.selection.candidates import Candidate
 from hodei.selection.chain import SelectionChain
 from hodei.selection.index import ProviderIndex, mask_of
-from hodei.selection.report import Check, Explanation, Ranked, Rejection, Report
+from hodei.selection.pages import page_token
+from hodei.selection.report import SHOWN, Cause, Check, Explanation, Page, Ranked, Rejection, Report
 from hodei.selection.requirements import Requirements
-from hodei.selection.rules import Reason, as_reason
+from hodei.selection.rules import Filter, Reason, as_reason
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Selector:
     def __init__(self, chain: SelectionChain, providers: Sequence[Provider] = (),
                  states: Mapping[uuid.UUID, ProviderState] | None = None, invalid: Iterable[InvalidRow] = ()):
         self.chain = chain
+        self._noting: list[Any] | None = None
         self.load(providers, states, invalid)
 
     def load(self, providers: Sequence[Provider], states: Mapping[uuid.UUID, ProviderState] | None = None,
@@ -120,8 +122,9 @@ class Selector:
         return [("preferred", preferred), ("allowed", allowed), ("any", mask & ~preferred & ~allowed)]
 
     def _rank(self, mask: int, job: Requirements, limit: int | None,
-              warnings: list[str]) -> list[tuple[Candidate, float]]:
-        """The best ``limit`` of ``mask`` (all for None), best first, with their weighted scores.
+              warnings: list[str], scored: bool = False) -> list[tuple[Candidate, float]]:
+        """The best ``limit`` of ``mask`` (all for None), best first, with their weighted scores (a lone
+        member of its static-rank group is scored only when ``scored`` or ``limit`` is None: reports show it).
 
         Candidates are numbered in static-rank order, so the groups that tie on every static key come
         in order: rank them one at a time with the dynamic rules, and stop once ``limit`` are ranked.
@@ -132,7 +135,7 @@ class Selector:
             group = self.index.top_group(remaining) if self.chain.static_prefix else remaining
             remaining &= ~group
             members = self.index.members(group)
-            if len(members) == 1 and limit is not None:  # a lone member needs no ordering (reports show its score)
+            if len(members) == 1 and limit is not None and not scored:  # a lone member needs no ordering
                 ranked.append((members[0], 0.0))
                 continue
             keys, scores = self.chain.rank_keys(members, job, self.chain.dynamic_steps, warnings)
@@ -141,9 +144,11 @@ class Selector:
             ranked += [(members[i], scores[i]) for i in order]
         return ranked if limit is None else ranked[:limit]
 
-    def decide(self, job: Requirements, *, limit: int | None = 1, across_tiers: bool = False) -> Decision:
+    def decide(self, job: Requirements, *, limit: int | None = 1, across_tiers: bool = False,
+               scored: bool = False) -> Decision:
         """Filter, pick the tier, rank. ``limit``: how many to rank (None: the whole tier).
-        ``across_tiers``: rank on into the next tiers until ``limit`` are found (failover)."""
+        ``across_tiers``: rank on into the next tiers until ``limit`` are found (failover).
+        ``scored``: every ranked provider gets its weighted score (a report shows them)."""
         warnings: list[str] = []
         mask = self.index.all
         passed: list[int] = []
@@ -159,9 +164,10 @@ class Selector:
             for _, members in tiers:
                 if limit is not None and len(ranking) >= limit:
                     break
-                ranking += self._rank(members, job, None if limit is None else limit - len(ranking), warnings)
+                ranking += self._rank(members, job, None if limit is None else limit - len(ranking), warnings,
+                                      scored)
         else:
-            ranking = self._rank(chosen[1], job, limit, warnings)
+            ranking = self._rank(chosen[1], job, limit, warnings, scored)
         return Decision(job, passed, asked, mask, chosen[0], tiers, ranking, len(self.index.candidates), warnings)
 
     def failing_filters(self, decision: Decision, mask: int) -> list[int]:
@@ -220,46 +226,89 @@ class Selector:
             return None
 
     def _notes(self, candidate: Candidate, job: Requirements) -> list[str]:
-        return [text for rule in self.chain.filters if (text := self._note(rule, candidate, job))]
+        noting = self._noting
+        if noting is None:  # the filters that say something of the providers they pass (the base class's is silent)
+            noting = self._noting = [rule for rule in self.chain.filters
+                                     if getattr(note := getattr(rule, "note", None), "__func__", note)
+                                     not in (None, Filter.note)]
+        return [text for rule in noting if (text := self._note(rule, candidate, job))]
 
-    def report(self, job: Requirements, decision: Decision | None = None) -> Report:
-        """The decision as a dry run shows it: the whole tier ranked, every rejection with its reasons.
+    def _tier_mask(self, decision: Decision) -> int:
+        return next((members for name, members in decision.tiers if name == decision.tier), 0)
 
-        :param decision: the decision for ``job``, made with ``limit=None`` (the whole tier ranked); made
-            here if not given.
+    def _invalid_reason(self, row: InvalidRow) -> Reason:
+        text = "; ".join(str(p) for p in row.problems) or "invalid"
+        return Reason(f"the row is invalid: {text}", "invalid", text, "fix the row (`hodei providers show NAME`)")
+
+    def report(self, job: Requirements, decision: Decision | None = None, page: Page | None = None) -> Report:
+        """The decision as a dry run shows it: the tier, one page of the ranking and of the rejected
+        providers (by name) with their reasons, and every rejection counted by filter. Its cost grows with
+        the page, not the fleet: reasons in words are computed only for the providers shown.
+
+        :param decision: the decision for ``job``, made with ``limit=page.end`` or more; made here if not given.
         """
-        decision = decision or self.decide(job, limit=None)
+        page = page or Page()
+        end = page.end
+        decision = decision or self.decide(job, limit=end, scored=True)
+        tier_mask = self._tier_mask(decision)
+        in_tier = tier_mask.bit_count()
+        ranking_pairs = decision.ranking
+        if len(ranking_pairs) < (in_tier if end is None else min(end, in_tier)):  # a decision that ranked fewer
+            ranking_pairs = self._rank(tier_mask, job, end, decision.warnings, scored=True)
         rejected_mask = self.index.all & ~decision.survivors
         failing = self.failing_filters(decision, rejected_mask)
+        reasons: dict[tuple[int, int], Reason] = {}
+
+        def reason(position: int, candidate: Candidate) -> Reason:
+            key = (position, candidate.index)
+            if key not in reasons:
+                reasons[key] = self._reason(self.chain.filters[position], candidate, job)
+            return reasons[key]
+
+        causes = []
+        for position, (rule, mask) in enumerate(zip(self.chain.filters, failing, strict=True)):
+            if mask:
+                examples = [(c.name, reason(position, c)) for c in self.index.first_by_name(mask, SHOWN)]
+                causes.append(Cause(rule.name, mask.bit_count(), examples))
+        invalid = sorted(self.invalid, key=lambda row: row.name)
+        if invalid:
+            causes.append(Cause("config", len(invalid), [(row.name, self._invalid_reason(row))
+                                                         for row in invalid[:SHOWN]]))
+        # The page of rejected providers by name: valid ones from the index, invalid rows merged in.
+        valid = self.index.first_by_name(rejected_mask, end)
+        named: list[Candidate | InvalidRow] = sorted([*valid, *(invalid if end is None else invalid[:end])],
+                                                     key=lambda item: item.name)
         rejected = []
-        for candidate in self.index.members(rejected_mask):
-            bit = 1 << candidate.index
-            reasons = [(rule.name, self._reason(rule, candidate, job))
-                       for rule, mask in zip(self.chain.filters, failing, strict=True) if mask & bit]
-            rejected.append(Rejection(candidate.name, reasons))
-        for row in self.invalid:
-            text = "; ".join(str(p) for p in row.problems) or "invalid"
-            rejected.append(Rejection(row.name, [("config", Reason(
-                f"the row is invalid: {text}", "invalid", text, "fix the row (`hodei providers show NAME`)"))]))
+        for item in named[page.offset:end]:
+            if isinstance(item, InvalidRow):
+                rejected.append(Rejection(item.name, [("config", self._invalid_reason(item))]))
+                continue
+            bit = 1 << item.index
+            rejected.append(Rejection(item.name, [(rule.name, reason(position, item))
+                                                  for position, (rule, mask) in enumerate(
+                                                      zip(self.chain.filters, failing, strict=True)) if mask & bit]))
         ranking = [Ranked(candidate, position, score, (), tuple(self._notes(candidate, job)))
-                   for position, (candidate, score) in enumerate(decision.ranking, 1)]
+                   for position, (candidate, score) in enumerate(ranking_pairs[page.offset:end], page.offset + 1)]
+        rejected_total = rejected_mask.bit_count() + len(invalid)
+        more = end is not None and (end < in_tier or end < rejected_total)
         return Report(
-            selected=ranking[0].candidate.name if ranking else None, tier=decision.tier, ranking=ranking,
-            rejected=sorted(rejected, key=lambda r: r.name), total=len(self.index.candidates) + len(self.invalid),
+            selected=ranking_pairs[0][0].name if ranking_pairs else None, tier=decision.tier, ranking=ranking,
+            rejected=rejected, total=len(self.index.candidates) + len(self.invalid),
             eligible=decision.survivors.bit_count(), filters=self.chain.filter_names, job=job,
-            warnings=tuple(decision.warnings),
+            warnings=tuple(decision.warnings), causes=causes, in_tier=in_tier, rejected_total=rejected_total,
+            offset=page.offset, next_page_token=page_token(job, end) if more and end is not None else "",
         )
 
     def explain(self, name: str, job: Requirements, decision: Decision | None = None) -> Explanation:
         """Why ``name`` was or was not chosen for ``job``, and what would make it fit."""
+        decision = decision or self.decide(job, limit=SHOWN, scored=True)
         report = self.report(job, decision)
         candidate = self.index.by_name.get(name)
         if candidate is None:
             invalid = next((row for row in self.invalid if row.name == name), None)
             if invalid is None:
                 raise NotFound(f"no provider named {quote(name)}")
-            rejection = next(r for r in report.rejected if r.name == name)
-            _, reason = rejection.reasons[0]
+            reason = self._invalid_reason(invalid)
             return Explanation(name, report, [Check("config", False, reason.message, reason.hint)], None, None)
         bit = 1 << candidate.index
         warnings: list[str] = []
@@ -271,11 +320,30 @@ class Selector:
                 reason = self._reason(rule, candidate, job)
                 checks.append(Check(rule.name, False, reason.message, reason.hint))
         own_tier = self.tier_of(candidate, job) if all(check.passed for check in checks) else None
-        ranked = next((r for r in report.ranking if r.candidate is candidate), None)
+        ranked = self._ranked(candidate, decision) if own_tier == decision.tier else None
         behind = ""
         if ranked is not None and ranked.position > 1:
             behind = self._behind(report.ranking[0], ranked, job)
         return Explanation(name, report, checks, own_tier, ranked, behind)
+
+    def _ranked(self, candidate: Candidate, decision: Decision) -> Ranked | None:
+        """``candidate``'s place in the decision's tier: only the providers up to its static-rank group
+        are ranked (those in better groups rank ahead of it whatever the dynamic rules say)."""
+        tier_mask = self._tier_mask(decision)
+        if not tier_mask >> candidate.index & 1:
+            return None
+        if self.chain.static_prefix:
+            _, group_end = self.index.groups[self.index.group_of[candidate.index]]
+            limit: int | None = (tier_mask & ((1 << group_end) - 1)).bit_count()
+        else:
+            limit = None
+        ranking = decision.ranking
+        if limit is None or len(ranking) < limit:
+            ranking = self._rank(tier_mask, decision.job, limit, decision.warnings, scored=True)
+        for position, (member, score) in enumerate(ranking, 1):
+            if member is candidate:
+                return Ranked(candidate, position, score, (), tuple(self._notes(candidate, decision.job)))
+        return None
 
     def _behind(self, first: Ranked, other: Ranked, job: Requirements) -> str:
         """The rank step that puts ``first`` ahead of ``other``, in words."""

@@ -59,8 +59,9 @@ class Answer(Protocol):
 
 
 class Selection(Protocol):
-    def select(self, requirements: Mapping[str, Any]) -> Answer:
-        """Which provider a job with these requirements gets, and why (a dry run)."""
+    def select(self, requirements: Mapping[str, Any], *, everything: bool = False) -> Answer:
+        """Which provider a job with these requirements gets, and why (a dry run): the first few ranked
+        and rejected providers, or with ``everything`` the whole lists."""
         ...
 
     def explain(self, name: str, requirements: Mapping[str, Any]) -> Answer:

@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hodei.selection import Requirements, SelectionChain, Selector
+from hodei.selection import Requirements, SelectionChain, Selector, pages
 from hodei.selection.candidates import Candidate
 from hodei.selection.outcome import NotRecorded, SelectionOutcome, SelectionRecorder
-from hodei.selection.report import Explanation, Report
+from hodei.selection.report import Explanation, Page, Report
 from hodei.selection.selector import Decision
 
 
@@ -36,11 +36,11 @@ class LocalSelection:
         return self._chain().parse_requirements({} if document is None else document)
 
     def decide(self, job: Requirements, *, limit: int | None = 1, across_tiers: bool = False,
-               selector: Selector | None = None) -> Decision:
+               scored: bool = False, selector: Selector | None = None) -> Decision:
         """One recorded decision (the path every served selection takes)."""
         selector = selector or self._selector()
         started_ns, started = time.time_ns(), time.perf_counter()
-        decision = selector.decide(job, limit=limit, across_tiers=across_tiers)
+        decision = selector.decide(job, limit=limit, across_tiers=across_tiers, scored=scored)
         seconds = time.perf_counter() - started
         chosen = decision.selected
         self.recorder.record_selection(SelectionOutcome(
@@ -50,11 +50,15 @@ class LocalSelection:
             rejections=selector.rejections(decision) if chosen is None else {}))
         return decision
 
-    def select(self, requirements: Mapping[str, Any] | Requirements) -> Report:
-        """The decision for a job and why, as ``hodei select`` and gRPC ``Select`` show it."""
+    def select(self, requirements: Mapping[str, Any] | Requirements, *, everything: bool = False,
+               page_size: int = 0, page_token: str = "") -> Report:
+        """The decision for a job and why, as ``hodei select`` and gRPC ``Select`` show it: the first
+        ``page_size`` (default :data:`SHOWN`) ranked and rejected providers, or the page ``page_token``
+        asks for; ``everything``: the whole lists in one report. :raises InvalidInput:"""
         selector = self._selector()
         job = self.requirements(requirements)
-        return selector.report(job, self.decide(job, limit=None, selector=selector))
+        page = Page(size=None) if everything else pages.page(job, page_size, page_token)
+        return selector.report(job, self.decide(job, limit=page.end, scored=True, selector=selector), page)
 
     def explain(self, name: str, requirements: Mapping[str, Any] | Requirements) -> Explanation:
         """Why provider ``name`` would or would not run the job (not counted as a served selection)."""

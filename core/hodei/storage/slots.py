@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import replace
 
 from sqlmodel import Session, col, func, select
@@ -14,24 +15,22 @@ from hodei.models import WorkerRow
 Slots = tuple[int, int]  # (reserved, active)
 
 
-def slot_counts(session: Session, provider_id: uuid.UUID | None = None) -> dict[uuid.UUID, Slots]:
-    """Per provider (or only ``provider_id``), the workers holding a slot: (reserved, active)."""
+def slot_counts(session: Session, provider_id: uuid.UUID | Collection[uuid.UUID] | None = None,
+                ) -> dict[uuid.UUID, Slots]:
+    """Per provider (or only ``provider_id``, or those of a collection of ids), the workers holding a slot:
+    (reserved, active)."""
     query = (select(WorkerRow.provider_id, WorkerRow.state, func.count())
              .where(col(WorkerRow.state).in_([s.value for s in SLOT_HOLDING]))
              .group_by(col(WorkerRow.provider_id), col(WorkerRow.state)))
-    if provider_id is not None:
+    if isinstance(provider_id, uuid.UUID):
         query = query.where(WorkerRow.provider_id == provider_id)
+    elif provider_id is not None:
+        query = query.where(col(WorkerRow.provider_id).in_(list(provider_id)))
     counts: dict[uuid.UUID, Slots] = {}
     for found_id, state, count in session.exec(query).all():
         reserved, active = counts.get(found_id, (0, 0))
         counts[found_id] = (reserved + count, active) if state == WorkerState.PROVISIONING.value else (reserved, active + count)
     return counts
-
-
-def used_slots(session: Session, provider_id: uuid.UUID) -> int:
-    """How many of the provider's slots are taken (reserved and active together)."""
-    reserved, active = slot_counts(session, provider_id).get(provider_id, (0, 0))
-    return reserved + active
 
 
 def with_slots(state: ProviderState, slots: Slots | None) -> ProviderState:

@@ -24,7 +24,17 @@ from hodei.masking import MASK
 from hodei.selection import Requirements
 from hodei.selection.candidates import Candidate
 from hodei.settings import WorkerSettings
-from hodei.workers.records import CapacityExhausted, IllegalTransition, Worker, WorkerRecords, WorkerState
+from hodei.workers.batching import WorkerWrites
+from hodei.workers.records import (
+    CapacityExhausted,
+    IllegalTransition,
+    Reservation,
+    Transition,
+    Worker,
+    WorkerRecords,
+    WorkerState,
+    token_digest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +96,8 @@ class Provisioner:
                  selection: CandidateSource, call: Callable[..., Any] | None = None,
                  on_slots: Callable[[uuid.UUID, int, int], Any] | None = None,
                  on_failure: Callable[[uuid.UUID, HealthResult], Any] | None = None,
-                 provider_of: Callable[[uuid.UUID], Provider | None] | None = None, telemetry: Any = None):
+                 provider_of: Callable[[uuid.UUID], Provider | None] | None = None, telemetry: Any = None,
+                 writes: WorkerWrites | None = None):
         """
         :param selection: ranks the providers for a job (``LocalSelection``: the daemon's live selector, or
             one read from the database), recording the decision as a served selection.
@@ -95,6 +106,8 @@ class Provisioner:
             as differences, so selection's load follows without a query.
         :param on_failure: told when a provider failed to provision (to count it toward its health).
         :param provider_of: finds a provider by id, for release.
+        :param writes: how reservations and transitions reach the database (the daemon's batches them
+            across concurrent requests); one by one through ``call`` by default.
         """
         self.pm, self.records, self.settings = pm, records, settings
         self.selection = selection
@@ -103,6 +116,7 @@ class Provisioner:
         self.on_failure = on_failure
         self.provider_of = provider_of
         self.telemetry = telemetry
+        self.writes = writes or WorkerWrites(records, self._call)
 
     async def _slots_changed(self, provider_id: uuid.UUID, reserved: int, active: int) -> None:
         if self.on_slots is not None:
@@ -133,8 +147,8 @@ class Provisioner:
             worker_id, token = str(uuid.uuid4()), secrets.token_urlsafe(32)
             started = time.perf_counter()
             try:
-                await self._call(self.records.reserve, provider.id, worker_id=worker_id, token=token,
-                                 requirements=job.document(), attempts=[a.as_dict() for a in attempts])
+                await self.writes.write(Reservation(provider.id, worker_id, token_digest(token), job.document(),
+                                                    tuple(a.as_dict() for a in attempts)))
             except CapacityExhausted as exc:
                 refused += 1
                 attempts.append(Attempt(provider.name, "refused", str(exc), time.perf_counter() - started))
@@ -160,19 +174,18 @@ class Provisioner:
                 reason = _describe(failure, timeout, (token, *job.secret_env.values()))
                 attempts.append(Attempt(provider.name, "failed", reason, time.perf_counter() - started))
                 log.warning("provisioning on %r failed: %s; trying the next provider", provider.name, reason)
-                await self._call(self.records.transition, worker_id, WorkerState.FAILED,
-                                 reason=f"provision failed: {reason}", attempts=[a.as_dict() for a in attempts])
+                await self.writes.write(Transition(worker_id, WorkerState.FAILED, f"provision failed: {reason}",
+                                                   attempts=tuple(a.as_dict() for a in attempts)))
                 await self._slots_changed(provider.id, -1, 0)
                 if self.on_failure is not None:
                     await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
                 continue
             attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
             try:
-                worker = await self._call(
-                    self.records.transition, worker_id, WorkerState.RUNNING, reason="provisioned",
-                    expected=[WorkerState.PROVISIONING], backend_id=handle.backend_id,
+                worker = await self.writes.write(Transition(
+                    worker_id, WorkerState.RUNNING, "provisioned", frozenset({WorkerState.PROVISIONING}),
                     handle={"backend_id": handle.backend_id, "details": dict(handle.details)},
-                    attempts=[a.as_dict() for a in attempts])
+                    backend_id=handle.backend_id, attempts=tuple(a.as_dict() for a in attempts)))
             except IllegalTransition:
                 # The reconciler expired the reservation meanwhile: the worker must not run unrecorded.
                 await self._deprovision(provider, handle)
@@ -195,19 +208,16 @@ class Provisioner:
 
     async def release(self, worker_id: str, reason: str = "released") -> Worker:
         """Stop the worker through its plugin and free its slot. Idempotent: an ended worker is returned as is."""
-        worker = await self._call(self.records.get, worker_id)
+        # One write finds the worker and, if it runs, marks it RELEASING (one still PROVISIONING is refused).
+        worker = await self.writes.write(Transition(worker_id, WorkerState.RELEASING, reason,
+                                                    frozenset({WorkerState.RUNNING}), release=True))
         if worker.state in (WorkerState.TERMINATED, WorkerState.FAILED):
             return worker
-        if worker.state is WorkerState.PROVISIONING:
-            raise IllegalTransition(f"worker {worker_id} is still being provisioned; release it when it runs")
-        if worker.state is WorkerState.RUNNING:
-            worker = await self._call(self.records.transition, worker_id, WorkerState.RELEASING, reason=reason,
-                                      expected=[WorkerState.RUNNING])
         provider = self.provider_of(worker.provider_id) if self.provider_of else None
         if provider is None:
-            worker = await self._call(self.records.transition, worker_id, WorkerState.FAILED,
-                                      reason=f"{reason}; its provider {worker.provider_name!r} no longer exists, so "
-                                             "the backend was not asked to stop it")
+            worker = await self.writes.write(Transition(
+                worker_id, WorkerState.FAILED, f"{reason}; its provider {worker.provider_name!r} no longer exists, "
+                                               "so the backend was not asked to stop it"))
         else:
             handle = WorkerHandle(worker.id, worker.backend_id or "", (worker.handle or {}).get("details") or {})
             try:
@@ -217,6 +227,6 @@ class Provisioner:
                 await self._call(self.records.note, worker_id, f"{reason}; stopping it failed ({text}), will retry")
                 raise HodeiError(f"releasing worker {worker_id} on {provider.name!r} failed: {text}; "
                                  "the reconciler retries") from None
-            worker = await self._call(self.records.transition, worker_id, WorkerState.TERMINATED, reason=reason)
+            worker = await self.writes.write(Transition(worker_id, WorkerState.TERMINATED, reason))
         await self._slots_changed(worker.provider_id, 0, -1)
         return worker

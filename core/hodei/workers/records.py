@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from hodei.columns import Unreadable, raw_text
@@ -25,7 +26,7 @@ from hodei.errors import HodeiError, InvalidInput, NotFound, Problem
 from hodei.models import ProviderConfigRow, WorkerRow, utcnow
 from hodei.redaction import quote
 from hodei.storage.rows import moment, value_reason
-from hodei.storage.slots import slot_counts, used_slots
+from hodei.storage.slots import slot_counts
 
 log = logging.getLogger(__name__)
 
@@ -115,65 +116,166 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """A request for one slot on a provider: the worker row to insert if there is one."""
+
+    provider_id: uuid.UUID
+    worker_id: str
+    token_sha256: str
+    requirements: Mapping[str, Any]
+    attempts: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A worker's move to ``new``, if legal from its state (and that state is in ``expected``, when given).
+
+    ``release``: the start of a release: RUNNING becomes ``new`` (RELEASING); a worker already RELEASING
+    or ended comes back unchanged (a release is idempotent), one still PROVISIONING is refused.
+    """
+
+    worker_id: str
+    new: WorkerState
+    reason: str = ""
+    expected: frozenset[WorkerState] | None = None
+    handle: Mapping[str, Any] | None = None
+    backend_id: str | None = None
+    attempts: tuple[Mapping[str, Any], ...] | None = None
+    release: bool = False
+
+
+Write = Reservation | Transition
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction may simply be run again.
+RETRYABLE = frozenset({"40P01", "40001"})
+
+
+def _answer(result: Worker | HodeiError) -> Worker:
+    if isinstance(result, HodeiError):
+        raise result
+    return result
+
+
+def _reserve(write: Reservation, provider: ProviderConfigRow | None, used: dict[uuid.UUID, int],
+             now: datetime) -> WorkerRow | HodeiError:
+    if provider is None:
+        return CapacityExhausted(str(write.provider_id), "the provider was deleted")
+    if provider.status != "ACTIVE":
+        return CapacityExhausted(provider.name, f"{provider.name} is {provider.status}, not ACTIVE")
+    taken = used.get(provider.id, 0)
+    if taken >= provider.max_workers:
+        return CapacityExhausted(provider.name, f"{provider.name} is at capacity ({taken}/{provider.max_workers})")
+    used[provider.id] = taken + 1
+    return WorkerRow(id=write.worker_id, provider_id=provider.id, provider_name=provider.name,
+                     state=WorkerState.PROVISIONING.value, requirements=dict(write.requirements),
+                     attempts=[dict(a) for a in write.attempts], token_sha256=write.token_sha256,
+                     created_at=now, updated_at=now)
+
+
+def _transition(write: Transition, row: WorkerRow | None, used: dict[uuid.UUID, int],
+                now: datetime) -> WorkerRow | HodeiError:
+    if row is None:
+        return NotFound(f"no worker {quote(write.worker_id)}")
+    try:
+        current = _worker(row).state  # a row edited in SQL into garbage is refused alone, not the batch
+    except InvalidInput as exc:
+        return exc
+    if write.release:
+        if current is WorkerState.PROVISIONING:
+            return IllegalTransition(f"worker {write.worker_id} is still being provisioned; release it when it runs")
+        if current is not WorkerState.RUNNING:
+            return row
+    if (write.expected is not None and current not in write.expected) or write.new not in TRANSITIONS[current]:
+        return IllegalTransition(f"worker {write.worker_id} is {current.value}; it cannot become {write.new.value}")
+    if write.new in ENDED and row.provider_id in used:
+        used[row.provider_id] -= 1  # a slot this batch frees is free for its next reservations
+    row.state = write.new.value
+    row.reason = write.reason
+    row.updated_at = now
+    if write.new in ENDED:
+        row.ended_at = now
+    if write.handle is not None:
+        row.handle = dict(write.handle)
+    if write.backend_id is not None:
+        row.backend_id = write.backend_id
+    if write.attempts is not None:
+        row.attempts = [dict(a) for a in write.attempts]
+    return row
+
+
 class WorkerRecords:
     """Reads and writes the workers table. Sync: the daemon calls it from a worker thread."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    # -- reservations -------------------------------------------------------------------------
+    # -- reservations and transitions: one transaction for any number of them --------------------
+
+    def write_many(self, writes: Sequence[Write]) -> list[Worker | HodeiError]:
+        """Apply ``writes`` in order in one transaction (one commit for a whole batch of concurrent
+        requests), each answered on its own: the worker as written, or the error that refused it
+        (:class:`CapacityExhausted`, :class:`IllegalTransition`, :class:`NotFound`), which changed nothing.
+
+        Rows are locked in one order (the reservations' providers by id, then the workers by id), so
+        batches of several daemons cannot deadlock one another; slots are counted once per provider,
+        under the lock, and the batch's own reservations and releases keep the count.
+        """
+        for attempt in range(3):
+            try:
+                return self._write_many(writes)
+            except OperationalError as exc:
+                # PostgreSQL gives up one of two transactions that wait on each other; the batch is retried.
+                if attempt == 2 or getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _write_many(self, writes: Sequence[Write]) -> list[Worker | HodeiError]:
+        provider_ids = sorted({w.provider_id for w in writes if isinstance(w, Reservation)})
+        worker_ids = sorted({w.worker_id for w in writes if not isinstance(w, Reservation)})
+        with write_session(self.engine) as session:
+            session.expire_on_commit = False  # the answers are built from the rows as written
+            providers: dict[uuid.UUID, ProviderConfigRow] = {}
+            used: dict[uuid.UUID, int] = {}
+            if provider_ids:
+                providers = {row.id: row for row in session.exec(
+                    select(ProviderConfigRow).where(col(ProviderConfigRow.id).in_(provider_ids))
+                    .order_by(col(ProviderConfigRow.id)).with_for_update())}
+                used = {found: reserved + active
+                        for found, (reserved, active) in slot_counts(session, providers).items()}
+            rows: dict[str, WorkerRow] = {}
+            if worker_ids:
+                rows = {row.id: row for row in session.exec(
+                    select(WorkerRow).where(col(WorkerRow.id).in_(worker_ids))
+                    .order_by(col(WorkerRow.id)).with_for_update())}
+            now = utcnow()
+            results: list[Worker | HodeiError] = []
+            for write in writes:
+                if isinstance(write, Reservation):
+                    outcome = _reserve(write, providers.get(write.provider_id), used, now)
+                    if isinstance(outcome, WorkerRow):
+                        session.add(outcome)
+                        rows[outcome.id] = outcome
+                else:
+                    outcome = _transition(write, rows.get(write.worker_id), used, now)
+                results.append(_worker(outcome) if isinstance(outcome, WorkerRow) else outcome)
+            session.commit()
+            return results
 
     def reserve(self, provider_id: uuid.UUID, *, worker_id: str, token: str, requirements: Mapping[str, Any],
                 attempts: Sequence[Mapping[str, Any]] = ()) -> Worker:
         """Take one slot on the provider, or raise :class:`CapacityExhausted` saying why not."""
-        with write_session(self.engine) as session:
-            provider = session.get(ProviderConfigRow, provider_id, with_for_update=True)
-            if provider is None:
-                raise CapacityExhausted(str(provider_id), "the provider was deleted")
-            if provider.status != "ACTIVE":
-                raise CapacityExhausted(provider.name, f"{provider.name} is {provider.status}, not ACTIVE")
-            used = used_slots(session, provider_id)
-            if used >= provider.max_workers:
-                raise CapacityExhausted(provider.name, f"{provider.name} is at capacity ({used}/{provider.max_workers})")
-            now = utcnow()
-            row = WorkerRow(id=worker_id, provider_id=provider_id, provider_name=provider.name,
-                            state=WorkerState.PROVISIONING.value, requirements=dict(requirements),
-                            attempts=[dict(a) for a in attempts], token_sha256=token_digest(token),
-                            created_at=now, updated_at=now)
-            session.add(row)
-            session.commit()
-            session.refresh(row)
-            return _worker(row)
-
-    # -- transitions --------------------------------------------------------------------------
+        return _answer(self.write_many([Reservation(provider_id, worker_id, token_digest(token), dict(requirements),
+                                                    tuple(dict(a) for a in attempts))])[0])
 
     def transition(self, worker_id: str, new: WorkerState, *, reason: str = "",
                    expected: Iterable[WorkerState] | None = None, handle: Mapping[str, Any] | None = None,
                    backend_id: str | None = None, attempts: Sequence[Mapping[str, Any]] | None = None) -> Worker:
         """Move a worker to ``new`` if the move is legal from its current state (and it is in one of
         ``expected``, when given). :raises IllegalTransition: otherwise, changing nothing."""
-        with write_session(self.engine) as session:
-            row = session.get(WorkerRow, worker_id, with_for_update=True)
-            if row is None:
-                raise NotFound(f"no worker {quote(worker_id)}")
-            current = _worker(row).state
-            if (expected is not None and current not in set(expected)) or new not in TRANSITIONS[current]:
-                raise IllegalTransition(f"worker {worker_id} is {current.value}; it cannot become {new.value}")
-            row.state = new.value
-            row.reason = reason
-            row.updated_at = utcnow()
-            if new in ENDED:
-                row.ended_at = row.updated_at
-            if handle is not None:
-                row.handle = dict(handle)
-            if backend_id is not None:
-                row.backend_id = backend_id
-            if attempts is not None:
-                row.attempts = [dict(a) for a in attempts]
-            session.add(row)
-            session.commit()
-            session.refresh(row)
-            return _worker(row)
+        return _answer(self.write_many([Transition(
+            worker_id, new, reason, None if expected is None else frozenset(expected),
+            None if handle is None else dict(handle), backend_id,
+            None if attempts is None else tuple(dict(a) for a in attempts))])[0])
 
     def note(self, worker_id: str, reason: str) -> None:
         """Say why a worker is still where it is (a release that failed, to be retried)."""

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chodei/api/v1/selection.proto\x12\x0chodei.api.v1\x1a\x1cgoogle/protobuf/struct.proto\">\n\rSelectRequest\x12-\n\x0crequirements\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x94\x01\n\x0eRankedProvider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08priority\x18\x02 \x01(\x03\x12\x13\n\x0butilization\x18\x03 \x01(\x01\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x0f\n\x07workers\x18\x05 \x01(\t\x12\x13\n\x06health\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\r\n\x05notes\x18\x07 \x03(\tB\t\n\x07_health\"@\n\x0fRejectionReason\x12\x0e\n\x06\x66ilter\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04hint\x18\x03 \x01(\t\"I\n\tRejection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x07reasons\x18\x02 \x03(\x0b\x32\x1d.hodei.api.v1.RejectionReason\"\xdb\x01\n\x0eSelectResponse\x12\x15\n\x08selected\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04tier\x18\x02 \x01(\tH\x01\x88\x01\x01\x12-\n\x07ranking\x18\x03 \x03(\x0b\x32\x1c.hodei.api.v1.RankedProvider\x12)\n\x08rejected\x18\x04 \x03(\x0b\x32\x17.hodei.api.v1.Rejection\x12\x0f\n\x07summary\x18\x05 \x01(\t\x12\x10\n\x08warnings\x18\x06 \x03(\t\x12\x0c\n\x04text\x18\x07 \x01(\tB\x0b\n\t_selectedB\x07\n\x05_tier\"Q\n\x0e\x45xplainRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12-\n\x0crequirements\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"F\n\x05\x43heck\x12\x0e\n\x06\x66ilter\x18\x01 \x01(\t\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0c\n\x04hint\x18\x04 \x01(\t\"\xff\x01\n\x0f\x45xplainResponse\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0c\n\x04\x66its\x18\x02 \x01(\x08\x12\x15\n\x08selected\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rdecision_tier\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04tier\x18\x05 \x01(\tH\x02\x88\x01\x01\x12\x11\n\x04rank\x18\x06 \x01(\x03H\x03\x88\x01\x01\x12#\n\x06\x63hecks\x18\x07 \x03(\x0b\x32\x13.hodei.api.v1.Check\x12\x0f\n\x07summary\x18\x08 \x01(\t\x12\x0c\n\x04text\x18\t \x01(\tB\x0b\n\t_selectedB\x10\n\x0e_decision_tierB\x07\n\x05_tierB\x07\n\x05_rank2\x9f\x01\n\x10SelectionService\x12\x43\n\x06Select\x12\x1b.hodei.api.v1.SelectRequest\x1a\x1c.hodei.api.v1.SelectResponse\x12\x46\n\x07\x45xplain\x12\x1c.hodei.api.v1.ExplainRequest\x1a\x1d.hodei.api.v1.ExplainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chodei/api/v1/selection.proto\x12\x0chodei.api.v1\x1a\x1cgoogle/protobuf/struct.proto\"e\n\rSelectRequest\x12-\n\x0crequirements\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xa6\x01\n\x0eRankedProvider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08priority\x18\x02 \x01(\x03\x12\x13\n\x0butilization\x18\x03 \x01(\x01\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x0f\n\x07workers\x18\x05 \x01(\t\x12\x13\n\x06health\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\r\n\x05notes\x18\x07 \x03(\t\x12\x10\n\x08position\x18\x08 \x01(\x03\x42\t\n\x07_health\"@\n\x0fRejectionReason\x12\x0e\n\x06\x66ilter\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04hint\x18\x03 \x01(\t\"I\n\tRejection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x07reasons\x18\x02 \x03(\x0b\x32\x1d.hodei.api.v1.RejectionReason\"\x8c\x03\n\x0eSelectResponse\x12\x15\n\x08selected\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04tier\x18\x02 \x01(\tH\x01\x88\x01\x01\x12-\n\x07ranking\x18\x03 \x03(\x0b\x32\x1c.hodei.api.v1.RankedProvider\x12)\n\x08rejected\x18\x04 \x03(\x0b\x32\x17.hodei.api.v1.Rejection\x12\x0f\n\x07summary\x18\x05 \x01(\t\x12\x10\n\x08warnings\x18\x06 \x03(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12<\n\x10rejection_counts\x18\x08 \x03(\x0b\x32\".hodei.api.v1.SelectRejectionCount\x12\r\n\x05total\x18\t \x01(\x03\x12\x10\n\x08\x65ligible\x18\n \x01(\x03\x12\x0f\n\x07in_tier\x18\x0b \x01(\x03\x12\x16\n\x0erejected_total\x18\x0c \x01(\x03\x12\x0e\n\x06offset\x18\r \x01(\x03\x12\x17\n\x0fnext_page_token\x18\x0e \x01(\tB\x0b\n\t_selectedB\x07\n\x05_tier\"C\n\x14SelectRejectionCount\x12\x0e\n\x06\x66ilter\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x0c\n\x04hint\x18\x03 \x01(\t\"Q\n\x0e\x45xplainRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12-\n\x0crequirements\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"F\n\x05\x43heck\x12\x0e\n\x06\x66ilter\x18\x01 \x01(\t\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0c\n\x04hint\x18\x04 \x01(\t\"\xff\x01\n\x0f\x45xplainResponse\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0c\n\x04\x66its\x18\x02 \x01(\x08\x12\x15\n\x08selected\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rdecision_tier\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04tier\x18\x05 \x01(\tH\x02\x88\x01\x01\x12\x11\n\x04rank\x18\x06 \x01(\x03H\x03\x88\x01\x01\x12#\n\x06\x63hecks\x18\x07 \x03(\x0b\x32\x13.hodei.api.v1.Check\x12\x0f\n\x07summary\x18\x08 \x01(\t\x12\x0c\n\x04text\x18\t \x01(\tB\x0b\n\t_selectedB\x10\n\x0e_decision_tierB\x07\n\x05_tierB\x07\n\x05_rank2\x9f\x01\n\x10SelectionService\x12\x43\n\x06Select\x12\x1b.hodei.api.v1.SelectRequest\x1a\x1c.hodei.api.v1.SelectResponse\x12\x46\n\x07\x45xplain\x12\x1c.hodei.api.v1.ExplainRequest\x1a\x1d.hodei.api.v1.ExplainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,21 +33,23 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hodei.api.v1.selection_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SELECTREQUEST']._serialized_start=76
-  _globals['_SELECTREQUEST']._serialized_end=138
-  _globals['_RANKEDPROVIDER']._serialized_start=141
-  _globals['_RANKEDPROVIDER']._serialized_end=289
-  _globals['_REJECTIONREASON']._serialized_start=291
-  _globals['_REJECTIONREASON']._serialized_end=355
-  _globals['_REJECTION']._serialized_start=357
-  _globals['_REJECTION']._serialized_end=430
-  _globals['_SELECTRESPONSE']._serialized_start=433
-  _globals['_SELECTRESPONSE']._serialized_end=652
-  _globals['_EXPLAINREQUEST']._serialized_start=654
-  _globals['_EXPLAINREQUEST']._serialized_end=735
-  _globals['_CHECK']._serialized_start=737
-  _globals['_CHECK']._serialized_end=807
-  _globals['_EXPLAINRESPONSE']._serialized_start=810
-  _globals['_EXPLAINRESPONSE']._serialized_end=1065
-  _globals['_SELECTIONSERVICE']._serialized_start=1068
-  _globals['_SELECTIONSERVICE']._serialized_end=1227
+  _globals['_SELECTREQUEST']._serialized_end=177
+  _globals['_RANKEDPROVIDER']._serialized_start=180
+  _globals['_RANKEDPROVIDER']._serialized_end=346
+  _globals['_REJECTIONREASON']._serialized_start=348
+  _globals['_REJECTIONREASON']._serialized_end=412
+  _globals['_REJECTION']._serialized_start=414
+  _globals['_REJECTION']._serialized_end=487
+  _globals['_SELECTRESPONSE']._serialized_start=490
+  _globals['_SELECTRESPONSE']._serialized_end=886
+  _globals['_SELECTREJECTIONCOUNT']._serialized_start=888
+  _globals['_SELECTREJECTIONCOUNT']._serialized_end=955
+  _globals['_EXPLAINREQUEST']._serialized_start=957
+  _globals['_EXPLAINREQUEST']._serialized_end=1038
+  _globals['_CHECK']._serialized_start=1040
+  _globals['_CHECK']._serialized_end=1110
+  _globals['_EXPLAINRESPONSE']._serialized_start=1113
+  _globals['_EXPLAINRESPONSE']._serialized_end=1368
+  _globals['_SELECTIONSERVICE']._serialized_start=1371
+  _globals['_SELECTIONSERVICE']._serialized_end=1530
 # @@protoc_insertion_point(module_scope)

@@ -8,13 +8,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SelectRequest(_message.Message):
-    __slots__ = ("requirements",)
+    __slots__ = ("requirements", "page_size", "page_token")
     REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     requirements: _struct_pb2.Struct
-    def __init__(self, requirements: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, requirements: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class RankedProvider(_message.Message):
-    __slots__ = ("name", "priority", "utilization", "score", "workers", "health", "notes")
+    __slots__ = ("name", "priority", "utilization", "score", "workers", "health", "notes", "position")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     UTILIZATION_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +26,7 @@ class RankedProvider(_message.Message):
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
     name: str
     priority: int
     utilization: float
@@ -29,7 +34,8 @@ class RankedProvider(_message.Message):
     workers: str
     health: str
     notes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., priority: _Optional[int] = ..., utilization: _Optional[float] = ..., score: _Optional[float] = ..., workers: _Optional[str] = ..., health: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+    position: int
+    def __init__(self, name: _Optional[str] = ..., priority: _Optional[int] = ..., utilization: _Optional[float] = ..., score: _Optional[float] = ..., workers: _Optional[str] = ..., health: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., position: _Optional[int] = ...) -> None: ...
 
 class RejectionReason(_message.Message):
     __slots__ = ("filter", "message", "hint")
@@ -50,7 +56,7 @@ class Rejection(_message.Message):
     def __init__(self, name: _Optional[str] = ..., reasons: _Optional[_Iterable[_Union[RejectionReason, _Mapping]]] = ...) -> None: ...
 
 class SelectResponse(_message.Message):
-    __slots__ = ("selected", "tier", "ranking", "rejected", "summary", "warnings", "text")
+    __slots__ = ("selected", "tier", "ranking", "rejected", "summary", "warnings", "text", "rejection_counts", "total", "eligible", "in_tier", "rejected_total", "offset", "next_page_token")
     SELECTED_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     RANKING_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +64,13 @@ class SelectResponse(_message.Message):
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    REJECTION_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ELIGIBLE_FIELD_NUMBER: _ClassVar[int]
+    IN_TIER_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     selected: str
     tier: str
     ranking: _containers.RepeatedCompositeFieldContainer[RankedProvider]
@@ -65,7 +78,24 @@ class SelectResponse(_message.Message):
     summary: str
     warnings: _containers.RepeatedScalarFieldContainer[str]
     text: str
-    def __init__(self, selected: _Optional[str] = ..., tier: _Optional[str] = ..., ranking: _Optional[_Iterable[_Union[RankedProvider, _Mapping]]] = ..., rejected: _Optional[_Iterable[_Union[Rejection, _Mapping]]] = ..., summary: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., text: _Optional[str] = ...) -> None: ...
+    rejection_counts: _containers.RepeatedCompositeFieldContainer[SelectRejectionCount]
+    total: int
+    eligible: int
+    in_tier: int
+    rejected_total: int
+    offset: int
+    next_page_token: str
+    def __init__(self, selected: _Optional[str] = ..., tier: _Optional[str] = ..., ranking: _Optional[_Iterable[_Union[RankedProvider, _Mapping]]] = ..., rejected: _Optional[_Iterable[_Union[Rejection, _Mapping]]] = ..., summary: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., text: _Optional[str] = ..., rejection_counts: _Optional[_Iterable[_Union[SelectRejectionCount, _Mapping]]] = ..., total: _Optional[int] = ..., eligible: _Optional[int] = ..., in_tier: _Optional[int] = ..., rejected_total: _Optional[int] = ..., offset: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class SelectRejectionCount(_message.Message):
+    __slots__ = ("filter", "count", "hint")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    HINT_FIELD_NUMBER: _ClassVar[int]
+    filter: str
+    count: int
+    hint: str
+    def __init__(self, filter: _Optional[str] = ..., count: _Optional[int] = ..., hint: _Optional[str] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
     __slots__ = ("provider", "requirements")

@@ -50,9 +50,11 @@ class SelectionServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Select(self, request, context):
-        """The whole decision: tier, ranking, every rejected provider with its reasons. When no provider
-        fits: FAILED_PRECONDITION, whose message is the summary and whose details (google.rpc.Status
-        in grpc-status-details-bin) hold this SelectResponse.
+        """The decision: the tier, the first page_size (10) of the ranking and of the rejected providers
+        (by name) with their reasons, and every rejection counted by filter; next_page_token asks for the
+        next page. The answer's size does not grow with the fleet. When no provider fits:
+        FAILED_PRECONDITION, whose message is the summary and whose details (google.rpc.Status in
+        grpc-status-details-bin) hold this SelectResponse.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import logging
+import os
 import re
 import socket
 import urllib.error
@@ -23,6 +24,7 @@ import grpc.aio
 import pytest
 from hodei import database
 from hodei.daemon import Daemon
+from hodei.errors import StartupFailure
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.logs import JsonFormatter, make_handler, set_format
 from hodei.observability.metrics import SPECS, Metrics
@@ -298,21 +300,20 @@ def http_get_request(request: urllib.request.Request) -> tuple[int, dict[str, st
         return exc.code, dict(exc.headers), exc.read()
 
 
-async def test_a_busy_address_is_retried_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, "hodei.observability.endpoint")
+async def test_a_busy_address_is_a_start_up_failure_naming_its_holder() -> None:
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
     endpoint = MetricsEndpoint(Telemetry().registry, f"127.0.0.1:{port}")
-    async with anyio.create_task_group() as group:
-        await group.start(endpoint.run)  # started (the daemon goes on) though not listening
-        assert endpoint.url is None
-        assert "cannot listen on 127.0.0.1:" in caplog.text
+    try:
+        with pytest.raises(StartupFailure) as raised:  # before it reports started: the daemon never gets ready
+            await endpoint.run()
+    finally:
         taken.close()
-        await wait_for(lambda: endpoint.url, seconds=5, what="the endpoint to listen once the port is free")
-        assert (await anyio.to_thread.run_sync(http_get, endpoint.url))[0] == 200
-        group.cancel_scope.cancel()
+    assert endpoint.url is None
+    assert f"cannot listen on 127.0.0.1:{port}" in str(raised.value)
+    assert f"pid {os.getpid()}" in str(raised.value)
 
 
 async def test_no_endpoint_when_listen_is_empty() -> None:

@@ -27,7 +27,7 @@ from hodei.daemon.health_monitor import HealthMonitor
 from hodei.daemon.systemd import Notifier, watchdog_interval
 from hodei.database import create_engine, safe_url
 from hodei.domain import HealthResult
-from hodei.errors import HodeiError
+from hodei.errors import HodeiError, StartupFailure
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
@@ -170,6 +170,26 @@ class Daemon:
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)  # a round of checks makes many short-lived objects: collect less often
+        try:
+            await self._run_parts()
+        except BaseExceptionGroup as errors:
+            # A part that cannot start (a port another process holds) stops the daemon before it is
+            # ready: one clear error, and a non-zero exit for systemd, not a traceback of the task group.
+            failure, rest = errors.split(StartupFailure)
+            if failure is None or rest is not None:
+                raise
+            first = failure.exceptions[0]
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            log.error("start-up failed: %s", first)
+            self.notifier.send(STATUS=f"start-up failed: {first}")
+            raise first from None
+        finally:
+            self.store.close()
+            self.telemetry.shutdown()
+        log.info("stopped")
+
+    async def _run_parts(self) -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(self._signals, group)
             interval = watchdog_interval()
@@ -186,9 +206,6 @@ class Daemon:
             await self._stopped.wait()
             await self._drain()
             group.cancel_scope.cancel()
-        self.store.close()
-        self.telemetry.shutdown()
-        log.info("stopped")
 
     def shutdown(self) -> None:
         if not self.stopping:

@@ -1,7 +1,8 @@
 """An operator's first session with the real ``hodei`` console script, as separate processes.
 
-Runs in a temporary folder holding copies of config/hodei.toml and config/providers.example.toml;
-HODEI_CONFIG names the copy, so its ``sqlite:///../var/hodei.db`` lands in that folder.
+Runs in a temporary folder holding copies of the checkout's hodei.toml and config/providers.example.toml;
+``hodei`` finds the copy as ./hodei.toml (no HODEI_CONFIG), so its ``sqlite:///var/hodei.db`` lands in
+that folder.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ class Session:
     def __init__(self, folder: Path):
         self.folder = folder
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HODEI_")}
-        self.env["HODEI_CONFIG"] = str(folder / "config" / "hodei.toml")
 
     def __call__(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(HODEI), *args], cwd=self.folder, env=self.env, input=input,
@@ -43,8 +43,7 @@ class Session:
 @pytest.fixture
 def session(tmp_path: Path) -> Session:
     assert HODEI.is_file(), f"the console script {HODEI} is not installed"
-    (tmp_path / "config").mkdir()
-    shutil.copy(ROOT / "config" / "hodei.toml", tmp_path / "config" / "hodei.toml")
+    shutil.copy(ROOT / "hodei.toml", tmp_path / "hodei.toml")
     shutil.copy(ROOT / "config" / "providers.example.toml", tmp_path / "providers.example.toml")
     return Session(tmp_path)
 

@@ -60,13 +60,37 @@ def write_session(engine: Engine) -> Session:
     return session
 
 
-def create_engine(url: str) -> Engine:
-    """An engine for ``url``. :raises DatabaseNotReady: naming what is wrong with the URL."""
+def sqlite_file(url: str | sa.URL) -> Path | None:
+    """The file of a SQLite database URL; None for another database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def exists(url: str | sa.URL) -> bool:
+    """Whether the database is there to connect to: false only for a SQLite file that does not exist
+    (a server database's existence is learnt by connecting)."""
+    path = sqlite_file(url)
+    return path is None or path.exists()
+
+
+def create_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url``; with ``create``, a SQLite file (and its folder) is made on first use.
+
+    Only ``hodei db upgrade`` and ``hodei serve`` create a database: every other command opens it with
+    ``create=False``, so a command run with the wrong settings leaves no empty database behind.
+
+    :raises DatabaseNotReady: naming what is wrong with the URL, or that the SQLite file does not exist.
+    """
     parsed = make_url(url)
     try:
         if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = sqlite_file(parsed)
+            if path is not None and create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif path is not None and not path.exists():
+                raise DatabaseNotReady(f"database {safe_url(url)} does not exist: `hodei db upgrade` creates it")
             engine = sa.create_engine(parsed)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             sa.event.listen(engine, "begin", _sqlite_begin)

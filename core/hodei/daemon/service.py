@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from sqlalchemy.engine import make_url
 
 from hodei.api.server import METHODS, ApiServer, ApiServices
 from hodei.daemon.config_watch import ConfigWatcher
@@ -160,7 +161,9 @@ class Daemon:
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT (or :meth:`shutdown`)."""
         url = self.settings.database.url
-        log.info("hodei serve: database %s, config %s", safe_url(url), self.config_path or "built-in defaults")
+        origin = self.settings.origin
+        log.info("hodei serve: database %s, %s", safe_url(url), f"{origin.describe()}; database from "
+                 f"{origin.database_from}" if origin else f"config {self.config_path or 'built-in defaults'}")
         for problem in self.chain.problems:
             log.warning("selection: %s", problem)
         self.notifier.send(STATUS="starting")
@@ -276,10 +279,11 @@ def serve(config: str | None = None, database_url: str | None = None, *, migrate
     from hodei import database
 
     settings = load_settings(config, database_url)
-    engine = create_engine(settings.database.url)
+    sqlite = make_url(settings.database.url).get_backend_name() == "sqlite"
+    migrating = bool(migrate or (migrate is None and sqlite))
+    engine = create_engine(settings.database.url, create=migrating)  # a database is created only to migrate it
     try:
-        sqlite = engine.dialect.name == "sqlite"
-        if migrate or (migrate is None and sqlite):
+        if migrating:
             before, after = database.upgrade(engine)
             if before != after:
                 log.info("database schema migrated from %s to %s", before or "empty", after)

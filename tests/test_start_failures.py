@@ -49,7 +49,7 @@ def test_a_held_port_stops_the_daemon_before_it_is_ready(tmp_path: Path, held_po
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("hodei: error: ") and "Traceback" not in done.stderr, done.stderr
     assert setting in last and f"cannot listen on {address}" in last, last
-    assert f"held by python" in last and f"(pid {os.getpid()})" in last, last
+    assert "held by python" in last and f"(pid {os.getpid()})" in last, last
     assert '"ready' not in done.stderr and "READY" not in done.stderr
 
 

@@ -102,7 +102,7 @@ def test_an_image_that_cannot_be_checked_is_degraded(call, make_provider, docker
     # The engine errs on the question (not "no such image"): the provider may well work, so it stays eligible.
     import docker.api.image
 
-    def broken(self, image):  # noqa: ANN001, ANN202 - the SDK's signature
+    def broken(self, image):
         raise docker.errors.APIError("500 Server Error: internal error")
 
     monkeypatch.setattr(docker.api.image.ImageApiMixin, "inspect_image", broken)

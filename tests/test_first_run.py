@@ -100,3 +100,11 @@ def test_the_demo_reaches_a_ready_daemon_every_time(checkout: Path) -> None:
             assert not api.containers(all=True, filters={"label": f"hodei.worker-id={worker['id']}"})
         api.close()
     assert not os.path.exists("/nonexistent/x.db")
+
+
+def test_without_an_engine_the_worker_image_step_says_how_to_get_docker(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "hodei_docker.demo_image", "--socket", str(tmp_path / "none.sock")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"no Docker engine answers at unix://{tmp_path / 'none.sock'}" in done.stderr
+    assert "install Docker Engine" in done.stderr and "Traceback" not in done.stderr

@@ -58,7 +58,7 @@ def settings(url: str, **sections: Any) -> Settings:
                    "max_backoff_seconds": 0.4},
         "daemon": {"poll_seconds": 0.05, "resync_seconds": 30.0, "shutdown_grace_seconds": 1.0,
                    "database_timeout_seconds": 2.0},
-        "metrics": {"listen": "127.0.0.1:0"},
+        "metrics": {"listen": "127.0.0.1:0"}, "api": {"listen": "127.0.0.1:0"},
         **sections,
     })
 
@@ -177,7 +177,7 @@ async def test_every_documented_metric_is_scraped_and_values_follow_the_daemon(s
                                                                            "health_reason": "socket refused"}})
     store.create({"name": "gone", "provider_type": "static"})
     config = tmp_path / "hodei.toml"
-    config.write_text('[metrics]\nlisten = "127.0.0.1:0"\n', encoding="utf-8")
+    config.write_text('[metrics]\nlisten = "127.0.0.1:0"\n[api]\nlisten = "127.0.0.1:0"\n', encoding="utf-8")
     exporter = InMemorySpanExporter()
     daemon = Daemon(settings(hodei_database_url), config_path=config, database_url=hodei_database_url,
                     telemetry=Telemetry(span_exporter=exporter))
@@ -204,7 +204,8 @@ async def test_every_documented_metric_is_scraped_and_values_follow_the_daemon(s
         assert nothing.selected is None
         daemon.telemetry.record_provision("good", "static", "succeeded", 0.42)
         daemon.telemetry.record_reconcile("orphan_removed")
-        config.write_text('[metrics]\nlisten = "127.0.0.1:0"\n[health]\ninterval_seconds = 0.25\n'
+        config.write_text('[metrics]\nlisten = "127.0.0.1:0"\n[api]\nlisten = "127.0.0.1:0"\n'
+                          '[health]\ninterval_seconds = 0.25\n'
                           'timeout_seconds = 0.5\nunhealthy_after = 2\nhealthy_after = 2\n'
                           'max_backoff_seconds = 0.4\n', encoding="utf-8")
         assert await daemon.reload() == []
@@ -554,7 +555,7 @@ def test_metrics_listen_accepts_addresses_and_off() -> None:
 def test_the_shipped_config_lists_every_new_setting() -> None:
     import tomllib
 
-    shipped = tomllib.loads((ROOT / "config" / "hodei.toml").read_text(encoding="utf-8"))
+    shipped = tomllib.loads((ROOT / "hodei.toml").read_text(encoding="utf-8"))
     defaults = Settings()
     for section in ("metrics", "tracing", "logging"):
         assert shipped[section] == getattr(defaults, section).model_dump(mode="json"), section
@@ -625,7 +626,7 @@ def test_hodei_serve_logs_json_lines_and_serves_metrics(tmp_path: Path) -> None:
     seeded.close()
     (tmp_path / "hodei.toml").write_text(
         f'[database]\nurl = "{url}"\n[health]\ninterval_seconds = 0.2\n[daemon]\npoll_seconds = 0.1\n'
-        '[metrics]\nlisten = "127.0.0.1:0"\n', encoding="utf-8")
+        '[metrics]\nlisten = "127.0.0.1:0"\n[api]\nlisten = "127.0.0.1:0"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HODEI_", "NOTIFY_", "WATCHDOG_"))}
     env["HODEI_CONFIG"] = str(tmp_path / "hodei.toml")
     daemon = subprocess.Popen([sys.executable, "-m", "hodei", "serve"], cwd=tmp_path, env=env,

@@ -56,6 +56,14 @@ def install_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
     importlib.invalidate_caches()
 
 
+@pytest.fixture(autouse=True)
+def _no_personal_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own ~/.config/hodei/hodei.toml and ~/.local/share/hodei/hodei.db stay out of the tests."""
+    home = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+
+
 # -- the hodei command, in-process ----------------------------------------------------------
 
 

@@ -33,6 +33,8 @@ def settings(url: str, **health: Any) -> Settings:
                    "max_backoff_seconds": 0.4, **health},
         "daemon": {"poll_seconds": 0.05, "resync_seconds": 30.0, "shutdown_grace_seconds": 1.0,
                    "database_timeout_seconds": 2.0},
+        # Free ports: a busy one is a start-up failure, and other daemons may run on this machine.
+        "api": {"listen": "127.0.0.1:0"}, "metrics": {"listen": "127.0.0.1:0"},
     })
 
 

@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import logging
+import os
 import re
 import socket
 import urllib.error
@@ -23,6 +24,7 @@ import grpc.aio
 import pytest
 from hodei import database
 from hodei.daemon import Daemon
+from hodei.errors import StartupFailure
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.logs import JsonFormatter, make_handler, set_format
 from hodei.observability.metrics import SPECS, Metrics
@@ -57,7 +59,7 @@ def settings(url: str, **sections: Any) -> Settings:
                    "max_backoff_seconds": 0.4},
         "daemon": {"poll_seconds": 0.05, "resync_seconds": 30.0, "shutdown_grace_seconds": 1.0,
                    "database_timeout_seconds": 2.0},
-        "metrics": {"listen": "127.0.0.1:0"},
+        "metrics": {"listen": "127.0.0.1:0"}, "api": {"listen": "127.0.0.1:0"},
         **sections,
     })
 
@@ -176,7 +178,7 @@ async def test_every_documented_metric_is_scraped_and_values_follow_the_daemon(s
                                                                            "health_reason": "socket refused"}})
     store.create({"name": "gone", "provider_type": "static"})
     config = tmp_path / "hodei.toml"
-    config.write_text('[metrics]\nlisten = "127.0.0.1:0"\n', encoding="utf-8")
+    config.write_text('[metrics]\nlisten = "127.0.0.1:0"\n[api]\nlisten = "127.0.0.1:0"\n', encoding="utf-8")
     exporter = InMemorySpanExporter()
     daemon = Daemon(settings(hodei_database_url), config_path=config, database_url=hodei_database_url,
                     telemetry=Telemetry(span_exporter=exporter))
@@ -203,7 +205,8 @@ async def test_every_documented_metric_is_scraped_and_values_follow_the_daemon(s
         assert nothing.selected is None
         daemon.telemetry.record_provision("good", "static", "succeeded", 0.42)
         daemon.telemetry.record_reconcile("orphan_removed")
-        config.write_text('[metrics]\nlisten = "127.0.0.1:0"\n[health]\ninterval_seconds = 0.25\n'
+        config.write_text('[metrics]\nlisten = "127.0.0.1:0"\n[api]\nlisten = "127.0.0.1:0"\n'
+                          '[health]\ninterval_seconds = 0.25\n'
                           'timeout_seconds = 0.5\nunhealthy_after = 2\nhealthy_after = 2\n'
                           'max_backoff_seconds = 0.4\n', encoding="utf-8")
         assert await daemon.reload() == []
@@ -301,21 +304,20 @@ def http_get_request(request: urllib.request.Request) -> tuple[int, dict[str, st
         return exc.code, dict(exc.headers), exc.read()
 
 
-async def test_a_busy_address_is_retried_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, "hodei.observability.endpoint")
+async def test_a_busy_address_is_a_start_up_failure_naming_its_holder() -> None:
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
     endpoint = MetricsEndpoint(Telemetry().registry, f"127.0.0.1:{port}")
-    async with anyio.create_task_group() as group:
-        await group.start(endpoint.run)  # started (the daemon goes on) though not listening
-        assert endpoint.url is None
-        assert "cannot listen on 127.0.0.1:" in caplog.text
+    try:
+        with pytest.raises(StartupFailure) as raised:  # before it reports started: the daemon never gets ready
+            await endpoint.run()
+    finally:
         taken.close()
-        await wait_for(lambda: endpoint.url, seconds=5, what="the endpoint to listen once the port is free")
-        assert (await anyio.to_thread.run_sync(http_get, endpoint.url))[0] == 200
-        group.cancel_scope.cancel()
+    assert endpoint.url is None
+    assert f"cannot listen on 127.0.0.1:{port}" in str(raised.value)
+    assert f"pid {os.getpid()}" in str(raised.value)
 
 
 async def test_no_endpoint_when_listen_is_empty() -> None:
@@ -556,7 +558,7 @@ def test_metrics_listen_accepts_addresses_and_off() -> None:
 def test_the_shipped_config_lists_every_new_setting() -> None:
     import tomllib
 
-    shipped = tomllib.loads((ROOT / "config" / "hodei.toml").read_text(encoding="utf-8"))
+    shipped = tomllib.loads((ROOT / "hodei.toml").read_text(encoding="utf-8"))
     defaults = Settings()
     for section in ("metrics", "tracing", "logging"):
         assert shipped[section] == getattr(defaults, section).model_dump(mode="json"), section
@@ -626,7 +628,7 @@ def test_hodei_serve_logs_json_lines_and_serves_metrics(tmp_path: Path) -> None:
     seeded.close()
     (tmp_path / "hodei.toml").write_text(
         f'[database]\nurl = "{url}"\n[health]\ninterval_seconds = 0.2\n[daemon]\npoll_seconds = 0.1\n'
-        '[metrics]\nlisten = "127.0.0.1:0"\n', encoding="utf-8")
+        '[metrics]\nlisten = "127.0.0.1:0"\n[api]\nlisten = "127.0.0.1:0"\n', encoding="utf-8")
     env = clean_environment()
     env["HODEI_CONFIG"] = str(tmp_path / "hodei.toml")
     daemon = subprocess.Popen([sys.executable, "-m", "hodei", "serve"], cwd=tmp_path, env=env,

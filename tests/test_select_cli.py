@@ -153,14 +153,18 @@ def test_a_missing_requirements_file_is_an_error(sqlite_hodei: Hodei) -> None:
 
 def test_explain_says_why_not_and_what_would_fit(fleet: Hodei, tmp_path: Path) -> None:
     job = write(tmp_path, "job.json", json.dumps(JOB))
-    explained = fleet.json("explain", "docker-local", "-r", job)
+    result = fleet("explain", "docker-local", "-r", job, "-o", "json")
+    assert result.exit_code == 3, result.stderr  # does not fit, as `select` exits 3 when nothing fits
+    explained = json.loads(result.stdout)
     assert explained["fits"] is False and explained["selected"] == "k8s-east"
     assert [c["filter"] for c in explained["checks"] if not c["passed"]] == ["labels"]
     assert {c["filter"] for c in explained["checks"]} == {
         "status", "health", "capacity", "resources", "labels", "annotations", "allowed-regions", "image"}
     health = next(c for c in explained["checks"] if c["filter"] == "health")
     assert health == {"filter": "health", "passed": True, "message": "health never checked", "hint": ""}
-    text = fleet.ok("explain", "docker-local", "-r", job).stdout
+    result = fleet("explain", "docker-local", "-r", job)
+    assert result.exit_code == 3
+    text = result.stdout
     assert text.startswith("docker-local does not fit: rejected by labels")
     assert "to fit: add them to the provider's required_labels" in text
 

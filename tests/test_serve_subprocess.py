@@ -44,7 +44,8 @@ class NotifySocket:
 def workdir(tmp_path: Path) -> Path:
     (tmp_path / "hodei.toml").write_text(
         '[database]\nurl = "sqlite:///hodei.db"\n[health]\ninterval_seconds = 0.5\ntimeout_seconds = 1.0\n'
-        '[daemon]\npoll_seconds = 0.1\nshutdown_grace_seconds = 2.0\n')
+        '[daemon]\npoll_seconds = 0.1\nshutdown_grace_seconds = 2.0\n'
+        '[api]\nlisten = "127.0.0.1:0"\n[metrics]\nlisten = "127.0.0.1:0"\n')
     return tmp_path
 
 

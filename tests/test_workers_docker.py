@@ -127,6 +127,7 @@ def test_a_process_killed_between_container_and_database_write_leaks_nothing(sto
         "health": {"interval_seconds": 60},
         "daemon": {"poll_seconds": 0.1},
         "workers": {"reconcile_seconds": 0.2, "reservation_timeout_seconds": 0.5, "orphan_grace_seconds": 0},
+        "api": {"listen": "127.0.0.1:0"}, "metrics": {"listen": ""},
     })
 
     async def restart() -> None:

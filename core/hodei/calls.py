@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import sys
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,6 +45,20 @@ async def run_blocking(func: Callable[..., T], *args: Any, limiter: anyio.Capaci
     return await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=limiter)
 
 
+# First imports of SDK modules, one at a time: two SDKs imported at once in two threads (docker's and
+# kubernetes' health checks, the first round) can meet a shared dependency (requests) half initialised,
+# and one of them fails with "cannot import name ... from partially initialized module".
+_first_imports = threading.Lock()
+
+
+def _import(module_name: str) -> Any:
+    module = sys.modules.get(module_name)
+    if module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False):
+        return module  # imported already: no lock
+    with _first_imports:
+        return importlib.import_module(module_name)
+
+
 async def run_sdk_call(target: str, *args: Any, timeout: float | Deadline,
                        limiter: anyio.CapacityLimiter | None = None) -> Any:
     """Run ``module:function(*args, deadline)`` in a worker thread, importing ``module`` in that thread.
@@ -71,7 +87,7 @@ async def run_sdk_call(target: str, *args: Any, timeout: float | Deadline,
     deadline = timeout if isinstance(timeout, Deadline) else Deadline(timeout)
 
     def call() -> Any:
-        function = getattr(importlib.import_module(module_name), function_name)
+        function = getattr(_import(module_name), function_name)
         return function(*args, deadline)
 
     return await run_blocking(call, limiter=limiter)

@@ -36,10 +36,15 @@ _UNSET_EXAMPLES = {
 _TABLE_EXAMPLES = {("selection", "weights"): {"utilization": 1.0}}
 
 
-def render_default_config(database_url: str = "sqlite:///hodei.db") -> str:
-    """TOML text for a default ``hodei.toml``: tomli-w writes the values, each preceded by its help."""
+def render_default_config(database_url: str | None = None) -> str:
+    """TOML text for a default ``hodei.toml``: tomli-w writes the values, each preceded by its help.
+
+    Without ``database_url`` the ``[database] url`` line is commented out: the database is then the
+    per-user default (``$XDG_DATA_HOME/hodei/hodei.db``), the same whichever folder ``hodei`` runs in.
+    """
     settings = Settings()
-    settings.database.url = database_url
+    if database_url is not None:
+        settings.database.url = database_url
     settings.plugins.enable = []  # the defaults, not what $HODEI_PLUGINS_ENABLE asks of this run
     parts = ["# Hodei settings. Every key is optional; shown here at its default.", ""]
     for section, field in Settings.model_fields.items():
@@ -57,6 +62,8 @@ def render_default_config(database_url: str = "sqlite:///hodei.db") -> str:
                 body = tomli_w.dumps(example).rstrip()
                 tables += ["", *lines, f"[{section}.{key}]",
                            body if values[key] else "\n".join(f"# {line}" for line in body.splitlines())]
+            elif (section, key) == ("database", "url") and database_url is None:
+                parts += [*lines, f"# {tomli_w.dumps({key: 'sqlite:///hodei.db'}).rstrip()}"]
             elif values[key] is None:
                 example = tomli_w.dumps({key: _UNSET_EXAMPLES.get((section, key), "")}).rstrip()
                 parts += [*lines, *(f"# {line}" for line in example.splitlines())]

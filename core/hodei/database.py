@@ -106,6 +106,13 @@ def sqlite_file(url: str | sa.URL) -> Path | None:
     return Path(parsed.database)
 
 
+def exists(url: str | sa.URL) -> bool:
+    """Whether the database is there to connect to: false only for a SQLite file that does not exist
+    (a server database's existence is learnt by connecting)."""
+    path = sqlite_file(url)
+    return path is None or path.exists()
+
+
 def _create_private(path: Path) -> None:
     """Create ``path`` empty, readable by its owner only: it holds provider configs with their secrets.
     SQLite gives the -wal and -shm files the database file's mode, so they are private too."""
@@ -129,17 +136,23 @@ def _open_existing_only(path: Path) -> Any:
     return do_connect
 
 
-def create_engine(url: str) -> Engine:
-    """An engine for ``url``; a SQLite file is created if missing, readable by its owner only.
+def create_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url``; with ``create``, a SQLite file (and its folder) is made on first use,
+    readable by its owner only.
 
-    :raises DatabaseNotReady: naming what is wrong with the URL.
+    Only ``hodei db upgrade`` and ``hodei serve`` create a database: every other command opens it with
+    ``create=False``, so a command run with the wrong settings leaves no empty database behind.
+
+    :raises DatabaseNotReady: naming what is wrong with the URL, or that the SQLite file does not exist.
     """
     parsed = make_url(url)
     try:
         if parsed.get_backend_name() == "sqlite":
             path = sqlite_file(parsed)
-            if path is not None:
+            if path is not None and create:
                 _create_private(path)
+            elif path is not None and not path.exists():
+                raise DatabaseNotReady(f"database {safe_url(url)} does not exist: `hodei db upgrade` creates it")
             engine = sa.create_engine(parsed)
             if path is not None:
                 sa.event.listen(engine, "do_connect", _open_existing_only(path))

@@ -1,4 +1,9 @@
-"""Reading provider and requirement documents from TOML, YAML or JSON files (or standard input)."""
+"""Reading provider and requirement documents from TOML, YAML or JSON files (or standard input).
+
+JSON may carry comments and trailing commas (JSONC, read as JSON5), so a commented example from the
+docs can be pasted as it is. Standard input without ``--format`` is sniffed: a first line that is a TOML
+table header or ``key = value`` is TOML, ``{`` or ``[`` starts JSON, anything else is YAML.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import math
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +26,32 @@ FORMATS = ("json", "toml", "yaml")
 _BY_SUFFIX = {".json": "json", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
 
 
-def detect_format(path: str, explicit: str | None) -> str:
+# The first significant line of a TOML document: a table header ([x], [[x]], [x.y]) or a key = value pair.
+_TOML_HEADER = re.compile(r"""^\[\[?\s*[A-Za-z0-9_\-."' ]+\s*\]\]?\s*(#.*)?$""")
+_TOML_PAIR = re.compile(r"""^(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"))*\s*=""")
+_JSON5_ERROR = re.compile(r"^<string>:(?P<line>\d+) (?P<what>.*) at column (?P<column>\d+)$")
+
+
+def sniff_format(text: str) -> str:
+    """The format of a document given without a name (standard input): TOML, JSON or YAML."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "//", "/*", "*")):
+            continue  # comments of any of the three (TOML and YAML '#', JSONC '//' and '/* */')
+        if _TOML_HEADER.match(stripped) or _TOML_PAIR.match(stripped):
+            return "toml"
+        if stripped.startswith(("{", "[")):
+            return "json"
+        return "yaml"
+    return "json"
+
+
+def detect_format(path: str, explicit: str | None, text: str | None = None) -> str:
+    """``explicit``, else the format the file name says, else (standard input) the one ``text`` looks like."""
     if explicit:
         return explicit
     if path == "-":
-        return "json"
+        return sniff_format(text or "")
     fmt = _BY_SUFFIX.get(Path(path).suffix.lower())
     if fmt is None:
         raise InvalidInput(Problem("file", f"cannot tell the format of {path}: name it .json, .toml, .yaml "
@@ -39,7 +65,7 @@ class _DuplicateKey(ValueError):
         self.key, self.line, self.column = key, line, column
 
 
-def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _json_object(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key, value in pairs:
         if key in found:
@@ -98,7 +124,7 @@ def parse_text(text: str, fmt: str, origin: str, field: str = "file") -> Any:
     name = {"json": "JSON", "toml": "TOML", "yaml": "YAML"}[fmt]
     try:
         if fmt == "json":
-            value = json.loads(text, object_pairs_hook=_json_object)
+            value = _json(text)
         elif fmt == "toml":
             value = tomllib.loads(text)
         else:
@@ -108,9 +134,8 @@ def parse_text(text: str, fmt: str, origin: str, field: str = "file") -> Any:
         at = f" at line {where[0]} column {where[1]}" if where else ""
         raise InvalidInput(Problem(field, f"{origin} gives the key {quote(exc.key)} twice{at}; "
                                           "each key may appear once")) from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(Problem(field, f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                                           f"column {exc.colno}")) from None
+    except _NotJson as exc:
+        raise InvalidInput(Problem(field, f"{origin} is not valid JSON: {exc}")) from None
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message is a description and "(at line L, column C)": no content of the file.
         raise InvalidInput(Problem(field, f"{origin} is not valid TOML: {exc}")) from None
@@ -209,10 +234,43 @@ def read_text(path: str, field: str = "file") -> str:
                                           f"(byte {exc.start + 1} is not)")) from None
 
 
-def read_document(path: str, fmt: str | None = None) -> Any:
-    """The parsed content of ``path`` (``-`` is standard input), at most :data:`hodei.limits.DOCUMENT_BYTES`."""
-    fmt = detect_format(path, fmt)
-    return parse_text(read_text(path), fmt, "standard input" if path == "-" else path)
+class _NotJson(ValueError):
+    pass
+
+
+# Comments and trailing commas are read in documents up to this size (hand-written ones); larger ones
+# must be plain JSON.
+_JSON5_MOST = 1024 * 1024
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_json_object)  # the common case, and fast
+    except json.JSONDecodeError as strict:
+        first = strict
+    if len(text) > _JSON5_MOST:  # json5 is pure Python: a large broken document would hold a core for long
+        raise _NotJson(f"{first.msg} at line {first.lineno} column {first.colno}") from None
+    import json5  # comments and trailing commas (JSONC) are read as JSON5, which is a superset
+
+    try:
+        return json5.loads(text, object_pairs_hook=_json_object)
+    except _DuplicateKey:
+        raise
+    except ValueError as exc:
+        found = _JSON5_ERROR.match(str(exc))
+        if found is None:  # a message of another shape: the strict parser's is the one to show
+            raise _NotJson(f"{first.msg} at line {first.lineno} column {first.colno}") from None
+        raise _NotJson(f"{found['what']} at line {found['line']} column {found['column']}") from None
+
+
+def read_document(path: str, fmt: str | None = None, field: str = "file") -> Any:
+    """The parsed content of ``path`` (``-`` is standard input, its format sniffed unless ``fmt`` says),
+    at most :data:`hodei.limits.DOCUMENT_BYTES`."""
+    if path != "-":
+        detect_format(path, fmt)  # an unknown file name is refused before the file is read
+    text = read_text(path, field)
+    origin = "standard input" if path == "-" else path
+    return parse_text(text, detect_format(path, fmt, text), origin, field=field)
 
 
 # What `providers show/list -o json` print beside the provider's own fields: Hodei writes them, so an

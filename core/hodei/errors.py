@@ -89,3 +89,8 @@ class DatabaseNotReady(HodeiError):
 
 class UnknownProviderType(HodeiError):
     """No loaded plugin serves this provider type."""
+
+
+class StartupFailure(HodeiError):
+    """``hodei serve`` cannot start (an address it must listen on cannot be bound): it exits non-zero, so
+    a supervisor (systemd's ``Restart=on-failure``) sees the failure instead of a daemon that looks ready."""

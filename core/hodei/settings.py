@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,8 +18,56 @@ CONFIG_ENV = "HODEI_CONFIG"
 DATABASE_URL_ENV = "HODEI_DATABASE_URL"
 # Comma-separated names added to [plugins] enable (a test run or a dry run turns `static` on this way).
 PLUGINS_ENABLE_ENV = "HODEI_PLUGINS_ENABLE"
-# Looked for in this order when neither --config nor HODEI_CONFIG names a file.
-DEFAULT_LOCATIONS = (Path("config/hodei.toml"), Path("/etc/hodei/hodei.toml"))
+CONFIG_NAME = "hodei.toml"
+SYSTEM_CONFIG = Path("/etc/hodei") / CONFIG_NAME
+
+
+def _xdg_home(variable: str, fallback: str) -> Path | None:
+    # The XDG base directory spec: a relative value is invalid and ignored. No home at all (a system
+    # user without one): None, and the location is skipped.
+    value = os.environ.get(variable, "")
+    if value and Path(value).is_absolute():
+        return Path(value)
+    try:
+        return Path.home() / fallback
+    except RuntimeError:
+        return None
+
+
+def user_config_file() -> Path | None:
+    """``$XDG_CONFIG_HOME/hodei/hodei.toml`` (``~/.config/hodei/hodei.toml``)."""
+    home = _xdg_home("XDG_CONFIG_HOME", ".config")
+    return home / "hodei" / CONFIG_NAME if home else None
+
+
+def default_database_url() -> str:
+    """The database when no setting names one: ``$XDG_DATA_HOME/hodei/hodei.db`` (``~/.local/share/...``),
+    one place per user whatever the working directory, so every folder's ``hodei`` sees the same providers."""
+    home = _xdg_home("XDG_DATA_HOME", ".local/share")
+    return f"sqlite:///{(home or Path.cwd()) / 'hodei' / 'hodei.db'}"
+
+
+def search_path() -> list[Path]:
+    """Where ``hodei.toml`` is looked for, in this order, when neither --config nor HODEI_CONFIG names one."""
+    user = user_config_file()
+    return [Path.cwd() / CONFIG_NAME, *([user] if user else []), SYSTEM_CONFIG]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the settings and the database URL in effect came from, for ``hodei config show`` and errors."""
+
+    config: Path | None  # the file read, absolute; None: built-in defaults
+    config_from: str  # --config, HODEI_CONFIG, "the working directory", XDG_CONFIG_HOME, "the system"...
+    database_from: str  # --database-url, HODEI_DATABASE_URL, "[database] url of FILE", "the default"
+    searched: tuple[Path, ...] = ()  # the locations looked at, when no file was named
+
+    def describe(self) -> str:
+        """One line: ``settings from FILE (found by ...)`` or the built-in defaults and where none was found."""
+        if self.config is None:
+            where = ", ".join(str(path.parent) for path in self.searched)
+            return f"settings: built-in defaults, no {CONFIG_NAME} in {where}"
+        return f"settings: {self.config} (from {self.config_from})"
 
 
 class _Section(BaseModel):
@@ -27,9 +76,10 @@ class _Section(BaseModel):
 
 
 class DatabaseSettings(_Section):
-    url: str = Field("sqlite:///hodei.db", description=(
-        "SQLAlchemy URL. sqlite:///PATH (a relative PATH is taken from the directory of this file) "
-        "or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"))
+    url: str = Field(default_factory=default_database_url, description=(
+        "SQLAlchemy URL. sqlite:///PATH (a relative PATH is taken from the directory of this file; unset: "
+        "$XDG_DATA_HOME/hodei/hodei.db, i.e. ~/.local/share/hodei/hodei.db) or "
+        "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"))
 
 
 class PluginSettings(_Section):
@@ -212,19 +262,34 @@ class Settings(_Section):
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 
-    # Where the settings came from, for messages; not a setting.
+    # Where the settings came from, for messages; not settings.
     source: Path | None = Field(None, exclude=True)
+    origin: Origin | None = Field(None, exclude=True)
 
 
 def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The file to read: ``explicit``, else ``$HODEI_CONFIG``, else the first default that exists."""
-    named = explicit or os.environ.get(CONFIG_ENV)
+    """The file to read: ``explicit``, else ``$HODEI_CONFIG``, else the first of :func:`search_path` that
+    exists (absolute), else None for the built-in defaults."""
+    return _find(explicit)[0]
+
+
+def _find(explicit: str | os.PathLike[str] | None) -> tuple[Path | None, str, tuple[Path, ...]]:
+    from_env = os.environ.get(CONFIG_ENV)
+    named = explicit or from_env
     if named:
+        # click hands $HODEI_CONFIG over as the option's value: the same text means it came from there.
+        how = CONFIG_ENV if not explicit or (from_env and os.fspath(explicit) == from_env) else "--config"
         path = Path(named)
         if not path.is_file():
-            raise InvalidInput(Problem("config", f"{path} does not exist or is not a file"))
-        return path
-    return next((p for p in DEFAULT_LOCATIONS if p.is_file()), None)
+            raise InvalidInput(Problem("config", f"{path} ({how}) does not exist or is not a file"))
+        return path.absolute(), how, ()
+    searched = tuple(search_path())
+    for path in searched:
+        if path.is_file():
+            how = ("the working directory" if path.parent == Path.cwd() else
+                   "the system location" if path == SYSTEM_CONFIG else "the user's config folder (XDG_CONFIG_HOME)")
+            return path, how, searched
+    return None, "built-in defaults", searched
 
 
 def _resolve_sqlite_path(url: str, base: Path) -> str:
@@ -246,7 +311,7 @@ def load_settings(config: str | os.PathLike[str] | None = None, database_url: st
 
     :raises InvalidInput: naming the key and the reason, for a file that cannot be read or used.
     """
-    path = find_config_file(config)
+    path, found_by, searched = _find(config)
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -260,17 +325,26 @@ def load_settings(config: str | os.PathLike[str] | None = None, database_url: st
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput(problems_from(exc), subject=f"invalid settings in {path}") from None
-    base = path.parent if path is not None else Path.cwd()
-    override = database_url or os.environ.get(DATABASE_URL_ENV)
+    env_url = os.environ.get(DATABASE_URL_ENV)
+    override = database_url or env_url
+    if override:
+        database_from = DATABASE_URL_ENV if override == env_url else "--database-url"
+    elif path is not None and "url" in data.get("database", {}):
+        database_from = f"[database] url of {path}"
+    else:
+        database_from = "the per-user default ([database] url not set)"
     try:
+        # A relative SQLite path is taken from the folder of the file that names it; one given on the
+        # command line or in the environment, from the working directory.
         url = _resolve_sqlite_path(override, Path.cwd()) if override else _resolve_sqlite_path(
-            settings.database.url, base)
+            settings.database.url, path.parent if path is not None else Path.cwd())
     except Exception:
         raise InvalidInput(Problem("database.url", "is not a database URL (examples: sqlite:///var/hodei.db, "
                                                    "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB)")) from None
     settings.database.url = url
     settings.plugins.enable = _enabled_plugins(settings.plugins.enable)
     settings.source = path
+    settings.origin = Origin(path, found_by, database_from, searched)
     return settings
 
 

@@ -106,7 +106,8 @@ class Store:
 
     @classmethod
     def open(cls, url: str, pm: HodeiPluginManager, *, check: bool = True) -> Store:
-        return cls(create_engine(url), pm, check=check)
+        """A store on an existing database (a missing SQLite file is an error, never created here)."""
+        return cls(create_engine(url, create=False), pm, check=check)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -42,8 +42,8 @@ from hodei.api.v1 import selection_pb2 as spb
 from hodei.api.v1 import selection_pb2_grpc as spb_grpc
 from hodei.api.v1 import workers_pb2 as wpb
 from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
-from hodei.errors import InvalidInput, Problem
-from hodei.observability.address import parse_listen
+from hodei.errors import InvalidInput, Problem, StartupFailure
+from hodei.observability.address import cannot_listen, parse_listen
 from hodei.provider_change import ProviderChange
 from hodei.redaction import quote
 from hodei.services.daemons import LocalDaemons
@@ -441,37 +441,27 @@ class ApiServer:
             return
         token, credentials = self._token(), self._credentials()
         await self._set_health()
-        delay, started = 1.0, False
-        while True:
-            # Asked first of the OS, so a busy port is reported here, once, not by gRPC's C core on stderr.
-            problem = _unbindable(self.settings.listen)
-            port = 0
-            if problem is None:
-                server = self._server(token)
-                try:
-                    port = (server.add_secure_port(self.settings.listen, credentials) if credentials is not None
-                            else server.add_insecure_port(self.settings.listen))
-                except RuntimeError as exc:
-                    problem = str(exc)
-                problem = problem or "the address is in use or not available"
-            if port:
-                break
-            log.error("API: cannot listen on %s (%s); retrying in %.0f s", self.settings.listen, problem, delay)
-            if not started:
-                task_status.started()
-                started = True
-            with anyio.move_on_after(delay):
-                await self._stop.wait()
-            if self.stopping:
-                return
-            delay = min(delay * 2, 60.0)
+        # Asked first of the OS, so a busy port is reported here, once, not by gRPC's C core on stderr.
+        problem = _unbindable(self.settings.listen)
+        port = 0
+        if problem is None:
+            server = self._server(token)
+            try:
+                port = (server.add_secure_port(self.settings.listen, credentials) if credentials is not None
+                        else server.add_insecure_port(self.settings.listen))
+            except RuntimeError as exc:
+                problem = str(exc)
+        if not port:
+            # The address is not reloadable: a daemon that cannot take it now never will, so it must not
+            # look ready (systemd restarts a failed unit; a second `hodei serve` learns who holds the port).
+            raise StartupFailure(cannot_listen("API ([api] listen)", self.settings.listen,
+                                               problem or "the address is in use or not available"))
         await server.start()
         self.port = port
         log.info("API listening on %s (%s, %s)", self.url, "mutual TLS" if self.settings.client_ca_file else
                  "TLS" if credentials is not None else "plaintext",
                  "bearer token required" if token else "no token")
-        if not started:
-            task_status.started()
+        task_status.started()
         try:
             while not self._stop.is_set():
                 await self._set_health()

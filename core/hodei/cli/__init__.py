@@ -53,8 +53,9 @@ def _report(ctx: click.Context, exc: HodeiError) -> None:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config", envvar="HODEI_CONFIG", metavar="PATH", type=click.Path(dir_okay=False),
-              help="hodei.toml to read [env: HODEI_CONFIG; default: ./config/hodei.toml, then "
-                   "/etc/hodei/hodei.toml].")
+              help="hodei.toml to read [env: HODEI_CONFIG; default: the first of ./hodei.toml, "
+                   "$XDG_CONFIG_HOME/hodei/hodei.toml (~/.config/hodei/hodei.toml), /etc/hodei/hodei.toml; "
+                   "`hodei config show` says which].")
 @click.option("--database-url", envvar="HODEI_DATABASE_URL", metavar="URL",
               help="Database to use instead of hodei.toml's [database] url [env: HODEI_DATABASE_URL].")
 @click.option("--log-level", default="WARNING", show_default=True,

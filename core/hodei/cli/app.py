@@ -106,9 +106,19 @@ class App:
 
     @functools.cached_property
     def store(self) -> Store:
+        from hodei.errors import DatabaseNotReady
         from hodei.store import Store
 
-        return Store.open(self.settings.database.url, self.pm)
+        try:
+            return Store.open(self.settings.database.url, self.pm)
+        except DatabaseNotReady as exc:
+            # Which settings named this database: a command run from the wrong folder says so.
+            raise DatabaseNotReady(f"{exc} ({self.where()})") from None
+
+    def where(self) -> str:
+        """Which settings and database are in effect, in words (``settings: FILE (from ...); database from ...``)."""
+        origin = self.settings.origin
+        return "built-in defaults" if origin is None else f"{origin.describe()}; database from {origin.database_from}"
 
     @functools.cached_property
     def chain(self) -> SelectionChain:
@@ -116,12 +126,6 @@ class App:
 
         selection = self.settings.selection
         return build_chain(self.pm, selection.filters, selection.rankers, selection.weights)
-
-    def unchecked_store(self) -> Store:
-        """A store on a database whose schema may be missing (``hodei db``)."""
-        from hodei.store import Store
-
-        return Store.open(self.settings.database.url, self.pm, check=False)
 
 
 def configure_logging(level: str, log_format: str = "auto") -> None:

@@ -19,10 +19,15 @@ def config() -> None:
 @config.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
-@click.option("--database-url", "url", default="sqlite:///hodei.db", show_default=True,
-              help="The [database] url to write.")
-def init(path: Path, force: bool, url: str) -> None:
-    """Write a commented hodei.toml with every setting at its default to PATH."""
+@click.option("--database-url", "url", metavar="URL",
+              help="The [database] url to write (a relative SQLite path is taken from PATH's folder). Without it, "
+                   "the url is left unset: $XDG_DATA_HOME/hodei/hodei.db (~/.local/share/hodei/hodei.db).")
+def init(path: Path, force: bool, url: str | None) -> None:
+    """Write a commented hodei.toml with every setting at its default to PATH.
+
+    Where hodei looks for it: --config, HODEI_CONFIG, ./hodei.toml, $XDG_CONFIG_HOME/hodei/hodei.toml
+    (~/.config/hodei/hodei.toml), /etc/hodei/hodei.toml; the first found is used.
+    """
     from hodei.config_template import render_default_config
 
     if path.exists() and not force:
@@ -36,16 +41,33 @@ def init(path: Path, force: bool, url: str) -> None:
 @output_option
 @click.pass_obj
 def show(app: App, output: str) -> None:
-    """Show the settings in effect (file, environment and options applied; passwords hidden)."""
-    from hodei.database import safe_url
+    """Show the settings in effect, which file they came from, and which database they name.
+
+    hodei.toml is the first of: --config, HODEI_CONFIG, ./hodei.toml, $XDG_CONFIG_HOME/hodei/hodei.toml
+    (~/.config/hodei/hodei.toml), /etc/hodei/hodei.toml; else built-in defaults. --database-url or
+    HODEI_DATABASE_URL overrides its [database] url. Passwords are hidden.
+    """
+    from hodei import database
+    from hodei.settings import search_path
 
     settings = app.settings
+    origin = settings.origin
+    url = database.safe_url(settings.database.url)
     data = settings.model_dump(mode="json")
-    data["database"]["url"] = safe_url(settings.database.url)
+    data["database"]["url"] = url
+    exists = database.exists(settings.database.url)
     if output == "json":
-        emit_json({"source": str(settings.source) if settings.source else None, "settings": data})
+        emit_json({"source": str(settings.source) if settings.source else None,
+                   "found_by": origin.config_from if origin else None,
+                   "searched": [str(path) for path in search_path()],
+                   "database": {"url": url, "from": origin.database_from if origin else None, "exists": exists},
+                   "settings": data})
         return
-    click.echo(f"# from {settings.source or 'built-in defaults'}, with overrides applied")
+    searched = ", ".join(["--config", "HODEI_CONFIG", *(str(path) for path in search_path())])
+    click.echo(f"# {origin.describe() if origin else 'settings: built-in defaults'}, with overrides applied")
+    click.echo(f"# database: {url} (from {origin.database_from if origin else 'the default'})"
+               + ("" if exists else "; it does not exist yet: `hodei db upgrade` creates it"))
+    click.echo(f"# looked for hodei.toml in this order: {searched}")
     # TOML has no null: a setting left unset is left out, as it would be in the file.
     shown = {section: {k: v for k, v in values.items() if v is not None} for section, values in data.items()}
     click.echo(tomli_w.dumps(shown).rstrip())

@@ -17,39 +17,53 @@ def db() -> None:
 @output_option
 @click.pass_obj
 def upgrade(app: App, output: str) -> None:
-    """Create the schema or migrate it to this version of Hodei. Safe to run again."""
+    """Create the database and its schema, or migrate it to this version of Hodei. Safe to run again.
+
+    Says which database it used and which settings named it (`hodei config show` for the rest).
+    """
     from hodei import database
 
-    engine = database.create_engine(app.settings.database.url)
+    url = database.safe_url(app.settings.database.url)
+    engine = database.create_engine(app.settings.database.url, create=True)
     try:
         before, after = database.upgrade(engine)
     finally:
         engine.dispose()
-    url = database.safe_url(app.settings.database.url)
     if output == "json":
-        emit_json({"database": url, "from": before, "to": after})
+        emit_json({"database": url, "from": before, "to": after, "settings": _settings_file(app)})
     elif before == after:
-        click.echo(f"{url}: schema already at {after}")
+        click.echo(f"{url}: schema already at {after} ({app.where()})")
     else:
-        click.echo(f"{url}: schema migrated from {before or 'empty'} to {after}")
+        click.echo(f"{url}: schema migrated from {before or 'empty'} to {after} ({app.where()})")
 
 
 @db.command()
 @output_option
 @click.pass_obj
 def current(app: App, output: str) -> None:
-    """Show the database's schema revision and the one this Hodei needs."""
+    """Show the database's schema revision and the one this Hodei needs. Creates nothing: a SQLite
+    database that does not exist is an error naming it and the settings that named it."""
     from hodei import database
+    from hodei.errors import DatabaseNotReady
 
-    engine = database.create_engine(app.settings.database.url)
+    url = database.safe_url(app.settings.database.url)
+    head = database.head_revision()
+    try:
+        engine = database.create_engine(app.settings.database.url, create=False)
+    except DatabaseNotReady as exc:
+        raise DatabaseNotReady(f"{exc} ({app.where()})") from None
     try:
         revision = database.current_revision(engine)
     finally:
         engine.dispose()
-    head = database.head_revision()
-    url = database.safe_url(app.settings.database.url)
     if output == "json":
-        emit_json({"database": url, "current": revision, "head": head, "up_to_date": revision == head})
+        emit_json({"database": url, "current": revision, "head": head, "up_to_date": revision == head,
+                   "settings": _settings_file(app)})
     else:
         state = "up to date" if revision == head else "run `hodei db upgrade`"
         click.echo(f"{url}: schema {revision or 'none'}, this Hodei needs {head} ({state})")
+
+
+def _settings_file(app: App) -> str | None:
+    source = app.settings.source
+    return str(source) if source is not None else None

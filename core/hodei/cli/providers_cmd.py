@@ -113,8 +113,8 @@ def _key_values(option: str, items: Sequence[str]) -> dict[str, str]:
     result = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(Problem(option, f"expected KEY=VALUE, got {item!r}"))
+        if not sep or not key:  # the shape of the option is wrong: a usage error (exit 2), like a bad --status
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=f"'{option}'")
         result[key] = value
     return result
 
@@ -297,8 +297,10 @@ def _describe(value: Any) -> str:
 
 @providers.command()
 @click.option("-f", "--file", "path", required=True, metavar="FILE",
-              help="Providers as a TOML ([[providers]]), YAML or JSON list; - reads standard input.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), help="The file's format, when its name does not say.")
+              help="Providers as a TOML ([[providers]]), YAML or JSON (comments allowed) list; - reads standard "
+                   "input, its format sniffed (a TOML table or key = value is TOML, { or [ JSON, else YAML).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
+              help="The file's format, when its name (or the sniffing of standard input) does not say.")
 @click.option("--dry-run", is_flag=True, help="Show what would change, and change nothing.")
 @click.option("--prune", is_flag=True,
               help="Also delete every provider FILE does not name (try it with --dry-run first).")

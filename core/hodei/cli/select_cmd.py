@@ -9,7 +9,7 @@ import click
 from hodei.cli.app import App
 from hodei.cli.output import emit_json, output_option
 from hodei.cli.spec_options import merged, worker_spec_options
-from hodei.documents import FORMATS, detect_format, parse_text, read_text
+from hodei.documents import FORMATS, read_document
 from hodei.selection.report import SHOWN
 
 NOTHING_FITS = 3
@@ -19,22 +19,19 @@ def read_requirements(path: str | None, fmt: str | None) -> Any:
     """The job's requirements document (checked by the selection service that takes it)."""
     if path is None:
         return merged({})
-    origin = "standard input" if path == "-" else path
-    text = read_text(path, field="requirements")
-    if fmt is None and path == "-":
-        fmt = "json" if text.lstrip().startswith("{") else "toml"
-    return merged(parse_text(text, detect_format(path, fmt), origin, field="requirements"))
+    return merged(read_document(path, fmt, field="requirements"))
 
 
 def requirements_options(func: Any) -> Any:
     func = worker_spec_options(func)
     func = click.option("--format", "fmt", type=click.Choice(FORMATS),
-                        help="The requirements' format, when the file name does not say "
-                             "(standard input: JSON if it starts with '{', else TOML).")(func)
+                        help="The requirements' format, when the file name does not say (standard input "
+                             "is sniffed: a TOML table or key = value is TOML, { or [ JSON, else YAML).")(func)
     return click.option("-r", "--requirements", "path", metavar="FILE",
-                        help="The job's requirements: a JSON, TOML or YAML object (cpu, memory, gpu, "
-                             "required_labels, required_annotations, preferred_region, allowed_regions, and "
-                             "the worker's image, command, env, secret_env, labels, timeout_seconds); "
+                        help="The job's requirements: a JSON (comments allowed), TOML or YAML object (cpu, "
+                             "memory, gpu, required_labels, required_annotations, preferred_region, "
+                             "allowed_regions, and the worker's image, command, env, secret_env, labels, "
+                             "timeout_seconds); "
                              "- reads standard input. Without it, a job that needs nothing.")(func)
 
 
@@ -70,10 +67,14 @@ def explain(app: App, name: str, path: str | None, fmt: str | None, output: str)
     """Why provider NAME would or would not run a job, and what would make it fit.
 
     Every filter's verdict on NAME with a hint for each failure, the region tier it falls in,
-    and, when it fits but is not chosen, what ranks the winner ahead of it.
+    and, when it fits but is not chosen, what ranks the winner ahead of it. Exit status: 0 when
+    NAME fits the job (chosen or not), 3 when it does not, 1 on an error.
     """
     explanation = app.selection.explain(name, read_requirements(path, fmt))
+    document = explanation.as_dict()
     if output == "json":
-        emit_json(explanation.as_dict())
+        emit_json(document)
     else:
         click.echo(explanation.text())
+    if not document.get("fits", False):  # a message's false bool may be left out of its dict
+        click.get_current_context().exit(NOTHING_FITS)

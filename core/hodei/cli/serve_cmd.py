@@ -7,6 +7,7 @@ import logging
 import click
 
 from hodei.cli.app import App
+from hodei.errors import DatabaseNotReady
 
 
 @click.command()
@@ -32,4 +33,7 @@ def serve(ctx: click.Context, migrate: bool | None) -> None:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO is a line per migration step
     app: App = ctx.obj
     set_format(app.settings.logging.format)
-    run(app._config, app._database_url, migrate=migrate)
+    try:
+        run(app._config, app._database_url, migrate=migrate)
+    except DatabaseNotReady as exc:
+        raise DatabaseNotReady(f"{exc} ({app.where()})") from None

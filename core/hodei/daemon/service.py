@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from sqlalchemy.engine import make_url
 
 from hodei.api.server import METHODS, ApiServer, ApiServices
 from hodei.daemon.config_watch import ConfigWatcher
@@ -30,7 +31,7 @@ from hodei.daemon.sqlite_lock import SqliteLock
 from hodei.daemon.systemd import Notifier, watchdog_interval
 from hodei.database import create_engine, safe_url, sqlite_file
 from hodei.domain import HealthResult
-from hodei.errors import HodeiError, InvalidInput, Problem
+from hodei.errors import HodeiError, InvalidInput, Problem, StartupFailure
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
@@ -195,7 +196,9 @@ class Daemon:
     async def run(self) -> None:
         """Run until SIGTERM or SIGINT (or :meth:`shutdown`)."""
         url = self.settings.database.url
-        log.info("hodei serve: database %s, config %s", safe_url(url), self.config_path or "built-in defaults")
+        origin = self.settings.origin
+        log.info("hodei serve: database %s, %s", safe_url(url), f"{origin.describe()}; database from "
+                 f"{origin.database_from}" if origin else f"config {self.config_path or 'built-in defaults'}")
         for problem in self.chain.problems:
             log.warning("selection: %s", problem)
         self.sqlite_lock.acquire()  # before anything is read or written: a second daemon stops here
@@ -210,6 +213,27 @@ class Daemon:
         # interpreter back to the event loop within half a millisecond rather than the default five, so
         # the loop's answers (a Select, a provision) do not wait behind it.
         sys.setswitchinterval(0.0005)
+        try:
+            await self._run_parts()
+        except BaseExceptionGroup as errors:
+            # A part that cannot start (a port another process holds) stops the daemon before it is
+            # ready: one clear error, and a non-zero exit for systemd, not a traceback of the task group.
+            failure, rest = errors.split(StartupFailure)
+            if failure is None or rest is not None:
+                raise
+            first = failure.exceptions[0]
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            log.error("start-up failed: %s", first)
+            self.notifier.send(STATUS=f"start-up failed: {first}")
+            raise first from None
+        finally:
+            self.store.close()
+            self.telemetry.shutdown()
+            self.sqlite_lock.release()
+        log.info("stopped")
+
+    async def _run_parts(self) -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(self._signals, group)
             interval = watchdog_interval()
@@ -227,10 +251,6 @@ class Daemon:
             await self._stopped.wait()
             await self._drain()
             group.cancel_scope.cancel()
-        self.store.close()
-        self.telemetry.shutdown()
-        self.sqlite_lock.release()
-        log.info("stopped")
 
     def shutdown(self) -> None:
         if not self.stopping:
@@ -314,10 +334,11 @@ def serve(config: str | None = None, database_url: str | None = None, *, migrate
     from hodei import database
 
     settings = load_settings(config, database_url)
-    engine = create_engine(settings.database.url)
+    sqlite = make_url(settings.database.url).get_backend_name() == "sqlite"
+    migrating = bool(migrate or (migrate is None and sqlite))
+    engine = create_engine(settings.database.url, create=migrating)  # a database is created only to migrate it
     try:
-        sqlite = engine.dialect.name == "sqlite"
-        if migrate or (migrate is None and sqlite):
+        if migrating:
             before, after = database.upgrade(engine)
             if before != after:
                 log.info("database schema migrated from %s to %s", before or "empty", after)

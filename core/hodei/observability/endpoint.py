@@ -8,8 +8,9 @@ providers), and the server starts, reports readiness and stops with the other pa
 
 It answers ``GET``/``HEAD /metrics`` in the format the scraper asks for (Prometheus text or
 OpenMetrics, gzip when accepted), ``/`` with a pointer, anything else with 404 or 405; one request
-per connection. When the address cannot be bound (already in use), it says so and retries with
-backoff rather than stopping the daemon: placing jobs matters more than being scraped.
+per connection. An address that cannot be bound at start (another daemon holds it) is a start-up
+failure: the daemon exits non-zero, naming the address and its holder, rather than run unscraped while
+looking ready. The address is not reloadable, so nothing retries it later.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from hodei.observability.address import parse_listen
+from hodei.errors import StartupFailure
+from hodei.observability.address import cannot_listen, parse_listen
 
 log = logging.getLogger(__name__)
 
@@ -66,30 +68,17 @@ class MetricsEndpoint:
             task_status.started()
             return
         host, port = parse_listen(str(self.listen))
-        delay, started = 1.0, False
-        while True:
-            try:
-                listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
-            except OSError as exc:
-                log.error("metrics endpoint: cannot listen on %s (%s); retrying in %.0f s", self.listen,
-                          exc.strerror or exc, delay)
-                if not started:
-                    task_status.started()
-                    started = True
-                with anyio.move_on_after(delay):
-                    await self._stop.wait()
-                if self.stopping:
-                    return
-                delay = min(delay * 2, 60.0)
-                continue
-            async with listener:
-                bound = listener.extra(SocketAttribute.local_address)
-                self.address = (str(bound[0]), int(bound[1]))
-                log.info("metrics endpoint listening on %s", self.url)
-                if not started:
-                    task_status.started()
-                    started = True
-                await listener.serve(self._handle)
+        try:
+            listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+        except OSError as exc:
+            raise StartupFailure(cannot_listen("metrics endpoint ([metrics] listen)", str(self.listen),
+                                               str(exc.strerror or exc))) from None
+        async with listener:
+            bound = listener.extra(SocketAttribute.local_address)
+            self.address = (str(bound[0]), int(bound[1]))
+            log.info("metrics endpoint listening on %s", self.url)
+            task_status.started()
+            await listener.serve(self._handle)
 
     async def _read_head(self, stream: SocketStream) -> bytes:
         data = b""

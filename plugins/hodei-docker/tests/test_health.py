@@ -79,18 +79,36 @@ def test_every_hook_is_bounded_by_its_timeout_on_a_hung_engine(call, make_provid
         assert "did not answer" in str(info.value) or isinstance(info.value, TimeoutError), hook
 
 
-def test_a_missing_image_that_cannot_be_pulled_is_degraded(call, make_provider, docker_config) -> None:
-    result = call("hodei_health_check", make_provider({**docker_config, "default_image": UNPULLABLE_IMAGE}),
-                  timeout=5)
-    assert result.status == HealthStatus.DEGRADED
+def test_a_missing_image_that_cannot_be_pulled_is_unhealthy(call, make_provider, docker_config) -> None:
+    # Every provision would fail: the seed's "cannot accept new workers", so selection leaves it out.
+    provider = make_provider({**docker_config, "default_image": UNPULLABLE_IMAGE})
+    result = call("hodei_health_check", provider, timeout=5)
+    assert result.status == HealthStatus.UNHEALTHY
+    assert result.reason.startswith("no worker can start: ")
     assert f"default_image {UNPULLABLE_IMAGE!r} is not present on the engine and cannot be pulled" in result.reason
+    with pytest.raises(EngineError):  # what the health check foretold
+        call("hodei_provision", provider, timeout=10,
+             request=WorkerRequest(worker_id="no-image", server_address="10.0.0.1:1", token="t"))
 
 
-def test_a_missing_network_is_degraded(call, make_provider, docker_config) -> None:
+def test_a_missing_network_is_unhealthy(call, make_provider, docker_config) -> None:
     network = f"hodei-no-such-net-{uuid.uuid4().hex[:6]}"
     result = call("hodei_health_check", make_provider({**docker_config, "network": network}), timeout=5)
-    assert (result.status, result.reason) == (HealthStatus.DEGRADED,
-                                              f"network {network!r} does not exist on the engine")
+    assert (result.status, result.reason) == (HealthStatus.UNHEALTHY,
+                                              f"no worker can start: network {network!r} does not exist on the engine")
+
+
+def test_an_image_that_cannot_be_checked_is_degraded(call, make_provider, docker_config, monkeypatch) -> None:
+    # The engine errs on the question (not "no such image"): the provider may well work, so it stays eligible.
+    import docker.api.image
+
+    def broken(self, image):
+        raise docker.errors.APIError("500 Server Error: internal error")
+
+    monkeypatch.setattr(docker.api.image.ImageApiMixin, "inspect_image", broken)
+    result = call("hodei_health_check", make_provider(docker_config), timeout=5)
+    assert result.status == HealthStatus.DEGRADED
+    assert result.reason.startswith(f"cannot check default_image {docker_config['default_image']!r}")
 
 
 def test_missing_tls_files_are_unhealthy_with_the_reason(call, make_provider, docker_config) -> None:
@@ -113,7 +131,7 @@ def test_the_registry_password_never_shows_in_logs_repr_errors_or_answers(call, 
         call("hodei_provision", provider, timeout=10,
              request=WorkerRequest(worker_id="secret-1", server_address="10.0.0.1:1", token="one-time-token"))
 
-    assert health.status == HealthStatus.DEGRADED
+    assert health.status == HealthStatus.UNHEALTHY
     assert "pull" in str(failed.value)
     shown = [repr(provider), str(provider), repr(provider.config), health.reason, str(failed.value),
              repr(failed.value), caplog.text]

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # Verbs provisioning and deprovisioning use besides listing pods, which the health check does itself.
 NEEDED_PERMISSIONS = (("create", "pods"), ("delete", "pods"), ("create", "secrets"))
+# Without these no worker can start (a pod and its token secret are created per worker): Unhealthy, the
+# seed's "cannot accept new workers". Without delete pods, workers start but cannot be released: Degraded.
+TO_START = {"create pods", "create secrets"}
 # Node shapes change with the cluster's node pools, not from one job to the next.
 NODE_CACHE_SECONDS = 60.0
 
@@ -44,7 +47,8 @@ class BackendError(Exception):
 # -- health -----------------------------------------------------------------------------------
 
 def health_check(provider: Provider, deadline: Deadline) -> HealthResult:
-    """Unhealthy when pods cannot be listed; Degraded when a verb provisioning needs is denied.
+    """Unhealthy when pods cannot be listed, or no worker can start (creating pods or secrets is denied);
+    Degraded when workers can start but something else is denied (listing or deleting pods).
 
     The deadline ends a little before the core's timeout, so a slow API server is reported with
     this plugin's reason instead of the core's bare timeout.
@@ -70,8 +74,10 @@ def health_check(provider: Provider, deadline: Deadline) -> HealthResult:
     except Exception as error:
         return HealthResult.unhealthy(describe(error, seconds))
     if denied:
-        return HealthResult.degraded(
-            f"the API answers, but these credentials may not {', '.join(denied)} in namespace {namespace!r}")
+        problem = f"the API answers, but these credentials may not {', '.join(denied)} in namespace {namespace!r}"
+        if TO_START & set(denied):
+            return HealthResult.unhealthy(f"no worker can start: {problem}")
+        return HealthResult.degraded(problem)
     return HealthResult.healthy()
 
 

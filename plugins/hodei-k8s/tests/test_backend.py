@@ -55,14 +55,18 @@ def test_health_is_degraded_naming_verb_and_resource_when_listing_pods_is_forbid
     assert 'cannot list resource "pods"' in result.reason
 
 
-@pytest.mark.parametrize("verb, resource", [("create", "pods"), ("delete", "pods"), ("create", "secrets")])
-def test_health_is_degraded_when_a_verb_provisioning_needs_is_denied(hodei_pm, cluster, provider, verb,
-                                                                      resource) -> None:
+@pytest.mark.parametrize("verb, resource, status", [("create", "pods", HealthStatus.UNHEALTHY),
+                                                    ("create", "secrets", HealthStatus.UNHEALTHY),
+                                                    ("delete", "pods", HealthStatus.DEGRADED)])
+def test_health_when_a_verb_provisioning_needs_is_denied(hodei_pm, cluster, provider, verb, resource,
+                                                         status) -> None:
+    # No pod or no token secret: no worker can start, so selection must leave it out (Unhealthy); workers
+    # that start but cannot be deleted still work (Degraded).
     cluster.forbidden.add((verb, resource))
     result = call(hodei_pm, "hodei_health_check", provider)
-    assert result.status is HealthStatus.DEGRADED
-    assert result.reason == (f"the API answers, but these credentials may not {verb} {resource} "
-                             "in namespace 'hodei-jobs'")
+    assert result.status is status
+    denied = f"the API answers, but these credentials may not {verb} {resource} in namespace 'hodei-jobs'"
+    assert result.reason == (f"no worker can start: {denied}" if status is HealthStatus.UNHEALTHY else denied)
 
 
 def test_health_is_healthy_when_the_server_will_not_review_access(hodei_pm, cluster, provider) -> None:

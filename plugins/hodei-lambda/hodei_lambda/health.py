@@ -76,9 +76,9 @@ def _function_failed(provider: Provider, arn: str, failed: Failure) -> HealthRes
         return HealthResult.unhealthy(f"cannot reach Lambda at {_endpoint(provider)}: {failed.text}")
     if failed.kind is Kind.CREDENTIALS:
         return HealthResult.unhealthy(f"Lambda refuses the credentials of {arn}: {failed.text}")
-    if failed.kind is Kind.NOT_FOUND:
-        return HealthResult.degraded(f"worker function {function!r} not found in {provider.config['region']}: "
-                                     f"{failed.text}")
+    if failed.kind is Kind.NOT_FOUND:  # nothing to invoke: the seed's Unhealthy, "cannot accept new workers"
+        return HealthResult.unhealthy(f"no worker can start: worker function {function!r} not found in "
+                                      f"{provider.config['region']}: {failed.text}")
     if failed.kind is Kind.DENIED:
         return HealthResult.degraded(f"permission denied to {arn}: lambda:GetFunctionConfiguration "
                                      f"on {function!r}: {failed.text}")

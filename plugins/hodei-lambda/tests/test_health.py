@@ -33,9 +33,11 @@ def test_function_named_by_arn_is_healthy(make_provider: MakeProvider, worker_fu
     assert result.status is HealthStatus.HEALTHY, result.reason
 
 
-def test_missing_function_is_degraded(make_provider: MakeProvider) -> None:
+def test_missing_function_is_unhealthy(make_provider: MakeProvider) -> None:
+    # Every invocation would fail: selection must leave the provider out, not rank it as Degraded.
     result = health(make_provider(function_name="no-such-worker"))
-    assert result.status is HealthStatus.DEGRADED
+    assert result.status is HealthStatus.UNHEALTHY
+    assert result.reason.startswith("no worker can start: ")
     assert "'no-such-worker' not found in us-east-1" in result.reason
 
 

@@ -156,7 +156,7 @@ def in_process(url: str, path: str, seconds: float, names: list[str]) -> float:
     from hodei.store import Store
 
     engine = database.create_engine(url)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     chain = build_chain(store.pm)
     local = on_database(store, chain)
     rng = random.Random(3)
@@ -218,7 +218,7 @@ def start_daemons(url: str, count: int, folder: Path) -> list[Any]:
         config = folder / f"hodei-{i}.toml"
         config.write_text(f'[database]\nurl = "{url}"\n[api]\nlisten = "127.0.0.1:0"\n[metrics]\nlisten = ""\n'
                           "[health]\ninterval_seconds = 3600\ntimeout_seconds = 5\n"
-                          "[workers]\nreconcile_seconds = 3600\n")
+                          "[workers]\nreconcile_seconds = 3600\n[plugins]\nenable = [\"static\"]\n")
         daemons.append(start(config))
     for daemon in daemons:
         daemon.wait_ready(300)

@@ -39,7 +39,8 @@ def settings(url: str) -> Settings:
         "database": {"url": url}, "api": {"listen": ""}, "metrics": {"listen": ""},
         "health": {"interval_seconds": 1.0, "timeout_seconds": 1.0, "max_backoff_seconds": 1.0,
                    "unhealthy_after": 1000, "healthy_after": 1000},  # health only; the status stays
-        "workers": {"reconcile_seconds": 3600.0}, "daemon": {"resync_seconds": 3600.0}})
+        "workers": {"reconcile_seconds": 3600.0}, "daemon": {"resync_seconds": 3600.0},
+        "plugins": {"enable": ["static"]}})
 
 
 async def measure(url: str, providers: int, changes: int, rng: random.Random) -> list[float]:

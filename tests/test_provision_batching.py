@@ -32,7 +32,7 @@ def anyio_backend() -> str:
 def store(hodei_database_url: str) -> Any:
     engine = database.create_engine(hodei_database_url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     yield store
     store.close()
 
@@ -170,7 +170,7 @@ from hodei.workers import NoProviderAvailable
 from hodei.workers.batching import WorkerWrites
 
 url, count = sys.argv[1], int(sys.argv[2])
-store = Store(database.create_engine(url), make_plugin_manager())
+store = Store(database.create_engine(url), make_plugin_manager(enable=["static"]))
 chain = build_chain(store.pm)
 provisioner = on_database(store, chain).provisioner
 writes = provisioner.writes = WorkerWrites(provisioner.records)

@@ -178,7 +178,7 @@ def mine(daemon: Served) -> set[str]:
 def fleet(hodei_postgres_url: str) -> Iterator[str]:
     engine = database.create_engine(hodei_postgres_url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     store.apply([{"name": f"p-{i:03d}", "provider_type": "static"} for i in range(PROVIDERS)])
     store.close()
     yield hodei_postgres_url

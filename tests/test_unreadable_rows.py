@@ -219,7 +219,7 @@ _PG_TYPES = {"priority": "integer", "max_workers": "integer", "updated_at": "tim
 def broken_store(hodei_database_url: str) -> Any:
     engine = database.create_engine(hodei_database_url)
     database.upgrade(engine)
-    store = Store(engine, make_plugin_manager())
+    store = Store(engine, make_plugin_manager(enable=["static"]))
     store.create({"name": "good", "provider_type": "static"})
     yield store
     store.close()

@@ -59,8 +59,6 @@ def serving(address: str, seconds: float = 30.0) -> None:
 @pytest.fixture
 def daemons(tmp_path: Path, hodei_database_url: str, request: pytest.FixtureRequest) -> Iterator[list[str]]:
     count = getattr(request, "param", 1)
-    if count > 1 and hodei_database_url.startswith("sqlite"):
-        pytest.skip("one SQLite database serves one daemon: a second `hodei serve` refuses to start")
     engine = database.create_engine(hodei_database_url)
     database.upgrade(engine)
     store = Store(engine, make_plugin_manager(enable=["static"]))
@@ -92,6 +90,8 @@ def daemons(tmp_path: Path, hodei_database_url: str, request: pytest.FixtureRequ
                     process.kill()
 
 
+# Replicas share PostgreSQL only: on SQLite a second `hodei serve` refuses to start (tests/test_replicas.py).
+@pytest.mark.parametrize("hodei_database_url", ["postgres"], indirect=True)
 @pytest.mark.parametrize("daemons", [3], indirect=True)
 def test_three_daemons_200_requests_exactly_20_workers(daemons: list[str], hodei_database_url: str) -> None:
     channels = [grpc.insecure_channel(address) for address in daemons]

@@ -50,12 +50,13 @@ def mode(path: Path) -> int:
 
 def test_every_way_of_creating_the_database_file_makes_it_private(tmp_path: Path) -> None:
     with umask(0):  # the most open umask: the mode is Hodei's doing, not the umask's
-        for command in (["db", "upgrade"], ["providers", "list"], ["select"]):
+        folder = tmp_path / "upgraded"
+        hodei(write_config(folder), "db", "upgrade")
+        assert mode(folder / "hodei.db") == 0o600
+        for command in (["providers", "list"], ["select"]):  # they create nothing, let alone an open file
             folder = tmp_path / command[0]
-            config = write_config(folder)
-            hodei(config, *command)
-            assert (folder / "hodei.db").exists(), command
-            assert mode(folder / "hodei.db") == 0o600, command
+            assert hodei(write_config(folder), *command).returncode != 0, command
+            assert not (folder / "hodei.db").exists(), command
         served = tmp_path / "served"
         with serve(write_config(served)) as daemon:
             assert hodei(served / "hodei.toml", "providers", "add", "a", "--type", "static",

@@ -558,7 +558,7 @@ def test_metrics_listen_accepts_addresses_and_off() -> None:
 def test_the_shipped_config_lists_every_new_setting() -> None:
     import tomllib
 
-    shipped = tomllib.loads((ROOT / "hodei.toml").read_text(encoding="utf-8"))
+    shipped = tomllib.loads((ROOT / "config" / "hodei.toml").read_text(encoding="utf-8"))
     defaults = Settings()
     for section in ("metrics", "tracing", "logging"):
         assert shipped[section] == getattr(defaults, section).model_dump(mode="json"), section

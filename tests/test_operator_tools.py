@@ -334,4 +334,6 @@ def test_config_init_and_the_example_show_the_same_examples(tmp_path: Path) -> N
     for key, value in rendered.items():
         if value.endswith("["):
             continue  # a list written over several lines in one, on one line in the other
+        if key == "url":
+            continue  # config init leaves [database] url unset; the shipped file sets the checkout's
         assert shipped.get(key) == value, key

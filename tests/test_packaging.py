@@ -23,6 +23,8 @@ import pytest
 from hodei.testing.serve import Served, clean_environment
 
 ROOT = Path(__file__).resolve().parents[1]
+# Every .proto of the repository: the wheel ships them all, for clients in other languages.
+PROTOS = sorted(path.name for path in (ROOT / "proto" / "hodei" / "api" / "v1").glob("*.proto"))
 SOURCES = {"hodei": ROOT, "hodei-docker": ROOT / "plugins/hodei-docker", "hodei-k8s": ROOT / "plugins/hodei-k8s",
            "hodei-lambda": ROOT / "plugins/hodei-lambda"}
 # Everything a build must not see or copy: tools' state and other builds.
@@ -97,7 +99,7 @@ def test_the_core_wheel_ships_the_proto_files_and_no_test_plugin_entry_points(wh
         names = archive.namelist()
         protos = sorted(n for n in names if n.endswith(".proto"))
         entry_points = archive.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
-    assert protos == [f"hodei/api/proto/hodei/api/v1/{s}.proto" for s in ("providers", "selection", "workers")]
+    assert protos == [f"hodei/api/proto/hodei/api/v1/{name}" for name in PROTOS]
     with zipfile.ZipFile(wheels["hodei"]) as archive:
         for proto in protos:
             shipped = archive.read(proto)
@@ -144,7 +146,7 @@ def test_the_installed_hodei_comes_from_the_wheel_with_its_protos(venv: Path, tm
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     assert Path(found["file"]).is_relative_to(venv)
-    assert found["protos"] == ["providers.proto", "selection.proto", "workers.proto"]
+    assert found["protos"] == PROTOS
     assert found["pytest11"] == []
 
 

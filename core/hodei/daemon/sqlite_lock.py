@@ -47,7 +47,9 @@ class SqliteLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open while the daemon runs
+        # Readable by its owner only, like the database beside it (it names the holding process).
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        handle = open(descriptor, "a+", encoding="utf-8")  # noqa: SIM115 - held open while the daemon runs
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

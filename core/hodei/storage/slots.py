@@ -24,8 +24,10 @@ def slot_counts(session: Session, provider_id: uuid.UUID | Collection[uuid.UUID]
              .group_by(col(WorkerRow.provider_id), col(WorkerRow.state)))
     if isinstance(provider_id, uuid.UUID):
         query = query.where(WorkerRow.provider_id == provider_id)
+    elif isinstance(provider_id, Collection) and not isinstance(provider_id, str):
+        query = query.where(col(WorkerRow.provider_id).in_([i for i in provider_id if isinstance(i, uuid.UUID)]))
     elif provider_id is not None:
-        query = query.where(col(WorkerRow.provider_id).in_(list(provider_id)))
+        return {}  # an id that is not a UUID (a row edited in SQL): no worker can hold a slot on it
     counts: dict[uuid.UUID, Slots] = {}
     for found_id, state, count in session.exec(query).all():
         reserved, active = counts.get(found_id, (0, 0))

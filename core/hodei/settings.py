@@ -267,12 +267,6 @@ class Settings(_Section):
     origin: Origin | None = Field(None, exclude=True)
 
 
-def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The file to read: ``explicit``, else ``$HODEI_CONFIG``, else the first of :func:`search_path` that
-    exists (absolute), else None for the built-in defaults."""
-    return _find(explicit)[0]
-
-
 def _find(explicit: str | os.PathLike[str] | None) -> tuple[Path | None, str, tuple[Path, ...]]:
     from_env = os.environ.get(CONFIG_ENV)
     named = explicit or from_env

@@ -28,6 +28,7 @@ from hodei.selection import build_chain
 from hodei.services.local import OnDatabase, on_database
 from hodei.settings import WorkerSettings
 from hodei.store import Store
+from hodei.testing import backend_unavailable
 from hodei.workers import NoProviderAvailable
 from hodei_docker.testing import ensure_test_image
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -45,7 +46,8 @@ def job_images(docker_api: Any) -> tuple[str, str]:
     try:
         return ensure_test_image(docker_api, JOB_A), ensure_test_image(docker_api, JOB_B)
     except BusyboxUnavailable as exc:
-        pytest.skip(f"cannot build the job images: {exc}")
+        backend_unavailable(f"cannot build the job images: {exc}")  # a failure when backends are required
+        raise
 
 
 @pytest.fixture

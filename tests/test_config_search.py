@@ -9,6 +9,7 @@ runs the real console script in its own folders, with its own XDG homes.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,17 @@ def test_the_search_order(homes: Homes) -> None:
                                 HODEI_CONFIG=str(named)).stdout)
     assert (shown["source"], shown["found_by"]) == (str(option), "--config")
     assert shown["searched"][:2] == [str(work / "hodei.toml"), str(user)]
-    assert shown["searched"][-1] == "/etc/hodei/hodei.toml"
+    # The test run keeps the host's /etc/hodei/hodei.toml out of reach (hodei.testing.hermetic).
+    assert shown["searched"][-1] == os.environ["HODEI_SYSTEM_CONFIG"] != "/etc/hodei/hodei.toml"
+
+
+def test_the_system_file_is_etc_hodei_unless_the_variable_names_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HODEI_SYSTEM_CONFIG")
+    assert settings_module.search_path()[-1] == Path("/etc/hodei/hodei.toml")
+    monkeypatch.setenv("HODEI_SYSTEM_CONFIG", "relative/hodei.toml")  # not a place: ignored
+    assert settings_module.search_path()[-1] == Path("/etc/hodei/hodei.toml")
+    monkeypatch.setenv("HODEI_SYSTEM_CONFIG", "/opt/hodei/etc/hodei.toml")
+    assert settings_module.search_path()[-1] == Path("/opt/hodei/etc/hodei.toml")
 
 
 def test_a_relative_xdg_config_home_is_ignored(homes: Homes) -> None:
@@ -101,7 +112,7 @@ def test_a_relative_xdg_config_home_is_ignored(homes: Homes) -> None:
 
 def test_the_system_file_comes_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     system = write(tmp_path / "etc" / "hodei" / "hodei.toml", "[health]\ntimeout_seconds = 7.0\n")
-    monkeypatch.setattr(settings_module, "SYSTEM_CONFIG", system)
+    monkeypatch.setenv("HODEI_SYSTEM_CONFIG", str(system))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HODEI_CONFIG", raising=False)
     loaded = load_settings()
@@ -176,7 +187,8 @@ def test_config_show_in_words(homes: Homes) -> None:
     assert text.startswith(f"# settings: built-in defaults, no hodei.toml in {folder}, ")
     assert f"# database: sqlite:///{homes.user_database} (from the per-user default" in text
     assert "does not exist yet: `hodei db upgrade` creates it" in text
-    assert f"--config, HODEI_CONFIG, {folder / 'hodei.toml'}, {homes.user_config}, /etc/hodei/hodei.toml" in text
+    system = os.environ["HODEI_SYSTEM_CONFIG"]
+    assert f"--config, HODEI_CONFIG, {folder / 'hodei.toml'}, {homes.user_config}, {system}" in text
 
 
 def test_serve_without_migrating_creates_no_database(homes: Homes) -> None:

@@ -165,19 +165,44 @@ async def test_the_daemon_outlives_the_database_and_recovers(hodei_postgres_url)
         store.close()
 
 
-async def test_postgresql_restarted_under_a_running_daemon(hodei_postgres_url) -> None:
-    """The real thing, where the test may restart the server: $HODEI_TEST_POSTGRES_RESTART is the
-    command (CI sets it; it stops and starts the cluster every other test uses too)."""
+def postgres_restart_command(url: str) -> tuple[list[str] | None, str]:
+    """How this test may restart the server behind ``url``: ``$HODEI_TEST_POSTGRES_RESTART``, else
+    ``pg_ctlcluster ... restart`` for the local Debian cluster listening on the URL's port, when this
+    user may run it (root, or the cluster's owner). Else None, with the reason."""
+    import getpass
     import os
     import shlex
+    import shutil
+    import subprocess
+
+    from sqlalchemy.engine import make_url
+
+    if command := os.environ.get("HODEI_TEST_POSTGRES_RESTART"):
+        return shlex.split(command), ""
+    parsed = make_url(url)
+    if parsed.host not in ("127.0.0.1", "localhost", "::1", None) or not shutil.which("pg_lsclusters"):
+        return None, "the server is not a local Debian cluster (no pg_lsclusters, or not on this host)"
+    listed = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, timeout=30).stdout
+    for line in listed.splitlines():
+        version, name, port, _status, owner, *_ = line.split()
+        if int(port) == (parsed.port or 5432):
+            if os.geteuid() != 0 and getpass.getuser() != owner:
+                return None, f"cluster {version}/{name} belongs to {owner}: this user may not restart it"
+            return ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "restart"], ""
+    return None, f"no local cluster listens on port {parsed.port or 5432}"
+
+
+async def test_postgresql_restarted_under_a_running_daemon(hodei_postgres_url) -> None:
+    """The real thing: the test restarts the server (which every other test uses too) under a running
+    daemon. The command is $HODEI_TEST_POSTGRES_RESTART, else worked out for a local Debian cluster."""
     import subprocess
 
     from hodei.testing import backend_unavailable
 
-    command = os.environ.get("HODEI_TEST_POSTGRES_RESTART")
-    if not command:
-        backend_unavailable("set HODEI_TEST_POSTGRES_RESTART to a command that restarts the test PostgreSQL "
-                            "(e.g. pg_ctlcluster --skip-systemctl-redirect 15 main restart)")
+    command, why = postgres_restart_command(hodei_postgres_url)
+    if command is None:
+        backend_unavailable(f"cannot restart the test PostgreSQL: {why}; set HODEI_TEST_POSTGRES_RESTART to a "
+                            "command that does (e.g. pg_ctlcluster --skip-systemctl-redirect 15 main restart)")
     engine = database.create_engine(hodei_postgres_url)
     database.upgrade(engine)
     store = Store(engine, make_plugin_manager(enable=["static"]))
@@ -187,7 +212,7 @@ async def test_postgresql_restarted_under_a_running_daemon(hodei_postgres_url) -
             await wait_for(lambda: daemon.watcher.listening, what="LISTEN")
             resyncs = daemon.watcher.resyncs
             done = await anyio.to_thread.run_sync(
-                lambda: subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=120))
+                lambda: subprocess.run(command, capture_output=True, text=True, timeout=120))
             assert done.returncode == 0, done.stderr
             # The LISTEN connection died with the server: the daemon reconnects and re-reads everything.
             await wait_for(lambda: daemon.watcher.resyncs > resyncs and daemon.watcher.listening, seconds=60,

@@ -20,6 +20,9 @@ DATABASE_URL_ENV = "HODEI_DATABASE_URL"
 PLUGINS_ENABLE_ENV = "HODEI_PLUGINS_ENABLE"
 CONFIG_NAME = "hodei.toml"
 SYSTEM_CONFIG = Path("/etc/hodei") / CONFIG_NAME
+# Another system-wide file than /etc/hodei/hodei.toml: an install under another prefix, and test suites,
+# which must never read the host's (hodei.testing.pytest_plugin points it at a file that does not exist).
+SYSTEM_CONFIG_ENV = "HODEI_SYSTEM_CONFIG"
 
 
 def _xdg_home(variable: str, fallback: str) -> Path | None:
@@ -47,10 +50,16 @@ def default_database_url() -> str:
     return f"sqlite:///{(home or Path.cwd()) / 'hodei' / 'hodei.db'}"
 
 
+def system_config_file() -> Path:
+    """``/etc/hodei/hodei.toml``, or the absolute path in ``$HODEI_SYSTEM_CONFIG``."""
+    value = os.environ.get(SYSTEM_CONFIG_ENV, "")
+    return Path(value) if value and Path(value).is_absolute() else SYSTEM_CONFIG
+
+
 def search_path() -> list[Path]:
     """Where ``hodei.toml`` is looked for, in this order, when neither --config nor HODEI_CONFIG names one."""
     user = user_config_file()
-    return [Path.cwd() / CONFIG_NAME, *([user] if user else []), SYSTEM_CONFIG]
+    return [Path.cwd() / CONFIG_NAME, *([user] if user else []), system_config_file()]
 
 
 @dataclass(frozen=True)
@@ -281,7 +290,7 @@ def _find(explicit: str | os.PathLike[str] | None) -> tuple[Path | None, str, tu
     for path in searched:
         if path.is_file():
             how = ("the working directory" if path.parent == Path.cwd() else
-                   "the system location" if path == SYSTEM_CONFIG else "the user's config folder (XDG_CONFIG_HOME)")
+                   "the system location" if path == searched[-1] else "the user's config folder (XDG_CONFIG_HOME)")
             return path, how, searched
     return None, "built-in defaults", searched
 

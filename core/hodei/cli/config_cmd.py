@@ -26,7 +26,7 @@ def init(path: Path, force: bool, url: str | None) -> None:
     """Write a commented hodei.toml with every setting at its default to PATH.
 
     Where hodei looks for it: --config, HODEI_CONFIG, ./hodei.toml, $XDG_CONFIG_HOME/hodei/hodei.toml
-    (~/.config/hodei/hodei.toml), /etc/hodei/hodei.toml; the first found is used.
+    (~/.config/hodei/hodei.toml), /etc/hodei/hodei.toml ($HODEI_SYSTEM_CONFIG); the first found is used.
     """
     from hodei.config_template import render_default_config
 
@@ -44,8 +44,8 @@ def show(app: App, output: str) -> None:
     """Show the settings in effect, which file they came from, and which database they name.
 
     hodei.toml is the first of: --config, HODEI_CONFIG, ./hodei.toml, $XDG_CONFIG_HOME/hodei/hodei.toml
-    (~/.config/hodei/hodei.toml), /etc/hodei/hodei.toml; else built-in defaults. --database-url or
-    HODEI_DATABASE_URL overrides its [database] url. Passwords are hidden.
+    (~/.config/hodei/hodei.toml), /etc/hodei/hodei.toml ($HODEI_SYSTEM_CONFIG); else built-in defaults.
+    --database-url or HODEI_DATABASE_URL overrides its [database] url. Passwords are hidden.
     """
     from hodei import database
     from hodei.settings import search_path

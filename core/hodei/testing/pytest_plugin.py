@@ -9,6 +9,10 @@ hodei.testing.pytest_plugin"`` in its pytest configuration, or ``pytest_plugins 
   ``static`` provider type (a test-only type, not loaded in production unless enabled).
 * ``hodei_pm_factory``: build one with your own allow/deny lists or extra plugins.
 * ``register_plugin``: register an in-test plugin object on ``hodei_pm``; unregistered after.
+
+It also makes the run hermetic (:mod:`hodei.testing.hermetic`): the caller's ``HODEI_*`` variables,
+``~/.config/hodei/hodei.toml``, the per-user database and ``/etc/hodei/hodei.toml`` are out of reach of
+every test and every process a test starts.
 """
 
 from __future__ import annotations
@@ -20,6 +24,22 @@ from typing import Any
 import pytest
 
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
+from hodei.testing import hermetic
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests() -> None:
+    # Loaded with -p: before any conftest.py runs, so a conftest's own settings come after the clean-up.
+    hermetic.isolate()
+
+
+def pytest_configure() -> None:
+    # Loaded from a conftest.py's pytest_plugins: the earliest hook such a plugin gets.
+    hermetic.isolate()
+
+
+def pytest_unconfigure() -> None:
+    hermetic.remove()
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ _API = re.compile(r"API listening on grpcs?://(\S+?)[\s,)]")
 _METRICS = re.compile(r"metrics endpoint listening on (http://\S+)")
 # Variables of the test run that must not reach the daemon unless a test passes them on purpose.
 _PRIVATE = ("HODEI_", "NOTIFY_", "WATCHDOG_", "OTEL_")
-_KEPT = ("HODEI_PLUGINS_ENABLE",)
+# HODEI_SYSTEM_CONFIG: where a test run keeps children away from the host's /etc/hodei/hodei.toml.
+_KEPT = ("HODEI_PLUGINS_ENABLE", "HODEI_SYSTEM_CONFIG")
 
 
 def hodei_command() -> list[str]:

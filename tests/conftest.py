@@ -58,7 +58,8 @@ def install_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
 
 @pytest.fixture(autouse=True)
 def _no_personal_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The developer's own ~/.config/hodei/hodei.toml and ~/.local/share/hodei/hodei.db stay out of the tests."""
+    """Each test its own XDG homes: what one test writes to the per-user config or database is not seen by the
+    next (the caller's own are already out of reach of the whole run: hodei.testing.hermetic)."""
     home = tmp_path_factory.mktemp("xdg")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))

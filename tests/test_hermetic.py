@@ -17,8 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hodei.testing.hermetic import isolate
-
 ROOT = Path(__file__).resolve().parents[1]
 # Config search and database creation as a child process; the CLI in-process; the daemon as a user starts it.
 PART = ["tests/test_config_search.py", "tests/test_cli.py", "tests/test_serve_subprocess.py"]
@@ -49,14 +47,12 @@ def poisoned_install(root: Path) -> tuple[dict[str, str], list[Path]]:
                                                                                   NOT_A_DATABASE)).encode())
     named = put(root / "named.toml", POISON_TOML.format(db=user_db).encode())
     token = put(root / "token", b"the user's own token\n")
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("HODEI_", "XDG_", "PYTEST_")) and not k.startswith("_HODEI")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("HODEI_", "XDG_", "PYTEST_"))}
     environment.update({
         "XDG_CONFIG_HOME": str(root / "config"), "XDG_DATA_HOME": str(root / "data"),
         "HODEI_SYSTEM_CONFIG": str(system), "HODEI_CONFIG": str(named),
         "HODEI_DATABASE_URL": f"sqlite:///{user_db}", "HODEI_SERVER": "127.0.0.1:9",
         "HODEI_TOKEN_FILE": str(token), "HODEI_PLUGINS_ENABLE": "no-such-plugin",
-        "HODEI_LOG_LEVEL": "DEBUG", "HODEI_API_LISTEN": "0.0.0.0:1",
     })
     return environment, files
 
@@ -92,8 +88,8 @@ def test_a_system_install_and_a_users_settings_change_nothing_in_the_suite(tmp_p
 
 
 def test_isolation_keeps_only_the_suites_own_variables() -> None:
-    # The outer run is isolated too: nothing of the caller's survives here.
-    isolate()
+    # The outer run was isolated by the plugin's hook, before this module was imported: nothing of the
+    # caller's survives here (HODEI_SYSTEM_CONFIG exists only if the hook ran).
     names = {name for name in os.environ if name.startswith("HODEI_")}
     allowed = {"HODEI_REQUIRE_BACKENDS", "HODEI_SYSTEM_CONFIG", "HODEI_PLUGINS_ENABLE"}
     assert {name for name in names if not name.startswith("HODEI_TEST_")} <= allowed

@@ -31,9 +31,16 @@ PROTOBUF_CHECK = re.compile(r"(ValidateProtobufRuntimeVersion\(\s*_runtime_versi
                             r"(\d+),\s*(\d+),\s*(\d+),")
 
 
-def pins(text: str, environment: dict[str, str]) -> dict[str, Version]:
+def marker_environment(python: str) -> dict[str, str]:
+    """Where the lock is read for: the Python version given, on Linux (this project's platform)."""
+    return {**default_environment(), "python_version": python, "python_full_version": f"{python}.0",
+            "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64"}
+
+
+def lock_pins(python: str = "3.11") -> dict[str, Version]:
+    environment = marker_environment(python)
     found: dict[str, Version] = {}
-    for line in text.splitlines():
+    for line in LOCK.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith(("#", "-e ")):
             continue
@@ -44,12 +51,6 @@ def pins(text: str, environment: dict[str, str]) -> dict[str, Version]:
         assert spec.operator == "==", f"{line}: the lock pins exact versions"
         found[canonicalize_name(requirement.name)] = Version(spec.version)
     return found
-
-
-def lock_pins(python: str = "3.11") -> dict[str, Version]:
-    environment = {**default_environment(), "python_version": python, "python_full_version": f"{python}.0",
-                   "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64"}
-    return pins(LOCK.read_text(encoding="utf-8"), environment)
 
 
 def declared(path: Path) -> list[Requirement]:
@@ -71,7 +72,7 @@ def normalised(text: str) -> str:
 @pytest.mark.parametrize("pyproject", PYPROJECTS, ids=lambda p: str(p.parent.relative_to(ROOT)) or "core")
 def test_the_lock_satisfies_every_requirement_of_every_package(pyproject: Path, python: str) -> None:
     locked = lock_pins(python)
-    environment = {**default_environment(), "python_version": python, "python_full_version": f"{python}.0"}
+    environment = marker_environment(python)
     unmet = []
     for requirement in declared(pyproject):
         name = canonicalize_name(requirement.name)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from hodei.daemon.health_monitor import next_delay, next_status
 from hodei.domain import ProviderState, ProviderStatus
+from hodei.health import next_delay, next_status
 from hodei.settings import HealthSettings
 from hypothesis import given
 from hypothesis import strategies as st

@@ -8,8 +8,8 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from hodei.daemon.health_monitor import next_status, status_cause
 from hodei.domain import HealthResult, HealthStatus, ProviderState, ProviderStatus
+from hodei.health import next_status, status_cause
 from hodei.settings import HealthSettings
 from hodei.storage.health_results import Result, record_results
 from hodei.storage.provider_state import ProviderStates

@@ -6,14 +6,13 @@ Shared by ``hodei providers check`` and the daemon's health monitor: whatever th
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from hodei import limits
 from hodei.calls import call_provider_hook
-from hodei.domain import Capacity, HealthResult, HealthStatus, Provider, ProviderState
+from hodei.domain import Capacity, HealthResult, HealthStatus, Provider
 from hodei.plugins import HodeiPluginManager
 from hodei.redaction import scrub, shorten
 
@@ -54,21 +53,3 @@ async def check_provider(pm: HodeiPluginManager, provider: Provider, timeout: fl
             capacity, capacity_error = None, shorten(scrub(_failure(exc, timeout, "the capacity report")),
                                                      limits.HEALTH_REASON_CHARS)
     return CheckResult(provider, health, capacity, capacity_error)
-
-
-def after_check(state: ProviderState, health: HealthResult | None, capacity: Capacity | None = None) -> ProviderState:
-    """A provider's state once a check answered: its health, the consecutive failures (Unhealthy) and
-    passes (Healthy or Degraded) the status rules read, and what the capacity report found. The one
-    place these are counted, for the daemon's monitor and for ``hodei providers check`` alike."""
-    if health is not None:
-        failed = health.status is HealthStatus.UNHEALTHY
-        state = dataclasses.replace(
-            state, health=health.status, health_reason=health.reason,
-            checked_at=health.checked_at or datetime.now(UTC),
-            check_duration_seconds=health.duration_seconds,
-            consecutive_failures=state.consecutive_failures + 1 if failed else 0,
-            consecutive_successes=0 if failed else state.consecutive_successes + 1)
-    if capacity is not None:
-        state = dataclasses.replace(state, backend_workers=capacity.active_workers, per_worker=capacity.per_worker,
-                                    capacity_reported_at=state.checked_at or datetime.now(UTC))
-    return state

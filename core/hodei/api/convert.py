@@ -21,13 +21,11 @@ from hodei.api.v1 import providers_pb2 as pb
 from hodei.api.v1 import selection_pb2 as spb
 from hodei.api.v1 import workers_pb2 as wpb
 from hodei.documents import unstorable_values
-from hodei.domain import HealthStatus, ProviderState, Resources
+from hodei.domain import HealthStatus, ProviderState, Resources, WorkerState
 from hodei.errors import InvalidInput, Problem
 from hodei.redaction import quote
-from hodei.selection.report import report_text
-from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
-from hodei.store import Change
-from hodei.workers import Attempt, Worker, WorkerState
+from hodei.services.selection import report_text
+from hodei.services.views import Attempt, Change, HistoryEntry, ProviderView, Worker, sorted_pairs
 
 _EXACT = 2**53
 

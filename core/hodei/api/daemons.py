@@ -13,7 +13,7 @@ from hodei.api.errors import answers
 from hodei.api.v1 import daemons_pb2 as dpb
 from hodei.api.v1 import daemons_pb2_grpc as dpb_grpc
 from hodei.services.daemons import LocalDaemons
-from hodei.storage.membership import DaemonInfo
+from hodei.services.views import DaemonInfo
 
 DAEMONS_SERVICE = dpb.DESCRIPTOR.services_by_name["Daemons"].full_name
 

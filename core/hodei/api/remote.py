@@ -17,10 +17,9 @@ from hodei.api.v1 import selection_pb2 as spb
 from hodei.api.v1 import workers_pb2 as wpb
 from hodei.errors import InvalidInput, Problem
 from hodei.provider_change import ProviderChange
-from hodei.selection.report import MAX_PAGE, report_text
-from hodei.services.views import HistoryEntry, ProviderView
-from hodei.store import Change
-from hodei.workers import Attempt, NoProviderAvailable, Worker
+from hodei.services.selection import MAX_PAGE, report_text
+from hodei.services.views import Attempt, Change, HistoryEntry, ProviderView, Worker
+from hodei.services.workers import NoProviderAvailable
 
 
 class RemoteProviders:

@@ -50,8 +50,7 @@ from hodei.services.daemons import LocalDaemons
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection
 from hodei.services.views import ProviderView
-from hodei.services.workers import LocalWorkers
-from hodei.workers import NoProviderAvailable
+from hodei.services.workers import LocalWorkers, NoProviderAvailable
 
 if TYPE_CHECKING:
     from hodei.settings import ApiSettings

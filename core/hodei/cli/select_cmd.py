@@ -10,7 +10,7 @@ from hodei.cli.app import App
 from hodei.cli.output import emit_json, output_option
 from hodei.cli.spec_options import merged, worker_spec_options
 from hodei.documents import FORMATS, read_document
-from hodei.selection.report import SHOWN
+from hodei.services.selection import SHOWN
 
 NOTHING_FITS = 3
 

@@ -14,7 +14,7 @@ from hodei.cli.select_cmd import NOTHING_FITS, read_requirements, requirements_o
 from hodei.domain import WorkerState
 
 if TYPE_CHECKING:
-    from hodei.workers import Worker
+    from hodei.services.views import Worker
 
 T = TypeVar("T")
 
@@ -75,7 +75,7 @@ def provision(app: App, path: str | None, fmt: str | None, output: str) -> None:
     The slot is reserved in the database first, so max_workers holds whatever else provisions at
     the same time. Exit status: 0 when a worker runs, 3 when no provider could take it, 1 on an error.
     """
-    from hodei.workers import NoProviderAvailable
+    from hodei.services.workers import NoProviderAvailable
 
     try:
         worker = _run(app.workers.provision, read_requirements(path, fmt))

@@ -27,10 +27,11 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskStatus
 
-from hodei.checks import CheckResult, after_check, check_provider
+from hodei.checks import CheckResult, check_provider
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet
 from hodei.domain import HealthResult, HealthStatus, ProviderState, ProviderStatus
+from hodei.health import after_check, next_delay, next_status, status_cause
 from hodei.observability.telemetry import Telemetry
 from hodei.plugins import HodeiPluginManager
 from hodei.settings import HealthSettings
@@ -38,29 +39,6 @@ from hodei.storage.health_results import Recorded, Result, record_results
 from hodei.storage.provider_state import ProviderStates
 
 log = logging.getLogger(__name__)
-
-
-def next_status(status: ProviderStatus, state: ProviderState, settings: HealthSettings) -> ProviderStatus | None:
-    """The status health asks for, or ``None`` to leave it. Operators' statuses are never changed."""
-    if status is ProviderStatus.ACTIVE and state.consecutive_failures >= settings.unhealthy_after:
-        return ProviderStatus.UNHEALTHY
-    if status is ProviderStatus.UNHEALTHY and state.consecutive_successes >= settings.healthy_after:
-        return ProviderStatus.ACTIVE
-    return None
-
-
-def status_cause(wanted: ProviderStatus, state: ProviderState) -> str:
-    if wanted is ProviderStatus.UNHEALTHY:
-        return f"{state.consecutive_failures} consecutive failed health checks: {state.health_reason}"
-    return f"{state.consecutive_successes} consecutive passed health checks"
-
-
-def next_delay(state: ProviderState, settings: HealthSettings, rng: random.Random) -> float:
-    """Seconds until the next check: the interval, or a jittered exponential backoff after failures."""
-    if state.consecutive_failures == 0:
-        return settings.interval_seconds
-    backoff = min(settings.max_backoff_seconds, settings.interval_seconds * 2 ** (state.consecutive_failures - 1))
-    return max(settings.interval_seconds, backoff) * rng.uniform(0.8, 1.2)
 
 
 class HealthMonitor:

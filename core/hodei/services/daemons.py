@@ -7,7 +7,8 @@ from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
-from hodei.storage.membership import DaemonInfo, Members
+from hodei.services.views import DaemonInfo
+from hodei.storage.membership import Members
 
 
 class Daemons(Protocol):

@@ -7,9 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from hodei.provider_change import ProviderChange
-from hodei.services.views import HistoryEntry, ProviderView
-from hodei.store import Change
-from hodei.workers.records import Worker
+from hodei.services.views import Change, HistoryEntry, ProviderView, Worker
 
 
 class Providers(Protocol):

@@ -9,9 +9,10 @@ from typing import Any
 
 import anyio
 
-from hodei.checks import CheckResult, after_check, check_provider
+from hodei.checks import CheckResult, check_provider
 from hodei.domain import Capacity, HealthResult, Provider, ProviderState, ProviderStatus
 from hodei.errors import InvalidInput, NotFound, Problem
+from hodei.health import after_check
 from hodei.masking import MASK, masked_config
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
@@ -117,7 +118,7 @@ class LocalProviders:
 
     def record_check(self, ref: str | uuid.UUID, health: HealthResult | None = None,
                      capacity: Capacity | None = None) -> ProviderState:
-        """Store one check's answer, counted as the daemon counts them (:func:`hodei.checks.after_check`)."""
+        """Store one check's answer, counted as the daemon counts them (:func:`hodei.health.after_check`)."""
         return self.states.update(ref, lambda state: after_check(state, health, capacity))
 
     def check(self, names: Sequence[str], timeout: float) -> tuple[list[CheckResult], list[StoredProvider]]:

@@ -10,8 +10,11 @@ from typing import Any
 from hodei.selection import Requirements, SelectionChain, Selector, pages
 from hodei.selection.candidates import Candidate
 from hodei.selection.outcome import NotRecorded, SelectionOutcome, SelectionRecorder
-from hodei.selection.report import Explanation, Page, Report
+from hodei.selection.report import MAX_PAGE, SHOWN, Explanation, Page, Report, report_text
 from hodei.selection.selector import Decision
+
+# The page sizes and the one rendering of a report, for the entry points (both CLI modes print with it).
+__all__ = ["MAX_PAGE", "SHOWN", "LocalSelection", "report_text"]
 
 
 class LocalSelection:

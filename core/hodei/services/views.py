@@ -11,10 +11,16 @@ from typing import Any
 
 from hodei.columns import Unreadable
 from hodei.domain import ProviderState
+from hodei.storage.membership import DaemonInfo
 from hodei.storage.provider_state import HistoryEntry
 from hodei.storage.rows import as_uuid, row_key
+from hodei.store import Change
+from hodei.workers import Attempt, Worker
 
-__all__ = ["HistoryEntry", "ProviderView", "sorted_pairs", "state_document"]
+# The values the services answer with, defined where they are made and named here, so the entry points
+# (hodei.api, hodei.cli) import them from the services alone.
+__all__ = ["Attempt", "Change", "DaemonInfo", "HistoryEntry", "ProviderView", "Worker", "sorted_pairs",
+           "state_document"]
 
 
 def sorted_pairs(value: Any) -> Any:

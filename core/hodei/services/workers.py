@@ -12,7 +12,9 @@ from hodei.domain import SLOT_HOLDING, WorkerState
 from hodei.errors import InvalidInput, Problem
 from hodei.redaction import quote
 from hodei.services.selection import LocalSelection
-from hodei.workers import Provisioner, Worker, WorkerRecords
+from hodei.workers import NoProviderAvailable, Provisioner, Worker, WorkerRecords
+
+__all__ = ["LocalWorkers", "NoProviderAvailable"]
 
 
 class LocalWorkers:

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from hodei.checks import after_check
 from hodei.database import write_session
 from hodei.domain import Capacity, HealthResult, ProviderState, ProviderStatus
+from hodei.health import after_check
 from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
 from hodei.storage.provider_state import _state, _store_state
 from hodei.storage.rows import maybe_aware

@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hodei.api.client import Connection, ServerOptions
     from hodei.plugins import HodeiPluginManager
-    from hodei.selection import SelectionChain
     from hodei.services.daemons import Daemons
-    from hodei.services.local import OnDatabase
+    from hodei.services.local import OnDatabase, SelectionChain, Store
     from hodei.services.protocols import Providers, Selection, Workers
     from hodei.services.providers import LocalProviders
     from hodei.services.selection import LocalSelection
     from hodei.settings import Settings
-    from hodei.store import Store
 
 # The heavy modules (SQLAlchemy, pydantic models, plugins) load on first use, so `--help` is quick.
 
@@ -66,7 +64,7 @@ class App:
             return RemoteDaemons(self.connection)
         from hodei.services.daemons import LocalDaemons
 
-        return LocalDaemons(self.store.engine)
+        return LocalDaemons(self.store.engine)  # no plugins' rules needed to list the daemons
 
     # -- on the database ----------------------------------------------------------------------
 
@@ -74,7 +72,7 @@ class App:
     def local(self) -> OnDatabase:
         from hodei.services.local import on_database
 
-        return on_database(self.store, self.chain, self.settings.workers)
+        return on_database(self.store, self.chain, self.settings.workers, health=self.settings.health)
 
     @property
     def local_providers(self) -> LocalProviders:
@@ -99,18 +97,17 @@ class App:
 
     @functools.cached_property
     def pm(self) -> HodeiPluginManager:
-        from hodei.plugins import make_plugin_manager
+        from hodei.services.local import plugin_manager
 
-        plugins = self.settings.plugins
-        return make_plugin_manager(allow=plugins.allow, deny=plugins.deny, enable=plugins.enable)
+        return plugin_manager(self.settings)
 
     @functools.cached_property
     def store(self) -> Store:
         from hodei.errors import DatabaseNotReady
-        from hodei.store import Store
+        from hodei.services.local import open_store
 
         try:
-            return Store.open(self.settings.database.url, self.pm)
+            return open_store(self.settings, self.pm)
         except DatabaseNotReady as exc:
             # Which settings named this database: a command run from the wrong folder says so.
             raise DatabaseNotReady(f"{exc} ({self.where()})") from None
@@ -122,10 +119,9 @@ class App:
 
     @functools.cached_property
     def chain(self) -> SelectionChain:
-        from hodei.selection import build_chain
+        from hodei.services.local import selection_chain
 
-        selection = self.settings.selection
-        return build_chain(self.pm, selection.filters, selection.rankers, selection.weights)
+        return selection_chain(self.settings, self.pm)
 
 
 def configure_logging(level: str, log_format: str = "auto") -> None:

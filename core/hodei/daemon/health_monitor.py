@@ -1,15 +1,15 @@
-"""Checks every provider on an interval, stores what it learns, and lets status follow health.
+"""Schedules every provider's health checks: when each is due, which this daemon owns, which are in flight.
 
 Each provider has its own schedule: a check that hangs holds only its own provider (and is cut at
 the timeout), and a provider whose checks keep failing is checked less and less often, with
-jitter, so it cannot slow the others. ACTIVE turns UNHEALTHY after ``unhealthy_after``
-consecutive failures and back after ``healthy_after`` consecutive passes; DISABLED and MAINTENANCE
-belong to operators and are never touched.
+jitter (:func:`hodei.health.next_delay`), so it cannot slow the others.
 
-With several daemons on one database each checks only the providers it owns (``set_owned``, from
-the membership), and the counts and the status rules are applied in the database, in the
-transaction that records a result (:mod:`hodei.storage.health_results`): one count per provider,
-whichever daemons ran its checks.
+What a check means is not decided here: the checks run through the health service
+(:class:`hodei.services.health.LocalHealth`), which records the results, in batches, the one way every
+entry point records them. The counts and the status rules (:mod:`hodei.health`) are applied in the
+database, in the transaction that records a result: one count per provider, whichever daemons ran its
+checks. With several daemons on one database each checks only the providers it owns (``set_owned``,
+from the membership).
 """
 
 from __future__ import annotations
@@ -27,16 +27,14 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskStatus
 
-from hodei.checks import CheckResult, check_provider
+from hodei.checks import CheckResult
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet
 from hodei.domain import HealthResult, HealthStatus, ProviderState, ProviderStatus
-from hodei.health import after_check, next_delay, next_status, status_cause
+from hodei.health import after_check, next_delay, next_status
 from hodei.observability.telemetry import Telemetry
-from hodei.plugins import HodeiPluginManager
+from hodei.services.health import LocalHealth, Recorded, Result
 from hodei.settings import HealthSettings
-from hodei.storage.health_results import Recorded, Result, record_results
-from hodei.storage.provider_state import ProviderStates
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +42,10 @@ log = logging.getLogger(__name__)
 class HealthMonitor:
     name = "health monitor"
 
-    def __init__(self, fleet: Fleet, pm: HodeiPluginManager, db: DatabaseLink, states: ProviderStates,
-                 settings: HealthSettings, *, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None, telemetry: Telemetry | None = None):
-        self.fleet, self.pm, self.db, self.states = fleet, pm, db, states
+    def __init__(self, fleet: Fleet, health: LocalHealth, db: DatabaseLink, settings: HealthSettings, *,
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
+                 telemetry: Telemetry | None = None):
+        self.fleet, self.health, self.db = fleet, health, db
         self.telemetry = telemetry or Telemetry()
         self.settings = settings
         self.clock = clock
@@ -168,7 +166,7 @@ class HealthMonitor:
                 if provider is None or self.stopping or not self.owns(provider_id):
                     return
                 with self.telemetry.health_check_span(provider) as span:
-                    result = await check_provider(self.pm, provider, self.settings.timeout_seconds)
+                    result = await self.health.probe(provider, self.settings.timeout_seconds)
                     self.telemetry.record_health_check(result, span)
             await self._record(provider_id, result)
         except Exception:  # a bug here must cost one check, not the monitor
@@ -194,7 +192,7 @@ class HealthMonitor:
             return
         batch, self._pending = self._pending, []
         try:
-            recorded = await self.db.call(record_results, self.states.engine, batch, self._decide)
+            recorded = await self.db.call(self.health.record, batch)
         except DatabaseUnavailable:
             self._pending[:0] = batch[-self._keep():]
             return
@@ -208,10 +206,6 @@ class HealthMonitor:
     def _keep(self) -> int:
         # Through a long outage a lone daemon keeps checking: hold a few results per provider, not all.
         return 8 * max(1, len(self.fleet.providers))
-
-    def _decide(self, status: ProviderStatus, state: ProviderState) -> tuple[ProviderStatus, str] | None:
-        wanted = next_status(status, state, self.settings)
-        return None if wanted is None else (wanted, status_cause(wanted, state))
 
     def _take(self, entry: Recorded, state: bool) -> None:
         if state:

@@ -34,18 +34,12 @@ from hodei.domain import HealthResult
 from hodei.errors import HodeiError, InvalidInput, Problem, StartupFailure
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
-from hodei.plugins import HodeiPluginManager, make_plugin_manager
-from hodei.selection import build_chain
-from hodei.services.daemons import LocalDaemons
-from hodei.services.providers import LocalProviders
-from hodei.services.selection import LocalSelection
-from hodei.services.workers import LocalWorkers
+from hodei.plugins import HodeiPluginManager
+from hodei.services.local import Runtime, on_database, plugin_manager, selection_chain
 from hodei.settings import Settings, load_settings
 from hodei.storage.membership import Members
-from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
-from hodei.workers import Provisioner, Reconciler, WorkerRecords
-from hodei.workers.batching import WorkerWrites
+from hodei.workers import Reconciler
 
 log = logging.getLogger("hodei.daemon")
 
@@ -71,21 +65,32 @@ class Daemon:
         self.settings = settings
         self.config_path = config_path if config_path is not None else settings.source
         self.database_url = database_url
-        self.pm = pm or make_plugin_manager(allow=settings.plugins.allow, deny=settings.plugins.deny,
-                                          enable=settings.plugins.enable)
+        self.pm = pm or plugin_manager(settings)
         self.notifier = notifier or Notifier()
         self.store = Store(create_engine(settings.database.url), self.pm, check=False)
-        self.states = ProviderStates(self.store.engine)
-        self.chain = build_chain(self.pm, settings.selection.filters, settings.selection.rankers,
-                                 settings.selection.weights)
+        self.chain = selection_chain(settings, self.pm)
         self.fleet = Fleet(self.store, self.chain)
         sqlite_path = sqlite_file(settings.database.url)
         self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed,
                                file=SqliteFile(self.store.engine, sqlite_path) if sqlite_path else None)
+        self.telemetry = telemetry or Telemetry(settings.tracing)  # metrics registry, tracer provider
+        # The application services, built as the CLI builds them, with the daemon's runtime: selection from
+        # the live fleet, recorded in this daemon's telemetry; database calls through the database link.
+        self.services = on_database(self.store, self.chain, settings.workers, health=settings.health,
+                                    runtime=Runtime(
+                                        selector=lambda: self.fleet.selector, chain=lambda: self.chain,
+                                        call=self.db.call, recorder=self.telemetry, telemetry=self.telemetry,
+                                        on_slots=self._adjust_slots, on_failure=self._provision_failed,
+                                        provider_of=self.fleet.providers.get))
+        self.states = self.services.states
+        self.selection, self.providers = self.services.selection, self.services.providers
+        self.records, self.provisioner, self.workers = (self.services.records, self.services.provisioner,
+                                                        self.services.workers)
+        # Concurrent requests' reservations and transitions share transactions (group commit).
+        self.writes = self.provisioner.writes
         self.watcher = ConfigWatcher(self.fleet, self.store, self.states, self.db, settings.daemon,
                                      on_change=self._fleet_changed, on_daemons=self._daemons_changed)
-        self.telemetry = telemetry or Telemetry(settings.tracing)  # metrics registry, tracer provider
-        self.monitor = HealthMonitor(self.fleet, self.pm, self.db, self.states, settings.health,
+        self.monitor = HealthMonitor(self.fleet, self.services.health, self.db, settings.health,
                                      telemetry=self.telemetry)
         # One SQLite file, one daemon (a lock); on PostgreSQL the replicas divide the providers.
         self.sqlite_lock = SqliteLock(settings.database.url)
@@ -100,19 +105,6 @@ class Daemon:
         self.telemetry.watch(self.fleet, database_up=lambda: self.db.available, ready=lambda: self.ready,
                              membership=self.membership)
         self.metrics_endpoint = MetricsEndpoint(self.telemetry.registry, settings.metrics.listen)
-        # The application services, as the API serves them: selection from the live fleet, recorded in
-        # this daemon's telemetry; database calls through the database link.
-        self.selection = LocalSelection(lambda: self.fleet.selector, lambda: self.chain, self.telemetry)
-        self.providers = LocalProviders(self.store, self.states, self.pm)
-        self.records = WorkerRecords(self.store.engine)
-        # Concurrent requests' reservations and transitions share transactions (group commit).
-        self.writes = WorkerWrites(self.records, self.db.call)
-        self.provisioner = Provisioner(self.pm, self.records, settings.workers, selection=self.selection,
-                                       call=self.db.call, on_slots=self._adjust_slots,
-                                       on_failure=self._provision_failed, provider_of=self.fleet.providers.get,
-                                       telemetry=self.telemetry, writes=self.writes)
-        self.workers = LocalWorkers(self.provisioner, self.records, self.selection,
-                                    provider_id=lambda ref: self.store.get(ref).id, call=self.db.call)
         self.reconciler = Reconciler(self.pm, self.records, self.provisioner, settings.workers,
                                      providers=self._owned_providers, call=self.db.call,
                                      on_slots=self._refresh_slots, telemetry=self.telemetry)
@@ -123,7 +115,7 @@ class Daemon:
         source = self.config_path or settings.source
         self.api = ApiServer(  # after the rest is up: it answers for all of it
             settings.api, ApiServices(self.providers, self.selection, self.workers, call=self.db.call,
-                                      changed=self._provider_written, daemons=LocalDaemons(self.store.engine)),
+                                      changed=self._provider_written, daemons=self.services.daemons),
             base=Path(source).parent if source else Path.cwd(),
             # A PostgreSQL outage keeps serving selections from memory; a SQLite file gone does not: writes
             # the API accepted would be lost, so the health service says NOT_SERVING until it is back.
@@ -299,7 +291,7 @@ class Daemon:
                 raise InvalidInput(Problem("config", f"{', '.join(f'[{s}]' for s in dropped)} is set by the running "
                                            "configuration but missing from the file (cut short?); to go back to "
                                            "the defaults, keep the section header with no keys under it"))
-            chain = build_chain(self.pm, new.selection.filters, new.selection.rankers, new.selection.weights)
+            chain = selection_chain(new, self.pm)
         except HodeiError as exc:
             log.error("reload refused, the running configuration is kept: %s", exc)
             self.notifier.send(READY=1, STATUS=self.status_line())
@@ -315,6 +307,7 @@ class Daemon:
         self.settings = new
         self.chain = chain
         self.fleet.set_chain(chain)
+        self.services.health.configure(new.health)
         self.monitor.configure(new.health)
         self.membership.configure(new.health.interval_seconds)
         self.watcher.configure(new.daemon)

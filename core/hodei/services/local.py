@@ -1,20 +1,52 @@
-"""The services on the database alone, as the CLI runs them without a daemon (and tests use them):
-every decision reads the providers and their state as they are now."""
+"""The service graph, built in one place for every entry point.
+
+The CLI runs the services on the database alone (every decision reads the providers and their state as
+they are now; tests use them so too). The daemon builds the same graph with its :class:`Runtime`:
+selection from its live fleet and recorded in its telemetry, database calls through its link, its view
+of the worker slots kept current, and failed provisions handed to its health monitor.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from hodei.domain import HealthResult
-from hodei.selection import InvalidRow, SelectionChain, Selector
+from hodei.domain import HealthResult, Provider
+from hodei.health import Thresholds
+from hodei.plugins import HodeiPluginManager, make_plugin_manager
+from hodei.selection import InvalidRow, SelectionChain, Selector, build_chain
+from hodei.selection.outcome import SelectionRecorder
+from hodei.services.daemons import LocalDaemons
+from hodei.services.health import LocalHealth, Result
 from hodei.services.providers import LocalProviders, provider_lookup
 from hodei.services.selection import LocalSelection
 from hodei.services.workers import LocalWorkers
-from hodei.settings import WorkerSettings
+from hodei.settings import HealthSettings, Settings, WorkerSettings
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.workers import Provisioner, WorkerRecords
+
+
+def plugin_manager(settings: Settings) -> HodeiPluginManager:
+    """The plugins ``[plugins]`` allows, denies and enables."""
+    plugins = settings.plugins
+    return make_plugin_manager(allow=plugins.allow, deny=plugins.deny, enable=plugins.enable)
+
+
+def selection_chain(settings: Settings, pm: HodeiPluginManager) -> SelectionChain:
+    """The filters and rank steps ``[selection]`` names, from the plugins ``pm`` loaded."""
+    selection = settings.selection
+    return build_chain(pm, selection.filters, selection.rankers, selection.weights)
+
+
+def open_store(settings: Settings, pm: HodeiPluginManager, *, check: bool = True) -> Store:
+    """The providers' store on ``[database] url``; with ``check``, refused unless the schema is current.
+
+    :raises DatabaseNotReady:
+    """
+    return Store.open(settings.database.url, pm, check=check)
 
 
 def selector_from_database(store: Store, states: ProviderStates, chain: SelectionChain) -> Selector:
@@ -29,6 +61,30 @@ def selector_from_database(store: Store, states: ProviderStates, chain: Selectio
 
 
 @dataclass(frozen=True)
+class Runtime:
+    """What a running daemon adds to the services.
+
+    :param selector: its live selector (replaced when providers change).
+    :param chain: its current chain (replaced on a reload).
+    :param call: runs a blocking database call off its event loop, bounded in time.
+    :param recorder: where served selections are counted and traced (its telemetry).
+    :param telemetry: where provisions are counted and traced.
+    :param on_slots: told how a provider's worker counts changed, so its live view follows.
+    :param on_failure: told of a failed provision (its health monitor records it, and checks again).
+    :param provider_of: a provider by id from its live view.
+    """
+
+    selector: Callable[[], Selector]
+    chain: Callable[[], SelectionChain]
+    call: Callable[..., Any]
+    recorder: SelectionRecorder
+    telemetry: Any
+    on_slots: Callable[[uuid.UUID, int, int], Any]
+    on_failure: Callable[[uuid.UUID, HealthResult], Any]
+    provider_of: Callable[[uuid.UUID], Provider | None]
+
+
+@dataclass(frozen=True)
 class OnDatabase:
     store: Store
     states: ProviderStates
@@ -37,20 +93,38 @@ class OnDatabase:
     records: WorkerRecords
     provisioner: Provisioner
     workers: LocalWorkers
+    health: LocalHealth
+    daemons: LocalDaemons
 
 
-def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | None = None) -> OnDatabase:
-    """The three services over ``store``'s database, with ``chain``'s rules."""
+def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | None = None, *,
+                health: Thresholds | None = None, runtime: Runtime | None = None) -> OnDatabase:
+    """The services over ``store``'s database, with ``chain``'s rules, ``[workers]`` ``settings`` and
+    ``[health]`` thresholds; a daemon passes its ``runtime``."""
     states = ProviderStates(store.engine)
-    providers = LocalProviders(store, states, store.pm)
-    selection = LocalSelection(lambda: selector_from_database(store, states, chain), lambda: chain)
+    checks = LocalHealth(store, store.pm, health or HealthSettings())
+    providers = LocalProviders(store, states, store.pm, checks)
     records = WorkerRecords(store.engine)
+    if runtime is None:
+        selection = LocalSelection(lambda: selector_from_database(store, states, chain), lambda: chain)
 
-    async def count_failure(provider_id: uuid.UUID, result: HealthResult) -> None:
-        # A failed provision counts as a failed health check, as the daemon counts it.
-        providers.record_check(provider_id, result)
+        async def count_failure(provider_id: uuid.UUID, result: HealthResult) -> None:
+            # A failed provision counts as a failed health check, recorded as the daemon records it.
+            checks.record([Result(provider_id, result)])
 
-    provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection,
-                              on_failure=count_failure, provider_of=provider_lookup(store))
-    workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id)
-    return OnDatabase(store, states, providers, selection, records, provisioner, workers)
+        provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection,
+                                  on_failure=count_failure, provider_of=provider_lookup(store))
+        call = None
+    else:
+        selection = LocalSelection(runtime.selector, runtime.chain, runtime.recorder)
+        call = runtime.call
+        provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection, call=call,
+                                  on_slots=runtime.on_slots, on_failure=runtime.on_failure,
+                                  provider_of=runtime.provider_of, telemetry=runtime.telemetry)
+    workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id, call=call)
+    return OnDatabase(store, states, providers, selection, records, provisioner, workers, checks,
+                      LocalDaemons(store.engine))
+
+
+__all__ = ["OnDatabase", "Runtime", "SelectionChain", "Store", "on_database", "open_store", "plugin_manager",
+           "selection_chain", "selector_from_database"]

@@ -7,17 +7,15 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import anyio
-
-from hodei.checks import CheckResult, check_provider
 from hodei.domain import Capacity, HealthResult, Provider, ProviderState, ProviderStatus
 from hodei.errors import InvalidInput, NotFound, Problem
-from hodei.health import after_check
 from hodei.masking import MASK, masked_config
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
 from hodei.redaction import quote
+from hodei.services.health import CheckResult, LocalHealth, Result
 from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
+from hodei.settings import HealthSettings
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Change, Store, StoredProvider
 
@@ -28,8 +26,10 @@ OPERATOR_STATUSES = tuple(s.value for s in ProviderStatus if s is not ProviderSt
 class LocalProviders:
     """The providers service on the database. Sync: the daemon runs it in its database threads."""
 
-    def __init__(self, store: Store, states: ProviderStates, pm: HodeiPluginManager):
+    def __init__(self, store: Store, states: ProviderStates, pm: HodeiPluginManager, health: LocalHealth | None = None):
         self.store, self.states, self.pm = store, states, pm
+        # Its checks' results are written by the health service, the one write path for health.
+        self.health = health or LocalHealth(store, pm, HealthSettings())
 
     # -- what is shown ------------------------------------------------------------------------
 
@@ -118,34 +118,16 @@ class LocalProviders:
 
     def record_check(self, ref: str | uuid.UUID, health: HealthResult | None = None,
                      capacity: Capacity | None = None) -> ProviderState:
-        """Store one check's answer, counted as the daemon counts them (:func:`hodei.health.after_check`)."""
-        return self.states.update(ref, lambda state: after_check(state, health, capacity))
+        """Record one check's answer through the health service (counted, and the status rules applied, as
+        the daemon records them); returns the provider's state after it."""
+        provider_id = self.store.get(ref).id
+        self.health.record([Result(provider_id, health, capacity)])
+        return self.states.of(provider_id)
 
     def check(self, names: Sequence[str], timeout: float) -> tuple[list[CheckResult], list[StoredProvider]]:
-        """Check the named providers (every valid one when none are named) now, at once, and record what
-        they answer. Returns the results by name, and the invalid rows that were left out. For
-        ``hodei providers check``: it runs an event loop of its own (the daemon checks through its monitor)."""
-        rows = [self.store.get(name) for name in names] if names else self.store.all()
-        invalid = [row for row in rows if not row.valid]
-        if names and invalid:
-            raise InvalidInput([Problem(row.name, "is not valid, so it cannot be checked: "
-                                        + "; ".join(map(str, row.problems))) for row in invalid])
-        targets = [row.to_provider() for row in rows if row.valid]
-        results: list[CheckResult] = []
-
-        async def run_all() -> None:
-            async def one(provider: Any) -> None:
-                results.append(await check_provider(self.pm, provider, timeout))
-
-            async with anyio.create_task_group() as group:
-                for provider in targets:
-                    group.start_soon(one, provider)
-
-        anyio.run(run_all)
-        results.sort(key=lambda r: r.provider.name)
-        for result in results:
-            self.record_check(result.provider.id, result.health, result.capacity)
-        return results, invalid
+        """Check the named providers (every valid one when none are named) now and record what they
+        answer: :meth:`hodei.services.health.LocalHealth.check`."""
+        return self.health.check(names, timeout)
 
 
 def provider_lookup(store: Store) -> Callable[[uuid.UUID], Provider | None]:

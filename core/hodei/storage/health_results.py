@@ -29,16 +29,17 @@ Decide = Callable[[ProviderStatus, ProviderState], tuple[ProviderStatus, str] | 
 
 @dataclass(frozen=True)
 class Result:
-    """One answer to count: a health check's (with its capacity report), or a failed provision's.
-    It is stamped with the time it was found, so counting it twice (a write retried after a timeout
-    that had committed after all) or after a newer one (another daemon's) counts it not at all."""
+    """One answer to count: a health check's (with its capacity report), or a failed provision's
+    (or, with no health, a capacity report alone, which counts nothing). It is stamped with the time it
+    was found, so counting it twice (a write retried after a timeout that had committed after all) or
+    after a newer one (another daemon's) counts it not at all."""
 
     provider_id: uuid.UUID
-    health: HealthResult
+    health: HealthResult | None
     capacity: Capacity | None = None
 
     def __post_init__(self) -> None:
-        if self.health.checked_at is None:
+        if self.health is not None and self.health.checked_at is None:
             object.__setattr__(self, "health", replace(self.health, checked_at=datetime.now(UTC)))
 
 
@@ -81,7 +82,8 @@ def record_results(engine: Engine, results: Sequence[Result], decide: Decide) ->
             if row is None:
                 row = rows[provider.id] = ProviderStateRow(provider_id=provider.id)
             last = maybe_aware(row.checked_at)
-            if last is not None and result.health.checked_at is not None and result.health.checked_at <= last:
+            checked_at = result.health.checked_at if result.health is not None else None
+            if last is not None and checked_at is not None and checked_at <= last:
                 continue  # counted already, or older than what is counted
             before = row.health
             _store_state(session, provider, row, after_check(_state(row), result.health, result.capacity))

@@ -4,7 +4,6 @@ status and health (``provider_history``)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,8 +13,7 @@ from sqlmodel import Session, col, select
 
 from hodei import limits
 from hodei.columns import raw_text
-from hodei.database import write_session
-from hodei.domain import HealthStatus, ProviderState, ProviderStatus, Resources
+from hodei.domain import HealthStatus, ProviderState, Resources
 from hodei.errors import NotFound
 from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
 from hodei.redaction import shorten
@@ -121,47 +119,6 @@ class ProviderStates:
             provider_id = find_provider_row(session, ref).id
             state = _state(session.get(ProviderStateRow, provider_id))
             return with_slots(state, slot_counts(session, provider_id).get(provider_id))
-
-    def update(self, ref: str | uuid.UUID, change: Callable[[ProviderState], ProviderState]) -> ProviderState:
-        """Read one provider's state, ``change`` it and store the result, in one write transaction."""
-        with write_session(self.engine) as session:
-            provider = find_provider_row(session, ref, lock=True)
-            provider_id = provider.id
-            row = session.get(ProviderStateRow, provider_id)
-            _store_state(session, provider, row, change(_state(row)))
-            session.commit()
-        return self.of(provider_id)
-
-    def record(self, results: Sequence[tuple[uuid.UUID, ProviderState]]) -> int:
-        """Store many providers' states from the health monitor in one transaction (a round of 1,000
-        checks is a few writes, not 2,000), with a history entry for each change of health. Providers
-        deleted meanwhile are skipped. Returns how many were written."""
-        latest = dict(results)
-        with write_session(self.engine) as session:
-            providers = {p.id: p for p in session.exec(
-                select(ProviderConfigRow).where(col(ProviderConfigRow.id).in_(list(latest)))).all()}
-            rows = {r.provider_id: r for r in session.exec(
-                select(ProviderStateRow).where(col(ProviderStateRow.provider_id).in_(list(providers)))).all()}
-            for provider_id, provider in providers.items():
-                _store_state(session, provider, rows.get(provider_id), latest[provider_id])
-            session.commit()
-            return len(providers)
-
-    def transition_status(self, provider_id: uuid.UUID, expected: ProviderStatus, new: ProviderStatus,
-                          cause: str) -> bool:
-        """Set ``new`` only if the status is still ``expected`` (the health monitor's changes must never
-        overwrite an operator's DISABLED or MAINTENANCE made meanwhile). Records it in the history."""
-        with write_session(self.engine) as session:
-            provider = session.get(ProviderConfigRow, provider_id, with_for_update=True)
-            if provider is None or provider.status != expected.value:
-                return False
-            provider.status = new.value
-            provider.updated_at = utcnow()
-            session.add(provider)
-            session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="status",
-                                           old_value=expected.value, new_value=new.value, cause=cause))
-            session.commit()
-            return True
 
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
         """The provider's status and health changes, newest first (also of a deleted provider, by id)."""

@@ -1,0 +1,83 @@
+"""Health as every entry point records it: the one write path for what checks and failed provisions find.
+
+``hodei providers check``, a provision that failed (in the CLI and in the daemon) and the daemon's
+health monitor all record through :meth:`LocalHealth.record`: the counts, the change of health in the
+history and the status the policy (:mod:`hodei.health`) asks for are decided in the transaction that
+records a result, under the provider row's lock, with the stale-result guard
+(:func:`hodei.storage.health_results.record_results`). So the same results make the same history,
+whichever entry point found them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import anyio
+
+from hodei import health
+from hodei.checks import CheckResult, check_provider
+from hodei.domain import Provider, ProviderState, ProviderStatus
+from hodei.errors import InvalidInput, Problem
+from hodei.plugins import HodeiPluginManager
+from hodei.storage.health_results import Recorded, Result, read_states, record_results
+from hodei.store import Store, StoredProvider
+
+__all__ = ["CheckResult", "LocalHealth", "Recorded", "Result"]
+
+
+class LocalHealth:
+    """Checks providers and records the results. Sync except :meth:`probe`: the daemon runs
+    :meth:`record` in its database threads.
+
+    :param thresholds: the status rules' thresholds (``[health]`` of hodei.toml); :meth:`configure`
+        replaces them (a reload).
+    """
+
+    def __init__(self, store: Store, pm: HodeiPluginManager, thresholds: health.Thresholds):
+        self.store, self.pm, self.thresholds = store, pm, thresholds
+
+    def configure(self, thresholds: health.Thresholds) -> None:
+        self.thresholds = thresholds
+
+    async def probe(self, provider: Provider, timeout: float) -> CheckResult:
+        """One provider's health check and capacity report, bounded by ``timeout``, never raising."""
+        return await check_provider(self.pm, provider, timeout)
+
+    def decide(self, status: ProviderStatus, state: ProviderState) -> tuple[ProviderStatus, str] | None:
+        """The status ``state``'s counts ask for, with its cause (None: leave it), by the current thresholds."""
+        return health.decide(status, state, self.thresholds)
+
+    def record(self, results: Sequence[Result]) -> list[Recorded]:
+        """Count ``results`` (in their order) in one transaction; see :mod:`hodei.storage.health_results`.
+        A result no newer than the provider's last counted one is not counted again."""
+        return record_results(self.store.engine, results, self.decide)
+
+    def check(self, names: Sequence[str], timeout: float) -> tuple[list[CheckResult], list[StoredProvider]]:
+        """Check the named providers (every valid one when none are named) now, at once, and record what
+        they answer. Returns the results by name, and the invalid rows that were left out. It runs an
+        event loop of its own (the daemon's monitor checks with :meth:`probe` on the daemon's loop)."""
+        rows = [self.store.get(name) for name in names] if names else self.store.all()
+        invalid = [row for row in rows if not row.valid]
+        if names and invalid:
+            raise InvalidInput([Problem(row.name, "is not valid, so it cannot be checked: "
+                                        + "; ".join(map(str, row.problems))) for row in invalid])
+        targets = [row.to_provider() for row in rows if row.valid]
+        results: list[CheckResult] = []
+
+        async def run_all() -> None:
+            async def one(provider: Provider) -> None:
+                results.append(await self.probe(provider, timeout))
+
+            async with anyio.create_task_group() as group:
+                for provider in targets:
+                    group.start_soon(one, provider)
+
+        anyio.run(run_all)
+        results.sort(key=lambda r: r.provider.name)
+        self.record([Result(r.provider.id, r.health, r.capacity) for r in results])
+        return results, invalid
+
+    def states(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProviderState]:
+        """The recorded state of these providers (those never checked are left out)."""
+        return read_states(self.store.engine, ids)

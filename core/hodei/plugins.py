@@ -8,6 +8,7 @@ import importlib.metadata
 import inspect
 import logging
 import re
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -297,7 +298,14 @@ def provider_hook(provider_type: str) -> Callable[[Callable[..., Any]], Callable
     serving the type (``HodeiPluginManager.provider_hook_caller``), so for a plugin serving one
     type the check never fails and plain ``@hookimpl`` does the same; this decorator is kept for
     the plugins written before routing, and for code that calls ``pm.hook.hodei_*`` unrouted.
+
+    .. deprecated:: 0.1
+        Use ``@hodei.hookimpl``: provider hooks are routed by type. Decorating warns
+        (``DeprecationWarning``); the decorator will be removed in the next major version.
     """
+    warnings.warn("hodei.provider_hook is deprecated: provider hooks are routed to the plugin serving the "
+                  "type, so plain @hodei.hookimpl does the same; it will be removed in the next major version",
+                  DeprecationWarning, stacklevel=2)
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         params = [p for p in inspect.signature(func).parameters.values()

@@ -198,12 +198,6 @@ class Selector:
         """The provider to use for ``job`` (``decision.selected``), or none."""
         return self.decide(job, limit=1)
 
-    def ordered(self, job: Requirements, limit: int | None = None) -> tuple[list[Candidate], tuple[str, ...]]:
-        """Providers that pass the filters, best first: the preferred tier ranked, then the allowed tier,
-        then the rest. Its first is :meth:`select`'s choice; provisioning tries the next ones when one fails."""
-        decision = self.decide(job, limit=limit, across_tiers=True)
-        return [c for c, _ in decision.ranking], tuple(decision.warnings)
-
     def tier_of(self, candidate: Candidate, job: Requirements) -> str | None:
         """The region tier ``candidate`` falls in for ``job`` (it must pass the filters to be used in it)."""
         return next((name for name, members in self._tiers(1 << candidate.index, job) if members), None)

@@ -38,7 +38,8 @@ from prometheus_client import CollectorRegistry, Counter
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet
 from hodei.observability.metrics import SPECS
-from hodei.storage.membership import DaemonInfo, Members
+from hodei.services.daemons import LocalDaemons
+from hodei.services.views import DaemonInfo
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def lease_for(interval_seconds: float) -> float:
 class Membership:
     name = "membership"
 
-    def __init__(self, members: Members, db: DatabaseLink, fleet: Fleet, interval_seconds: float, *,
+    def __init__(self, members: LocalDaemons, db: DatabaseLink, fleet: Fleet, interval_seconds: float, *,
                  on_owned: Callable[[set[uuid.UUID] | None], None],
                  load_states: Callable[[set[uuid.UUID]], Awaitable[None]],
                  address: Callable[[], str | None], alone: bool = False, registry: CollectorRegistry | None = None,

@@ -37,7 +37,6 @@ from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.plugins import HodeiPluginManager
 from hodei.services.local import Runtime, on_database, plugin_manager, selection_chain
 from hodei.settings import Settings, load_settings
-from hodei.storage.membership import Members
 from hodei.store import Store
 from hodei.workers import Reconciler
 
@@ -97,7 +96,7 @@ class Daemon:
         # Its own link (its own thread): a heartbeat must not wait behind a round of reconciliation, or the
         # lease would lapse on a busy daemon.
         self.heartbeat_db = DatabaseLink(settings.daemon.database_timeout_seconds)
-        self.membership = Membership(Members(self.store.engine), self.heartbeat_db, self.fleet,
+        self.membership = Membership(self.services.daemons, self.heartbeat_db, self.fleet,
                                      settings.health.interval_seconds,
                                      on_owned=self.monitor.set_owned, load_states=self.watcher.refresh_states,
                                      address=lambda: self.api.address, alone=self.sqlite_lock.path is not None,

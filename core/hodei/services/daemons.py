@@ -1,8 +1,10 @@
 """The daemons sharing a database (``hodei daemons``): read from the ``daemons`` table, locally or
-through a running daemon's API (:mod:`hodei.api.daemons`), with the same answer."""
+through a running daemon's API (:mod:`hodei.api.daemons`), with the same answer; and a daemon's own
+heartbeats into that table (its membership among the replicas)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
@@ -23,3 +25,11 @@ class LocalDaemons:
 
     def live(self) -> list[DaemonInfo]:
         return self.members.live()
+
+    def heartbeat(self, me: DaemonInfo, *, alone: bool = False) -> tuple[datetime, list[DaemonInfo]]:
+        """Record that ``me`` is alive; the database's time and the live daemons (see :class:`Members`)."""
+        return self.members.heartbeat(me, alone=alone)
+
+    def leave(self, daemon_id: str) -> None:
+        """A daemon stopping takes its row out, so the others take over its providers at once."""
+        self.members.leave(daemon_id)

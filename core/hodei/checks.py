@@ -1,7 +1,8 @@
 """One provider's health check and capacity report, bounded in time, never raising.
 
-Shared by ``hodei providers check`` and the daemon's health monitor: whatever the plugin does
-(answers, raises, hangs past the timeout), the caller gets a result it can store.
+The health service's probe (:class:`hodei.services.health.LocalHealth`), for ``hodei providers check``
+and the daemon's health monitor alike: whatever the plugin does (answers, raises, hangs past the
+timeout), the caller gets a result it can record.
 """
 
 from __future__ import annotations

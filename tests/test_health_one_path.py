@@ -111,10 +111,10 @@ async def test_the_cli_and_the_daemon_record_the_same_results_the_same_way(hodei
         name: ("UNHEALTHY", "Healthy") for name in shown}
 
 
-async def test_a_result_the_daemon_recorded_is_not_counted_again_by_a_late_cli_write(hodei: Hodei,
-                                                                                      checker: Checker) -> None:
-    """The stale-result guard holds for every entry point: the CLI's check that started before the
-    daemon's last recorded one is not counted over it."""
+async def test_a_check_older_than_the_daemons_last_one_is_not_counted(hodei: Hodei, checker: Checker) -> None:
+    """The stale-result guard holds on the one write path: a check through the health service (as
+    ``hodei providers check`` runs it) that started before the daemon's last recorded one, recorded
+    after it, is not counted over it."""
     hodei.ok("providers", "add", "edge", "--type", "static")
     answer(hodei, "edge", 0)
     health = checker.daemon.services.health

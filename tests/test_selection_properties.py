@@ -108,7 +108,8 @@ def reference(ps: list[Provider], states: dict[str, ProviderState], job: Require
     def key(p: Provider) -> tuple:
         s = states[p.name]
         parts = {"priority": -p.priority, "name": p.name,
-                 "utilization": Fraction(s.active_workers + s.reserved_workers, p.max_workers) if weight else 0}
+                 # A score is in [0, 1]: a provider over its max_workers (no capacity filter) is as full as full.
+                 "utilization": min(Fraction(s.active_workers + s.reserved_workers, p.max_workers), 1) if weight else 0}
         return (*(parts[r] for r in rankers), p.name)
 
     ranking = [p.name for p in sorted(members, key=key)]

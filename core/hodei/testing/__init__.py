@@ -1,4 +1,4 @@
-"""Helpers for testing Hodei and its plugins: fixtures, a ``static`` provider type, a contract suite."""
+"""Helpers for testing Hodei and its plugins: fixtures, selection helpers, the contract suites."""
 
 from __future__ import annotations
 

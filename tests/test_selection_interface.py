@@ -25,6 +25,7 @@ from hodei.selection import (
     build_chain,
 )
 from hodei.selection.normalize import by_max, min_max
+from hodei.testing.contract import SelectionContract
 from hodei.testing.selection import job, provider, selector, state
 from hodei.testing.strategies import fleets, jobs
 from hypothesis import given, settings
@@ -259,3 +260,9 @@ def test_a_normalisation_that_leaves_the_range_is_refused() -> None:
     assert decision.warnings == ["ranker 'given' failed and was left out: ValueError: score 2.0 for 'b' is outside "
                                  "[0, 1] (scores are normalised into [0, 1]: return them in range, or override "
                                  "normalize())"]
+
+
+class TestTheBuiltInRulesPassTheSelectionContract(SelectionContract):
+    """The suite third-party rules run (``hodei.testing.contract``), on the core's own rules."""
+
+    plugin_name = "hodei.selection"

@@ -29,8 +29,10 @@ maybe_amount = st.none() | st.sampled_from([0, 1, 2, 4])
 
 
 @st.composite
-def fleets(draw: st.DrawFn, max_size: int = 8) -> tuple[list[Provider], dict[str, ProviderState]]:
-    """Up to ``max_size`` providers (of the ``static`` type) and their states, by name."""
+def fleets(draw: st.DrawFn, max_size: int = 8, labels: st.SearchStrategy[dict[str, str]] = pairs,
+           annotations: st.SearchStrategy[dict[str, str]] = pairs) -> tuple[list[Provider], dict[str, ProviderState]]:
+    """Up to ``max_size`` providers (of the ``static`` type) and their states, by name; ``labels`` and
+    ``annotations`` draw each provider's."""
     chosen = draw(st.lists(names, unique=True, max_size=max_size))
     result, states = [], {}
     for name in chosen:
@@ -42,8 +44,8 @@ def fleets(draw: st.DrawFn, max_size: int = 8) -> tuple[list[Provider], dict[str
         result.append(provider(
             name, status=draw(st.sampled_from(["ACTIVE", "ACTIVE", "DISABLED", "MAINTENANCE", "UNHEALTHY"])),
             priority=draw(st.integers(-2, 3)), max_workers=draw(st.sampled_from([1, 2, 3, 5, 1000])),
-            preferred_region=preferred, allowed_regions=tuple(allowed), labels=draw(pairs),
-            annotations=draw(pairs), capabilities=capabilities))
+            preferred_region=preferred, allowed_regions=tuple(allowed), labels=draw(labels),
+            annotations=draw(annotations), capabilities=capabilities))
         states[name] = ProviderState(
             health=draw(st.none() | st.sampled_from(list(HealthStatus))),
             active_workers=draw(st.integers(0, 6)), reserved_workers=draw(st.integers(0, 2)),

@@ -215,8 +215,9 @@ class UtilizationRanker(Ranker):
     weight = 1.0
 
     def score(self, candidates: Sequence[Candidate], job: Requirements) -> list[float]:
-        # Clamped: a provider over its max_workers (lowered while busy) is as full as full gets.
-        return [max(0.0, 1.0 - (c.active_workers + c.reserved_workers) / c.max_workers) for c in candidates]
+        # A provider over its max_workers (lowered while busy) is as full as full gets: 0, never below.
+        return [1.0 - load / c.max_workers if (load := c.active_workers + c.reserved_workers) < c.max_workers
+                else 0.0 for c in candidates]
 
 
 class NameRanker(Ranker):

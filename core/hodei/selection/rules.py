@@ -13,6 +13,7 @@ the chain and statically for code that is type-checked; the base classes (:class
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, final, runtime_checkable
@@ -48,7 +49,8 @@ class Mask:
     """A set of the providers of one :class:`~hodei.selection.index.ProviderIndex`, as an indexed filter
     answers. Opaque: get masks from the index's ``mask_*`` lookups and combine them with ``&`` (both),
     ``|`` (either) and ``-`` (the first without the second); ``candidate in mask``, ``len(mask)`` and
-    ``bool(mask)`` read one. How the core stores the set is not part of the interface.
+    ``bool(mask)`` read one; ``Mask()`` is the empty set. How the core stores the set is not part of the
+    interface.
     """
 
     __slots__ = ("_bits",)
@@ -257,26 +259,31 @@ def checked_scores(rule: Any, candidates: Sequence[Candidate], job: Requirements
 
     :raises ValueError: naming the first score that breaks the contract (the caller leaves the rule out).
     """
-    raw = list(rule.score(candidates, job))
-    _check_numbers(raw, candidates, "returned")
-    values: list[Any] = [float(v) for v in raw]
+    values = _numbers(list(rule.score(candidates, job)), candidates, "returned")
     normalize = getattr(rule, "normalize", None)
     if normalize is not None:
-        values = list(normalize(values))
-        _check_numbers(values, candidates, "normalised to")
-    for value, candidate in zip(values, candidates, strict=True):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"score {value!r} for {candidate.name!r} is outside [0, 1] (scores are normalised "
-                             "into [0, 1]: return them in range, or override normalize())")
-    return [float(v) for v in values]
+        values = _numbers(list(normalize(values)), candidates, "normalised to")
+    # On every decision, so in C (sum, min, max): words only for a rule that breaks the contract.
+    if values and not (min(values) >= 0.0 and max(values) <= 1.0):
+        value, name = next((v, c.name) for v, c in zip(values, candidates, strict=True) if not 0.0 <= v <= 1.0)
+        raise ValueError(f"score {value!r} for {name!r} is outside [0, 1] (scores are normalised into [0, 1]: "
+                         "return them in range, or override normalize())")
+    return values
 
 
-def _check_numbers(values: Sequence[Any], candidates: Sequence[Candidate], verb: str) -> None:
+def _numbers(values: list[Any], candidates: Sequence[Candidate], verb: str) -> list[float]:
+    """``values`` if they are one finite number per candidate. :raises ValueError: naming the first that is not."""
     if len(values) != len(candidates):
         raise ValueError(f"{verb} {len(values)} scores for {len(candidates)} candidates")
-    for value, candidate in zip(values, candidates, strict=True):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    try:
+        if math.isfinite(sum(values)):  # NaN and infinities make the sum not finite; a string raises
+            return values
+    except TypeError:
+        pass
+    for value, candidate in zip(values, candidates, strict=True):  # numpy's numbers are Real too
+        if not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ValueError(f"{verb} {value!r} for {candidate.name!r}, not a finite number")
+    return [float(v) for v in values]  # finite numbers whose sum overflowed
 
 
 def as_reason(value: Reason | str | None, rule: str) -> Reason:

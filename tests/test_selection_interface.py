@@ -266,3 +266,21 @@ class TestTheBuiltInRulesPassTheSelectionContract(SelectionContract):
     """The suite third-party rules run (``hodei.testing.contract``), on the core's own rules."""
 
     plugin_name = "hodei.selection"
+
+
+
+def per_candidate(value: float) -> Ranker:
+    return type("Over", (Ranker,), {"name": "over", "weight": 1.0,
+                                    "score": lambda self, candidates, job: [value] * len(candidates)})()
+
+
+@pytest.mark.parametrize("rules", [
+    Plugin([], [per_candidate(2.0)]),
+    Plugin([type("Short", (Filter,), {"name": "short", "admit": lambda self, candidates, job: [True]})()], []),
+], ids=["score-out-of-range", "too-few-verdicts"])
+def test_the_selection_contract_fails_a_broken_rule(hodei_pm, register_plugin, rules: Plugin) -> None:
+    register_plugin(rules, name="broken-rules")
+    contract = type("Contract", (SelectionContract,), {
+        "plugin_name": "broken-rules", "fleet": fleets(max_size=8).filter(lambda f: len(f[0]) >= 2)})()
+    with pytest.raises((AssertionError, ValueError)):
+        contract.test_rules_answer_any_fleet_and_job_within_the_contract(hodei_pm=hodei_pm)

@@ -18,7 +18,7 @@ def backend_unavailable(reason: str) -> NoReturn:
     CI sets ``HODEI_REQUIRE_BACKENDS=1`` so that a missing database or engine can never pass
     unnoticed as a skip.
     """
-    # Imported here: the `static` plugin lives in this package and loads (when enabled) without pytest.
+    # Imported here: tools and benchmarks use hodei.testing (its selection helpers) without pytest.
     import pytest
 
     if backends_required():

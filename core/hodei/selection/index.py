@@ -89,6 +89,7 @@ class ProviderIndex:
         self.by_id = {c.provider.id: c for c in self.candidates}
         self.by_name = {c.name: c for c in self.candidates}
         self.all = (1 << len(self.candidates)) - 1
+        self._mask_all = Mask(self.all)  # every filter that lets a job through asks for it
         status: dict[str, list[int]] = {}
         preferred: dict[str, list[int]] = {}
         allowed: dict[str, list[int]] = {}
@@ -121,7 +122,7 @@ class ProviderIndex:
 
     def mask_all(self) -> Mask:
         """Every provider of the index."""
-        return Mask(self.all)
+        return self._mask_all
 
     def mask_status(self, status: str) -> Mask:
         """The providers whose status is ``status`` (``"ACTIVE"``, ``"DISABLED"``, ...)."""

@@ -52,6 +52,7 @@ from hodei.selection import (
     Candidate,
     Filter,
     IndexedFilter,
+    Mask,
     ProviderIndex,
     Ranker,
     Requirements,
@@ -159,13 +160,13 @@ class IndexedAcceptedTiers(IndexedFilter):
     name = "accepted-tiers"
     requirement_fields = {"accepted_tiers": (list[str], [])}
 
-    def mask(self, index: ProviderIndex, job: Requirements) -> int:
+    def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
         accepted = job.extensions["accepted_tiers"]
         if not accepted:
-            return index.all
-        mask = 0
+            return index.mask_all()
+        mask = Mask()
         for tier in accepted:
-            mask |= index.annotations.get(("tier", tier), 0)
+            mask |= index.mask_annotations({"tier": tier})
         return mask
 
 

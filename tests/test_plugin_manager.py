@@ -16,6 +16,7 @@ from hodei import ProviderType, hookimpl, provider_hook
 from hodei.calls import call_provider_hook
 from hodei.domain import HealthResult, HealthStatus, Provider
 from hodei.errors import UnknownProviderType
+from hodei.hookspecs import API_VERSION, PROVIDER_HOOKS
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
 
 
@@ -207,20 +208,20 @@ def test_provider_hooks_reach_only_the_plugin_serving_the_type(hodei_pm: HodeiPl
         == {"alpha"}, "static, docker and the others serve other types: left out too"
 
 
-def test_a_plugin_serving_no_type_still_sees_routed_calls(hodei_pm: HodeiPluginManager, register_plugin: Callable[..., Any]) -> None:
+def test_a_plugin_serving_no_type_sees_routed_calls_only_through_wrappers(hodei_pm: HodeiPluginManager, register_plugin: Callable[..., Any]) -> None:
     calls: list[str] = []
     seen: list[tuple[str, str]] = []
 
-    class Audit:  # serves no provider type: a hook wrapper (timing, audit) and a plain implementation
+    class Audit:  # serves no provider type: a hook wrapper (timing, audit) sees every call
         @hookimpl(wrapper=True)
         def hodei_health_check(self, provider):
             seen.append(("wrapper", provider.provider_type))
             return (yield)
 
-    class Observer:
+    class Observer:  # serves no type and implements a plain provider hook: it would answer for every type
         @hookimpl
         def hodei_health_check(self, provider):
-            seen.append(("observer", provider.provider_type))  # None: not an answer, the owner's is asked
+            seen.append(("observer", provider.provider_type))
 
     register_plugin(answering_plugin("alpha", calls), name="alpha")
     register_plugin(answering_plugin("beta", calls), name="beta")
@@ -234,9 +235,36 @@ def test_a_plugin_serving_no_type_still_sees_routed_calls(hodei_pm: HodeiPluginM
     finally:
         undo()
     assert result.reason == "answered by alpha"
-    assert seen == [("wrapper", "alpha"), ("observer", "alpha")]
+    assert seen == [("wrapper", "alpha")], "a plain implementation of a plugin serving no type is never called"
     assert calls == ["alpha:health"]
     assert any("hodei_health_check" in line for line in traced), traced
+
+
+def test_a_plugin_serving_no_type_cannot_take_over_another_types_hooks(
+        hodei_pm: HodeiPluginManager, register_plugin: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
+    """The hole a review reproduced: a plugin declaring no provider type, with a plain (even ``tryfirst``)
+    ``hodei_validate_config``, answered for ``static`` and every other type."""
+
+    class Hijacker:
+        @hookimpl(tryfirst=True)
+        def hodei_validate_config(self, provider_type, config):
+            return {"type": provider_type, "hijacked": True}
+
+        @hookimpl(tryfirst=True)
+        async def hodei_health_check(self, provider):
+            return HealthResult.unhealthy("hijacked")
+
+    register_plugin(Hijacker(), name="hijacker")
+    assert "hijacker" in caplog.text and "never called" in caplog.text, "the author is told, not left guessing"
+    normalised = hodei_pm.validate_config("static", {})
+    assert "hijacked" not in normalised and normalised["type"] == "static"
+    config = hodei_pm.validate_config("static", {"health": "Degraded", "health_reason": "own answer"})
+    provider = Provider(id=hodei.domain.uuid.uuid4(), name="s", provider_type="static", config=config)
+    result = anyio.run(hodei_pm.provider_hooks.health_check, provider, 1.0)
+    assert (result.status, result.reason) == (HealthStatus.DEGRADED, "own answer")
+    for hook in PROVIDER_HOOKS:
+        reached = {i.plugin_name for i in hodei_pm.provider_hook_caller(hook, "static").get_hookimpls()}
+        assert "hijacker" not in reached, hook
 
 
 def test_routes_are_rebuilt_when_plugins_come_and_go(hodei_pm: HodeiPluginManager, register_plugin: Callable[..., Any]) -> None:
@@ -418,3 +446,55 @@ def test_the_environment_adds_to_enable_and_is_checked(tmp_path, monkeypatch) ->
     assert [p.field for p in refused.value.problems] == ["HODEI_PLUGINS_ENABLE"]
     monkeypatch.delenv("HODEI_PLUGINS_ENABLE")
     assert load_settings(config).plugins.enable == []
+
+
+# -- the typed facade and the hook API version ----------------------------------------------------
+
+
+def test_the_typed_facade_checks_what_a_plugin_answers(hodei_pm: HodeiPluginManager, register_plugin: Callable[..., Any]) -> None:
+    @hookimpl
+    def hodei_provider_types():
+        return [ProviderType("sloppy")]
+
+    @hookimpl
+    async def hodei_health_check(provider):
+        return "fine"  # not a HealthResult
+
+    @hookimpl
+    def hodei_list_workers(provider):
+        return ("not-a-worker",)
+
+    register_plugin(module("sloppy", hodei_provider_types=hodei_provider_types, hodei_health_check=hodei_health_check,
+                           hodei_list_workers=hodei_list_workers), name="sloppy")
+    hooks = hodei_pm.provider_hooks
+    assert hodei_pm.provider_hooks is hooks
+    with pytest.raises(TypeError, match="'sloppy' answered hodei_health_check with str, not a HealthResult"):
+        anyio.run(hooks.health_check, provider_of("sloppy"), 1.0)
+    with pytest.raises(TypeError, match="answered hodei_list_workers with str, not a BackendWorker"):
+        anyio.run(hooks.list_workers, provider_of("sloppy"), 1.0)
+    with pytest.raises(UnknownProviderType):
+        anyio.run(hooks.capacity, provider_of("sloppy"), 1.0)
+
+
+@pytest.mark.parametrize("declared, loaded, reason", [
+    (None, True, ""),  # plugins written before the declaration: taken to be built for this version
+    (API_VERSION, True, ""),
+    (f"{API_VERSION.split('.')[0]}.0", True, ""),
+    (f"{int(API_VERSION.split('.')[0]) + 1}.0", False, "a new major version is a breaking change"),
+    ("0.9", False, "a new major version is a breaking change"),
+    (f"{API_VERSION.split('.')[0]}.{int(API_VERSION.split('.')[1]) + 1}", False, "upgrade Hodei"),
+    ("1", False, "must be a string 'MAJOR.MINOR'"),
+    (1.0, False, "must be a string 'MAJOR.MINOR'"),
+])
+def test_a_plugin_built_for_another_api_version_is_refused_with_the_reason(
+        declared: Any, loaded: bool, reason: str) -> None:
+    plugin = type_plugin("versioned")
+    if declared is not None:
+        plugin.HODEI_API_VERSION = declared
+    pm = make_plugin_manager(load_entry_points=False, plugins=[("versioned", plugin)])
+    assert ("versioned" in pm.provider_types) is loaded
+    errors = [e.error for e in pm.load_errors if e.name == "versioned"]
+    if loaded:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and errors[0].startswith("refused: ") and reason in errors[0], errors

@@ -233,7 +233,7 @@ def test_rule_hooks_are_called_through_pluggy_one_plugin_at_a_time() -> None:
     # Registered before the built-in rules' plugin would be, by name: the order must not depend on it.
     pm = make_plugin_manager(load_entry_points=False, builtin_rules=False, plugins=[
         ("z-third", Plugin(filters=[OddOut()], rankers=[Longest()])), ("audit", Audit()), ("a-raises", Raises())])
-    from hodei.selection import builtin
+    from hodei.builtin_plugins import selection_rules as builtin
 
     pm.register(builtin, name="hodei.selection")
     traced: list[str] = []

@@ -18,7 +18,10 @@ import pytest
 import sqlalchemy as sa
 from hodei.plugins import make_plugin_manager
 from hodei.selection import build_chain
+from hodei.testing.contract import SelectionContract
 from hodei.testing.selection import provider, selector, state
+from hodei.testing.strategies import fleets
+from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +125,17 @@ def test_hodei_select_uses_the_plugin_and_the_weight_in_hodei_toml(tiers_site, t
 
     bad = hodei("select", "-r", "-", input='{"accepted_tiers": "gold"}')
     assert bad.returncode == 1 and "accepted_tiers" in bad.stderr and "Traceback" not in bad.stderr
+
+
+class TestTheExampleRulesPassTheSelectionContract(SelectionContract):
+    """The suite ``hodei plugin new`` gives every selection plugin, on the example's rules."""
+
+    plugin_name = "tiers"
+    requirement_values = {"accepted_tiers": st.lists(st.sampled_from(["gold", "silver", "bronze"]), unique=True,
+                                                     max_size=3)}
+    fleet = fleets(annotations=st.fixed_dictionaries(
+        {}, optional={"tier": st.sampled_from(["gold", "silver", "bronze", "lead"])}))
+
+    @pytest.fixture(autouse=True)
+    def _installed(self, tiers_site: Path) -> None:
+        """The example pip-installed before ``hodei_pm`` loads the entry points."""

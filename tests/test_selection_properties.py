@@ -14,50 +14,15 @@ from typing import Any
 from hodei.domain import HealthStatus, Provider, ProviderState, Resources
 from hodei.selection import Requirements
 from hodei.selection.report import Page
-from hodei.testing.selection import provider, selector
+from hodei.testing.selection import selector
+from hodei.testing.strategies import fleets, jobs, maybe_amount
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 FILTERS = ["status", "health", "capacity", "resources", "labels", "annotations", "allowed-regions", "image"]
 RANKERS = ["priority", "utilization", "name"]
 
-# Few distinct values, so that matches, near misses (case, spaces) and ties are all common.
-names = st.text(alphabet="abAB", min_size=1, max_size=3)
-regions = st.sampled_from(["eu", "us", "ap", "EU"])
-keys = st.sampled_from(["env", "team", "Env"])
-values = st.sampled_from(["prod", "dev", "Prod", "prod "])
-pairs = st.dictionaries(keys, values, max_size=2)
-maybe_amount = st.none() | st.sampled_from([0, 1, 2, 4])
-
-
-@st.composite
-def providers(draw) -> tuple[list[Provider], dict[str, ProviderState]]:
-    chosen = draw(st.lists(names, unique=True, max_size=8))
-    result, states = [], {}
-    for name in chosen:
-        capabilities = draw(st.none() | st.fixed_dictionaries(
-            {}, optional={"cpu": st.sampled_from([1, 4]), "memory": st.sampled_from([2**30, 2**32]),
-                          "gpu": st.sampled_from([0, 2])}))
-        preferred = draw(st.none() | regions)
-        allowed = draw(st.lists(regions.filter(lambda r, p=preferred: r != p), unique=True, max_size=2))
-        result.append(provider(
-            name, status=draw(st.sampled_from(["ACTIVE", "ACTIVE", "DISABLED", "MAINTENANCE", "UNHEALTHY"])),
-            priority=draw(st.integers(-2, 3)), max_workers=draw(st.sampled_from([1, 2, 3, 5, 1000])),
-            preferred_region=preferred, allowed_regions=tuple(allowed), labels=draw(pairs),
-            annotations=draw(pairs), capabilities=capabilities))
-        states[name] = ProviderState(
-            health=draw(st.none() | st.sampled_from(list(HealthStatus))),
-            active_workers=draw(st.integers(0, 6)), reserved_workers=draw(st.integers(0, 2)),
-            per_worker=Resources(cpu=draw(maybe_amount), memory=draw(st.none() | st.sampled_from([0, 2**30, 2**31])),
-                                 gpu=draw(maybe_amount)))
-    return result, states
-
-
-jobs = st.builds(
-    Requirements,
-    cpu=st.sampled_from([0.0, 0.5, 2.0, 4.0]), memory=st.sampled_from([0, 2**30, 2**31]),
-    gpu=st.sampled_from([0, 1, 2]), required_labels=pairs, required_annotations=pairs,
-    preferred_region=st.none() | regions, allowed_regions=st.lists(regions, unique=True, max_size=2).map(tuple))
+providers = fleets
 
 
 # -- the reference ------------------------------------------------------------------------------
@@ -108,7 +73,8 @@ def reference(ps: list[Provider], states: dict[str, ProviderState], job: Require
     def key(p: Provider) -> tuple:
         s = states[p.name]
         parts = {"priority": -p.priority, "name": p.name,
-                 "utilization": Fraction(s.active_workers + s.reserved_workers, p.max_workers) if weight else 0}
+                 # A score is in [0, 1]: a provider over its max_workers (no capacity filter) is as full as full.
+                 "utilization": min(Fraction(s.active_workers + s.reserved_workers, p.max_workers), 1) if weight else 0}
         return (*(parts[r] for r in rankers), p.name)
 
     ranking = [p.name for p in sorted(members, key=key)]

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from hodei import database
+from hodei.builtin_plugins import static_provider
 from hodei.cli import main
 from hodei.errors import InvalidInput
 from hodei.plugins import make_plugin_manager
@@ -26,7 +27,6 @@ from hodei.selection import Requirements, build_chain, parse_requirements
 from hodei.services.local import OnDatabase, on_database
 from hodei.settings import WorkerSettings
 from hodei.store import Store
-from hodei.testing import static_provider
 from hodei.worker_spec import image_allowed
 from hodei.workers import NoProviderAvailable, Reconciler, WorkerState
 from hypothesis import given, settings

@@ -9,13 +9,13 @@ from typing import Any
 import anyio
 import pytest
 from hodei import database
+from hodei.builtin_plugins import static_provider
 from hodei.domain import BackendWorker, HealthStatus
 from hodei.plugins import make_plugin_manager
 from hodei.selection import build_chain
 from hodei.services.local import on_database
 from hodei.settings import WorkerSettings
 from hodei.store import Store
-from hodei.testing import static_provider
 from hodei.workers import (
     IllegalTransition,
     NoProviderAvailable,

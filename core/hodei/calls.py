@@ -1,9 +1,11 @@
 """Calling provider hooks from the event loop, and running a plugin's blocking SDK calls off it.
 
-The core calls a provider hook through :func:`call_provider_hook`: only the plugin serving the
-provider's type is asked (see ``HodeiPluginManager.provider_hook_caller``), the answer is awaited
-when it is awaitable, and the whole call is bounded in time. A plugin runs its blocking SDK calls
-through :func:`run_sdk_call` (or :func:`run_blocking`), in a worker thread, never on the loop.
+The core calls the provider hooks through :class:`ProviderHooks` (``pm.provider_hooks``): one typed
+method per hook, routed to the plugin serving the provider's type (see
+``HodeiPluginManager.provider_hook_caller``), awaited when the answer is awaitable, bounded in time,
+and the answer checked to be of the hook's type. :func:`call_provider_hook` is the untyped call
+under it, by hook name. A plugin runs its blocking SDK calls through :func:`run_sdk_call` (or
+:func:`run_blocking`), in a worker thread, never on the loop.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import importlib
 import inspect
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
 from hodei.deadline import Deadline
-from hodei.domain import Provider
+from hodei.domain import BackendWorker, Capacity, HealthResult, Provider, WorkerHandle, WorkerRequest
 from hodei.errors import UnknownProviderType
 
 if TYPE_CHECKING:
@@ -113,3 +115,49 @@ async def call_provider_hook(pm: HodeiPluginManager, hook_name: str, provider: P
         if inspect.isawaitable(result):
             result = await result
     return result
+
+
+def _answer(value: Any, kind: type[T], hook: str, provider: Provider) -> T:
+    if not isinstance(value, kind):
+        raise TypeError(f"the plugin for {provider.provider_type!r} answered {hook} with {type(value).__name__}, "
+                        f"not a {kind.__name__}")
+    return value
+
+
+class ProviderHooks:
+    """The provider hooks as typed calls: ``await pm.provider_hooks.health_check(provider, timeout)``.
+
+    Each call is routed to the plugin serving the provider's type, bounded by ``timeout`` seconds
+    (``TimeoutError``), awaited when the plugin answers with an awaitable, and its answer checked to be
+    of the hook's type (``TypeError`` naming the type otherwise). No plugin serving the type, or a
+    ``None`` answer, raises :class:`~hodei.errors.UnknownProviderType`.
+    """
+
+    def __init__(self, pm: HodeiPluginManager) -> None:
+        self._pm = pm
+
+    def validate_config(self, provider_type: str, config: Any) -> dict[str, Any]:
+        """``config`` checked and normalised by the type's plugin (synchronous, like the hook)."""
+        return self._pm.validate_config(provider_type, config)
+
+    async def health_check(self, provider: Provider, timeout: float) -> HealthResult:
+        result = await call_provider_hook(self._pm, "hodei_health_check", provider, timeout)
+        return _answer(result, HealthResult, "hodei_health_check", provider)
+
+    async def capacity(self, provider: Provider, timeout: float) -> Capacity:
+        result = await call_provider_hook(self._pm, "hodei_capacity", provider, timeout)
+        return _answer(result, Capacity, "hodei_capacity", provider)
+
+    async def provision(self, provider: Provider, request: WorkerRequest, timeout: float) -> WorkerHandle:
+        result = await call_provider_hook(self._pm, "hodei_provision", provider, timeout, request=request)
+        return _answer(result, WorkerHandle, "hodei_provision", provider)
+
+    async def deprovision(self, provider: Provider, handle: WorkerHandle, timeout: float) -> None:
+        await call_provider_hook(self._pm, "hodei_deprovision", provider, timeout, handle=handle)
+
+    async def list_workers(self, provider: Provider, timeout: float) -> list[BackendWorker]:
+        result = await call_provider_hook(self._pm, "hodei_list_workers", provider, timeout)
+        if isinstance(result, (str, bytes, Mapping)) or not hasattr(result, "__iter__"):
+            raise TypeError(f"the plugin for {provider.provider_type!r} answered hodei_list_workers with "
+                            f"{type(result).__name__}, not a list of BackendWorker")
+        return [_answer(worker, BackendWorker, "hodei_list_workers", provider) for worker in result]

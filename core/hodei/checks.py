@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from hodei import limits
-from hodei.calls import call_provider_hook
 from hodei.domain import Capacity, HealthResult, HealthStatus, Provider
 from hodei.plugins import HodeiPluginManager
 from hodei.redaction import scrub, shorten
@@ -37,9 +36,7 @@ async def check_provider(pm: HodeiPluginManager, provider: Provider, timeout: fl
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     try:
-        health = await call_provider_hook(pm, "hodei_health_check", provider, timeout)
-        if not isinstance(health, HealthResult):
-            raise TypeError(f"the health check returned {type(health).__name__}, not a HealthResult")
+        health = await pm.provider_hooks.health_check(provider, timeout)
     except Exception as exc:
         health = HealthResult.unhealthy(_failure(exc, timeout, "the health check"))
     # What a backend answers is kept and shown: cut to the limit, no credential it happened to quote.
@@ -47,9 +44,7 @@ async def check_provider(pm: HodeiPluginManager, provider: Provider, timeout: fl
     capacity, capacity_error = None, ""
     if health.status is not HealthStatus.UNHEALTHY:
         try:
-            capacity = await call_provider_hook(pm, "hodei_capacity", provider, timeout)
-            if not isinstance(capacity, Capacity):
-                raise TypeError(f"the capacity report was {type(capacity).__name__}, not a Capacity")
+            capacity = await pm.provider_hooks.capacity(provider, timeout)
         except Exception as exc:
             capacity, capacity_error = None, shorten(scrub(_failure(exc, timeout, "the capacity report")),
                                                      limits.HEALTH_REASON_CHARS)

@@ -5,11 +5,11 @@ Calling convention (see docs/plugin-authors.md):
 * Hooks are called with keyword arguments only. An implementation may accept fewer arguments
   than the spec lists, so specs can grow without breaking plugins.
 * Provider hooks (:data:`PROVIDER_HOOKS`) are routed by provider type: the core calls them
-  through ``HodeiPluginManager.provider_hook_caller(hook, type)``, which leaves out the plugins
-  serving *other* types: the plugin serving the provider's type answers, and plugins serving no
-  type (hook wrappers: tracing, timing) still see the call. A plain ``@hookimpl`` is enough; an
-  implementation is never asked about another plugin's type. They stay ``firstresult``: the first
-  answer other than ``None`` is the answer.
+  through ``pm.provider_hooks`` (typed, on ``HodeiPluginManager.provider_hook_caller(hook, type)``),
+  which reaches only the plugin serving the provider's type, and the ``wrapper=True``
+  implementations (tracing, timing) of plugins serving no type. A plain ``@hookimpl`` is enough; an
+  implementation is never asked about another plugin's type, and a plain one in a plugin serving
+  no type is never called. They stay ``firstresult``: the first answer other than ``None`` is the answer.
 * Provider hooks may return their value directly or an awaitable of it (an ``async def``). The
   core awaits it on its event loop under the call's timeout, so an implementation must never
   block: run a blocking SDK call with ``hodei.run_sdk_call`` (or ``hodei.run_blocking``).
@@ -20,7 +20,7 @@ Calling convention (see docs/plugin-authors.md):
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
 
@@ -34,7 +34,15 @@ from hodei.domain import (
     WorkerRequest,
 )
 
+if TYPE_CHECKING:
+    from hodei.selection.rules import AnyFilter, AnyRanker
+
 PROJECT_NAME = "hodei"
+
+API_VERSION: Final = "1.0"
+"""The version of this hook API, ``MAJOR.MINOR`` (docs/plugin-authors.md, "Stability"). A plugin says
+which version it was built for with ``HODEI_API_VERSION = "1.0"`` (a module or object attribute of
+its entry point); a plugin built for another major version, or a newer minor one, is refused."""
 
 PROVIDER_HOOKS = ("hodei_validate_config", "hodei_health_check", "hodei_capacity", "hodei_provision",
                   "hodei_deprovision", "hodei_list_workers")
@@ -160,25 +168,29 @@ def hodei_list_workers(
 
 
 @hookspec
-def hodei_selection_filters() -> Sequence[Any]:
-    """Contribute hard filters to the selection chain (see :class:`hodei.selection.Filter`).
+def hodei_selection_filters() -> Sequence[AnyFilter]:
+    """Contribute hard filters to the selection chain (:class:`hodei.selection.FilterRule` or
+    :class:`hodei.selection.IndexedFilterRule`; the base classes ``Filter``, ``IndexedFilter``).
 
     A filter has a unique ``name`` (how ``hodei.toml`` orders or removes it) and sees the whole
     candidate set of a decision at once (``admit(candidates, job)``, or ``mask(index, job)``
     answered from the core's cached indexes), so a decision costs one call per filter, not one
-    per provider; it gives a reason (``explain``) only when an explanation is asked for.
+    per provider; it gives a reason (``explain``) only when an explanation is asked for, and says
+    with ``on_error`` whether a decision skips it (``"open"``, the default) or rejects every
+    provider it was asked about (``"closed"``) when it raises.
 
-    :returns: a list of filter objects.
+    :returns: a list of filters; anything else in it is left out and reported.
     """
 
 
 @hookspec
-def hodei_selection_rankers() -> Sequence[Any]:
-    """Contribute rank rules to the selection chain (see :class:`hodei.selection.Ranker`).
+def hodei_selection_rankers() -> Sequence[AnyRanker]:
+    """Contribute rank rules to the selection chain (:class:`hodei.selection.OrderingRule` or
+    :class:`hodei.selection.ScoringRule`; the base class ``Ranker``).
 
     A ranker has a unique ``name`` and ranks the candidates of the chosen region tier in one call:
-    an ordering rule returns sort keys, a scoring rule returns scores that are summed with the
-    weights from ``hodei.toml``.
+    an ordering rule returns sort keys, a scoring rule returns finite scores, normalised into
+    ``[0, 1]`` (checked), that are summed with the weights from ``hodei.toml``.
 
-    :returns: a list of ranker objects.
+    :returns: a list of rankers; anything else in it is left out and reported.
     """

@@ -11,20 +11,26 @@ import re
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from hodei import hookspecs
+from hodei.builtin_plugins import BUILTIN_PLUGINS
 from hodei.domain import ProviderType
 from hodei.errors import UnknownProviderType
+
+if TYPE_CHECKING:
+    from hodei.calls import ProviderHooks
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "hodei"
 # Plugins that ship in the core but load only when named in `[plugins] enable` (or $HODEI_PLUGINS_ENABLE):
 # `static` serves a provider type for tests, benchmarks and dry runs, never wanted in production.
-OPTIONAL_PLUGINS = {"static": "hodei.testing.static_provider"}
+OPTIONAL_PLUGINS = {p.name: p.module for p in BUILTIN_PLUGINS if p.optional}
+_API_VERSION = re.compile(r"(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})")
 _TYPE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
@@ -64,6 +70,9 @@ class HodeiPluginManager(pluggy.PluginManager):
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """Register ``plugin``; refuse it whole if it declares a taken provider type or an unknown hook,
         or if it is not hashable."""
+        refusal = api_version_refusal(plugin)
+        if refusal:
+            raise ValueError(refusal)
         try:
             hash(plugin)
         except TypeError:
@@ -86,6 +95,11 @@ class HodeiPluginManager(pluggy.PluginManager):
                 raise pluggy.PluginValidationError(plugin, f"implements unknown hook(s) {', '.join(unknown)}")
             for ptype in declared:
                 self._types[ptype.name] = replace(ptype, plugin_name=plugin_name)
+            if not declared:
+                for hook in self._unrouted_hooks(plugin):
+                    log.warning("plugin %s declares no provider type, so its %s is never called: a provider hook "
+                                "reaches the plugin serving the provider's type, and wrapper=True implementations",
+                                plugin_name, hook)
             return plugin_name
         finally:
             # Routes built before the new plugin's types were known would send it foreign calls.
@@ -131,14 +145,30 @@ class HodeiPluginManager(pluggy.PluginManager):
 
     # -- routing ------------------------------------------------------------------------------
 
+    @cached_property
+    def provider_hooks(self) -> ProviderHooks:
+        """The provider hooks as typed calls, routed by type (:class:`hodei.calls.ProviderHooks`)."""
+        from hodei.calls import ProviderHooks
+
+        return ProviderHooks(self)
+
+    def _unrouted_hooks(self, plugin: object) -> list[str]:
+        """The provider hooks ``plugin`` implements that no route calls, as it serves no type: those that
+        are not wrappers."""
+        return sorted(caller.name for caller in self.get_hookcallers(plugin) or ()
+                      if caller.name in hookspecs.PROVIDER_HOOKS
+                      and any(impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper)
+                              for impl in caller.get_hookimpls()))
+
     def provider_hook_caller(self, hook_name: str, provider_type: str) -> pluggy.HookCaller:
         """The provider hook ``hook_name`` as it is called for providers of ``provider_type``.
 
         A pluggy subset hook caller (``subset_hook_caller``, as pytest routes hooks per directory)
-        without the plugins that serve *other* provider types: it calls the implementations of
-        the plugin serving this type and of plugins that serve no type at all, so hook wrappers
-        (tracing, timing, audit) still see the call, and ``pm.enable_tracing()`` traces it. Built
-        once per (hook, type) and rebuilt after any plugin is registered or unregistered.
+        that calls the implementation of the plugin serving this type, and the hook wrappers
+        (``wrapper=True``: tracing, timing, audit) of plugins that serve no type at all, so they
+        still see the call, and ``pm.enable_tracing()`` traces it. A plain implementation in a plugin
+        serving no type is left out: it would answer for every type. Built once per (hook, type) and
+        rebuilt after any plugin is registered or unregistered.
 
         :raises UnknownProviderType: when no loaded plugin serves ``provider_type``.
         :raises ValueError: when ``hook_name`` is not a provider hook.
@@ -151,7 +181,13 @@ class HodeiPluginManager(pluggy.PluginManager):
             raise ValueError(f"{hook_name!r} is not a provider hook (one of {', '.join(hookspecs.PROVIDER_HOOKS)})")
         owner = self.provider_type(provider_type).plugin_name
         others = {t.plugin_name for t in self._types.values()} - {owner}
-        caller = self.subset_hook_caller(hook_name, remove_plugins=[self.get_plugin(name) for name in others])
+        removed = [self.get_plugin(name) for name in others]
+        # A plugin serving no type keeps only its wrappers of the hook (pluggy removes per plugin, and a
+        # plugin has one implementation of a hook: a wrapper or not).
+        removed += [impl.plugin for impl in getattr(self.hook, hook_name).get_hookimpls()
+                    if impl.plugin_name != owner and impl.plugin_name not in others
+                    and not (impl.wrapper or impl.hookwrapper)]
+        caller = self.subset_hook_caller(hook_name, remove_plugins=removed)
         self._routes[key] = caller
         return caller
 
@@ -180,6 +216,31 @@ class HodeiPluginManager(pluggy.PluginManager):
             hooks = sorted(c.name for c in self.get_hookcallers(plugin) or ())
             infos.append(PluginInfo(name, distribution, version, hooks, sorted(types_by_plugin.get(name, []))))
         return infos
+
+
+def api_version_refusal(plugin: object) -> str:
+    """Why ``plugin`` cannot be loaded for the hook API version it declares (``HODEI_API_VERSION``), or "".
+
+    A plugin built for this API's major version and a minor version up to this one's is loaded; one that
+    declares none is taken to be built for this version (plugins written before the declaration).
+    """
+    declared = getattr(plugin, "HODEI_API_VERSION", None)
+    if declared is None:
+        return ""
+    ours = hookspecs.API_VERSION
+    match = _API_VERSION.fullmatch(declared) if isinstance(declared, str) else None
+    if match is None:
+        return (f"refused: HODEI_API_VERSION must be a string 'MAJOR.MINOR' (this Hodei's is {ours!r}), "
+                f"got {declared!r}")
+    major, minor = int(match[1]), int(match[2])
+    our_major, our_minor = (int(part) for part in ours.split("."))
+    if major != our_major:
+        return (f"refused: built for Hodei plugin API {declared}; this Hodei speaks {ours} (a new major version "
+                f"is a breaking change: install a version of the plugin built for {our_major}.x)")
+    if minor > our_minor:
+        return (f"refused: built for Hodei plugin API {declared}, newer than this Hodei's {ours} (it may use "
+                f"hooks this Hodei does not have: upgrade Hodei)")
+    return ""
 
 
 def _declared_types(plugin: object) -> list[ProviderType]:
@@ -225,9 +286,7 @@ def make_plugin_manager(
 
     pm = HodeiPluginManager()
     if builtin_rules:
-        from hodei.selection import builtin
-
-        pm.register_plugin(builtin, "hodei.selection", distribution="hodei", version=__version__)
+        _register_builtins(pm, __version__)
     for name, plugin in plugins:
         pm.register_plugin(plugin, name, distribution="hodei", version=__version__)
     allowed = set(allow or ())
@@ -264,6 +323,13 @@ def make_plugin_manager(
     for name in sorted((allowed | denied) - {ep.name for ep in installed} - set(OPTIONAL_PLUGINS)):
         log.warning("hodei.toml names plugin %r in an allow/deny list but no such plugin is installed", name)
     return pm
+
+
+def _register_builtins(pm: HodeiPluginManager, version: str) -> None:
+    for builtin in BUILTIN_PLUGINS:
+        if not builtin.optional:
+            pm.register_plugin(importlib.import_module(builtin.module), builtin.name, distribution="hodei",
+                               version=version)
 
 
 def _register_optionals(pm: HodeiPluginManager, enable: set[str], denied: set[str], version: str) -> None:

@@ -105,6 +105,7 @@ from hodei.cli import (
     config_cmd,
     daemons_cmd,
     db_cmd,
+    plugin_cmd,
     plugins_cmd,
     providers_cmd,
     select_cmd,
@@ -113,6 +114,7 @@ from hodei.cli import (
 )
 
 main.add_command(plugins_cmd.plugins)
+main.add_command(plugin_cmd.plugin)
 main.add_command(db_cmd.db)
 main.add_command(config_cmd.config)
 main.add_command(providers_cmd.providers)

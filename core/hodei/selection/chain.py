@@ -13,15 +13,26 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
 from hodei.errors import InvalidInput, Problem
 from hodei.selection.candidates import Candidate
 from hodei.selection.requirements import BUILTIN_FIELDS, Requirements, parse_requirements, requirements_model
+from hodei.selection.rules import (
+    ON_ERROR,
+    AnyFilter,
+    AnyRanker,
+    FilterRule,
+    IndexedFilterRule,
+    OrderingRule,
+    ScoringRule,
+    checked_scores,
+    is_scoring,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +44,7 @@ LAST_RANKER = "name"
 
 @dataclass(frozen=True)
 class RankStep:
-    ranker: Any
+    ranker: AnyRanker
     weight: float | None  # None: an ordering rule
 
     @property
@@ -44,14 +55,14 @@ class RankStep:
 class SelectionChain:
     """An ordered list of filters and rank steps, and the requirements model they accept."""
 
-    def __init__(self, filters: Sequence[Any], steps: Sequence[RankStep], *,
+    def __init__(self, filters: Sequence[AnyFilter], steps: Sequence[RankStep], *,
                  problems: Sequence[str] = (), origins: Mapping[str, str] | None = None):
         self.filters = list(filters)
         self.steps = list(steps)
         self.problems = list(problems)
         self.origins = dict(origins or {})  # rule name -> plugin name
         # A filter with mask() answers from the index; otherwise admit() is called with the candidates.
-        self.indexed = {f.name for f in self.filters if callable(getattr(f, "mask", None))}
+        self.indexed = {f.name for f in self.filters if isinstance(f, IndexedFilterRule)}
         fields: dict[str, tuple[Any, Any]] = {}
         for rule in [*self.filters, *(s.ranker for s in self.steps)]:
             fields.update(getattr(rule, "requirement_fields", None) or {})
@@ -60,7 +71,7 @@ class SelectionChain:
         # Leading ordering rules that depend only on provider rows: the index sorts by them once.
         self.static_prefix: list[RankStep] = []
         for step in self.steps:
-            if step.weight is not None or not getattr(step.ranker, "static", False):
+            if step.weight is not None or getattr(step.ranker, "static", False) is not True:
                 break
             self.static_prefix.append(step)
         self.dynamic_steps = self.steps[len(self.static_prefix):]
@@ -82,7 +93,7 @@ class SelectionChain:
         columns = []
         for step in self.static_prefix:
             try:
-                columns.append(list(step.ranker.key(candidates, Requirements())))
+                columns.append(list(_ordering(step).key(candidates, Requirements())))
             except Exception:
                 log.exception("ranker %r failed while ordering providers; it is left out", step.name)
         return list(zip(*columns, strict=True)) if columns else [()] * len(candidates)
@@ -96,12 +107,13 @@ class SelectionChain:
         score_column: int | None = None
         for step in steps:
             try:
+                values: list[Any]
                 if step.weight is None:
-                    values = list(step.ranker.key(candidates, job))
+                    values = list(_ordering(step).key(candidates, job))
+                    if len(values) != count:
+                        raise ValueError(f"returned {len(values)} keys for {count} candidates")
                 else:
-                    values = [float(v) for v in step.ranker.score(candidates, job)]
-                if len(values) != count:
-                    raise ValueError(f"returned {len(values)} values for {count} candidates")
+                    values = checked_scores(step.ranker, candidates, job)
             except Exception as exc:
                 # One broken rule must not stop placement: rank without it and say so.
                 message = f"ranker {step.name!r} failed and was left out: {type(exc).__name__}: {exc}"
@@ -123,20 +135,29 @@ class SelectionChain:
         return (list(zip(*columns, strict=True)) if columns else [()] * count), scores
 
 
+def _ordering(step: RankStep) -> OrderingRule:
+    return cast(OrderingRule, step.ranker)  # checked when the chain was built (isinstance is too slow here)
+
+
 def _rule_problem(kind: str, rule: Any, plugin: str, taken: Mapping[str, str]) -> str | None:
     name = getattr(rule, "name", None)
     if not isinstance(name, str) or not RULE_NAME.fullmatch(name):
         return f"plugin {plugin!r}: a {kind} has no valid name ({name!r}; expected {RULE_NAME.pattern})"
     if name in taken:
         return f"plugin {plugin!r}: {kind} {name!r} is already provided by plugin {taken[name]!r}"
-    if kind == "filter" and not (callable(getattr(rule, "mask", None)) or callable(getattr(rule, "admit", None))):
-        return f"plugin {plugin!r}: filter {name!r} has neither admit() nor mask()"
+    if kind == "filter":
+        if not isinstance(rule, (FilterRule, IndexedFilterRule)):
+            return f"plugin {plugin!r}: filter {name!r} has neither admit() nor mask()"
+        policy = getattr(rule, "on_error", "open")
+        if policy not in ON_ERROR:
+            return (f"plugin {plugin!r}: filter {name!r} has on_error {policy!r} "
+                    f"(expected one of {', '.join(map(repr, ON_ERROR))})")
     if kind == "ranker":
         weight = getattr(rule, "weight", None)
-        if weight is None and not callable(getattr(rule, "key", None)):
+        if weight is None and not isinstance(rule, OrderingRule):
             return f"plugin {plugin!r}: ordering ranker {name!r} has no key()"
-        if weight is not None and (not isinstance(weight, (int, float)) or not math.isfinite(weight)
-                                   or not callable(getattr(rule, "score", None))):
+        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                                   or not math.isfinite(weight) or not isinstance(rule, ScoringRule)):
             return f"plugin {plugin!r}: scoring ranker {name!r} needs a finite weight and a score()"
     fields = getattr(rule, "requirement_fields", None) or {}
     clash = sorted(set(fields) & set(BUILTIN_FIELDS))
@@ -162,6 +183,9 @@ def _collect(pm: Any, hook_name: str, kind: str, problems: list[str],
         others = [plugin for name, plugin in contributors.items() if name != plugin_name]
         try:
             answers = pm.subset_hook_caller(hook_name, remove_plugins=others)()
+            for answer in answers:
+                if answer is not None and (isinstance(answer, (str, bytes, Mapping)) or not isinstance(answer, Iterable)):
+                    raise TypeError(f"returned {type(answer).__name__}, not a list of {kind}s")
             contributed = [rule for answer in answers for rule in (answer or ())]
         except Exception as exc:
             problems.append(f"plugin {plugin_name!r}: {hook_name} failed: {type(exc).__name__}: {exc}")
@@ -232,12 +256,12 @@ def build_chain(pm: Any, filters: Sequence[str] | None = None, rankers: Sequence
         ranker = by_name.get(name)
         if ranker is None:
             bad.append(Problem(f"selection.weights.{name}", "no scoring ranker of that name is in the chain"))
-        elif getattr(ranker, "weight", None) is None:
+        elif not is_scoring(ranker):
             bad.append(Problem(f"selection.weights.{name}", f"{name!r} is an ordering rule; it takes no weight"))
         elif not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
             bad.append(Problem(f"selection.weights.{name}", f"must be a finite number >= 0, got {value!r}"))
     if bad:
         raise InvalidInput(bad, subject="invalid [selection] in hodei.toml")
-    steps = [RankStep(r, None if getattr(r, "weight", None) is None else float(weights.get(r.name, r.weight)))
-             for r in chosen_rankers]
+    steps = [RankStep(r, float(weights.get(r.name, r.weight)) if isinstance(r, ScoringRule) and is_scoring(r)
+                      else None) for r in chosen_rankers]
     return SelectionChain(chosen_filters, steps, problems=problems, origins=origins)

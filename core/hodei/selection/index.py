@@ -16,6 +16,7 @@ from typing import Any
 
 from hodei.domain import HealthStatus, Provider, ProviderState
 from hodei.selection.candidates import Candidate
+from hodei.selection.rules import Mask
 from hodei.worker_spec import image_allowed
 
 _BYTE_BITS = tuple(tuple(bit for bit in range(8) if byte >> bit & 1) for byte in range(256))
@@ -88,6 +89,7 @@ class ProviderIndex:
         self.by_id = {c.provider.id: c for c in self.candidates}
         self.by_name = {c.name: c for c in self.candidates}
         self.all = (1 << len(self.candidates)) - 1
+        self._mask_all = Mask(self.all)  # every filter that lets a job through asks for it
         status: dict[str, list[int]] = {}
         preferred: dict[str, list[int]] = {}
         allowed: dict[str, list[int]] = {}
@@ -106,6 +108,61 @@ class ProviderIndex:
         self.run_images = mask_of((c.index for c in self.candidates if c.images is not None), len(self.candidates))
         self._image_masks: dict[str, int] = {}
         self._refresh_state_masks()
+
+    @classmethod
+    def of_candidates(cls, candidates: Sequence[Candidate]) -> ProviderIndex:
+        """An index of the providers of ``candidates`` in their current state (a filter's ``admit`` on
+        the masks it answers from)."""
+        states = {c.provider.id: ProviderState(health=c.health, health_reason=c.health_reason,
+                                               active_workers=c.active_workers, reserved_workers=c.reserved_workers,
+                                               per_worker=c.resources) for c in candidates}
+        return cls([c.provider for c in candidates], states)
+
+    # -- the lookups an IndexedFilter answers from: opaque masks --------------------------------
+
+    def mask_all(self) -> Mask:
+        """Every provider of the index."""
+        return self._mask_all
+
+    def mask_status(self, status: str) -> Mask:
+        """The providers whose status is ``status`` (``"ACTIVE"``, ``"DISABLED"``, ...)."""
+        return Mask(self.by_status.get(status, 0))
+
+    def mask_unhealthy(self) -> Mask:
+        """The providers whose last health check was Unhealthy."""
+        return Mask(self.unhealthy)
+
+    def mask_full(self) -> Mask:
+        """The providers with no free worker slot."""
+        return Mask(self.full)
+
+    def mask_labels(self, pairs: Mapping[str, str]) -> Mask:
+        """The providers whose ``required_labels`` hold every pair."""
+        return Mask(self.having_all(self.labels, pairs))
+
+    def mask_annotations(self, pairs: Mapping[str, str]) -> Mask:
+        """The providers whose ``annotations`` hold every pair."""
+        return Mask(self.having_all(self.annotations, pairs))
+
+    def mask_regions(self, regions: Iterable[str]) -> Mask:
+        """The providers that may run in one of ``regions`` (those with no regions run anywhere)."""
+        return Mask(self.runs_in_any(regions))
+
+    def mask_resource(self, name: str, amount: float) -> Mask:
+        """The providers that can give one worker ``amount`` of ``name`` (``cpu``, ``memory``, ``gpu``)."""
+        return Mask(self.with_resource(name, amount))
+
+    def mask_image(self, image: str) -> Mask:
+        """The providers whose config allows the job image ``image``."""
+        return Mask(self.running_image(image))
+
+    def mask_runs_images(self) -> Mask:
+        """The providers whose type runs job images at all (their config has ``allowed_images``)."""
+        return Mask(self.run_images)
+
+    def mask_where(self, predicate: Callable[[Candidate], bool]) -> Mask:
+        """The providers for which ``predicate`` holds: one call per provider, so cache what you can."""
+        return Mask(mask_of((c.index for c in self.candidates if predicate(c)), len(self.candidates)))
 
     # -- state ------------------------------------------------------------------------------
 

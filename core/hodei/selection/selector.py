@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from hodei.domain import Provider, ProviderState
 from hodei.errors import NotFound, Problem
@@ -25,7 +25,18 @@ from hodei.selection.index import ProviderIndex, mask_of
 from hodei.selection.pages import page_token
 from hodei.selection.report import SHOWN, Cause, Check, Explanation, Page, Ranked, Rejection, Report
 from hodei.selection.requirements import Requirements
-from hodei.selection.rules import Filter, Reason, as_reason
+from hodei.selection.rules import (
+    AnyFilter,
+    Filter,
+    FilterRule,
+    IndexedFilterRule,
+    Mask,
+    OrderingRule,
+    Reason,
+    as_reason,
+    mask_bits,
+    on_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,24 +104,35 @@ class Selector:
 
     # -- the one decision path ----------------------------------------------------------------
 
-    def _apply(self, rule: Any, mask: int, job: Requirements, warnings: list[str]) -> int:
-        """``mask`` narrowed to the providers ``rule`` admits. A failing rule admits all, and says so."""
+    def _apply(self, rule: AnyFilter, mask: int, job: Requirements, warnings: list[str]) -> int:
+        """``mask`` narrowed to the providers ``rule`` admits. A failing rule admits all of ``mask`` (it fails
+        open, the default) or none (``on_error = "closed"``), and says so."""
         try:
+            # The chain sorted its filters when it was built (the protocols' isinstance is too slow here).
             if rule.name in self.chain.indexed:
-                return mask & rule.mask(self.index, job)
+                answer = cast(IndexedFilterRule, rule).mask(self.index, job)
+                if isinstance(answer, Mask):
+                    return mask & mask_bits(answer)
+                if isinstance(answer, int) and not isinstance(answer, bool) and answer >= 0:
+                    return mask & answer  # a plugin written before masks were opaque: the bits themselves
+                raise TypeError(f"mask() returned {type(answer).__name__}, not a hodei.selection.Mask")
             members = self.index.members(mask)
-            verdicts = list(rule.admit(members, job))
+            verdicts = list(cast(FilterRule, rule).admit(members, job))
             if len(verdicts) != len(members):
                 raise ValueError(f"returned {len(verdicts)} verdicts for {len(members)} candidates")
             return mask_of((c.index for c, admitted in zip(members, verdicts, strict=True) if admitted),
                            len(self.index.candidates))
         except Exception as exc:
-            # Failing open keeps jobs placed when a third-party rule breaks; the warning makes it visible.
-            message = f"filter {rule.name!r} failed and was skipped: {type(exc).__name__}: {exc}"
+            # Failing open (the default) keeps jobs placed when a third-party rule breaks; a filter that
+            # guards something that must hold (a licence, a data residency rule) fails closed instead.
+            # Either way the warning makes it visible.
+            closed = on_error(rule) == "closed"
+            outcome = "rejected every provider it was asked about" if closed else "was skipped"
+            message = f"filter {rule.name!r} failed and {outcome}: {type(exc).__name__}: {exc}"
             log.error(message)
             if message not in warnings:
                 warnings.append(message)
-            return mask
+            return 0 if closed else mask
 
     def _tiers(self, mask: int, job: Requirements) -> list[tuple[str, int]]:
         """``mask`` split into the region tiers, best first, each without the ones before it."""
@@ -353,7 +375,7 @@ class Selector:
                             f"(utilization {a.utilization:.0%} against {b.utilization:.0%})")
                 continue
             try:
-                mine, theirs = step.ranker.key([a, b], job)
+                mine, theirs = cast(OrderingRule, step.ranker).key([a, b], job)
             except Exception:
                 continue
             if mine != theirs:

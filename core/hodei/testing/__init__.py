@@ -1,4 +1,4 @@
-"""Helpers for testing Hodei and its plugins: fixtures, a ``static`` provider type, a contract suite."""
+"""Helpers for testing Hodei and its plugins: fixtures, selection helpers, the contract suites."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def backend_unavailable(reason: str) -> NoReturn:
     CI sets ``HODEI_REQUIRE_BACKENDS=1`` so that a missing database or engine can never pass
     unnoticed as a skip.
     """
-    # Imported here: the `static` plugin lives in this package and loads (when enabled) without pytest.
+    # Imported here: tools and benchmarks use hodei.testing (its selection helpers) without pytest.
     import pytest
 
     if backends_required():

@@ -1,4 +1,5 @@
-"""A contract suite every provider plugin runs from its own ``tests/`` against its own type.
+"""The contract suites plugins run from their own ``tests/``: :class:`ProviderContract` for a provider
+type, :class:`SelectionContract` for selection rules.
 
 Subclass in a test module (pytest collects the inherited tests)::
 
@@ -20,7 +21,7 @@ Subclass in a test module (pytest collects the inherited tests)::
 :func:`hodei.testing.backend_unavailable` when it is not).
 
 Every hook is called the way the core calls it: routed to the plugin serving the type
-(``pm.validate_config``, ``hodei.calls.call_provider_hook``), never through ``pm.hook`` directly.
+(``pm.provider_hooks``, typed), never through ``pm.hook`` directly.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import anyio
@@ -39,19 +40,32 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hodei.calls import call_provider_hook
 from hodei.domain import (
     BackendWorker,
     Capacity,
     HealthResult,
     HealthStatus,
     Provider,
+    ProviderState,
     WorkerHandle,
     WorkerRequest,
 )
 from hodei.errors import ConfigError, InvalidInput
 from hodei.hookspecs import PROVIDER_HOOKS
 from hodei.plugins import HodeiPluginManager
+from hodei.selection import (
+    FilterRule,
+    IndexedFilterRule,
+    Mask,
+    OrderingRule,
+    Reason,
+    Requirements,
+    ScoringRule,
+    Selector,
+    build_chain,
+)
+from hodei.selection.rules import checked_scores, is_scoring
+from hodei.testing.strategies import fleets, jobs
 
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=60)
 JSON_VALUES = st.recursive(
@@ -218,30 +232,30 @@ class LifecycleContract:
         return anyio.run(coro_fn, *args)
 
     def test_health_check_answers_healthy_or_degraded(self, hodei_pm: HodeiPluginManager, live_provider: Provider) -> None:
-        result = self._run(call_provider_hook, hodei_pm, "hodei_health_check", live_provider, self.timeout)
+        result = self._run(hodei_pm.provider_hooks.health_check, live_provider, self.timeout)
         assert isinstance(result, HealthResult)
         assert result.status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED), result.reason
 
     def test_capacity_reports_a_count(self, hodei_pm: HodeiPluginManager, live_provider: Provider) -> None:
-        result = self._run(call_provider_hook, hodei_pm, "hodei_capacity", live_provider, self.timeout)
+        result = self._run(hodei_pm.provider_hooks.capacity, live_provider, self.timeout)
         assert isinstance(result, Capacity)
         assert result.active_workers >= 0
 
     def test_provision_list_deprovision_round_trip(self, hodei_pm: HodeiPluginManager, live_provider: Provider) -> None:
-        pm, timeout = hodei_pm, self.timeout
+        hooks, timeout = hodei_pm.provider_hooks, self.timeout
         worker_id = f"contract-{uuid.uuid4().hex[:12]}"
         request = WorkerRequest(worker_id=worker_id, server_address="127.0.0.1:50051", token="s3cr3t-token")
 
         async def scenario() -> tuple[WorkerHandle, list[BackendWorker], list[BackendWorker], int, int]:
-            before = (await call_provider_hook(pm, "hodei_capacity", live_provider, timeout)).active_workers
-            handle = await call_provider_hook(pm, "hodei_provision", live_provider, timeout, request=request)
+            before = (await hooks.capacity(live_provider, timeout)).active_workers
+            handle = await hooks.provision(live_provider, request, timeout)
             try:
-                listed = list(await call_provider_hook(pm, "hodei_list_workers", live_provider, timeout))
-                during = (await call_provider_hook(pm, "hodei_capacity", live_provider, timeout)).active_workers
+                listed = await hooks.list_workers(live_provider, timeout)
+                during = (await hooks.capacity(live_provider, timeout)).active_workers
             finally:
-                await call_provider_hook(pm, "hodei_deprovision", live_provider, timeout, handle=handle)
-            await call_provider_hook(pm, "hodei_deprovision", live_provider, timeout, handle=handle)
-            after = list(await call_provider_hook(pm, "hodei_list_workers", live_provider, timeout))
+                await hooks.deprovision(live_provider, handle, timeout)
+            await hooks.deprovision(live_provider, handle, timeout)
+            after = await hooks.list_workers(live_provider, timeout)
             return handle, listed, after, before, during
 
         handle, listed, after, before, during = self._run(scenario)
@@ -254,3 +268,88 @@ class LifecycleContract:
 
 class ProviderContract(ConfigContract, LifecycleContract):
     """The whole contract: config validation and the backend lifecycle."""
+
+
+class SelectionContract:
+    """What a plugin's selection rules must do, checked on random fleets and jobs (Hypothesis).
+
+    Class attributes a subclass sets:
+
+    * ``plugin_name``: the plugin's entry point name (it is loaded as the daemon loads it).
+    * ``requirement_values``: a Hypothesis strategy for each job field the rules declare
+      (``requirement_fields``); a field left out keeps its default.
+    * ``fleet``: the strategy for ``(providers, states by name)``; ``hodei.testing.strategies.fleets(...)``
+      with the annotations and labels your rules read.
+    """
+
+    plugin_name: ClassVar[str]
+    requirement_values: ClassVar[Mapping[str, st.SearchStrategy[Any]]] = {}
+    fleet: ClassVar[st.SearchStrategy[tuple[list[Provider], dict[str, ProviderState]]]] = fleets()
+
+    def _own_rules(self, pm: HodeiPluginManager) -> tuple[list[Any], list[Any]]:
+        chain = build_chain(pm)
+        mine = {name for name, plugin in chain.origins.items() if plugin == self.plugin_name}
+        return ([f for f in chain.filters if f"filter:{f.name}" in mine],
+                [s.ranker for s in chain.steps if f"ranker:{s.name}" in mine])
+
+    def test_plugin_is_loaded_and_its_rules_join_the_chain(self, hodei_pm: HodeiPluginManager) -> None:
+        assert hodei_pm.has_plugin(self.plugin_name), [e.error for e in hodei_pm.load_errors]
+        chain = build_chain(hodei_pm)
+        own = [p for p in chain.problems if f"plugin {self.plugin_name!r}" in p]
+        assert own == [], own
+        filters, rankers = self._own_rules(hodei_pm)
+        assert filters or rankers, "the plugin contributes no selection rule"
+
+    def test_every_rule_implements_a_protocol(self, hodei_pm: HodeiPluginManager) -> None:
+        filters, rankers = self._own_rules(hodei_pm)
+        for rule in filters:
+            assert isinstance(rule, (FilterRule, IndexedFilterRule)), rule
+            assert getattr(rule, "on_error", "open") in ("open", "closed"), rule.name
+        for rule in rankers:
+            assert isinstance(rule, ScoringRule if is_scoring(rule) else OrderingRule), rule.name
+
+    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
+              deadline=None, max_examples=60)
+    @given(data=st.data())
+    def test_rules_answer_any_fleet_and_job_within_the_contract(
+            self, hodei_pm: HodeiPluginManager, data: st.DataObject) -> None:
+        """One verdict, key or score per candidate, scores finite and in [0, 1] once normalised, reasons for
+        the refused, candidates left unchanged, the same answer twice, and a decision without warnings."""
+        chain = build_chain(hodei_pm)
+        providers, states = data.draw(self.fleet, label="fleet")
+        base = data.draw(jobs, label="job")
+        extra = {name: data.draw(strategy, label=name) for name, strategy in self.requirement_values.items()}
+        job = chain.parse_requirements({**base.document(), **extra})
+        selector = Selector(chain, providers, {p.id: states[p.name] for p in providers})
+        candidates = selector.index.candidates
+        before = copy.deepcopy([vars(c) for c in candidates])
+        filters, rankers = self._own_rules(hodei_pm)
+        for rule in filters:
+            verdicts = self._verdicts(rule, selector, job)
+            assert verdicts == self._verdicts(rule, selector, job), f"filter {rule.name!r} answers differently twice"
+            for candidate, admitted in zip(candidates, verdicts, strict=True):
+                if not admitted and callable(getattr(rule, "explain", None)):
+                    reason = rule.explain(candidate, job)
+                    assert reason is None or isinstance(reason, (Reason, str)), (rule.name, reason)
+                elif admitted and callable(getattr(rule, "note", None)):
+                    note = rule.note(candidate, job)
+                    assert note is None or isinstance(note, str), (rule.name, note)
+        for rule in rankers:
+            if is_scoring(rule):
+                checked_scores(rule, candidates, job)  # raises naming the score that breaks the contract
+            else:
+                assert len(list(rule.key(candidates, job))) == len(candidates), rule.name
+        assert [vars(c) for c in candidates] == before, "a rule changed a candidate"
+        decision = selector.decide(job, limit=None, scored=True)
+        assert decision.warnings == [], decision.warnings
+
+    @staticmethod
+    def _verdicts(rule: Any, selector: Selector, job: Requirements) -> list[bool]:
+        candidates = selector.index.candidates
+        if isinstance(rule, IndexedFilterRule):
+            mask = rule.mask(selector.index, job)
+            assert isinstance(mask, Mask), f"filter {rule.name!r}: mask() returned {type(mask).__name__}, not a Mask"
+            return [c in mask for c in candidates]
+        verdicts = [bool(v) for v in rule.admit(candidates, job)]
+        assert len(verdicts) == len(candidates), f"filter {rule.name!r}: {len(verdicts)} verdicts, {len(candidates)} candidates"
+        return verdicts

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hodei.calls import call_provider_hook, run_blocking
+from hodei.calls import run_blocking
 from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
 from hodei.errors import HodeiError
 from hodei.masking import MASK
@@ -164,9 +164,7 @@ class Provisioner:
             failure: Exception | None = None
             with self._attempt_span(provider, tried) as record:
                 try:
-                    handle = await call_provider_hook(self.pm, "hodei_provision", provider, timeout, request=request)
-                    if not isinstance(handle, WorkerHandle):
-                        raise TypeError(f"provision returned {type(handle).__name__}, not a WorkerHandle")
+                    handle = await self.pm.provider_hooks.provision(provider, request, timeout)
                 except Exception as exc:
                     failure = exc
                     record.outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
@@ -203,8 +201,7 @@ class Provisioner:
         raise NoProviderAvailable(message, attempts, summary)
 
     async def _deprovision(self, provider: Provider, handle: WorkerHandle) -> None:
-        await call_provider_hook(self.pm, "hodei_deprovision", provider, self.settings.release_timeout_seconds,
-                                 handle=handle)
+        await self.pm.provider_hooks.deprovision(provider, handle, self.settings.release_timeout_seconds)
 
     async def release(self, worker_id: str, reason: str = "released") -> Worker:
         """Stop the worker through its plugin and free its slot. Idempotent: an ended worker is returned as is."""

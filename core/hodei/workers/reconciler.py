@@ -20,7 +20,6 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
-from hodei.calls import call_provider_hook
 from hodei.domain import BackendWorker, Provider, WorkerHandle
 from hodei.settings import WorkerSettings
 from hodei.workers.provisioner import Provisioner
@@ -125,7 +124,7 @@ class Reconciler:
         timeout = self.settings.release_timeout_seconds
         try:
             with anyio.fail_after(timeout):
-                listed = await call_provider_hook(self.pm, "hodei_list_workers", provider, timeout)
+                listed = await self.pm.provider_hooks.list_workers(provider, timeout)
             backend: dict[str, BackendWorker] = {w.worker_id: w for w in listed}
         except Exception as exc:
             # Said once, not every round: the health monitor reports the backend's state already.
@@ -174,8 +173,7 @@ class Reconciler:
         timeout = self.settings.release_timeout_seconds
         try:
             with anyio.fail_after(timeout):
-                await call_provider_hook(self.pm, "hodei_deprovision", provider, timeout,
-                                         handle=WorkerHandle(worker_id, found.backend_id))
+                await self.pm.provider_hooks.deprovision(provider, WorkerHandle(worker_id, found.backend_id), timeout)
             self.first_seen.pop(key, None)
             self._count("orphan_removed", f"removed orphan {worker_id} ({found.backend_id}) from {provider.name!r}")
         except Exception as exc:

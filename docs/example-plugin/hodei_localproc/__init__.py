@@ -32,6 +32,9 @@ from hodei import (
 )
 from pydantic import Field
 
+# The hook API this plugin is built for (docs/plugin-authors.md, "Stability"): another major is refused.
+HODEI_API_VERSION = "1.0"
+
 TYPE = "localproc"
 
 Arg = Annotated[str, Field(min_length=1)]  # not NonEmptyStr: white space in an argument can matter

@@ -17,6 +17,9 @@ from collections.abc import Sequence
 from hodei import hookimpl
 from hodei.selection import Candidate, Filter, Ranker, Reason, Requirements
 
+# The hook API these rules are built for (docs/plugin-authors.md, "Stability"): another major is refused.
+HODEI_API_VERSION = "1.0"
+
 FIELDS = {"accepted_tiers": (list[str], [])}
 
 

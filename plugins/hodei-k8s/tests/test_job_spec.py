@@ -12,9 +12,9 @@ from typing import Any
 import anyio
 import pytest
 from hodei import ConfigError, Provider, WorkerRequest
+from hodei.builtin_plugins.selection_rules import ImageFilter
 from hodei.calls import call_provider_hook
 from hodei.selection import Requirements
-from hodei.selection.builtin import ImageFilter
 from hodei.selection.index import ProviderIndex
 from hodei_k8s import hodei_validate_config
 
@@ -83,7 +83,7 @@ def test_allowed_images_default_to_the_default_image_and_feed_the_image_filter()
                  for name, c in (("default", {}), ("jobs", {"allowed_images": ["registry.example.com/jobs/*"]}))]
     index = ProviderIndex(providers, {})
     mask = ImageFilter().mask(index, Requirements(image="registry.example.com/jobs/etl:7"))
-    assert [c.name for c in index.members(mask)] == ["jobs"]
+    assert [c.name for c in index.candidates if c in mask] == ["jobs"]
     refused_by = index.by_name["default"]
     reason = ImageFilter().explain(refused_by, Requirements(image="registry.example.com/jobs/etl:7"))
     assert reason.message == ("does not allow image registry.example.com/jobs/etl:7: its allowed_images are "

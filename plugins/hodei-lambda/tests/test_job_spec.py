@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 from hodei import Provider, WorkerRequest
+from hodei.builtin_plugins.selection_rules import ImageFilter
 from hodei.selection import Requirements
-from hodei.selection.builtin import ImageFilter
 from hodei.selection.index import ProviderIndex
 from hodei_lambda import hodei_provision
 from hodei_lambda.invoke import InvokeError
@@ -53,8 +53,9 @@ def test_selection_says_a_lambda_provider_runs_no_job_image(make_provider: MakeP
     provider = make_provider()
     index = ProviderIndex([provider], {})
     job = Requirements(image="python:3.12")
-    assert ImageFilter().mask(index, job) == 0
+    assert ImageFilter().admit(index.candidates, job) == [False]
     reason = ImageFilter().explain(index.candidates[0], job)
     assert reason.message == "runs no job image: a lambda provider's workers run what its config names"
     assert "allowed_images" in reason.hint
-    assert ImageFilter().mask(index, Requirements(env={"MODE": "fast"})) == 1, "env alone is fine on Lambda"
+    assert ImageFilter().admit(index.candidates, Requirements(env={"MODE": "fast"})) == [True], \
+        "env alone is fine on Lambda"

@@ -1,4 +1,4 @@
-"""The selection contract's own rules, as a plugin on the same hooks third parties use.
+"""The selection contract's own rules, as a plugin on the same hooks and interface third parties use.
 
 Filters: status, health, capacity, resources, labels, annotations, allowed-regions, image.
 Rankers: priority (higher first), utilization (lower first, weighted), name (ascending).
@@ -14,7 +14,7 @@ from hodei.quantity import format_memory
 from hodei.selection.candidates import Candidate
 from hodei.selection.index import ProviderIndex
 from hodei.selection.requirements import Requirements
-from hodei.selection.rules import IndexedFilter, Ranker, Reason
+from hodei.selection.rules import IndexedFilter, Mask, Ranker, Reason
 
 
 def shown(text: str) -> str:
@@ -35,8 +35,8 @@ class StatusFilter(IndexedFilter):
                      "successful ones (see `hodei providers show {name}`)",
     }
 
-    def mask(self, index: ProviderIndex, job: Requirements) -> int:
-        return index.by_status.get("ACTIVE", 0)
+    def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
+        return index.mask_status("ACTIVE")
 
     def explain(self, candidate: Candidate, job: Requirements) -> Reason:
         hint = self._hints.get(candidate.status, "set it to ACTIVE").format(name=candidate.name)
@@ -46,8 +46,8 @@ class StatusFilter(IndexedFilter):
 class HealthFilter(IndexedFilter):
     name = "health"
 
-    def mask(self, index: ProviderIndex, job: Requirements) -> int:
-        return index.all & ~index.unhealthy
+    def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
+        return index.mask_all() - index.mask_unhealthy()
 
     def explain(self, candidate: Candidate, job: Requirements) -> Reason:
         why = candidate.health_reason or "no reason given"
@@ -65,8 +65,8 @@ class HealthFilter(IndexedFilter):
 class CapacityFilter(IndexedFilter):
     name = "capacity"
 
-    def mask(self, index: ProviderIndex, job: Requirements) -> int:
-        return index.all & ~index.full
+    def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
+        return index.mask_all() - index.mask_full()
 
     def explain(self, candidate: Candidate, job: Requirements) -> Reason:
         used = f"{candidate.load}/{candidate.max_workers}"
@@ -79,9 +79,9 @@ class ResourcesFilter(IndexedFilter):
     name = "resources"
     _units = {"cpu": lambda v: f"{v:g} cores", "memory": lambda v: format_memory(int(v)), "gpu": lambda v: f"{v} GPU"}
 
-    def mask(self, index: ProviderIndex, job: Requirements) -> int:
-        return (index.with_resource("cpu", job.cpu) & index.with_resource("memory", job.memory)
-                & index.with_resource("gpu", job.gpu))
+    def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
+        return (index.mask_resource("cpu", job.cpu) & index.mask_resource("memory", job.memory)
+                & index.mask_resource("gpu", job.gpu))
 
     def explain(self, candidate: Candidate, job: Requirements) -> Reason:
         short, long = [], []
@@ -107,15 +107,15 @@ class _PairsFilter(IndexedFilter):
     job_field = ""
     provider_field = ""
 
-    def _index(self, index: ProviderIndex) -> Mapping[tuple[str, str], int]:
+    def _having(self, index: ProviderIndex, pairs: Mapping[str, str]) -> Mask:
         raise NotImplementedError
 
     def _own(self, candidate: Candidate) -> Mapping[str, str]:
         raise NotImplementedError
 
-    def mask(self, index: ProviderIndex, job: Requirements) -> int:
+    def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
         wanted = getattr(job, self.job_field)
-        return index.having_all(self._index(index), wanted) if wanted else index.all
+        return self._having(index, wanted) if wanted else index.mask_all()
 
     def explain(self, candidate: Candidate, job: Requirements) -> Reason:
         own = self._own(candidate)
@@ -138,8 +138,8 @@ class LabelsFilter(_PairsFilter):
     job_field = "required_labels"
     provider_field = "required_labels"
 
-    def _index(self, index: ProviderIndex) -> Mapping[tuple[str, str], int]:
-        return index.labels
+    def _having(self, index: ProviderIndex, pairs: Mapping[str, str]) -> Mask:
+        return index.mask_labels(pairs)
 
     def _own(self, candidate: Candidate) -> Mapping[str, str]:
         return candidate.labels
@@ -151,8 +151,8 @@ class AnnotationsFilter(_PairsFilter):
     job_field = "required_annotations"
     provider_field = "annotations"
 
-    def _index(self, index: ProviderIndex) -> Mapping[tuple[str, str], int]:
-        return index.annotations
+    def _having(self, index: ProviderIndex, pairs: Mapping[str, str]) -> Mask:
+        return index.mask_annotations(pairs)
 
     def _own(self, candidate: Candidate) -> Mapping[str, str]:
         return candidate.annotations
@@ -161,8 +161,8 @@ class AnnotationsFilter(_PairsFilter):
 class AllowedRegionsFilter(IndexedFilter):
     name = "allowed-regions"
 
-    def mask(self, index: ProviderIndex, job: Requirements) -> int:
-        return index.runs_in_any(job.allowed_regions) if job.allowed_regions else index.all
+    def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
+        return index.mask_regions(job.allowed_regions) if job.allowed_regions else index.mask_all()
 
     def explain(self, candidate: Candidate, job: Requirements) -> Reason:
         preferred = {candidate.preferred_region} if candidate.preferred_region is not None else set()
@@ -180,10 +180,10 @@ class ImageFilter(IndexedFilter):
 
     name = "image"
 
-    def mask(self, index: ProviderIndex, job: Requirements) -> int:
+    def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
         if job.image is not None:
-            return index.running_image(job.image)
-        return index.run_images if job.command else index.all
+            return index.mask_image(job.image)
+        return index.mask_runs_images() if job.command else index.mask_all()
 
     def explain(self, candidate: Candidate, job: Requirements) -> Reason:
         ptype = candidate.provider.provider_type
@@ -215,7 +215,9 @@ class UtilizationRanker(Ranker):
     weight = 1.0
 
     def score(self, candidates: Sequence[Candidate], job: Requirements) -> list[float]:
-        return [1.0 - (c.active_workers + c.reserved_workers) / c.max_workers for c in candidates]
+        # A provider over its max_workers (lowered while busy) is as full as full gets: 0, never below.
+        return [1.0 - load / c.max_workers if (load := c.active_workers + c.reserved_workers) < c.max_workers
+                else 0.0 for c in candidates]
 
 
 class NameRanker(Ranker):

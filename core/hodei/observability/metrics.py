@@ -54,8 +54,9 @@ SPECS: tuple[MetricSpec, ...] = (
                                                  "its last known state."),
     MetricSpec("hodei_daemons_live", "gauge", (), "Daemons sharing this database whose heartbeat is live, "
                                                   "as this daemon last saw them (itself included)."),
-    MetricSpec("hodei_daemon_providers_owned", "gauge", (), "Providers this daemon health-checks and "
-                                                            "reconciles (its share among the live daemons)."),
+    MetricSpec("hodei_daemon_providers_owned", "gauge", (), "Providers this daemon health-checks, reconciles "
+                                                            "and exports the state of (its share among the "
+                                                            "live daemons)."),
     MetricSpec("hodei_providers_invalid", "gauge", (), "Provider rows the daemon cannot use (invalid config)."),
     MetricSpec("hodei_provider_health", "gauge", P, "Last health check: 1 Healthy, 0.5 Degraded, 0 Unhealthy "
                                                     "(absent until the first check)."),

@@ -275,7 +275,7 @@ def fleets(hodei_postgres_url: str, tmp_path: Path) -> Iterator[tuple[Served, li
 
 
 def test_three_replicas_give_the_dashboard_docs_and_alerts_the_answers_of_one_daemon(
-        fleets: tuple[Served, list[Served]], prometheus_binary: str, tmp_path: Path) -> None:
+        prometheus_binary: str, fleets: tuple[Served, list[Served]], tmp_path: Path) -> None:
     alone, replicas = fleets
     exprs = dashboard_expressions() + docs_expressions()
     rules = alert_expressions()

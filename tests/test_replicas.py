@@ -16,9 +16,12 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
 import pytest
 import sqlalchemy as sa
 from hodei import database
+from hodei.api.v1 import selection_pb2 as spb
+from hodei.api.v1 import selection_pb2_grpc as spb_grpc
 from hodei.plugins import make_plugin_manager
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
@@ -242,11 +245,14 @@ def test_a_killed_replica_loses_its_providers_within_two_intervals_and_health_is
         assert history.count(("status", "ACTIVE", "UNHEALTHY")) == 1, (name, history)
         assert [h.cause for h in states.history(name) if h.kind == "status"] == [
             "3 consecutive failed health checks: disk full"], name
-    # Every replica's view has the health the owner found (selection leaves them out everywhere).
+    # Every replica's view has the health the owner found (selection leaves them out everywhere); its
+    # metrics show only the providers it owns, so each is asked through the API.
     for daemon in survivors:
-        health = {labels["provider"]: value for name, labels, value in scrape(daemon)
-                  if name == "hodei_provider_health"}
-        assert all(health[name] == 0.0 for name in broken), daemon.address
+        with grpc.insecure_channel(str(daemon.address)) as channel:
+            explain = spb_grpc.SelectionServiceStub(channel).Explain
+            for name in broken:
+                checks = {c.filter: c for c in explain(spb.ExplainRequest(provider=name), timeout=30).checks}
+                assert not checks["health"].passed and "disk full" in checks["health"].message, (daemon.address, name)
     states.engine.dispose()
 
 

@@ -81,6 +81,7 @@ class Membership:
                              lease_seconds=self.lease)
         self.live: list[DaemonInfo] = []
         self.owned: set[uuid.UUID] | None = None  # None: every provider
+        self.divided = False  # until the first division, this daemon does not know its share
         self.owned_count = 0
         self.ownership_changes = 0
         self.expires = float("-inf")  # by this daemon's clock: when its lease may have lapsed
@@ -195,5 +196,5 @@ class Membership:
                 self.changes_counter.inc(moved)
             log.info("this daemon now checks %d of %d providers (%d taken, %d handed over)",
                      len(after), len(providers), len(gained), len(lost))
-        self.owned, self.owned_count = owned, len(after)
+        self.owned, self.owned_count, self.divided = owned, len(after), True
         self.on_owned(owned)

@@ -4,7 +4,10 @@ Two kinds of metric, for two kinds of fact:
 
 * **State** (provider health, status, workers, max workers, ...) is read from the daemon's
   ``Fleet`` at scrape time by :class:`DaemonCollector`. Nothing is kept per provider between
-  scrapes, so a deleted provider's series disappear with it and a value is never stale.
+  scrapes, so a deleted provider's series disappear with it and a value is never stale. With
+  several replicas on one database, each exports the state of the providers it owns (those it
+  health-checks) and no other: every provider's state is exported once, by the daemon whose
+  checks produce it, and the replicas' scrapes together read as one daemon's.
 * **Events** (health checks, selections, provisions, reconcile actions, ...) are Counters and
   Histograms in :class:`Metrics`, updated where they happen.
 
@@ -51,8 +54,9 @@ SPECS: tuple[MetricSpec, ...] = (
                                                  "its last known state."),
     MetricSpec("hodei_daemons_live", "gauge", (), "Daemons sharing this database whose heartbeat is live, "
                                                   "as this daemon last saw them (itself included)."),
-    MetricSpec("hodei_daemon_providers_owned", "gauge", (), "Providers this daemon health-checks and "
-                                                            "reconciles (its share among the live daemons)."),
+    MetricSpec("hodei_daemon_providers_owned", "gauge", (), "Providers this daemon health-checks, reconciles "
+                                                            "and exports the state of (its share among the "
+                                                            "live daemons)."),
     MetricSpec("hodei_providers_invalid", "gauge", (), "Provider rows the daemon cannot use (invalid config)."),
     MetricSpec("hodei_provider_health", "gauge", P, "Last health check: 1 Healthy, 0.5 Degraded, 0 Unhealthy "
                                                     "(absent until the first check)."),
@@ -252,6 +256,14 @@ class DaemonCollector(Collector):
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(self._families().values())
 
+    def _owned(self) -> set[Any] | None:
+        """The providers whose state this daemon exports (None: all): its share among the replicas, and
+        none before it knows its share, so that a replica joining never exports a provider twice."""
+        membership = self.membership
+        if membership is None:
+            return None
+        return membership.owned if membership.divided else set()
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from hodei import __version__
 
@@ -265,7 +277,10 @@ class DaemonCollector(Collector):
             families["hodei_daemons_live"].add_metric([], float(len(self.membership.live)))
             families["hodei_daemon_providers_owned"].add_metric([], float(self.membership.owned_count))
         empty = ProviderState()
+        owned = self._owned()
         for provider_id, provider in list(fleet.providers.items()):
+            if owned is not None and provider_id not in owned:
+                continue
             state = fleet.states.get(provider_id) or empty
             labels = [provider.name, provider.provider_type]
             if state.health is not None:

@@ -5,10 +5,13 @@ And the SQL of ``hodei db upgrade --sql`` runs as printed on PostgreSQL, through
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import re
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,3 +184,51 @@ def test_an_unknown_from_revision_is_refused_naming_it() -> None:
     assert result.stderr.strip() == (f"hodei: error: --from: no schema revision '9999'; the revisions are "
                                      f"{', '.join(REVISIONS)}")
     assert result.stdout == ""
+
+
+# -- what a rolling upgrade relies on ------------------------------------------------------------------------------
+
+MIGRATIONS = sorted((Path(database.__file__).parent / "migrations" / "versions").glob("[0-9]*.py"))
+
+
+def upgrade_function(path: Path) -> tuple[str, ast.FunctionDef]:
+    text = path.read_text(encoding="utf-8")
+    function = next(node for node in ast.parse(text).body
+                    if isinstance(node, ast.FunctionDef) and node.name == "upgrade")
+    return ast.get_source_segment(text, function) or "", function
+
+
+def test_every_migration_only_adds_so_replicas_of_the_version_before_keep_working() -> None:
+    """docs/operations.md: replicas of the version before keep running on the migrated schema, because a
+    migration only adds (tables, indexes, columns with a default or NULL, triggers). One that drops,
+    renames or retypes must say so there and change this test."""
+    assert len(MIGRATIONS) == len(REVISIONS)
+    taking = re.compile(r"\.(drop_\w+|alter_column|rename_table)\(|\b(DROP|ALTER)\s+(TABLE|COLUMN)\b|\bRENAME\b",
+                        re.IGNORECASE)
+    for path in MIGRATIONS:
+        source, function = upgrade_function(path)
+        found = taking.search(source)
+        assert found is None, f"{path.name} takes something away: {found and found.group(0)}"
+        for call in ast.walk(function):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "add_column"):
+                continue
+            column = next(arg for arg in call.args if isinstance(arg, ast.Call))
+            keywords = {k.arg: k.value for k in column.keywords}
+            required = isinstance(keywords.get("nullable"), ast.Constant) and keywords["nullable"].value is False
+            assert not required or "server_default" in keywords, (
+                f"{path.name}: a NOT NULL column without a default breaks the previous version's inserts")
+
+
+def test_a_schema_newer_than_this_hodei_is_named_as_such(hodei_database_url: str) -> None:
+    engine = database.create_engine(hodei_database_url)
+    try:
+        database.upgrade(engine)
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(database.DatabaseNotReady) as refused:
+            database.check_schema(engine)
+    finally:
+        engine.dispose()
+    assert "is at schema 9999, newer than this Hodei knows" in str(refused.value)
+    assert "restore the backup taken before the upgrade" in str(refused.value)

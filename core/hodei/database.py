@@ -237,6 +237,11 @@ def upgrade_sql(url: str, start: str | None = None) -> str:
 def check_schema(engine: Engine) -> None:
     """Refuse to work on a database whose schema is missing or older than this Hodei."""
     current, head = current_revision(engine), head_revision()
+    if current is not None and current not in revisions():
+        # Migrated by a newer Hodei (a rolling upgrade): `db upgrade` of this one cannot help.
+        raise DatabaseNotReady(f"database {safe_url(engine.url)} is at schema {current}, newer than this Hodei knows "
+                               f"(it needs {head}): run the Hodei that migrated it, or restore the backup taken "
+                               "before the upgrade")
     if current != head:
         state = "has no Hodei schema" if current is None else f"is at schema {current}, this Hodei needs {head}"
         raise DatabaseNotReady(f"database {safe_url(engine.url)} {state}: run `hodei db upgrade`")

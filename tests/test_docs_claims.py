@@ -137,3 +137,34 @@ def test_an_unknown_key_in_the_settings_is_an_error_naming_it(tmp_path: Path) ->
     result = hodei("--config", str(config), "config", "show", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == f"hodei: error: invalid settings in {config}: health.intervall_seconds: unknown key"
+
+
+def test_every_command_has_help_and_all_but_two_have_an_output_format() -> None:
+    said("README.md", "Every command has `--help`, and every command but `serve` and `config init` has "
+                      "`-o table|json`")
+    import click
+    from hodei.cli import main
+
+    def commands(group: click.Group, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], click.Command]:
+        found: dict[tuple[str, ...], click.Command] = {}
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found.update(commands(command, (*path, name)))
+            else:
+                found[(*path, name)] = command
+        return found
+
+    every = commands(main)
+    assert len(every) > 20
+    without = set()
+    for path, command in every.items():
+        options = {opt for param in command.params for opt in getattr(param, "opts", ())}
+        if "--output" not in options:
+            without.add(" ".join(path))
+        else:
+            output = next(param for param in command.params if "--output" in getattr(param, "opts", ()))
+            assert list(output.type.choices) == ["table", "json"], path
+    assert without == {"serve", "config init"}
+    result = subprocess.run([*hodei_command(), "config", "init", "--help"], capture_output=True, text=True,
+                            env=clean_environment(), timeout=60)
+    assert result.returncode == 0 and "Usage:" in result.stdout

@@ -232,3 +232,23 @@ def test_a_schema_newer_than_this_hodei_is_named_as_such(hodei_database_url: str
         engine.dispose()
     assert "is at schema 9999, newer than this Hodei knows" in str(refused.value)
     assert "restore the backup taken before the upgrade" in str(refused.value)
+
+
+def test_the_offline_sql_makes_a_usable_sqlite_database(tmp_path: Path, hodei_pm: Any) -> None:
+    import sqlite3
+
+    path = tmp_path / "from-sql.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(offline_sql(f"sqlite:///{path}"))
+    engine = database.create_engine(f"sqlite:///{path}", create=False)
+    try:
+        database.check_schema(engine)
+        assert database.upgrade(engine) == (REVISIONS[-1], REVISIONS[-1])
+        populate(engine, REVISIONS[-1])
+    finally:
+        engine.dispose()
+    store = Store(database.create_engine(f"sqlite:///{path}", create=False), hodei_pm)
+    try:
+        assert store.get("Lambda us-east-1").valid
+    finally:
+        store.close()

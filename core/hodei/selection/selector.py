@@ -198,8 +198,8 @@ class Selector:
         failing[resources] &= ~(failing[health] & rule.only_unknown(self.index, job))
 
     def rejections(self, decision: Decision) -> dict[str, int]:
-        """How many providers each filter rejected (a provider failing two filters counts for both;
-        invalid rows count as filter ``config``)."""
+        """How many providers each filter rejected (a provider failing two filters counts for both, but an
+        Unhealthy one of unknown size only for health; invalid rows count as filter ``config``)."""
         counts: dict[str, int] = {}
         for rule, rejected in zip(self.chain.filters,
                                   self.failing_filters(decision, self.index.all & ~decision.survivors), strict=True):

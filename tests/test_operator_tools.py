@@ -275,6 +275,35 @@ def test_systemd_analyze_verifies_the_unit_and_finds_the_settings(tmp_path: Path
         assert not [line for line in flagged if key in line], (key, flagged)
 
 
+DROP_IN = ROOT / "contrib" / "systemd" / "hodei.service.d" / "docker.conf"
+
+
+def test_systemd_analyze_reads_the_docker_drop_in_and_finds_nothing_wrong(tmp_path: Path) -> None:
+    """The drop-in an operator installs beside the unit for Docker's socket: it gives the service group
+    docker, and systemd reads it as a drop-in of hodei.service (a broken copy of it is reported, naming it)."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        backend_unavailable("systemd-analyze not installed (Debian package systemd)")
+    text = DROP_IN.read_text(encoding="utf-8")
+    assert re.search(r"^\[Service\]\nSupplementaryGroups=docker$", text, re.MULTILINE)
+    unit = tmp_path / "hodei.service"
+    unit.write_text(UNIT.read_text(encoding="utf-8").replace("/opt/hodei/bin/hodei", "/bin/true"), encoding="utf-8")
+    folder = tmp_path / "hodei.service.d"
+    folder.mkdir()
+
+    def verify() -> list[str]:
+        result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+        return [line for line in (result.stdout + result.stderr).splitlines()
+                if ("hodei.service" in line or "docker.conf" in line)
+                and ("Unknown" in line or "Failed" in line or "Invalid" in line)]
+
+    (folder / "docker.conf").write_text(text.replace("SupplementaryGroups=", "SupplementaryGroupz="), encoding="utf-8")
+    assert [line for line in verify() if "docker.conf" in line and "SupplementaryGroupz" in line], \
+        "systemd-analyze did not read the drop-in: the check below would prove nothing"
+    (folder / "docker.conf").write_text(text, encoding="utf-8")
+    assert verify() == []
+
+
 # -- systemd's notify protocol: RELOADING=1 with MONOTONIC_USEC ----------------------------------------------
 
 

@@ -94,11 +94,12 @@ def test_select_json_has_the_documented_shape(fleet: Hodei, tmp_path: Path) -> N
         {"name": "off", "reasons": [
             {"filter": "status", "message": "status is DISABLED, not ACTIVE",
              "hint": "an operator disabled it; `hodei providers enable off` brings it back"},
-            {"filter": "resources", "message": "too small: cpu: needs 4 cores, unknown what one worker can get "
+            {"filter": "resources", "message": "size unknown, it has not reported its capacity: cpu: needs 4 "
+                                               "cores, unknown what one worker can get "
                                                "(no capacity report yet, no capabilities.cpu in its config); "
                                                "memory: needs 8Gi, unknown what one worker can get (no capacity "
                                                "report yet, no capabilities.memory in its config)",
-             "hint": "ask for less; run `hodei providers check` to record what it can give; or set "
+             "hint": "run `hodei providers check off` to record what one worker can get; or set "
                      "config.capabilities when the operator knows better than discovery"}]},
     ]
     assert result["summary"].startswith("selected k8s-east (tier preferred; 1 candidate in the tier, 1/4")

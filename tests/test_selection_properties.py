@@ -41,10 +41,18 @@ def failed_filters(p: Provider, s: ProviderState, job: Requirements, enabled: li
         failed.add("health")
     if s.active_workers + s.reserved_workers >= p.max_workers:
         failed.add("capacity")
+    unknown = too_small = False
     for name in ("cpu", "memory", "gpu"):
         wanted, have = getattr(job, name), capability(p, s, name)
-        if wanted > 0 and (have is None or have < wanted):
-            failed.add("resources")
+        if wanted > 0 and have is None:
+            unknown = True
+        elif wanted > 0 and have < wanted:
+            too_small = True
+    # A provider whose last check failed reported no size: that is its health's rejection, not "too small"
+    # (when health is a filter of the chain); a size known to be too small still counts.
+    health_says_it = "health" in enabled and "health" in failed
+    if too_small or (unknown and not health_says_it):
+        failed.add("resources")
     if any(p.required_labels.get(k) != v for k, v in job.required_labels.items()):
         failed.add("labels")
     if any(p.annotations.get(k) != v for k, v in job.required_annotations.items()):

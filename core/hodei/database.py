@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from hodei.errors import Conflict, DatabaseNotReady
+from hodei.errors import Conflict, DatabaseNotReady, InvalidInput, Problem
 from hodei.redaction import scrub
 
 if TYPE_CHECKING:
@@ -207,9 +207,41 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     return before, current_revision(engine)
 
 
+def revisions() -> list[str]:
+    """Every revision of the schema, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    return [script.revision for script in reversed(list(ScriptDirectory.from_config(_alembic_config()).walk_revisions()))]
+
+
+def upgrade_sql(url: str, start: str | None = None) -> str:
+    """The SQL that migrates a database of ``url``'s kind from revision ``start`` (``None``: an empty
+    database) to this Hodei's, written by Alembic's offline mode without connecting to anything.
+
+    :raises InvalidInput: naming ``start`` when it is not one of :func:`revisions`.
+    """
+    import io
+
+    from alembic import command
+
+    known = revisions()
+    if start is not None and start not in known:
+        raise InvalidInput(Problem("--from", f"no schema revision {start!r}; the revisions are {', '.join(known)}"))
+    config = _alembic_config()
+    config.output_buffer = io.StringIO()
+    config.attributes["dialect"] = make_url(url).get_backend_name()
+    command.upgrade(config, f"{start}:head" if start else "head", sql=True)
+    return str(config.output_buffer.getvalue())
+
+
 def check_schema(engine: Engine) -> None:
     """Refuse to work on a database whose schema is missing or older than this Hodei."""
     current, head = current_revision(engine), head_revision()
+    if current is not None and current not in revisions():
+        # Migrated by a newer Hodei (a rolling upgrade): `db upgrade` of this one cannot help.
+        raise DatabaseNotReady(f"database {safe_url(engine.url)} is at schema {current}, newer than this Hodei knows "
+                               f"(it needs {head}): run the Hodei that migrated it, or restore the backup taken "
+                               "before the upgrade")
     if current != head:
         state = "has no Hodei schema" if current is None else f"is at schema {current}, this Hodei needs {head}"
         raise DatabaseNotReady(f"database {safe_url(engine.url)} {state}: run `hodei db upgrade`")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from hodei.hints import command
+
 # Commands with an API call. The others (db, config, serve, plugins, providers check, ...)
 # work on the database (or the machine) directly, and say so when --server is given.
 REMOTE = {
@@ -33,5 +35,5 @@ def goes_remote(path: tuple[str, ...]) -> bool | None:
 
 
 def direct_note(path: tuple[str, ...]) -> str:
-    return (f"hodei: note: `hodei {' '.join(path)}` has no API call: it works on the database directly "
+    return (f"hodei: note: {command(*path)} has no API call: it works on the database directly "
             "(--database-url or hodei.toml's [database]), not through --server")

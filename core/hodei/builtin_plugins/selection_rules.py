@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from hodei.domain import HealthStatus
+from hodei.hints import command
 from hodei.hookspecs import hookimpl
 from hodei.quantity import format_memory
 from hodei.selection.candidates import Candidate
@@ -29,17 +30,18 @@ def pair(key: str, value: str) -> str:
 class StatusFilter(IndexedFilter):
     name = "status"
     _hints = {
-        "DISABLED": "an operator disabled it; `hodei providers enable {name}` brings it back",
-        "MAINTENANCE": "it is in maintenance; `hodei providers enable {name}` when the work is done",
+        "DISABLED": "an operator disabled it; {enable} brings it back",
+        "MAINTENANCE": "it is in maintenance; {enable} when the work is done",
         "UNHEALTHY": "the health monitor set it after failed checks; it returns to ACTIVE after "
-                     "successful ones (see `hodei providers show {name}`)",
+                     "successful ones (see {show})",
     }
 
     def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
         return index.mask_status("ACTIVE")
 
     def explain(self, candidate: Candidate, job: Requirements) -> Reason:
-        hint = self._hints.get(candidate.status, "set it to ACTIVE").format(name=candidate.name)
+        hint = self._hints.get(candidate.status, "set it to ACTIVE").format(
+            enable=command("providers", "enable", candidate.name), show=command("providers", "show", candidate.name))
         return Reason(f"status is {candidate.status}, not ACTIVE", "not ACTIVE", candidate.status, hint)
 
 
@@ -84,22 +86,46 @@ class ResourcesFilter(IndexedFilter):
                 & index.mask_resource("gpu", job.gpu))
 
     def explain(self, candidate: Candidate, job: Requirements) -> Reason:
-        short, long = [], []
+        short, long, unknown = [], [], []
         for name in ("cpu", "memory", "gpu"):
             wanted, have = getattr(job, name), getattr(candidate.resources, name)
             if wanted <= 0 or (have is not None and have >= wanted):
                 continue
             unit = self._units[name]
             if have is None:
-                short.append(f"{name} unknown")
+                unknown.append(name)
                 long.append(f"{name}: needs {unit(wanted)}, unknown what one worker can get (no capacity "
                             f"report yet, no capabilities.{name} in its config)")
             else:
                 short.append(f"{name} {unit(have)} < {unit(wanted)}")
                 long.append(f"{name}: needs {unit(wanted)}, one worker can get {unit(have)}")
-        return Reason(f"too small: {'; '.join(long)}", "too small for the job", " and ".join(short),
-                      "ask for less; run `hodei providers check` to record what it can give; or set "
-                      "config.capabilities when the operator knows better than discovery")
+        capabilities = "or set config.capabilities when the operator knows better than discovery"
+        if short:
+            short += [f"{name} unknown" for name in unknown]
+            return Reason(f"too small: {'; '.join(long)}", "too small for the job", " and ".join(short),
+                          f"ask for less; run `hodei providers check` to record what it can give; {capabilities}")
+        # Nothing known is too small: the provider never said what it can give, which is not "too small".
+        if candidate.health is HealthStatus.UNHEALTHY:
+            why = "its last health check failed, so it reported no capacity"
+            hint = f"fix what its health check reports (see {command('providers', 'show', candidate.name)}); {capabilities}"
+        else:
+            why = "it has not reported its capacity"
+            hint = (f"run {command('providers', 'check', candidate.name)} to record what one worker can get; "
+                    f"{capabilities}")
+        return Reason(f"size unknown, {why}: {'; '.join(long)}", "of unknown size",
+                      f"{' and '.join(unknown)} never reported", hint)
+
+    def only_unknown(self, index: ProviderIndex, job: Requirements) -> int:
+        """The providers this filter rejects only for sizes nobody reported, none known to be too small."""
+        unknown = known_short = 0
+        for name in ("cpu", "memory", "gpu"):
+            wanted = getattr(job, name)
+            if wanted <= 0:
+                continue
+            missing = index.of_unknown(name)
+            unknown |= missing
+            known_short |= index.all & ~missing & ~index.with_resource(name, wanted)
+        return unknown & ~known_short
 
 
 class _PairsFilter(IndexedFilter):

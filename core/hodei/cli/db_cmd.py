@@ -15,14 +15,27 @@ def db() -> None:
 
 @db.command()
 @output_option
+@click.option("--sql", "offline", is_flag=True,
+              help="Print the SQL of the migration instead of running it, for the kind of database the settings "
+                   "name (PostgreSQL or SQLite), connecting to nothing: for a DBA to review or run.")
+@click.option("--from", "start", metavar="REVISION",
+              help="With --sql: the revision the database is at (`hodei db current`); default: an empty database.")
 @click.pass_obj
-def upgrade(app: App, output: str) -> None:
+def upgrade(app: App, output: str, offline: bool, start: str | None) -> None:
     """Create the database and its schema, or migrate it to this version of Hodei. Safe to run again.
 
     Says which database it used and which settings named it (`hodei config show` for the rest).
+    With --sql, prints the SQL instead and touches no database.
     """
     from hodei import database
 
+    if start is not None and not offline:
+        raise click.UsageError("--from goes with --sql (online, the database says which revision it is at)")
+    if offline:
+        if output == "json":
+            raise click.UsageError("--sql prints SQL; it has no -o json")
+        click.echo(database.upgrade_sql(app.settings.database.url, start), nl=False)
+        return
     url = database.safe_url(app.settings.database.url)
     engine = database.create_engine(app.settings.database.url, create=True)
     try:

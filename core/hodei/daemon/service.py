@@ -34,6 +34,7 @@ from hodei.domain import HealthResult
 from hodei.errors import HodeiError, InvalidInput, Problem, StartupFailure
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
+from hodei.observability.tracing import destination as tracing_destination
 from hodei.plugins import HodeiPluginManager
 from hodei.services.local import Runtime, on_database, plugin_manager, selection_chain
 from hodei.settings import Settings, load_settings
@@ -190,6 +191,7 @@ class Daemon:
         origin = self.settings.origin
         log.info("hodei serve: database %s, %s", safe_url(url), f"{origin.describe()}; database from "
                  f"{origin.database_from}" if origin else f"config {self.config_path or 'built-in defaults'}")
+        log.info("%s", tracing_destination(self.settings.tracing))
         for problem in self.chain.problems:
             log.warning("selection: %s", problem)
         self.sqlite_lock.acquire()  # before anything is read or written: a second daemon stops here

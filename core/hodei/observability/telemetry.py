@@ -11,7 +11,10 @@ Spans (names and attributes are part of the documented interface, see ``docs/met
 ``hodei.config.reload``
     ``hodei.reload.result`` (applied, refused), ``hodei.reload.restart_needed``.
 ``hodei.provision`` and one child ``hodei.provision.attempt`` per provider tried
-    the attempt: ``hodei.provider``, ``hodei.provider_type``, ``hodei.attempt``, ``hodei.outcome``.
+    the provision: ``hodei.worker_id`` of the worker that runs; the attempt: ``hodei.provider``,
+    ``hodei.provider_type``, ``hodei.attempt``, ``hodei.outcome``, ``hodei.worker_id`` (each try is a new worker).
+``hodei.release``
+    ``hodei.worker_id``, ``hodei.provider``, ``hodei.outcome`` (the worker's state after: terminated, failed).
 ``/package.Service/Method`` (kind SERVER, from :meth:`Telemetry.grpc_interceptor`)
     ``rpc.system``, ``rpc.service``, ``rpc.method``, ``rpc.grpc.status_code``.
 
@@ -157,6 +160,12 @@ class Telemetry:
     def provision_span(self, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[Span]:
         """Span ``hodei.provision`` around one job's provisioning; attempts inside it are its children."""
         with self.tracer.start_as_current_span("hodei.provision", attributes=dict(attributes or {})) as span:
+            yield span
+
+    @contextmanager
+    def release_span(self, worker_id: str) -> Iterator[Span]:
+        """Span ``hodei.release`` around one worker's release (its provider and outcome are set on it)."""
+        with self.tracer.start_as_current_span("hodei.release", attributes={"hodei.worker_id": worker_id}) as span:
             yield span
 
     @contextmanager

@@ -19,6 +19,19 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 
 
+def destination(settings: Any = None) -> str:
+    """Where spans go, for the daemon's start-up log: ``exporter`` and, for OTLP, the collector."""
+    from hodei.redaction import scrub
+
+    exporter = getattr(settings, "exporter", "off")
+    if exporter == "otlp":
+        return (f"traces exported over OTLP/gRPC to {scrub(settings.otlp_endpoint)} "
+                f"(sample ratio {settings.sample_ratio:g})")
+    if exporter == "console":
+        return f"traces written to standard output (sample ratio {settings.sample_ratio:g})"
+    return "tracing is off ([tracing] exporter = \"off\"): no spans are exported"
+
+
 def build_tracer_provider(settings: Any = None, span_exporter: SpanExporter | None = None) -> TracerProvider:
     """A provider for ``settings`` (a ``TracingSettings``, or ``None`` for off).
 

@@ -170,6 +170,7 @@ class ProviderIndex:
         self.unhealthy = mask_of(c.index for c in self.candidates if c.health is HealthStatus.UNHEALTHY)
         self.full = mask_of(c.index for c in self.candidates if c.load >= c.max_workers)
         self._resource_masks: dict[tuple[str, float], int] = {}
+        self._unknown_masks: dict[str, int] = {}
 
     def update_state(self, provider_id: uuid.UUID, state: ProviderState) -> bool:
         """Take a provider's new state; ``False`` when the provider is not in this index."""
@@ -183,6 +184,7 @@ class ProviderIndex:
         self.full = (self.full | bit) if candidate.load >= candidate.max_workers else (self.full & ~bit)
         if candidate.resources != resources_before:
             self._resource_masks.clear()
+            self._unknown_masks.clear()
         return True
 
     # -- lookups for filters -----------------------------------------------------------------
@@ -214,6 +216,15 @@ class ProviderIndex:
             if len(self._resource_masks) > 4096:  # jobs ask for few distinct sizes; bound the cache anyway
                 self._resource_masks.clear()
             self._resource_masks[key] = mask
+        return mask
+
+    def of_unknown(self, name: str) -> int:
+        """Providers for which nobody knows how much of resource ``name`` one worker can get (no capacity
+        report, no ``config.capabilities``); cached until state changes."""
+        mask = self._unknown_masks.get(name)
+        if mask is None:
+            mask = self._unknown_masks[name] = mask_of(
+                (c.index for c in self.candidates if getattr(c.resources, name) is None), len(self.candidates))
         return mask
 
     def running_image(self, image: str) -> int:

@@ -18,7 +18,9 @@ from typing import Any, cast
 
 from hodei.domain import Provider, ProviderState
 from hodei.errors import NotFound, Problem
+from hodei.hints import command
 from hodei.redaction import quote
+from hodei.selection.builtin import HealthFilter, ResourcesFilter
 from hodei.selection.candidates import Candidate
 from hodei.selection.chain import SelectionChain
 from hodei.selection.index import ProviderIndex, mask_of
@@ -203,11 +205,23 @@ class Selector:
                 decision.passed[position] |= self._apply(rule, unasked, decision.job, decision.warnings)
                 decision.asked[position] |= unasked
             failing.append(mask & ~decision.passed[position])
+        self._leave_to_health(failing, decision.job)
         return failing
 
+    def _leave_to_health(self, failing: list[int], job: Requirements) -> None:
+        """A provider whose last health check failed has reported no capacity: the resources filter would
+        reject it for sizes nobody knows and count it as well, as if it were too small. Its health is the
+        reason; a size known to be too small still counts."""
+        positions = {type(rule): position for position, rule in enumerate(self.chain.filters)}
+        health, resources = positions.get(HealthFilter), positions.get(ResourcesFilter)
+        if health is None or resources is None:
+            return
+        rule: ResourcesFilter = self.chain.filters[resources]
+        failing[resources] &= ~(failing[health] & rule.only_unknown(self.index, job))
+
     def rejections(self, decision: Decision) -> dict[str, int]:
-        """How many providers each filter rejected (a provider failing two filters counts for both;
-        invalid rows count as filter ``config``)."""
+        """How many providers each filter rejected (a provider failing two filters counts for both, but an
+        Unhealthy one of unknown size only for health; invalid rows count as filter ``config``)."""
         counts: dict[str, int] = {}
         for rule, rejected in zip(self.chain.filters,
                                   self.failing_filters(decision, self.index.all & ~decision.survivors), strict=True):
@@ -254,7 +268,7 @@ class Selector:
 
     def _invalid_reason(self, row: InvalidRow) -> Reason:
         text = "; ".join(str(p) for p in row.problems) or "invalid"
-        return Reason(f"the row is invalid: {text}", "invalid", text, "fix the row (`hodei providers show NAME`)")
+        return Reason(f"the row is invalid: {text}", "invalid", text, f"fix the row ({command('providers', 'show', row.name)})")
 
     def report(self, job: Requirements, decision: Decision | None = None, page: Page | None = None) -> Report:
         """The decision as a dry run shows it: the tier, one page of the ranking and of the rejected

@@ -127,13 +127,16 @@ class Provisioner:
     async def provision(self, job: Requirements) -> Provisioned:
         if self.telemetry is None:
             return await self._provision(job)
-        with self.telemetry.provision_span():
-            return await self._provision(job)
+        with self.telemetry.provision_span() as span:
+            provisioned = await self._provision(job)
+            span.set_attribute("hodei.worker_id", provisioned.worker.id)
+            return provisioned
 
-    def _attempt_span(self, provider: Provider, attempt: int) -> Any:
+    def _attempt_span(self, provider: Provider, attempt: int, worker_id: str) -> Any:
         if self.telemetry is None:
             return contextlib.nullcontext(_Outcome())
-        return self.telemetry.attempt_span(provider.name, provider.provider_type, attempt=attempt)
+        return self.telemetry.attempt_span(provider.name, provider.provider_type, attempt=attempt,
+                                           attributes={"hodei.worker_id": worker_id})
 
     async def _provision(self, job: Requirements) -> Provisioned:
         # Only as many as a request can try: ranking every provider of a large fleet per request is waste.
@@ -162,7 +165,7 @@ class Provisioner:
                                     timeout_seconds=job.timeout_seconds)
             timeout = self.settings.provision_timeout_seconds
             failure: Exception | None = None
-            with self._attempt_span(provider, tried) as record:
+            with self._attempt_span(provider, tried, worker_id) as record:
                 try:
                     handle = await self.pm.provider_hooks.provision(provider, request, timeout)
                 except Exception as exc:
@@ -205,10 +208,20 @@ class Provisioner:
 
     async def release(self, worker_id: str, reason: str = "released") -> Worker:
         """Stop the worker through its plugin and free its slot. Idempotent: an ended worker is returned as is."""
+        if self.telemetry is None:
+            return await self._release(worker_id, reason)
+        with self.telemetry.release_span(worker_id) as span:
+            worker = await self._release(worker_id, reason)
+            span.set_attributes({"hodei.provider": worker.provider_name, "hodei.outcome": worker.state.value.lower()})
+            return worker
+
+    async def _release(self, worker_id: str, reason: str) -> Worker:
         # One write finds the worker and, if it runs, marks it RELEASING (one still PROVISIONING is refused).
         worker = await self.writes.write(Transition(worker_id, WorkerState.RELEASING, reason,
                                                     frozenset({WorkerState.RUNNING}), release=True))
         if worker.state in (WorkerState.TERMINATED, WorkerState.FAILED):
+            log.info("worker %s on %r had already ended (%s); nothing to release", worker_id, worker.provider_name,
+                     worker.state.value)
             return worker
         provider = self.provider_of(worker.provider_id) if self.provider_of else None
         if provider is None:
@@ -226,4 +239,6 @@ class Provisioner:
                                  "the reconciler retries") from None
             worker = await self.writes.write(Transition(worker_id, WorkerState.TERMINATED, reason))
         await self._slots_changed(worker.provider_id, 0, -1)
+        log.info("worker %s released from %r (%s): %s", worker_id, worker.provider_name, worker.backend_id or "-",
+                 worker.state.value)
         return worker

@@ -115,18 +115,6 @@ class ResourcesFilter(IndexedFilter):
         return Reason(f"size unknown, {why}: {'; '.join(long)}", "of unknown size",
                       f"{' and '.join(unknown)} never reported", hint)
 
-    def only_unknown(self, index: ProviderIndex, job: Requirements) -> int:
-        """The providers this filter rejects only for sizes nobody reported, none known to be too small."""
-        unknown = known_short = 0
-        for name in ("cpu", "memory", "gpu"):
-            wanted = getattr(job, name)
-            if wanted <= 0:
-                continue
-            missing = index.of_unknown(name)
-            unknown |= missing
-            known_short |= index.all & ~missing & ~index.with_resource(name, wanted)
-        return unknown & ~known_short
-
 
 class _PairsFilter(IndexedFilter):
     noun = ""

@@ -20,7 +20,6 @@ from hodei.domain import Provider, ProviderState
 from hodei.errors import NotFound, Problem
 from hodei.hints import command
 from hodei.redaction import quote
-from hodei.selection.builtin import HealthFilter, ResourcesFilter
 from hodei.selection.candidates import Candidate
 from hodei.selection.chain import SelectionChain
 from hodei.selection.index import ProviderIndex, mask_of
@@ -211,13 +210,13 @@ class Selector:
     def _leave_to_health(self, failing: list[int], job: Requirements) -> None:
         """A provider whose last health check failed has reported no capacity: the resources filter would
         reject it for sizes nobody knows and count it as well, as if it were too small. Its health is the
-        reason; a size known to be too small still counts."""
-        positions = {type(rule): position for position, rule in enumerate(self.chain.filters)}
-        health, resources = positions.get(HealthFilter), positions.get(ResourcesFilter)
+        reason; a size known to be too small still counts. The built-in rules are known by their names
+        (a chain's names are unique), so this layer does not import the plugins that provide them."""
+        positions = {rule.name: position for position, rule in enumerate(self.chain.filters)}
+        health, resources = positions.get("health"), positions.get("resources")
         if health is None or resources is None:
             return
-        rule: ResourcesFilter = self.chain.filters[resources]
-        failing[resources] &= ~(failing[health] & rule.only_unknown(self.index, job))
+        failing[resources] &= ~(failing[health] & _only_unknown_size(self.index, job))
 
     def rejections(self, decision: Decision) -> dict[str, int]:
         """How many providers each filter rejected (a provider failing two filters counts for both, but an
@@ -399,3 +398,16 @@ class Selector:
                     return f"{a.name} ranks first on name (everything else ties)"
                 return f"{a.name} ranks first on {step.name}"
         return f"{a.name} ranks first"
+
+
+def _only_unknown_size(index: ProviderIndex, job: Requirements) -> int:
+    """The providers the resources filter rejects only for sizes nobody reported, none known to be too small."""
+    unknown = known_short = 0
+    for name in ("cpu", "memory", "gpu"):
+        wanted = getattr(job, name)
+        if wanted <= 0:
+            continue
+        missing = index.of_unknown(name)
+        unknown |= missing
+        known_short |= index.all & ~missing & ~index.with_resource(name, wanted)
+    return unknown & ~known_short

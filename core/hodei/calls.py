@@ -16,17 +16,26 @@ import inspect
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
 
 from hodei.deadline import Deadline
-from hodei.domain import BackendWorker, Capacity, HealthResult, Provider, WorkerHandle, WorkerRequest
+from hodei.domain import BackendWorker, Capacity, HealthResult, Provider, ProviderType, WorkerHandle, WorkerRequest
 from hodei.errors import UnknownProviderType
 
-if TYPE_CHECKING:
-    from hodei.plugins import HodeiPluginManager
+
+class RoutingManager(Protocol):
+    """What calling a provider hook needs of the plugin manager (``hodei.plugins.HodeiPluginManager``, which
+    holds a :class:`ProviderHooks` as ``pm.provider_hooks``; named by this protocol so the two modules do
+    not import each other)."""
+
+    def provider_hook_caller(self, hook_name: str, provider_type: str) -> Any: ...
+
+    def provider_type(self, name: str) -> ProviderType: ...
+
+    def validate_config(self, provider_type: str, config: Any) -> dict[str, Any]: ...
 
 T = TypeVar("T")
 
@@ -95,7 +104,7 @@ async def run_sdk_call(target: str, *args: Any, timeout: float | Deadline,
     return await run_blocking(call, limiter=limiter)
 
 
-async def call_provider_hook(pm: HodeiPluginManager, hook_name: str, provider: Provider, timeout: float,
+async def call_provider_hook(pm: RoutingManager, hook_name: str, provider: Provider, timeout: float,
                              **kwargs: Any) -> Any:
     """Call the provider hook ``hook_name`` of the plugin serving ``provider``'s type, within ``timeout`` seconds.
 
@@ -133,7 +142,7 @@ class ProviderHooks:
     ``None`` answer, raises :class:`~hodei.errors.UnknownProviderType`.
     """
 
-    def __init__(self, pm: HodeiPluginManager) -> None:
+    def __init__(self, pm: RoutingManager) -> None:
         self._pm = pm
 
     def validate_config(self, provider_type: str, config: Any) -> dict[str, Any]:

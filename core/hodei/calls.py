@@ -20,18 +20,18 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
-import pluggy
 
 from hodei.deadline import Deadline
 from hodei.domain import BackendWorker, Capacity, HealthResult, Provider, ProviderType, WorkerHandle, WorkerRequest
 from hodei.errors import UnknownProviderType
 
 
-class HookRouter(Protocol):
-    """What the calls need of :class:`hodei.plugins.HodeiPluginManager`: its routing. A protocol, so this
-    module depends on nothing above it (the manager builds its ``provider_hooks`` from here)."""
+class RoutingManager(Protocol):
+    """What calling a provider hook needs of the plugin manager (``hodei.plugins.HodeiPluginManager``, which
+    holds a :class:`ProviderHooks` as ``pm.provider_hooks``; named by this protocol so the two modules do
+    not import each other)."""
 
-    def provider_hook_caller(self, hook_name: str, provider_type: str) -> pluggy.HookCaller: ...
+    def provider_hook_caller(self, hook_name: str, provider_type: str) -> Any: ...
 
     def provider_type(self, name: str) -> ProviderType: ...
 
@@ -104,7 +104,7 @@ async def run_sdk_call(target: str, *args: Any, timeout: float | Deadline,
     return await run_blocking(call, limiter=limiter)
 
 
-async def call_provider_hook(pm: HookRouter, hook_name: str, provider: Provider, timeout: float,
+async def call_provider_hook(pm: RoutingManager, hook_name: str, provider: Provider, timeout: float,
                              **kwargs: Any) -> Any:
     """Call the provider hook ``hook_name`` of the plugin serving ``provider``'s type, within ``timeout`` seconds.
 
@@ -142,7 +142,7 @@ class ProviderHooks:
     ``None`` answer, raises :class:`~hodei.errors.UnknownProviderType`.
     """
 
-    def __init__(self, pm: HookRouter) -> None:
+    def __init__(self, pm: RoutingManager) -> None:
         self._pm = pm
 
     def validate_config(self, provider_type: str, config: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
+from hodei.columns import sqlite_text
 from hodei.errors import Conflict, DatabaseNotReady
 from hodei.redaction import scrub
 
@@ -52,6 +53,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    dbapi_connection.text_factory = sqlite_text
     # SQLAlchemy's own BEGIN is left out (pysqlite's legacy mode would start the transaction only at the
     # first write, after the reads it depends on), so _sqlite_begin says how each transaction starts.
     dbapi_connection.isolation_level = None

@@ -55,6 +55,7 @@ from hodei.workers import NoProviderAvailable
 
 if TYPE_CHECKING:
     from hodei.settings import ApiSettings
+    from hodei.store import Change
 
 log = logging.getLogger("hodei.api")
 
@@ -189,8 +190,11 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
 
     @answers
     async def ApplyProviders(self, request: pb.ApplyProvidersRequest, context: Any) -> pb.ApplyProvidersResponse:
-        changes = await self.services.call(self.providers.apply, convert.apply_documents(request),
-                                           dry_run=request.dry_run, prune=request.prune)
+        def apply() -> list[Change]:  # reading the documents is proportional to the request: off the loop too
+            return self.providers.apply(convert.apply_documents(request), dry_run=request.dry_run,
+                                        prune=request.prune)
+
+        changes = await self.services.call(apply)
         if not request.dry_run:
             for change in changes:
                 if change.action != "unchanged" and change.id is not None:

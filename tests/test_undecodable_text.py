@@ -113,3 +113,27 @@ def test_served_list_and_select_answer_over_text_that_is_not_utf8(sqlite_hodei: 
                                 capture_output=True, text=True, env=clean_environment(), timeout=60)
         assert json.loads(chosen.stdout)["selected"] == "good"
     assert "Traceback" not in daemon.log()
+
+
+# JSON a database holds but Python cannot read back: PostgreSQL's jsonb keeps any number and thousands of
+# levels, and the driver parsed them while fetching, failing the whole query.
+UNREADABLE_JSON = [
+    ("config", '{"n": ' + "9" * 5000 + "}", "number too long"),
+    ("config", "[" * 3000 + "]" * 3000, "nest"),
+    ("allowed_regions", "[" * 3000 + "]" * 3000, "nest"),
+]
+
+
+@pytest.mark.parametrize("column, text, word", UNREADABLE_JSON)
+def test_json_that_python_cannot_read_back_is_listed_as_its_problem(hodei: Any, column: str, text: str,
+                                                                    word: str) -> None:
+    _pair(hodei)
+    cast = "CAST(:text AS jsonb)" if hodei.is_postgres else ":text"
+    hodei.sql(f"UPDATE provider_configs SET {column} = {cast} WHERE name = 'bad'", text=text)
+    table = hodei("providers", "list")
+    assert table.exit_code == 0 and "Traceback" not in table.stdout + table.stderr
+    bad = next(p for p in hodei.providers() if p["name"] == "bad")
+    problem = next(p for p in bad["problems"] if p["field"] == column)
+    assert "cannot be read" in problem["reason"] and word in problem["reason"], problem
+    assert hodei.json("select")["selected"] == "good"
+    hodei.ok("providers", "delete", "bad")

@@ -71,10 +71,25 @@ def _json_reason(raw: Any) -> str:
     if isinstance(raw, (str, bytes)):
         try:
             json.loads(raw)
+        except RecursionError:
+            return "nests objects and lists deeper than Hodei reads"
         except ValueError as exc:
+            if isinstance(exc, UnicodeDecodeError):
+                return "is not UTF-8 text"
+            if "digits" in str(exc):
+                return "holds a number too long to read (more than 4300 digits)"
             # JSONDecodeError says where, never what: the text may hold a secret.
-            return f"is not valid JSON ({exc})" if not isinstance(exc, UnicodeDecodeError) else "is not UTF-8 text"
+            return f"is not valid JSON ({exc})"
     return f"is not JSON text (the database holds {type(raw).__name__})"
+
+
+def tolerant_json_loads(data: str | bytes) -> Any:
+    """psycopg's JSON loader: jsonb keeps numbers and nesting Python will not read back, and the
+    driver's own loader would fail the whole query; such a value comes back as :class:`Unreadable`."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return Unreadable(data, _json_reason(data))
 
 
 class _Tolerant(TypeDecorator[Any]):

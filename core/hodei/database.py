@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from hodei.columns import sqlite_text
+from hodei.columns import sqlite_text, tolerant_json_loads
 from hodei.errors import Conflict, DatabaseNotReady
 from hodei.redaction import scrub
 
@@ -75,6 +75,12 @@ def _tolerant_timestamps(dbapi_connection: Any, _record: Any) -> None:
     for name, base in (("timestamptz", TimestamptzLoader), ("timestamp", TimestampLoader)):
         dbapi_connection.adapters.register_loader(name, type(f"Tolerant{base.__name__}", (base,), {
             "load": lambda self, data, _base=base: _load_or_text(_base, self, data)}))
+
+
+def _tolerant_json(dbapi_connection: Any, _record: Any) -> None:
+    from psycopg.types.json import set_json_loads
+
+    set_json_loads(tolerant_json_loads, dbapi_connection)
 
 
 def _load_or_text(base: Any, loader: Any, data: Any) -> Any:
@@ -164,6 +170,7 @@ def create_engine(url: str, *, create: bool = True) -> Engine:
         engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
         if parsed.get_driver_name() == "psycopg":
             sa.event.listen(engine, "connect", _tolerant_timestamps)
+            sa.event.listen(engine, "connect", _tolerant_json)
         return engine
     except OSError as exc:
         raise DatabaseNotReady(f"cannot create SQLite database {safe_url(url)}: "

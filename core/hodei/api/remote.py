@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import field_mask_pb2
 
 from hodei.api import convert
+from hodei.selection.report import report_text
 from hodei.api.client import Connection
 from hodei.api.errors import ServerError, unpack
 from hodei.api.v1 import providers_pb2 as pb
@@ -86,6 +87,9 @@ class RemoteAnswer:
         return convert.message_dict(self.message, skip=("text",))
 
     def text(self) -> str:
+        # A refused Select too large for its trailers comes without its text, made here from the same fields.
+        if not self.message.text and isinstance(self.message, spb.SelectResponse):
+            return report_text(self.as_dict())
         return str(self.message.text)
 
 

@@ -19,7 +19,7 @@ import logging
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from hodei.api import convert
 from hodei.api.daemons import DAEMONS_SERVICE, DaemonsServicer
-from hodei.api.errors import DETAILS_KEY, answers, status_details
+from hodei.api.errors import DETAILS_KEY, MESSAGE_CHARS, answers, status_details
 from hodei.api.v1 import daemons_pb2 as dpb
 from hodei.api.v1 import daemons_pb2_grpc as dpb_grpc
 from hodei.api.v1 import providers_pb2 as pb
@@ -45,7 +45,9 @@ from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
 from hodei.errors import InvalidInput, Problem, StartupFailure
 from hodei.observability.address import cannot_listen, parse_listen
 from hodei.provider_change import ProviderChange
-from hodei.redaction import quote
+from hodei.redaction import quote, shorten
+from hodei.selection import pages
+from hodei.selection.report import Report
 from hodei.services.daemons import LocalDaemons
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection
@@ -207,6 +209,12 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
 
 # -- selection ------------------------------------------------------------------------------------
 
+# What the report sent with a refused Select may take: with grpc-message (at most 1,000 characters) and
+# the base64 a -bin trailer travels in, it stays under the 8 KiB of trailers every gRPC client accepts.
+REFUSAL_BYTES = 4 * 1024
+# A reason cut to fit them, when even one rejected provider's reasons do not.
+REASON_CHARS = 300
+
 
 def _requirements(request: Any) -> dict[str, Any]:
     document = convert.from_value(request.requirements, "requirements") if request.HasField("requirements") else {}
@@ -215,26 +223,65 @@ def _requirements(request: Any) -> dict[str, Any]:
     return document
 
 
+def _no_fit(report: Report) -> tuple[spb.SelectResponse, str, bytes]:
+    """The answer, message and details of a Select no provider fits. They travel in trailers, which
+    every gRPC client caps (8 KiB by default): a page too large for :data:`REFUSAL_BYTES` is cut to fewer
+    rejected providers, its ``next_page_token`` asking for the rest; then it goes without its ``text`` (the
+    same fields in words, which the client makes itself); as a last resort its summary and each reason
+    are cut short."""
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    message = shorten(report.summary, MESSAGE_CHARS)
+    while True:
+        answer = convert.select_message(report)
+        details = status_details(code, message, "NoProviderFits", extra=[answer])
+        if len(details) <= REFUSAL_BYTES or len(report.rejected) <= 1:
+            break
+        keep = len(report.rejected) // 2
+        report = replace(report, rejected=report.rejected[:keep],
+                         next_page_token=pages.page_token(report.job, report.offset + keep))
+    for cut in (_without_text, _cut_short):
+        if len(details) <= REFUSAL_BYTES:
+            break
+        cut(answer)
+        details = status_details(code, message, "NoProviderFits", extra=[answer])
+    return answer, message, details
+
+
+def _without_text(answer: spb.SelectResponse) -> None:
+    answer.text = ""
+
+
+def _cut_short(answer: spb.SelectResponse) -> None:
+    answer.summary = shorten(answer.summary, MESSAGE_CHARS)
+    for rejection in answer.rejected:
+        for reason in rejection.reasons:
+            reason.message = shorten(reason.message, REASON_CHARS)
+
+
 class SelectionServicer(spb_grpc.SelectionServiceServicer):
     def __init__(self, services: ApiServices):
         self.selection = services.selection
 
     @answers
     async def Select(self, request: spb.SelectRequest, context: grpc.aio.ServicerContext) -> spb.SelectResponse:
-        report = self.selection.select(_requirements(request), page_size=request.page_size,
-                                       page_token=request.page_token)
-        answer = convert.select_message(report)
-        if report.selected is None:
-            details = status_details(grpc.StatusCode.FAILED_PRECONDITION, answer.summary, "NoProviderFits",
-                                     extra=[answer])
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, answer.summary,
+        def select() -> tuple[spb.SelectResponse, str, bytes | None]:
+            report = self.selection.select(_requirements(request), page_size=request.page_size,
+                                           page_token=request.page_token)
+            return _no_fit(report) if report.selected is None else (convert.select_message(report), "", None)
+
+        # Reading the requirements, selecting and building the answer grow with the request and the fleet:
+        # never on the event loop, which answers every other call (and health checks).
+        answer, message, details = await anyio.to_thread.run_sync(select)
+        if details is not None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, message,
                                 trailing_metadata=((DETAILS_KEY, details),))
         return answer
 
     @answers
     async def Explain(self, request: spb.ExplainRequest, context: Any) -> spb.ExplainResponse:
         name = _required(request.provider, "provider")
-        return convert.explain_message(self.selection.explain(name, _requirements(request)))
+        return await anyio.to_thread.run_sync(
+            lambda: convert.explain_message(self.selection.explain(name, _requirements(request))))
 
 
 # -- workers --------------------------------------------------------------------------------------
@@ -247,13 +294,18 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
     @answers
     async def ProvisionWorker(self, request: wpb.ProvisionWorkerRequest, context: Any) -> wpb.Worker:
         try:
-            worker = await self.workers.provision(_requirements(request))
+            worker = await self.workers.provision(await anyio.to_thread.run_sync(_requirements, request))
         except NoProviderAvailable as exc:
             failure = wpb.ProvisionFailure(attempts=[convert.attempt_message(a) for a in exc.attempts],
                                            summary=exc.summary)
-            code = grpc.StatusCode.FAILED_PRECONDITION
-            details = status_details(code, str(exc), "NoProviderAvailable", extra=[failure])
-            await context.abort(code, str(exc), trailing_metadata=((DETAILS_KEY, details),))
+            code, message = grpc.StatusCode.FAILED_PRECONDITION, shorten(str(exc), MESSAGE_CHARS)
+            details = status_details(code, message, "NoProviderAvailable", extra=[failure])
+            if len(details) > REFUSAL_BYTES:  # each attempt's reason may be a long error: cut to fit the trailers
+                for attempt in failure.attempts:
+                    attempt.reason = shorten(attempt.reason, REASON_CHARS)
+                failure.summary = shorten(failure.summary, REASON_CHARS)
+                details = status_details(code, message, "NoProviderAvailable", extra=[failure])
+            await context.abort(code, message, trailing_metadata=((DETAILS_KEY, details),))
         return convert.worker_message(worker)
 
     @answers

@@ -28,3 +28,6 @@ DOCUMENT_BYTES: Final = 16 * 1024 * 1024
 """A file (or standard input) given to ``apply``, ``select``, ``--config-file`` and the like."""
 HEALTH_REASON_CHARS: Final = 4096
 """What a health check's reason keeps; a longer one is cut, saying so."""
+YAML_VALUES: Final = 100_000
+"""The values a YAML document may expand to through its aliases, or its length in characters if larger:
+an alias repeats a value, it never multiplies the document."""

@@ -225,37 +225,31 @@ def _requirements(request: Any) -> dict[str, Any]:
 
 def _no_fit(report: Report) -> tuple[spb.SelectResponse, str, bytes]:
     """The answer, message and details of a Select no provider fits. They travel in trailers, which
-    every gRPC client caps (8 KiB by default): a page too large for :data:`REFUSAL_BYTES` is cut to fewer
-    rejected providers, its ``next_page_token`` asking for the rest; then it goes without its ``text`` (the
-    same fields in words, which the client makes itself); as a last resort its summary and each reason
-    are cut short."""
+    every gRPC client caps (8 KiB by default): past :data:`REFUSAL_BYTES` the answer goes without its
+    ``text`` (the same fields in words, which the client makes itself), then with fewer rejected
+    providers, its ``next_page_token`` asking for the rest, and as a last resort with its summary and
+    each reason cut short."""
     code = grpc.StatusCode.FAILED_PRECONDITION
     message = shorten(report.summary, MESSAGE_CHARS)
-    while True:
-        answer = convert.select_message(report)
+    answer = convert.select_message(report)
+    details = status_details(code, message, "NoProviderFits", extra=[answer])
+    if len(details) > REFUSAL_BYTES:
+        answer.text = ""
         details = status_details(code, message, "NoProviderFits", extra=[answer])
-        if len(details) <= REFUSAL_BYTES or len(report.rejected) <= 1:
-            break
+    while len(details) > REFUSAL_BYTES and len(report.rejected) > 1:
         keep = len(report.rejected) // 2
         report = replace(report, rejected=report.rejected[:keep],
                          next_page_token=pages.page_token(report.job, report.offset + keep))
-    for cut in (_without_text, _cut_short):
-        if len(details) <= REFUSAL_BYTES:
-            break
-        cut(answer)
+        answer = convert.select_message(report)
+        answer.text = ""
+        details = status_details(code, message, "NoProviderFits", extra=[answer])
+    if len(details) > REFUSAL_BYTES:
+        answer.summary = shorten(answer.summary, MESSAGE_CHARS)
+        for rejection in answer.rejected:
+            for reason in rejection.reasons:
+                reason.message = shorten(reason.message, REASON_CHARS)
         details = status_details(code, message, "NoProviderFits", extra=[answer])
     return answer, message, details
-
-
-def _without_text(answer: spb.SelectResponse) -> None:
-    answer.text = ""
-
-
-def _cut_short(answer: spb.SelectResponse) -> None:
-    answer.summary = shorten(answer.summary, MESSAGE_CHARS)
-    for rejection in answer.rejected:
-        for reason in rejection.reasons:
-            reason.message = shorten(reason.message, REASON_CHARS)
 
 
 class SelectionServicer(spb_grpc.SelectionServiceServicer):

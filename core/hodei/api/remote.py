@@ -11,6 +11,7 @@ from google.protobuf import field_mask_pb2
 
 from hodei.api import convert
 from hodei.selection.report import report_text
+from hodei.services import listing
 from hodei.api.client import Connection
 from hodei.api.errors import ServerError, unpack
 from hodei.api.v1 import providers_pb2 as pb
@@ -29,9 +30,19 @@ class RemoteProviders:
         self.call = connection.call
         self.api = connection.providers
 
-    def find(self, *, provider_type: str | None = None, status: str | None = None) -> list[ProviderView]:
+    def find(self, *, provider_type: str | None = None, status: str | None = None,
+             limit: int | None = None) -> list[ProviderView]:
+        """Page after page (each one call within its own deadline), up to ``limit`` providers."""
         request = pb.ListProvidersRequest(provider_type=provider_type or "", status=status or "")
-        return [convert.provider_view(p) for p in self.call(self.api.ListProviders, request).providers]
+        views: list[ProviderView] = []
+        while limit is None or len(views) < limit:
+            request.page_size = listing.MAX_PAGE if limit is None else min(listing.MAX_PAGE, limit - len(views))
+            answer = self.call(self.api.ListProviders, request)
+            views += [convert.provider_view(p) for p in answer.providers]
+            if not answer.next_page_token:
+                break
+            request.page_token = answer.next_page_token
+        return views
 
     def get(self, ref: str) -> ProviderView:
         return convert.provider_view(self.call(self.api.GetProvider, pb.GetProviderRequest(provider_id=ref)))

@@ -160,10 +160,15 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
 
     @answers
     async def ListProviders(self, request: pb.ListProvidersRequest, context: Any) -> pb.ListProvidersResponse:
-        views = await self.services.call(self.providers.find, provider_type=request.provider_type or None,
-                                         status=request.status or None, region=request.region or None,
-                                         labels=dict(request.labels))
-        return pb.ListProvidersResponse(providers=[convert.provider_message(v) for v in views])
+        def page() -> pb.ListProvidersResponse:
+            views, token = self.providers.page(
+                provider_type=request.provider_type or None, status=request.status or None,
+                region=request.region or None, labels=dict(request.labels), page_size=request.page_size,
+                page_token=request.page_token)
+            return pb.ListProvidersResponse(providers=[convert.provider_message(v) for v in views],
+                                            next_page_token=token)
+
+        return await self.services.call(page)
 
     @answers
     async def UpdateProvider(self, request: pb.UpdateProviderRequest, context: Any) -> pb.Provider:

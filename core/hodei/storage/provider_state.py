@@ -111,6 +111,19 @@ class ProviderStates:
             states[provider_id] = with_slots(states.get(provider_id, ProviderState()), slots.get(provider_id))
         return states
 
+    def of_ids(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProviderState]:
+        """The states of these providers only (a page of a listing), as :meth:`all` gives them."""
+        wanted = [i for i in ids if isinstance(i, uuid.UUID)]
+        if not wanted:
+            return {}
+        with Session(self.engine) as session:
+            rows = session.exec(select(ProviderStateRow).where(col(ProviderStateRow.provider_id).in_(wanted))).all()
+            states = {row.provider_id: _state(row) for row in rows}
+            slots = slot_counts(session, wanted)
+        for provider_id in set(states) | set(slots):
+            states[provider_id] = with_slots(states.get(provider_id, ProviderState()), slots.get(provider_id))
+        return states
+
     def slot_counts(self) -> dict[uuid.UUID, tuple[int, int]]:
         with Session(self.engine) as session:
             return slot_counts(session)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import resource
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,6 +32,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from hodei import limits
 from hodei.api import convert
 from hodei.api.daemons import DAEMONS_SERVICE, DaemonsServicer
 from hodei.api.errors import DETAILS_KEY, MESSAGE_CHARS, answers, status_details
@@ -371,6 +373,41 @@ def _refusal(handler: Any, reason: str) -> Any:
 # -- the daemon's part ----------------------------------------------------------------------------
 
 
+def file_limit() -> int:
+    """The process's limit of open files, raised to its hard limit first (systemd's default soft limit is
+    1,024 while the hard one is far higher): connections must never take the database's descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connection_options() -> list[tuple[str, int]]:
+    """gRPC server options that bound what connections hold: at most :data:`hodei.limits.API_CONNECTIONS`
+    at once (fewer when the file limit leaves less than :data:`hodei.limits.RESERVED_FILES` for the
+    database and the rest: a connection past it is closed at once, never a descriptor the database
+    needs), a handshake that does not finish in time closed, an idle connection closed, a dead peer
+    found by keepalive pings."""
+    limit = file_limit()
+    connections = max(1, min(limits.API_CONNECTIONS, limit - limits.RESERVED_FILES))
+    if connections < limits.API_CONNECTIONS:
+        log.warning("the file limit (%d) leaves room for %d API connections; raise LimitNOFILE for more",
+                    limit, connections)
+    return [
+        ("grpc.max_allowed_incoming_connections", connections),
+        ("grpc.max_concurrent_streams", limits.API_STREAMS),
+        ("grpc.server_handshake_timeout_ms", limits.HANDSHAKE_SECONDS * 1000),
+        ("grpc.max_connection_idle_ms", limits.IDLE_CONNECTION_SECONDS * 1000),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+    ]
+
+
 def _read(base: Path, name: str, setting: str) -> bytes:
     path = Path(name)
     path = path if path.is_absolute() else base / path
@@ -467,7 +504,7 @@ class ApiServer:
         if token is not None:
             interceptors.append(TokenAuth(token))
         # so_reuseport off: a second daemon on the same port must fail, not share it.
-        server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0), *connection_options()])
         pb_grpc.add_ProviderServiceServicer_to_server(ProviderServicer(self.services), server)
         spb_grpc.add_SelectionServiceServicer_to_server(SelectionServicer(self.services), server)
         wpb_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.services), server)

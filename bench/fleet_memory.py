@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api import documents, start_daemons  # noqa: E402  (bench/ is not a package)
+from api import documents, start_daemons  # bench/ is not a package: its folder is on the path above
 
 
 def rss_bytes(pid: int) -> int:

@@ -19,8 +19,8 @@ from hodei.api.v1 import providers_pb2 as pb
 from hodei.api.v1 import selection_pb2 as spb
 from hodei.cli import main
 from hodei.daemon import Daemon
-from hodei.selection.requirements import parse_requirements
 from hodei.errors import InvalidInput
+from hodei.selection.requirements import parse_requirements
 
 from tests.test_api_server import Client, api_server, bad_request, new, refused
 

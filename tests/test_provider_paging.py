@@ -38,7 +38,7 @@ def every_page(api: Client, **fields: Any) -> tuple[list[str], int]:
 
 
 def test_pages_joined_are_the_whole_list_by_name_each_once(served: tuple[Client, Daemon]) -> None:
-    api, daemon = served
+    api, _ = served
     names = [f"p-{i:02d}" for i in range(23)]
     for i, name in enumerate(reversed(names)):
         api.CreateProvider(new(name, status="DISABLED" if i % 3 == 0 else "ACTIVE"))
@@ -90,7 +90,7 @@ def test_a_name_that_is_not_utf8_pages_like_any_other(sqlite_hodei: Any) -> None
 def test_the_cli_pages_transparently_and_stops_at_limit_the_same_in_both_modes(
         served: tuple[Client, Daemon], hodei_database_url: str, config_file: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    api, daemon = served
+    _, daemon = served
     names = [f"n-{i:04d}" for i in range(1203)]  # more than one page of the largest size
     store = daemon.store
     store.apply([{"name": n, "provider_type": "static"} for n in names], dry_run=False, prune=False)

@@ -10,8 +10,6 @@ import grpc
 from google.protobuf import field_mask_pb2
 
 from hodei.api import convert
-from hodei.selection.report import report_text
-from hodei.services import listing
 from hodei.api.client import Connection
 from hodei.api.errors import ServerError, unpack
 from hodei.api.v1 import providers_pb2 as pb
@@ -20,6 +18,7 @@ from hodei.api.v1 import workers_pb2 as wpb
 from hodei.errors import InvalidInput, Problem
 from hodei.provider_change import ProviderChange
 from hodei.selection.report import MAX_PAGE, report_text
+from hodei.services import listing
 from hodei.services.views import HistoryEntry, ProviderView
 from hodei.store import Change
 from hodei.workers import Attempt, NoProviderAvailable, Worker

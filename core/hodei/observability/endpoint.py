@@ -65,7 +65,7 @@ class _Collected:
 
 def _render(collected: _Collected, accept: str, compress: bool) -> tuple[bytes, dict[str, str]]:
     encoder, content_type = choose_encoder(accept)
-    body = encoder(collected)  # type: ignore[arg-type]  # anything with collect() will do
+    body = encoder(collected)  # anything with collect() will do
     headers = {"Content-Type": content_type}
     if compress:
         body = gzip.compress(body, compresslevel=5)

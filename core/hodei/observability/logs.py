@@ -89,7 +89,7 @@ class Scrubbed(logging.Filter):
         return True
 
 
-class _MaskingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _MaskingHandler(logging.StreamHandler[TextIO]):
     """Masks the secrets of the calls in flight in the line as written: after JSON escaping, whatever a
     library logged (a request body, a repr, its own escapes), in any encoding it may have used."""
 

@@ -105,3 +105,22 @@ def test_the_cli_pages_transparently_and_stops_at_limit_the_same_in_both_modes(
         assert limited.exit_code == 0, limited.output
         outputs.append(limited.stdout)
     assert outputs[0] == outputs[1] and "n-0002" in outputs[0] and "n-0003" not in outputs[0]
+
+
+def test_the_other_listings_are_bounded_at_a_page(served: tuple[Client, Daemon]) -> None:
+    from hodei import limits
+    from hodei.api.v1 import workers_pb2 as wpb
+    from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
+
+    api, daemon = served
+    api.CreateProvider(new("only"))
+    error = refused(api.GetProviderHistory, pb.GetProviderHistoryRequest(provider_id="only",
+                                                                         limit=limits.LISTED + 1))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and [f for f, _ in bad_request(error)] == ["limit"]
+    assert api.GetProviderHistory(pb.GetProviderHistoryRequest(provider_id="only", limit=limits.LISTED))
+    with grpc.insecure_channel(daemon.api.address) as channel:
+        workers = wpb_grpc.WorkerServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            workers.ListWorkers(wpb.ListWorkersRequest(all=True, limit=2**31 - 1), timeout=20)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert not workers.ListWorkers(wpb.ListWorkersRequest(all=True, limit=limits.LISTED), timeout=20).workers

@@ -42,3 +42,5 @@ HANDSHAKE_SECONDS: Final = 10
 """A connection that has not completed its HTTP/2 (and TLS) handshake by then is closed."""
 IDLE_CONNECTION_SECONDS: Final = 300
 """A connection with no call in flight for this long is closed (the client reconnects when it needs to)."""
+LISTED: Final = 1000
+"""The most one answer lists: a page of providers, workers (``workers list --limit``), history entries."""

@@ -7,12 +7,13 @@ import base64
 import binascii
 import json
 
+from hodei import limits
 from hodei.errors import InvalidInput, Problem
 from hodei.store import NameKey
 
 DEFAULT_PAGE = 500
 """Providers in a page when the request does not say (``page_size`` 0)."""
-MAX_PAGE = 1000
+MAX_PAGE = limits.LISTED
 """The most providers one page holds."""
 _TOKEN_CHARS = 2048  # a name is at most 200 characters; a row edited in SQL may hold more: cut below
 

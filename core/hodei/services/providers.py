@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 
+from hodei import limits
 from hodei.checks import CheckResult, after_check, check_provider
 from hodei.domain import Capacity, HealthResult, Provider, ProviderState, ProviderStatus
 from hodei.errors import InvalidInput, NotFound, Problem
@@ -132,8 +133,8 @@ class LocalProviders:
         return self.view(self.store.delete(ref), state)
 
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
-        if limit < 1:
-            raise InvalidInput(Problem("limit", f"must be at least 1, got {limit}"))
+        if not 1 <= limit <= limits.LISTED:
+            raise InvalidInput(Problem("limit", f"must be between 1 and {limits.LISTED}, got {limit}"))
         return self.states.history(ref, limit)
 
     # -- on the database only -----------------------------------------------------------------

@@ -12,8 +12,8 @@ them), one ``hodei serve`` on it (health interval an hour: one round at start, a
 * health: the gRPC health ``Check`` every 20 ms for --seconds while that client lists in a loop,
   p50 / max latency and how many were not answered within 1 s;
 * /metrics: one scrape's size (uncompressed) and time, then 20 scrapers that never read held open for
-  20 s (past the endpoint's write timeout, counted from when the metrics were written): the daemon's largest RSS meanwhile, health p50 meanwhile,
-  and how many of the 20 the daemon had let go at the end.
+  20 s (past the endpoint's write timeout, counted from when the metrics were written): the daemon's
+  largest RSS meanwhile, health p50 meanwhile, and how many of the 20 the daemon had let go at the end.
 """
 
 from __future__ import annotations

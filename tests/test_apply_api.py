@@ -180,7 +180,13 @@ def test_the_daemon_selects_with_what_was_applied_at_once(sides: tuple[Side, Sid
 
 
 @pytest.mark.parametrize("text, reason", [
-    ("{", "providers_json: is not JSON"),
+    ("{", "providers_json: the request is not valid JSON"),
+    # The reader every file goes through (hodei.documents), never a traceback or a silent last value:
+    ("[" * 100_000 + "]" * 100_000, "providers_json: the request nests objects and lists more than 32 levels"),
+    ('[{"name": "x", "provider_type": "static", "priority": ' + "9" * 5000 + "}]",
+     "providers_json: the request holds a number too long to read"),
+    ('[{"name": "x", "provider_type": "static", "priority": 1, "priority": 2}]',
+     "providers_json: the request gives the key 'priority' twice at line 1 column 58"),
     ('{"name": "x"}', "providers_json: must be a JSON list of provider objects, got dict"),
     ('[{"name": "x", "provider_type": "static", "colour": "red"}]', "providers[0] (x).colour: unknown"),
 ])

@@ -37,14 +37,59 @@ def raw_text(raw: Any) -> str:
     return str(raw)
 
 
+class UndecodedText(str):
+    """Text SQLite holds that is not UTF-8 (``CAST(x'ff' AS TEXT)``), as the text of its bytes with the
+    undecodable ones escaped (``\\xff``): printable anywhere, never raising, and recognisable, so the row
+    reader reports the column as unreadable. ``raw`` is what the database holds."""
+
+    raw: bytes
+    reason: str
+
+    def __new__(cls, raw: bytes) -> UndecodedText:
+        text = super().__new__(cls, raw.decode("utf-8", "backslashreplace"))
+        text.raw = raw
+        try:
+            raw.decode("utf-8")
+            text.reason = "is not UTF-8 text"
+        except UnicodeDecodeError as exc:
+            text.reason = f"is not UTF-8 text (byte {exc.start + 1} is not)"
+        return text
+
+
+def sqlite_text(raw: bytes) -> str:
+    """SQLite's ``text_factory``: the standard one raises while a query's rows are fetched when one value
+    is not UTF-8, which takes every other row (and the daemon's reload) down with it."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return UndecodedText(raw)
+
+
 def _json_reason(raw: Any) -> str:
+    if isinstance(raw, UndecodedText):
+        return raw.reason
     if isinstance(raw, (str, bytes)):
         try:
             json.loads(raw)
+        except RecursionError:
+            return "nests objects and lists deeper than Hodei reads"
         except ValueError as exc:
+            if isinstance(exc, UnicodeDecodeError):
+                return "is not UTF-8 text"
+            if "digits" in str(exc):
+                return "holds a number too long to read (more than 4300 digits)"
             # JSONDecodeError says where, never what: the text may hold a secret.
-            return f"is not valid JSON ({exc})" if not isinstance(exc, UnicodeDecodeError) else "is not UTF-8 text"
+            return f"is not valid JSON ({exc})"
     return f"is not JSON text (the database holds {type(raw).__name__})"
+
+
+def tolerant_json_loads(data: str | bytes) -> Any:
+    """psycopg's JSON loader: jsonb keeps numbers and nesting Python will not read back, and the
+    driver's own loader would fail the whole query; such a value comes back as :class:`Unreadable`."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return Unreadable(data, _json_reason(data))
 
 
 class _Tolerant(TypeDecorator[Any]):
@@ -59,6 +104,8 @@ class _Tolerant(TypeDecorator[Any]):
             return None
 
         def process(value: Any) -> Any:
+            if isinstance(value, UndecodedText):
+                return Unreadable(value.raw, value.reason)
             try:
                 return inner(value)
             except Exception as exc:  # what the column holds is data, never a reason to fail the query

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
+from hodei.columns import sqlite_text, tolerant_json_loads
 from hodei.errors import Conflict, DatabaseNotReady, InvalidInput, Problem
 from hodei.redaction import scrub
 
@@ -52,6 +53,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    dbapi_connection.text_factory = sqlite_text
     # SQLAlchemy's own BEGIN is left out (pysqlite's legacy mode would start the transaction only at the
     # first write, after the reads it depends on), so _sqlite_begin says how each transaction starts.
     dbapi_connection.isolation_level = None
@@ -73,6 +75,12 @@ def _tolerant_timestamps(dbapi_connection: Any, _record: Any) -> None:
     for name, base in (("timestamptz", TimestamptzLoader), ("timestamp", TimestampLoader)):
         dbapi_connection.adapters.register_loader(name, type(f"Tolerant{base.__name__}", (base,), {
             "load": lambda self, data, _base=base: _load_or_text(_base, self, data)}))
+
+
+def _tolerant_json(dbapi_connection: Any, _record: Any) -> None:
+    from psycopg.types.json import set_json_loads
+
+    set_json_loads(tolerant_json_loads, dbapi_connection)
 
 
 def _load_or_text(base: Any, loader: Any, data: Any) -> Any:
@@ -162,6 +170,7 @@ def create_engine(url: str, *, create: bool = True) -> Engine:
         engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
         if parsed.get_driver_name() == "psycopg":
             sa.event.listen(engine, "connect", _tolerant_timestamps)
+            sa.event.listen(engine, "connect", _tolerant_json)
         return engine
     except OSError as exc:
         raise DatabaseNotReady(f"cannot create SQLite database {safe_url(url)}: "

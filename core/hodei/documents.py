@@ -79,12 +79,63 @@ def _json_object(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _TooLarge(ValueError):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _expanded_size(root: yaml.Node, most: int) -> int:
+    """How many values the document holds once every alias is expanded, counted over the node graph
+    (each node once, so linear in the text however the aliases nest).
+
+    :raises _TooLarge: past ``most``, or for an alias inside the node it names (which never ends)."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children: list[yaml.Node] = (
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+            else list(node.value) if isinstance(node, yaml.SequenceNode) else [])
+        if done:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[key] > most:
+                raise _TooLarge(f"expands to more than {most:,} values through its aliases")
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise _TooLarge("holds an alias inside the value it names, which never ends")
+        on_path.add(key)
+        stack.append((node, True))
+        for child in children:
+            if id(child) in on_path:
+                raise _TooLarge("holds an alias inside the value it names, which never ends")
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)]
+
+
 class _StrictYamlLoader(_SafeLoader):  # type: ignore[valid-type,misc]  # a base chosen at import time
-    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently),
+    and a document whose aliases expand it past ``expansion_limit`` values before anything walks it."""
+
+    expansion_limit = limits.YAML_VALUES
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _expanded_size(node, self.expansion_limit)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: merged below, its keys overridable
+                continue
             key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
@@ -128,7 +179,14 @@ def parse_text(text: str, fmt: str, origin: str, field: str = "file") -> Any:
         elif fmt == "toml":
             value = tomllib.loads(text)
         else:
-            value = yaml.load(text, Loader=_StrictYamlLoader)  # a SafeLoader
+            loader = _StrictYamlLoader(text)  # a SafeLoader
+            # Aliases may repeat what a document holds, never multiply it: a document of N characters
+            # expands to at most max(N, YAML_VALUES) values, so every later walk stays linear.
+            loader.expansion_limit = max(len(text), limits.YAML_VALUES)
+            try:
+                value = loader.get_single_data()
+            finally:
+                loader.dispose()
     except _DuplicateKey as exc:
         where = (exc.line, exc.column) if exc.line else _json_position(text, exc.key)
         at = f" at line {where[0]} column {where[1]}" if where else ""
@@ -139,6 +197,8 @@ def parse_text(text: str, fmt: str, origin: str, field: str = "file") -> Any:
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message is a description and "(at line L, column C)": no content of the file.
         raise InvalidInput(Problem(field, f"{origin} is not valid TOML: {exc}")) from None
+    except _TooLarge as exc:
+        raise InvalidInput(Problem(field, f"{origin} {exc.reason}")) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""

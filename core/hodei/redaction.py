@@ -7,8 +7,16 @@ terminal, a gRPC trailer or a log. Depends on nothing of Hodei (errors use it).
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote as url_quote
+from urllib.parse import quote_plus
 
 MASK = "***"
 
@@ -61,3 +69,75 @@ def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
         total = len(text) if text is not None else len(shown)
         return f"{shown[:limit - 3]}... ({total} characters)"
     return shown
+
+
+# -- secret values (a worker's token and secret_env) ------------------------------------------------
+
+# How a library may write a value it logs: JSON (ASCII-escaped or not), a Python repr of the text or of
+# its UTF-8 bytes (botocore logs a request's params so), URL encoding (form and query bodies), base64
+# (Kubernetes Secret data, HTTP basic auth). Applied twice, so a JSON body inside a repr, or a repr
+# inside a JSON log line, is found too.
+_ENCODERS: tuple[Callable[[str], str], ...] = (
+    lambda s: json.dumps(s)[1:-1],
+    lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
+    lambda s: repr(s)[1:-1],
+    lambda s: repr(s.encode("utf-8", "surrogatepass"))[2:-1],
+    lambda s: url_quote(s, safe=""),
+    lambda s: quote_plus(s, safe=""),
+)
+_BASE64: tuple[Callable[[bytes], bytes], ...] = (base64.b64encode, base64.urlsafe_b64encode)
+
+
+def secret_forms(secret: str) -> frozenset[str]:
+    """``secret`` as every encoding above may write it (itself included); empty for an empty secret."""
+    if not secret:
+        return frozenset()
+    once = {secret} | {encode(secret) for encode in _ENCODERS}
+    forms = once | {encode(form) for form in once for encode in _ENCODERS}
+    raw = secret.encode("utf-8", "surrogatepass")
+    forms |= {b64(raw).decode().rstrip("=") for b64 in _BASE64}
+    return frozenset(form for form in forms if form)
+
+
+def mask_secrets(text: str, forms: Iterable[str]) -> str:
+    """``text`` with every one of ``forms`` as ``***``, the longest first (one may hold another)."""
+    for form in sorted(forms, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, MASK)
+    return text
+
+
+class _HeldSecrets:
+    """The secrets of the calls in flight (any thread): every log line Hodei writes is masked with them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: Counter[str] = Counter()
+        self._forms: tuple[str, ...] = ()
+
+    @contextmanager
+    def hold(self, *secrets: str) -> Iterator[None]:
+        values = [s for s in secrets if s]
+        with self._lock:
+            self._held.update(values)
+            self._refresh()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held.subtract(values)
+                self._held = +self._held  # drops the ones no call holds any more
+                self._refresh()
+
+    def _refresh(self) -> None:
+        forms = {form for secret in self._held for form in secret_forms(secret)}
+        self._forms = tuple(sorted(forms, key=len, reverse=True))
+
+    def mask(self, text: str) -> str:
+        forms = self._forms  # read once: a tuple swapped whole, so no lock is needed here
+        return mask_secrets(text, forms) if forms else text
+
+
+HELD_SECRETS = _HeldSecrets()
+"""While a call holds them (``with HELD_SECRETS.hold(token, *secret_env.values()):``), no log line shows
+a secret in any encoding a library may log it in."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import make_url
 
 from hodei.config_schema import problems_from
+from hodei.documents import parse_text
 from hodei.errors import InvalidInput, Problem
 
 CONFIG_ENV = "HODEI_CONFIG"
@@ -318,9 +318,11 @@ def load_settings(config: str | os.PathLike[str] | None = None, database_url: st
     data: dict[str, Any] = {}
     if path is not None:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            data = parse_text(path.read_text(encoding="utf-8"), "toml", str(path), field="config")
+        except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInput(Problem("config", f"cannot read {path}: {exc}")) from None
+        except InvalidInput as exc:  # the reader every document goes through: nesting, numbers, syntax
+            raise InvalidInput(Problem("config", f"cannot read {exc.problems[0].reason}")) from None
         if refuse_empty and not data:
             raise InvalidInput(Problem("config", f"{path} sets nothing (empty, or only comments): taken as a file "
                                                  "written halfway, not as a wish for every default"))

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from hodei.columns import raw_text
+from hodei.columns import UndecodedText, raw_text
 from hodei.database import check_schema, create_engine, write_session
 from hodei.domain import Provider, ProviderStatus
 from hodei.errors import AlreadyExists, InvalidInput, Problem, StaleVersion
@@ -34,6 +34,27 @@ __all__ = ["Change", "StaleVersion", "Store", "StoredProvider"]
 
 # What a change shows as the value before for a column that could not be read.
 UNREADABLE = "(cannot be read)"
+
+
+# A provider's name as the database sorts it: ("text", str), or on SQLite ("undecoded", bytes) for
+# text that is not UTF-8 and ("blob", bytes) for bytes, so a page ends and the next starts exactly
+# there whatever a row edited in SQL holds.
+NameKey = tuple[str, Any]
+
+
+def name_key(name: Any) -> NameKey:
+    if isinstance(name, UndecodedText):
+        return ("undecoded", name.raw)
+    if isinstance(name, bytes):
+        return ("blob", name)
+    return ("text", str(name))
+
+
+def _after(key: NameKey) -> Any:
+    kind, value = key
+    if kind == "undecoded":  # compared byte for byte, as SQLite compares the stored text
+        return sa.text("provider_configs.name > CAST(:after AS TEXT)").bindparams(after=value)
+    return sa.text("provider_configs.name > :after").bindparams(after=value)
 
 
 @dataclass(frozen=True)
@@ -136,6 +157,15 @@ class Store:
         with Session(self.engine) as session:
             rows = session.exec(select(ProviderConfigRow).order_by(ProviderConfigRow.name)).all()
             return [self.read_row(row) for row in rows]
+
+    def page(self, after: NameKey | None, limit: int) -> list[tuple[StoredProvider, NameKey]]:
+        """At most ``limit`` providers by name, from the first whose name sorts after ``after`` (``None``:
+        from the first), each with the key the next page starts after."""
+        with Session(self.engine) as session:
+            query = select(ProviderConfigRow).order_by(ProviderConfigRow.name).limit(limit)
+            if after is not None:
+                query = query.where(_after(after))
+            return [(self.read_row(row), name_key(row.name)) for row in session.exec(query).all()]
 
     def get(self, ref: str | uuid.UUID) -> StoredProvider:
         """A provider by name, or by id."""

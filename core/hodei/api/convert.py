@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 from hodei.api.v1 import providers_pb2 as pb
 from hodei.api.v1 import selection_pb2 as spb
 from hodei.api.v1 import workers_pb2 as wpb
-from hodei.documents import unstorable_values
+from hodei.documents import parse_text, unstorable_values
 from hodei.domain import HealthStatus, ProviderState, Resources, WorkerState
 from hodei.errors import InvalidInput, Problem
 from hodei.redaction import quote
@@ -429,10 +429,10 @@ def apply_request(documents: Sequence[Any], *, dry_run: bool, prune: bool) -> pb
 
 
 def apply_documents(request: pb.ApplyProvidersRequest) -> list[Any]:
-    try:
-        documents = json.loads(request.providers_json) if request.providers_json else []
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(Problem("providers_json", f"is not JSON: {exc}")) from None
+    """The providers of a request, read by the reader every file goes through: a key given twice, nesting
+    past :data:`hodei.limits.NESTING` and numbers Python will not read are refused, never a traceback."""
+    documents = (parse_text(request.providers_json, "json", "the request", field="providers_json")
+                 if request.providers_json else [])
     if not isinstance(documents, list):
         raise InvalidInput(Problem("providers_json", f"must be a JSON list of provider objects, got "
                                                      f"{type(documents).__name__}"))

@@ -17,6 +17,7 @@ from hodei.api.v1 import selection_pb2 as spb
 from hodei.api.v1 import workers_pb2 as wpb
 from hodei.errors import InvalidInput, Problem
 from hodei.provider_change import ProviderChange
+from hodei.services import listing
 from hodei.services.selection import MAX_PAGE, report_text
 from hodei.services.views import Attempt, Change, HistoryEntry, ProviderView, Worker
 from hodei.services.workers import NoProviderAvailable
@@ -27,9 +28,19 @@ class RemoteProviders:
         self.call = connection.call
         self.api = connection.providers
 
-    def find(self, *, provider_type: str | None = None, status: str | None = None) -> list[ProviderView]:
+    def find(self, *, provider_type: str | None = None, status: str | None = None,
+             limit: int | None = None) -> list[ProviderView]:
+        """Page after page (each one call within its own deadline), up to ``limit`` providers."""
         request = pb.ListProvidersRequest(provider_type=provider_type or "", status=status or "")
-        return [convert.provider_view(p) for p in self.call(self.api.ListProviders, request).providers]
+        views: list[ProviderView] = []
+        while limit is None or len(views) < limit:
+            request.page_size = listing.MAX_PAGE if limit is None else min(listing.MAX_PAGE, limit - len(views))
+            answer = self.call(self.api.ListProviders, request)
+            views += [convert.provider_view(p) for p in answer.providers]
+            if not answer.next_page_token:
+                break
+            request.page_token = answer.next_page_token
+        return views
 
     def get(self, ref: str) -> ProviderView:
         return convert.provider_view(self.call(self.api.GetProvider, pb.GetProviderRequest(provider_id=ref)))
@@ -85,6 +96,9 @@ class RemoteAnswer:
         return convert.message_dict(self.message, skip=("text",))
 
     def text(self) -> str:
+        # A refused Select too large for its trailers comes without its text, made here from the same fields.
+        if not self.message.text and isinstance(self.message, spb.SelectResponse):
+            return report_text(self.as_dict())
         return str(self.message.text)
 
 

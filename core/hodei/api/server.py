@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import resource
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +32,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from hodei import limits
 from hodei.api import convert
 from hodei.api.daemons import DAEMONS_SERVICE, DaemonsServicer
-from hodei.api.errors import DETAILS_KEY, answers, status_details
+from hodei.api.errors import DETAILS_KEY, MESSAGE_CHARS, answers, status_details
 from hodei.api.v1 import daemons_pb2 as dpb
 from hodei.api.v1 import daemons_pb2_grpc as dpb_grpc
 from hodei.api.v1 import providers_pb2 as pb
@@ -45,7 +47,9 @@ from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
 from hodei.errors import InvalidInput, Problem, StartupFailure
 from hodei.observability.address import cannot_listen, parse_listen
 from hodei.provider_change import ProviderChange
-from hodei.redaction import quote
+from hodei.redaction import quote, shorten
+from hodei.selection import pages
+from hodei.selection.report import Report
 from hodei.services.daemons import LocalDaemons
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection
@@ -54,6 +58,7 @@ from hodei.services.workers import LocalWorkers, NoProviderAvailable
 
 if TYPE_CHECKING:
     from hodei.settings import ApiSettings
+    from hodei.store import Change
 
 log = logging.getLogger("hodei.api")
 
@@ -156,10 +161,15 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
 
     @answers
     async def ListProviders(self, request: pb.ListProvidersRequest, context: Any) -> pb.ListProvidersResponse:
-        views = await self.services.call(self.providers.find, provider_type=request.provider_type or None,
-                                         status=request.status or None, region=request.region or None,
-                                         labels=dict(request.labels))
-        return pb.ListProvidersResponse(providers=[convert.provider_message(v) for v in views])
+        def page() -> pb.ListProvidersResponse:
+            views, token = self.providers.page(
+                provider_type=request.provider_type or None, status=request.status or None,
+                region=request.region or None, labels=dict(request.labels), page_size=request.page_size,
+                page_token=request.page_token)
+            return pb.ListProvidersResponse(providers=[convert.provider_message(v) for v in views],
+                                            next_page_token=token)
+
+        return await self.services.call(page)
 
     @answers
     async def UpdateProvider(self, request: pb.UpdateProviderRequest, context: Any) -> pb.Provider:
@@ -188,8 +198,11 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
 
     @answers
     async def ApplyProviders(self, request: pb.ApplyProvidersRequest, context: Any) -> pb.ApplyProvidersResponse:
-        changes = await self.services.call(self.providers.apply, convert.apply_documents(request),
-                                           dry_run=request.dry_run, prune=request.prune)
+        def apply() -> list[Change]:  # reading the documents is proportional to the request: off the loop too
+            return self.providers.apply(convert.apply_documents(request), dry_run=request.dry_run,
+                                        prune=request.prune)
+
+        changes = await self.services.call(apply)
         if not request.dry_run:
             for change in changes:
                 if change.action != "unchanged" and change.id is not None:
@@ -202,6 +215,12 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
 
 # -- selection ------------------------------------------------------------------------------------
 
+# What the report sent with a refused Select may take: with grpc-message (at most 1,000 characters) and
+# the base64 a -bin trailer travels in, it stays under the 8 KiB of trailers every gRPC client accepts.
+REFUSAL_BYTES = 4 * 1024
+# A reason cut to fit them, when even one rejected provider's reasons do not.
+REASON_CHARS = 300
+
 
 def _requirements(request: Any) -> dict[str, Any]:
     document = convert.from_value(request.requirements, "requirements") if request.HasField("requirements") else {}
@@ -210,26 +229,59 @@ def _requirements(request: Any) -> dict[str, Any]:
     return document
 
 
+def _no_fit(report: Report) -> tuple[spb.SelectResponse, str, bytes]:
+    """The answer, message and details of a Select no provider fits. They travel in trailers, which
+    every gRPC client caps (8 KiB by default): past :data:`REFUSAL_BYTES` the answer goes without its
+    ``text`` (the same fields in words, which the client makes itself), then with fewer rejected
+    providers, its ``next_page_token`` asking for the rest, and as a last resort with its summary and
+    each reason cut short."""
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    message = shorten(report.summary, MESSAGE_CHARS)
+    answer = convert.select_message(report)
+    details = status_details(code, message, "NoProviderFits", extra=[answer])
+    if len(details) > REFUSAL_BYTES:
+        answer.text = ""
+        details = status_details(code, message, "NoProviderFits", extra=[answer])
+    while len(details) > REFUSAL_BYTES and len(report.rejected) > 1:
+        keep = len(report.rejected) // 2
+        report = replace(report, rejected=report.rejected[:keep],
+                         next_page_token=pages.page_token(report.job, report.offset + keep))
+        answer = convert.select_message(report)
+        answer.text = ""
+        details = status_details(code, message, "NoProviderFits", extra=[answer])
+    if len(details) > REFUSAL_BYTES:
+        answer.summary = shorten(answer.summary, MESSAGE_CHARS)
+        for rejection in answer.rejected:
+            for reason in rejection.reasons:
+                reason.message = shorten(reason.message, REASON_CHARS)
+        details = status_details(code, message, "NoProviderFits", extra=[answer])
+    return answer, message, details
+
+
 class SelectionServicer(spb_grpc.SelectionServiceServicer):
     def __init__(self, services: ApiServices):
         self.selection = services.selection
 
     @answers
     async def Select(self, request: spb.SelectRequest, context: grpc.aio.ServicerContext) -> spb.SelectResponse:
-        report = self.selection.select(_requirements(request), page_size=request.page_size,
-                                       page_token=request.page_token)
-        answer = convert.select_message(report)
-        if report.selected is None:
-            details = status_details(grpc.StatusCode.FAILED_PRECONDITION, answer.summary, "NoProviderFits",
-                                     extra=[answer])
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, answer.summary,
+        def select() -> tuple[spb.SelectResponse, str, bytes | None]:
+            report = self.selection.select(_requirements(request), page_size=request.page_size,
+                                           page_token=request.page_token)
+            return _no_fit(report) if report.selected is None else (convert.select_message(report), "", None)
+
+        # Reading the requirements, selecting and building the answer grow with the request and the fleet:
+        # never on the event loop, which answers every other call (and health checks).
+        answer, message, details = await anyio.to_thread.run_sync(select)
+        if details is not None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, message,
                                 trailing_metadata=((DETAILS_KEY, details),))
         return answer
 
     @answers
     async def Explain(self, request: spb.ExplainRequest, context: Any) -> spb.ExplainResponse:
         name = _required(request.provider, "provider")
-        return convert.explain_message(self.selection.explain(name, _requirements(request)))
+        return await anyio.to_thread.run_sync(
+            lambda: convert.explain_message(self.selection.explain(name, _requirements(request))))
 
 
 # -- workers --------------------------------------------------------------------------------------
@@ -242,13 +294,18 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
     @answers
     async def ProvisionWorker(self, request: wpb.ProvisionWorkerRequest, context: Any) -> wpb.Worker:
         try:
-            worker = await self.workers.provision(_requirements(request))
+            worker = await self.workers.provision(await anyio.to_thread.run_sync(_requirements, request))
         except NoProviderAvailable as exc:
             failure = wpb.ProvisionFailure(attempts=[convert.attempt_message(a) for a in exc.attempts],
                                            summary=exc.summary)
-            code = grpc.StatusCode.FAILED_PRECONDITION
-            details = status_details(code, str(exc), "NoProviderAvailable", extra=[failure])
-            await context.abort(code, str(exc), trailing_metadata=((DETAILS_KEY, details),))
+            code, message = grpc.StatusCode.FAILED_PRECONDITION, shorten(str(exc), MESSAGE_CHARS)
+            details = status_details(code, message, "NoProviderAvailable", extra=[failure])
+            if len(details) > REFUSAL_BYTES:  # each attempt's reason may be a long error: cut to fit the trailers
+                for attempt in failure.attempts:
+                    attempt.reason = shorten(attempt.reason, REASON_CHARS)
+                failure.summary = shorten(failure.summary, REASON_CHARS)
+                details = status_details(code, message, "NoProviderAvailable", extra=[failure])
+            await context.abort(code, message, trailing_metadata=((DETAILS_KEY, details),))
         return convert.worker_message(worker)
 
     @answers
@@ -313,6 +370,41 @@ def _refusal(handler: Any, reason: str) -> Any:
 
 
 # -- the daemon's part ----------------------------------------------------------------------------
+
+
+def file_limit() -> int:
+    """The process's limit of open files, raised to its hard limit first (systemd's default soft limit is
+    1,024 while the hard one is far higher): connections must never take the database's descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connection_options() -> list[tuple[str, int]]:
+    """gRPC server options that bound what connections hold: at most :data:`hodei.limits.API_CONNECTIONS`
+    at once (fewer when the file limit leaves less than :data:`hodei.limits.RESERVED_FILES` for the
+    database and the rest: a connection past it is closed at once, never a descriptor the database
+    needs), a handshake that does not finish in time closed, an idle connection closed, a dead peer
+    found by keepalive pings."""
+    limit = file_limit()
+    connections = max(1, min(limits.API_CONNECTIONS, limit - limits.RESERVED_FILES))
+    if connections < limits.API_CONNECTIONS:
+        log.warning("the file limit (%d) leaves room for %d API connections; raise LimitNOFILE for more",
+                    limit, connections)
+    return [
+        ("grpc.max_allowed_incoming_connections", connections),
+        ("grpc.max_concurrent_streams", limits.API_STREAMS),
+        ("grpc.server_handshake_timeout_ms", limits.HANDSHAKE_SECONDS * 1000),
+        ("grpc.max_connection_idle_ms", limits.IDLE_CONNECTION_SECONDS * 1000),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+    ]
 
 
 def _read(base: Path, name: str, setting: str) -> bytes:
@@ -411,7 +503,7 @@ class ApiServer:
         if token is not None:
             interceptors.append(TokenAuth(token))
         # so_reuseport off: a second daemon on the same port must fail, not share it.
-        server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0), *connection_options()])
         pb_grpc.add_ProviderServiceServicer_to_server(ProviderServicer(self.services), server)
         spb_grpc.add_SelectionServiceServicer_to_server(SelectionServicer(self.services), server)
         wpb_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.services), server)

@@ -12,6 +12,7 @@ from hodei.domain import HealthStatus
 from hodei.hints import command
 from hodei.hookspecs import hookimpl
 from hodei.quantity import format_memory
+from hodei.redaction import QUOTE_CHARS
 from hodei.selection.candidates import Candidate
 from hodei.selection.index import ProviderIndex
 from hodei.selection.requirements import Requirements
@@ -19,8 +20,21 @@ from hodei.selection.rules import IndexedFilter, Mask, Ranker, Reason
 
 
 def shown(text: str) -> str:
-    # Matching is exact, so make a stray space or an empty value visible.
+    # Matching is exact, so make a stray space or an empty value visible; a long value is cut, so a
+    # reason (quoted in every report and refusal) stays short whatever the job or provider holds.
+    if len(text) > QUOTE_CHARS:
+        return f"{text[:QUOTE_CHARS - 3]}... ({len(text)} characters)"
     return text if text and text == text.strip() else repr(text)
+
+
+# How many items of a list (regions, missing labels) a reason names before it counts the rest.
+LISTED = 5
+
+
+def listed(items: Sequence[str]) -> str:
+    """The first :data:`LISTED` of ``items``, joined, and how many more there are."""
+    head = ", ".join(items[:LISTED])
+    return f"{head} and {len(items) - LISTED} more" if len(items) > LISTED else head
 
 
 def pair(key: str, value: str) -> str:
@@ -138,9 +152,9 @@ class _PairsFilter(IndexedFilter):
         for key, _ in missing:
             described.append(f"has {pair(key, own[key])}" if key in own else f"has no {shown(key)}")
         first_key, first_value = missing[0]
-        listed = ", ".join(pair(k, v) for k, v in missing)
         return Reason(
-            f"missing {self.noun}{'s' if len(missing) > 1 else ''} {listed} ({'; '.join(described)})",
+            f"missing {self.noun}{'s' if len(missing) > 1 else ''} {listed([pair(k, v) for k, v in missing])} "
+            f"({'; '.join(described[:LISTED])}{'; ...' if len(described) > LISTED else ''})",
             f"missing {self.noun} {pair(first_key, first_value)}", described[0],
             f"add them to the provider's {self.provider_field}, or drop them from the job's {self.job_field} "
             "(matching is exact and case-sensitive)")
@@ -182,7 +196,8 @@ class AllowedRegionsFilter(IndexedFilter):
         preferred = {candidate.preferred_region} if candidate.preferred_region is not None else set()
         regions = sorted(candidate.allowed_regions | preferred)
         return Reason(
-            f"runs only in {', '.join(map(shown, regions))}; the job allows {', '.join(map(shown, job.allowed_regions))}",
+            f"runs only in {listed([shown(r) for r in regions])}; the job allows "
+            f"{listed([shown(r) for r in job.allowed_regions])}",
             "outside allowed regions", "",
             "add one of the job's regions to the provider's allowed_regions, or widen the job's allowed_regions")
 
@@ -208,7 +223,7 @@ class ImageFilter(IndexedFilter):
                 f"runs no job {asked}", ptype,
                 f"leave {asked} out of the job, or run it on a provider type that runs images (one with "
                 "allowed_images in its config)")
-        allowed = ", ".join(map(shown, candidate.images)) or "nothing"
+        allowed = listed([shown(i) for i in candidate.images]) or "nothing"
         return Reason(
             f"does not allow image {shown(job.image or '')}: its allowed_images are {allowed}",
             "image not allowed", shown(job.image or ""),

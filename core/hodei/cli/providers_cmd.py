@@ -155,11 +155,13 @@ def _integer(option: str, value: str | None) -> int | str | None:
 @providers.command("list")
 @click.option("--type", "provider_type", help="Only providers of this type.")
 @click.option("--status", type=click.Choice([s.value for s in ProviderStatus]), help="Only providers in this status.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many (the first by name); default: every one, "
+              "fetched a page at a time.")
 @output_option
 @click.pass_obj
-def list_(app: App, provider_type: str | None, status: str | None, output: str) -> None:
+def list_(app: App, provider_type: str | None, status: str | None, limit: int | None, output: str) -> None:
     """List providers; rows that are not valid (e.g. edited in SQL) are marked with the reason."""
-    _show_list(app.providers.find(provider_type=provider_type, status=status), output)
+    _show_list(app.providers.find(provider_type=provider_type, status=status, limit=limit), output)
 
 
 @providers.command()

@@ -228,5 +228,5 @@ class ConfigWatcher:
                 return True
             ids.add(uuid.UUID(str(note["id"])))
             return False
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):  # anyone may NOTIFY
             return True

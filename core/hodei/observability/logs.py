@@ -18,7 +18,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from hodei.redaction import scrub, shorten
+from hodei.redaction import HELD_SECRETS, scrub, shorten
 
 TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
 FORMATS = ("auto", "json", "text")
@@ -78,21 +78,29 @@ def formatter_for(log_format: str, stream: TextIO) -> logging.Formatter:
 
 
 class Scrubbed(logging.Filter):
-    """Whatever a message quotes (a URL someone typed, a plugin's error), no credential and no
-    megabytes reach the log."""
+    """Whatever a message quotes (a URL someone typed, a plugin's error, a library's request body), no
+    credential, no secret of a call in flight and no megabytes reach the log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        safe = shorten(scrub(message))
+        safe = shorten(scrub(HELD_SECRETS.mask(message)))
         if safe != message:
             record.msg, record.args = safe, None
         return True
 
 
+class _MaskingHandler(logging.StreamHandler[TextIO]):
+    """Masks the secrets of the calls in flight in the line as written: after JSON escaping, whatever a
+    library logged (a request body, a repr, its own escapes), in any encoding it may have used."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return HELD_SECRETS.mask(super().format(record))
+
+
 def make_handler(log_format: str = "auto", stream: TextIO | None = None) -> logging.Handler:
     """A handler on standard error (or ``stream``) in ``log_format``: auto (JSON unless a terminal), json, text."""
     stream = stream if stream is not None else sys.stderr
-    handler = logging.StreamHandler(stream)
+    handler = _MaskingHandler(stream)
     handler.setFormatter(formatter_for(log_format, stream))
     handler.addFilter(Scrubbed())
     handler._hodei = True  # type: ignore[attr-defined]  # ours, so set_format may change it

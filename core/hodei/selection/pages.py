@@ -17,6 +17,8 @@ from hodei.selection.report import MAX_PAGE, SHOWN, Page
 from hodei.selection.requirements import Requirements
 
 FIELD = "page_token"
+# The longest token read at all: the ones this module makes are about 50 characters.
+_TOKEN_CHARS = 200
 
 
 def _job_digest(job: Requirements) -> str:
@@ -37,13 +39,15 @@ def page(job: Requirements, size: int = 0, token: str = "") -> Page:
     if size < 0 or size > MAX_PAGE:
         problems.append(Problem("page_size", f"must be between 1 and {MAX_PAGE} (or 0 for {SHOWN}), got {size}"))
     offset = 0
-    if token:
+    if len(token) > _TOKEN_CHARS:  # never decoded: a token this server gave is a few dozen characters
+        problems.append(Problem(FIELD, f"is longer than {_TOKEN_CHARS} characters: not a token this server gave"))
+    elif token:
         try:
             document = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
             offset, digest = document["o"], document["j"]
             if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
                 raise ValueError("bad offset")
-        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
             problems.append(Problem(FIELD, "is not a token this server gave: pass a previous answer's "
                                            "next_page_token unchanged"))
         else:

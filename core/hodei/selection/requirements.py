@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_model
 
+from hodei import limits
 from hodei.config_schema import CpuQuantity, MemoryQuantity, StrictModel, problems_from
 from hodei.documents import unstorable_values
 from hodei.errors import InvalidInput, Problem
 from hodei.masking import MASK
+from hodei.redaction import quote
 from hodei.worker_spec import (
     MAX_TIMEOUT_SECONDS,
     Argument,
@@ -27,16 +29,45 @@ from hodei.worker_spec import (
 )
 
 
+def _pairs(most_value: int) -> Any:
+    def check(value: Any) -> Any:
+        # Bounded at the door, as a provider's own labels are: a job's requirements are quoted in
+        # rejection reasons and in the details of a refusal, which must not grow with the request.
+        if isinstance(value, Mapping):
+            if len(value) > limits.LABELS:
+                raise ValueError(f"must have at most {limits.LABELS} pairs, got {len(value)}")
+            for key, text in value.items():
+                if isinstance(key, str) and len(key) > limits.TEXT_CHARS:
+                    raise ValueError(f"key {quote(key)} is longer than {limits.TEXT_CHARS} characters")
+                if isinstance(text, str) and len(text) > most_value:
+                    raise ValueError(f"{quote(key)}: the value is longer than {most_value} characters")
+        return value
+    return BeforeValidator(check)
+
+
+def _regions(value: Any) -> Any:
+    if isinstance(value, list):
+        if len(value) > limits.REGIONS:
+            raise ValueError(f"must have at most {limits.REGIONS} regions, got {len(value)}")
+        for region in value:
+            if isinstance(region, str) and len(region) > limits.TEXT_CHARS:
+                raise ValueError(f"region {quote(region)} is longer than {limits.TEXT_CHARS} characters")
+    return value
+
+
+Region = Annotated[str, Field(max_length=limits.TEXT_CHARS)]
+
+
 class RequirementsModel(StrictModel):
     cpu: CpuQuantity = Field(0.0, description="cores the worker needs (2, 0.5, '500m')")
     memory: MemoryQuantity = Field(0, description="bytes the worker needs (bytes, '512Mi', '4Gi', '2G')")
     gpu: Annotated[int, Field(ge=0)] = Field(0, description="GPUs the worker needs")
-    required_labels: dict[str, str] = Field(default_factory=dict, description=(
+    required_labels: Annotated[dict[str, str], _pairs(limits.LABEL_VALUE_CHARS)] = Field(default_factory=dict, description=(
         "every pair must be in the provider's required_labels (exact, case-sensitive)"))
-    required_annotations: dict[str, str] = Field(default_factory=dict, description=(
+    required_annotations: Annotated[dict[str, str], _pairs(limits.ANNOTATION_VALUE_CHARS)] = Field(default_factory=dict, description=(
         "every pair must be in the provider's annotations (exact, case-sensitive)"))
-    preferred_region: str | None = Field(None, description="where the job would like to run (soft)")
-    allowed_regions: list[str] = Field(default_factory=list, description=(
+    preferred_region: Region | None = Field(None, description="where the job would like to run (soft)")
+    allowed_regions: Annotated[list[str], BeforeValidator(_regions)] = Field(default_factory=list, description=(
         "where the job may run (hard); empty means anywhere"))
     # The worker's own spec: what it runs. Providers decide which images they accept (allowed_images).
     image: JobImage | None = Field(None, description=(

@@ -11,8 +11,9 @@ from hodei.services.views import Change, HistoryEntry, ProviderView, Worker
 
 
 class Providers(Protocol):
-    def find(self, *, provider_type: str | None = None, status: str | None = None) -> list[ProviderView]:
-        """Every provider (by name), or those of one type and/or status."""
+    def find(self, *, provider_type: str | None = None, status: str | None = None,
+             limit: int | None = None) -> list[ProviderView]:
+        """Every provider (by name), or those of one type and/or status; the first ``limit`` of them."""
         ...
 
     def get(self, ref: str) -> ProviderView:

@@ -7,12 +7,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from hodei import limits
 from hodei.domain import Capacity, HealthResult, Provider, ProviderState, ProviderStatus
 from hodei.errors import InvalidInput, NotFound, Problem
 from hodei.masking import MASK, masked_config
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
 from hodei.redaction import quote
+from hodei.services import listing
 from hodei.services.health import CheckResult, LocalHealth, Result
 from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
 from hodei.settings import HealthSettings
@@ -21,6 +23,22 @@ from hodei.store import Change, Store, StoredProvider
 
 # The statuses an operator sets; UNHEALTHY is the health monitor's.
 OPERATOR_STATUSES = tuple(s.value for s in ProviderStatus if s is not ProviderStatus.UNHEALTHY)
+
+
+def _matcher(provider_type: str | None, status: str | None, region: str | None,
+             labels: Mapping[str, str] | None) -> Callable[[StoredProvider], bool]:
+    if status is not None and status not in {s.value for s in ProviderStatus}:
+        allowed = ", ".join(s.value for s in ProviderStatus)
+        raise InvalidInput(Problem("status", f"must be one of {allowed}, got {quote(status)}"))
+
+    def matches(p: StoredProvider) -> bool:
+        regions = [p.preferred_region, *(p.allowed_regions if isinstance(p.allowed_regions, list) else [])]
+        own = p.required_labels if isinstance(p.required_labels, dict) else {}
+        return ((provider_type is None or p.provider_type == provider_type)
+                and (status is None or p.status == status)
+                and (region is None or region in regions)
+                and all(own.get(k) == v for k, v in (labels or {}).items()))
+    return matches
 
 
 class LocalProviders:
@@ -56,22 +74,43 @@ class LocalProviders:
     # -- the Providers protocol ---------------------------------------------------------------
 
     def find(self, *, provider_type: str | None = None, status: str | None = None,
-             region: str | None = None, labels: Mapping[str, str] | None = None) -> list[ProviderView]:
-        if status is not None and status not in {s.value for s in ProviderStatus}:
-            allowed = ", ".join(s.value for s in ProviderStatus)
-            raise InvalidInput(Problem("status", f"must be one of {allowed}, got {quote(status)}"))
+             region: str | None = None, labels: Mapping[str, str] | None = None,
+             limit: int | None = None) -> list[ProviderView]:
+        """Every provider that matches (the first ``limit``), read a page at a time: what is held at once
+        beside the answer is one page, whatever the number of providers."""
+        views: list[ProviderView] = []
+        token = ""
+        while limit is None or len(views) < limit:
+            size = listing.MAX_PAGE if limit is None else min(listing.MAX_PAGE, limit - len(views))
+            page, token = self.page(provider_type=provider_type, status=status, region=region, labels=labels,
+                                    page_size=size, page_token=token)
+            views += page
+            if not token:
+                break
+        return views
 
-        def matches(p: StoredProvider) -> bool:
-            regions = [p.preferred_region, *(p.allowed_regions if isinstance(p.allowed_regions, list) else [])]
-            own = p.required_labels if isinstance(p.required_labels, dict) else {}
-            return ((provider_type is None or p.provider_type == provider_type)
-                    and (status is None or p.status == status)
-                    and (region is None or region in regions)
-                    and all(own.get(k) == v for k, v in (labels or {}).items()))
-
-        found = [p for p in self.store.all() if matches(p)]
-        states = self.states.all()
-        return [self.view(p, states.get(p.id, ProviderState())) for p in found]
+    def page(self, *, provider_type: str | None = None, status: str | None = None, region: str | None = None,
+             labels: Mapping[str, str] | None = None, page_size: int = 0,
+             page_token: str = "") -> tuple[list[ProviderView], str]:
+        """One page of :meth:`find`'s list (``page_size`` providers, by name, from where ``page_token``
+        says) and the token of the next page ("" after the last): what is read and held is bounded by
+        the page, whatever the number of providers."""
+        size, after = listing.page_size(page_size), listing.after(page_token)
+        matches = _matcher(provider_type, status, region, labels)
+        found: list[StoredProvider] = []
+        while len(found) < size:
+            batch = self.store.page(after, size)
+            for provider, key in batch:
+                after = key
+                if matches(provider):
+                    found.append(provider)
+                    if len(found) == size:
+                        break
+            if len(batch) < size:
+                break
+        states = self.states.of_ids([p.id for p in found])
+        views = [self.view(p, states.get(p.id, ProviderState())) for p in found]
+        return views, listing.token(after) if len(found) == size and after is not None else ""
 
     def get(self, ref: str | uuid.UUID) -> ProviderView:
         return self.view(self.store.get(ref))
@@ -95,8 +134,8 @@ class LocalProviders:
         return self.view(self.store.delete(ref), state)
 
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
-        if limit < 1:
-            raise InvalidInput(Problem("limit", f"must be at least 1, got {limit}"))
+        if not 1 <= limit <= limits.LISTED:
+            raise InvalidInput(Problem("limit", f"must be between 1 and {limits.LISTED}, got {limit}"))
         return self.states.history(ref, limit)
 
     # -- on the database only -----------------------------------------------------------------

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from hodei import limits
 from hodei.calls import run_blocking
 from hodei.domain import SLOT_HOLDING, WorkerState
 from hodei.errors import InvalidInput, Problem
@@ -48,8 +49,8 @@ class LocalWorkers:
         allowed = ", ".join(s.value for s in WorkerState)
         problems = [Problem(f"states[{i}]", f"must be one of {allowed}, got {quote(s)}")
                     for i, s in enumerate(states) if s not in WorkerState.__members__]
-        if limit < 1:
-            problems.append(Problem("limit", f"must be at least 1, got {limit}"))
+        if not 1 <= limit <= limits.LISTED:
+            problems.append(Problem("limit", f"must be between 1 and {limits.LISTED}, got {limit}"))
         if problems:
             raise InvalidInput(problems)
         chosen = [WorkerState(s) for s in states] or (None if everything else list(SLOT_HOLDING))

@@ -4,6 +4,7 @@ status and health (``provider_history``)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,6 +106,19 @@ class ProviderStates:
         with Session(self.engine) as session:
             states = {row.provider_id: _state(row) for row in session.exec(select(ProviderStateRow)).all()}
             slots = slot_counts(session)
+        for provider_id in set(states) | set(slots):
+            states[provider_id] = with_slots(states.get(provider_id, ProviderState()), slots.get(provider_id))
+        return states
+
+    def of_ids(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProviderState]:
+        """The states of these providers only (a page of a listing), as :meth:`all` gives them."""
+        wanted = [i for i in ids if isinstance(i, uuid.UUID)]
+        if not wanted:
+            return {}
+        with Session(self.engine) as session:
+            rows = session.exec(select(ProviderStateRow).where(col(ProviderStateRow.provider_id).in_(wanted))).all()
+            states = {row.provider_id: _state(row) for row in rows}
+            slots = slot_counts(session, wanted)
         for provider_id in set(states) | set(slots):
             states[provider_id] = with_slots(states.get(provider_id, ProviderState()), slots.get(provider_id))
         return states

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from hodei.columns import Unreadable, raw_text
+from hodei.columns import UndecodedText, Unreadable, raw_text
 from hodei.errors import NotFound, Problem
 from hodei.models import ProviderConfigRow
 from hodei.redaction import quote
@@ -90,7 +90,7 @@ def provider_values(row: ProviderConfigRow) -> tuple[dict[str, Any], list[Proble
     problems: list[Problem] = []
     for field, (fits, rule, empty) in _SHAPES.items():
         value = getattr(row, field)
-        if isinstance(value, Unreadable):
+        if isinstance(value, (Unreadable, UndecodedText)):
             problems.append(Problem(field, f"cannot be read: {value.reason}"))
         elif not fits(value):
             problems.append(Problem(field, f"{rule}, the database holds {_describe(value)}"))

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from hodei.calls import run_blocking
 from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
 from hodei.errors import HodeiError
-from hodei.masking import MASK
+from hodei.redaction import HELD_SECRETS, mask_secrets, secret_forms
 from hodei.selection import Requirements
 from hodei.selection.candidates import Candidate
 from hodei.settings import WorkerSettings
@@ -84,10 +84,9 @@ def _describe(exc: BaseException, timeout: float, secrets: Iterable[str] = ()) -
     if isinstance(exc, TimeoutError):
         return f"did not answer within {timeout:g} s"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    # A plugin's error may quote what it was sent: never let the token or a secret variable through.
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
+    # A plugin's error may quote what it was sent: never let the token or a secret variable through,
+    # in any encoding (JSON escapes, a repr, URL encoding, base64).
+    text = mask_secrets(text, {form for secret in secrets for form in secret_forms(secret)})
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -165,7 +164,7 @@ class Provisioner:
                                     timeout_seconds=job.timeout_seconds)
             timeout = self.settings.provision_timeout_seconds
             failure: Exception | None = None
-            with self._attempt_span(provider, tried, worker_id) as record:
+            with self._attempt_span(provider, tried, worker_id) as record, HELD_SECRETS.hold(token, *job.secret_env.values()):
                 try:
                     handle = await self.pm.provider_hooks.provision(provider, request, timeout)
                 except Exception as exc:

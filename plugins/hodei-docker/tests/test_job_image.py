@@ -179,3 +179,33 @@ def test_a_secret_variable_reaches_the_container_and_nothing_else(
     assert "hodei_provision" in metrics
     assert not any(word in metrics for word in (SECRET, "API_KEY", "visible", JOB_A)), \
         "no image or env in metric labels"
+
+
+HOSTILE = ["p\u00e4ssw\u00f6rd-\u00fc\u00df-4e1a", 'q"uote-\'single\'-7b2c', "back\\slash-and/slash-9f3d",
+           "sp ace&amp=plus+percent%-2a6e"]
+
+
+@pytest.mark.parametrize("secret", HOSTILE)
+def test_a_secret_in_any_encoding_reaches_the_container_and_no_log_line(fleet: Any, docker_api: Any,
+                                                                         secret: str) -> None:
+    """With `--log-level debug`: the lines Hodei writes (JSON) hold no encoding of the value a library
+    could have logged (JSON escapes, a repr, URL encoding, base64)."""
+    import io
+
+    from hodei.observability.logs import make_handler
+    from hodei.redaction import secret_forms
+
+    services, _, _ = fleet
+    written = io.StringIO()
+    handler, root = make_handler("json", written), logging.getLogger()
+    root.addHandler(handler)
+    level, root.level = root.level, logging.DEBUG
+    try:
+        worker = provision(services, {"image": JOB_A, "secret_env": {"API_KEY": secret}})
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert environment(inspect(docker_api, worker))["API_KEY"] == secret
+    assert "worker" in written.getvalue(), "the provisioning was logged"
+    leaked = sorted(form for form in secret_forms(secret) if form in written.getvalue())
+    assert not leaked, leaked

@@ -1,8 +1,9 @@
-"""Keeping a worker's one-time token out of the SDK's debug logs.
+"""Keeping a worker's one-time token and secret variables out of the SDK's debug logs.
 
 botocore logs every request it sends, body included, at DEBUG ("Making request for
 OperationModel(name=Invoke) with params: ..."), and the token travels in an Invoke's body. While
-a call carries a secret, a filter on the SDK's loggers replaces it with ``***`` in any record.
+a call carries a secret, a filter on the SDK's loggers replaces it with ``***`` in any record, in every
+encoding a library may log it in (:func:`hodei.redaction.secret_forms`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-MASK = "***"
+from hodei.redaction import mask_secrets, secret_forms
 
 # The loggers that see a request or a response in full; a filter only applies to its own logger's records.
 SDK_LOGGERS = (
@@ -34,10 +35,11 @@ class _SecretsFilter(logging.Filter):
         with self._lock:
             secrets = list(self._secrets)
         message = record.getMessage()
-        if any(secret in message for secret in secrets):
-            for secret in secrets:
-                message = message.replace(secret, MASK)
-            record.msg, record.args = message, None
+        # botocore logs a request's params as a repr holding the JSON body: a secret with a quote or a
+        # non-ASCII character appears escaped there, never as itself.
+        masked = mask_secrets(message, {form for secret in secrets for form in secret_forms(secret)})
+        if masked != message:
+            record.msg, record.args = masked, None
         return True
 
     @contextmanager

@@ -128,7 +128,7 @@ class GetProviderRequest(_message.Message):
     def __init__(self, provider_id: _Optional[str] = ...) -> None: ...
 
 class ListProvidersRequest(_message.Message):
-    __slots__ = ("provider_type", "status", "region", "labels")
+    __slots__ = ("provider_type", "status", "region", "labels", "page_size", "page_token")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -140,17 +140,23 @@ class ListProvidersRequest(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     provider_type: str
     status: str
     region: str
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, provider_type: _Optional[str] = ..., status: _Optional[str] = ..., region: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, provider_type: _Optional[str] = ..., status: _Optional[str] = ..., region: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListProvidersResponse(_message.Message):
-    __slots__ = ("providers",)
+    __slots__ = ("providers", "next_page_token")
     PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     providers: _containers.RepeatedCompositeFieldContainer[Provider]
-    def __init__(self, providers: _Optional[_Iterable[_Union[Provider, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, providers: _Optional[_Iterable[_Union[Provider, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateProviderRequest(_message.Message):
     __slots__ = ("provider_id", "config", "update_mask", "merge_config", "expected_version", "merge_labels", "remove_labels", "merge_annotations", "remove_annotations")

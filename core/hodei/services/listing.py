@@ -1,0 +1,48 @@
+"""Paging of provider listings: how large a page may be, and the opaque token that says where the next
+one starts (after a provider's name, as the database sorts it)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from hodei import limits
+from hodei.errors import InvalidInput, Problem
+from hodei.store import NameKey
+
+DEFAULT_PAGE = 500
+"""Providers in a page when the request does not say (``page_size`` 0)."""
+MAX_PAGE = limits.LISTED
+"""The most providers one page holds."""
+_TOKEN_CHARS = 2048  # a name is at most 200 characters; a row edited in SQL may hold more: cut below
+
+
+def page_size(size: int) -> int:
+    """The page size a request asks for. :raises InvalidInput: outside 0 (the default) to :data:`MAX_PAGE`."""
+    if size < 0 or size > MAX_PAGE:
+        raise InvalidInput(Problem("page_size", f"must be between 1 and {MAX_PAGE} (or 0 for {DEFAULT_PAGE}), "
+                                                f"got {size}"))
+    return size or DEFAULT_PAGE
+
+
+def token(key: NameKey) -> str:
+    kind, value = key
+    shown = base64.b64encode(value).decode() if isinstance(value, bytes) else value
+    return base64.urlsafe_b64encode(json.dumps([kind, shown]).encode()).decode().rstrip("=")
+
+
+def after(page_token: str) -> NameKey | None:
+    """Where the page ``page_token`` asks for starts; ``None`` for the first. :raises InvalidInput:"""
+    if not page_token:
+        return None
+    try:
+        if len(page_token) > _TOKEN_CHARS:
+            raise ValueError("too long")
+        kind, value = json.loads(base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4)))
+        if kind not in ("text", "undecoded", "blob") or not isinstance(value, str):
+            raise ValueError("not a key")
+        return (kind, value) if kind == "text" else (kind, base64.b64decode(value, validate=True))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise InvalidInput(Problem("page_token", "is not a token this server gave: pass a previous answer's "
+                                                 "next_page_token unchanged")) from None

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hodei.builtin_plugins import static_provider
 from hodei.hookspecs import hookimpl
 from hodei.observability.logs import make_handler
 from hodei.redaction import HELD_SECRETS, mask_secrets, secret_forms
-from hodei.testing import static_provider
 from hypothesis import given
 from hypothesis import strategies as st
 

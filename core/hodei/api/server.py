@@ -48,17 +48,14 @@ from hodei.errors import InvalidInput, Problem, StartupFailure
 from hodei.observability.address import cannot_listen, parse_listen
 from hodei.provider_change import ProviderChange
 from hodei.redaction import quote, shorten
-from hodei.selection import pages
-from hodei.selection.report import Report
 from hodei.services.daemons import LocalDaemons
 from hodei.services.providers import LocalProviders
-from hodei.services.selection import LocalSelection
-from hodei.services.views import ProviderView
+from hodei.services.selection import LocalSelection, Report, page_token
+from hodei.services.views import Change, ProviderView
 from hodei.services.workers import LocalWorkers, NoProviderAvailable
 
 if TYPE_CHECKING:
     from hodei.settings import ApiSettings
-    from hodei.store import Change
 
 log = logging.getLogger("hodei.api")
 
@@ -245,7 +242,7 @@ def _no_fit(report: Report) -> tuple[spb.SelectResponse, str, bytes]:
     while len(details) > REFUSAL_BYTES and len(report.rejected) > 1:
         keep = len(report.rejected) // 2
         report = replace(report, rejected=report.rejected[:keep],
-                         next_page_token=pages.page_token(report.job, report.offset + keep))
+                         next_page_token=page_token(report.job, report.offset + keep))
         answer = convert.select_message(report)
         answer.text = ""
         details = status_details(code, message, "NoProviderFits", extra=[answer])

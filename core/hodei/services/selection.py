@@ -13,8 +13,10 @@ from hodei.selection.outcome import NotRecorded, SelectionOutcome, SelectionReco
 from hodei.selection.report import MAX_PAGE, SHOWN, Explanation, Page, Report, report_text
 from hodei.selection.selector import Decision
 
+page_token = pages.page_token
+
 # The page sizes and the one rendering of a report, for the entry points (both CLI modes print with it).
-__all__ = ["MAX_PAGE", "SHOWN", "LocalSelection", "report_text"]
+__all__ = ["MAX_PAGE", "SHOWN", "LocalSelection", "Report", "page_token", "report_text"]
 
 
 class LocalSelection:

@@ -211,3 +211,123 @@ async def test_workers_past_their_lifetime_are_released(world: World) -> None:
     await world.reconciler(max_lifetime_seconds=0.01).reconcile()
     ended = world.records.get(worker.id)
     assert (ended.state, ended.reason) == (WorkerState.TERMINATED, "past its maximum lifetime")
+
+
+# -- a release racing the reconciler ------------------------------------------------------------
+
+
+class Backend:
+    """Counts the deprovisions that reach the backend (from the provisioner and the reconciler) and can
+    hold the first one, before or after the backend lets the worker go."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, hold: str):
+        from hodei.workers import provisioner, reconciler
+
+        self.deprovisions = 0
+        self.held = anyio.Event()
+        self.go = anyio.Event()
+        real = provisioner.call_provider_hook
+
+        async def call(pm: Any, hook: str, provider: Any, timeout: float, **kwargs: Any) -> Any:
+            if hook != "hodei_deprovision":
+                return await real(pm, hook, provider, timeout, **kwargs)
+            self.deprovisions += 1
+            first = self.deprovisions == 1
+            if first and hold == "before":
+                self.held.set()
+                await self.go.wait()
+            answer = await real(pm, hook, provider, timeout, **kwargs)
+            if first and hold == "after":
+                self.held.set()
+                await self.go.wait()
+            return answer
+
+        monkeypatch.setattr(provisioner, "call_provider_hook", call)
+        monkeypatch.setattr(reconciler, "call_provider_hook", call)
+
+
+async def test_a_release_in_flight_is_not_asked_of_the_backend_again_by_the_reconciler(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.store.create({"name": "p", "provider_type": "static"})
+    worker = (await world.provisioner.provision(world.job())).worker
+    backend = Backend(monkeypatch, hold="before")
+    reconciler = world.reconciler()
+    answers: list[Any] = []
+
+    async def release() -> None:
+        answers.append(await world.provisioner.release(worker.id))
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as group:
+            group.start_soon(release)
+            await backend.held.wait()  # the release is asking the backend; the backend still lists it
+            await reconciler.reconcile()
+            backend.go.set()
+    assert backend.deprovisions == 1
+    assert [a.state for a in answers] == [WorkerState.TERMINATED]
+    assert world.states.of("p").active_workers == 0
+
+
+async def test_a_second_release_waits_for_the_first_and_answers_the_same(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.store.create({"name": "p", "provider_type": "static"})
+    worker = (await world.provisioner.provision(world.job())).worker
+    backend = Backend(monkeypatch, hold="before")
+    answers: list[Any] = []
+
+    async def release() -> None:
+        answers.append(await world.provisioner.release(worker.id))
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as group:
+            group.start_soon(release)
+            await backend.held.wait()
+            group.start_soon(release)
+            await anyio.sleep(0.1)
+            backend.go.set()
+    assert backend.deprovisions == 1
+    assert [a.state for a in answers] == [WorkerState.TERMINATED] * 2
+
+
+async def test_a_release_ended_meanwhile_by_another_daemons_reconciler_is_answered_as_released(
+        hodei_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two daemons on one database: A releases; B's reconciler leaves the release alone while A may be
+    asking the backend, and ends the worker once the backend no longer has it; A's release still
+    answers TERMINATED (a release is idempotent), and the backend was asked once."""
+    a, b = World(hodei_database_url), World(hodei_database_url)
+    try:
+        a.store.create({"name": "p", "provider_type": "static"})
+        worker = (await a.provisioner.provision(a.job())).worker
+        answers: list[Any] = []
+
+        async def release() -> None:
+            answers.append(await a.provisioner.release(worker.id))
+
+        before = Backend(monkeypatch, hold="before")
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as group:
+                group.start_soon(release)
+                await before.held.wait()
+                await b.reconciler().reconcile()  # RELEASING, still listed: A may be asking right now
+                assert before.deprovisions == 1
+                assert b.records.get(worker.id).state is WorkerState.RELEASING
+                before.go.set()
+        assert [w.state for w in answers] == [WorkerState.TERMINATED]
+
+        worker = (await a.provisioner.provision(a.job())).worker
+        answers.clear()
+        after = Backend(monkeypatch, hold="after")
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as group:
+                group.start_soon(release)
+                await after.held.wait()  # the backend let it go; A has not written that yet
+                reconciler = b.reconciler()
+                await reconciler.reconcile()
+                assert reconciler.actions == {"terminated": 1}
+                after.go.set()
+        assert after.deprovisions == 1
+        assert [w.state for w in answers] == [WorkerState.TERMINATED]
+        assert a.states.of("p").active_workers == 0
+    finally:
+        a.close()
+        b.close()

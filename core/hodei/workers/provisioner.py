@@ -15,7 +15,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+
+import anyio
 
 from hodei.calls import call_provider_hook, run_blocking
 from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
@@ -117,6 +120,9 @@ class Provisioner:
         self.provider_of = provider_of
         self.telemetry = telemetry
         self.writes = writes or WorkerWrites(records, self._call)
+        # Releases in flight in this process, by worker id: a second release (the API's, the reconciler's)
+        # waits for the first instead of asking the backend again.
+        self._releases: dict[str, anyio.Event] = {}
 
     async def _slots_changed(self, provider_id: uuid.UUID, reserved: int, active: int) -> None:
         if self.on_slots is not None:
@@ -206,18 +212,43 @@ class Provisioner:
         await call_provider_hook(self.pm, "hodei_deprovision", provider, self.settings.release_timeout_seconds,
                                  handle=handle)
 
+    def releasing(self, worker_id: str) -> bool:
+        """Whether this process is releasing the worker right now (the reconciler leaves it alone)."""
+        return worker_id in self._releases
+
     async def release(self, worker_id: str, reason: str = "released") -> Worker:
-        """Stop the worker through its plugin and free its slot. Idempotent: an ended worker is returned as is."""
+        """Stop the worker through its plugin and free its slot. Idempotent: an ended worker is returned as is,
+        and a release of a worker this process is releasing already waits for that one (the backend is
+        asked once)."""
+        running = self._releases.get(worker_id)
+        if running is not None:
+            await running.wait()
+            found: Worker = await self._call(self.records.get, worker_id)
+            return found
+        done = self._releases[worker_id] = anyio.Event()
+        try:
+            return await self._release(worker_id, reason)
+        finally:
+            del self._releases[worker_id]
+            done.set()
+
+    async def _release(self, worker_id: str, reason: str) -> Worker:
         # One write finds the worker and, if it runs, marks it RELEASING (one still PROVISIONING is refused).
+        asked = datetime.now(UTC)
         worker = await self.writes.write(Transition(worker_id, WorkerState.RELEASING, reason,
                                                     frozenset({WorkerState.RUNNING}), release=True))
         if worker.state in (WorkerState.TERMINATED, WorkerState.FAILED):
             return worker
+        if worker.updated_at < asked and asked - worker.updated_at < timedelta(
+                seconds=self.settings.release_timeout_seconds):
+            # Another daemon started releasing it moments ago and may be asking the backend right now:
+            # that release ends it, or the reconciler retries it once it could have.
+            return worker
         provider = self.provider_of(worker.provider_id) if self.provider_of else None
         if provider is None:
-            worker = await self.writes.write(Transition(
-                worker_id, WorkerState.FAILED, f"{reason}; its provider {worker.provider_name!r} no longer exists, "
-                                               "so the backend was not asked to stop it"))
+            ended = await self._end_release(worker_id, WorkerState.FAILED, (
+                f"{reason}; its provider {worker.provider_name!r} no longer exists, "
+                "so the backend was not asked to stop it"))
         else:
             handle = WorkerHandle(worker.id, worker.backend_id or "", (worker.handle or {}).get("details") or {})
             try:
@@ -227,6 +258,20 @@ class Provisioner:
                 await self._call(self.records.note, worker_id, f"{reason}; stopping it failed ({text}), will retry")
                 raise HodeiError(f"releasing worker {worker_id} on {provider.name!r} failed: {text}; "
                                  "the reconciler retries") from None
-            worker = await self.writes.write(Transition(worker_id, WorkerState.TERMINATED, reason))
-        await self._slots_changed(worker.provider_id, 0, -1)
-        return worker
+            ended = await self._end_release(worker_id, WorkerState.TERMINATED, reason)
+        if ended is None:  # another daemon's reconciler saw it gone and ended it first: released all the same
+            return await self._call(self.records.get, worker_id)  # type: ignore[no-any-return]
+        await self._slots_changed(ended.provider_id, 0, -1)
+        return ended
+
+    async def _end_release(self, worker_id: str, state: WorkerState, reason: str) -> Worker | None:
+        """The release's last write; None when the worker had ended meanwhile (that freed its slot)."""
+        try:
+            worker: Worker = await self.writes.write(Transition(worker_id, state, reason,
+                                                                frozenset({WorkerState.RELEASING})))
+            return worker
+        except IllegalTransition:
+            current: Worker = await self._call(self.records.get, worker_id)
+            if current.state in (WorkerState.TERMINATED, WorkerState.FAILED):
+                return None
+            raise

@@ -161,44 +161,52 @@ class Provisioner:
                 continue
             await self._slots_changed(provider.id, 1, 0)
             tried += 1
-            request = WorkerRequest(worker_id=worker_id, server_address=self.settings.server_address, token=token,
-                                    cpu=job.cpu or None, memory=job.memory or None, gpu=job.gpu,
-                                    labels=dict(job.labels), image=job.image, command=job.command,
-                                    env=dict(job.env), secret_env=dict(job.secret_env),
-                                    timeout_seconds=job.timeout_seconds)
-            timeout = self.settings.provision_timeout_seconds
-            failure: Exception | None = None
-            with self._attempt_span(provider, tried) as record:
-                try:
-                    handle = await call_provider_hook(self.pm, "hodei_provision", provider, timeout, request=request)
-                    if not isinstance(handle, WorkerHandle):
-                        raise TypeError(f"provision returned {type(handle).__name__}, not a WorkerHandle")
-                except Exception as exc:
-                    failure = exc
-                    record.outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
-            if failure is not None:
-                reason = _describe(failure, timeout, (token, *job.secret_env.values()))
-                attempts.append(Attempt(provider.name, "failed", reason, time.perf_counter() - started))
-                log.warning("provisioning on %r failed: %s; trying the next provider", provider.name, reason)
-                await self.writes.write(Transition(worker_id, WorkerState.FAILED, f"provision failed: {reason}",
-                                                   attempts=tuple(a.as_dict() for a in attempts)))
-                await self._slots_changed(provider.id, -1, 0)
-                if self.on_failure is not None:
-                    await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
-                continue
-            attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
+            handle: WorkerHandle | None = None
             try:
-                worker = await self.writes.write(Transition(
-                    worker_id, WorkerState.RUNNING, "provisioned", frozenset({WorkerState.PROVISIONING}),
-                    handle={"backend_id": handle.backend_id, "details": dict(handle.details)},
-                    backend_id=handle.backend_id, attempts=tuple(a.as_dict() for a in attempts)))
-            except IllegalTransition:
-                # The reconciler expired the reservation meanwhile: the worker must not run unrecorded.
-                await self._deprovision(provider, handle)
+                request = WorkerRequest(worker_id=worker_id, server_address=self.settings.server_address, token=token,
+                                        cpu=job.cpu or None, memory=job.memory or None, gpu=job.gpu,
+                                        labels=dict(job.labels), image=job.image, command=job.command,
+                                        env=dict(job.env), secret_env=dict(job.secret_env),
+                                        timeout_seconds=job.timeout_seconds)
+                timeout = self.settings.provision_timeout_seconds
+                failure: Exception | None = None
+                with self._attempt_span(provider, tried) as record:
+                    try:
+                        handle = await call_provider_hook(self.pm, "hodei_provision", provider, timeout, request=request)
+                        if not isinstance(handle, WorkerHandle):
+                            raise TypeError(f"provision returned {type(handle).__name__}, not a WorkerHandle")
+                    except Exception as exc:
+                        failure = exc
+                        record.outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
+                if failure is not None:
+                    reason = _describe(failure, timeout, (token, *job.secret_env.values()))
+                    attempts.append(Attempt(provider.name, "failed", reason, time.perf_counter() - started))
+                    log.warning("provisioning on %r failed: %s; trying the next provider", provider.name, reason)
+                    await self.writes.write(Transition(worker_id, WorkerState.FAILED, f"provision failed: {reason}",
+                                                       attempts=tuple(a.as_dict() for a in attempts)))
+                    await self._slots_changed(provider.id, -1, 0)
+                    if self.on_failure is not None:
+                        await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
+                    continue
+                attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
+                try:
+                    worker = await self.writes.write(Transition(
+                        worker_id, WorkerState.RUNNING, "provisioned", frozenset({WorkerState.PROVISIONING}),
+                        handle={"backend_id": handle.backend_id, "details": dict(handle.details)},
+                        backend_id=handle.backend_id, attempts=tuple(a.as_dict() for a in attempts)))
+                except IllegalTransition:
+                    # The reconciler expired the reservation meanwhile: the worker must not run unrecorded.
+                    await self._deprovision(provider, handle)
+                    raise
+                await self._slots_changed(provider.id, -1, 1)
+                log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
+                return Provisioned(worker, attempts)
+            except anyio.get_cancelled_exc_class():
+                # The caller went away (its deadline passed, it disconnected) while this attempt held a slot:
+                # give the slot back now, not when the reservation expires.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.release_timeout_seconds):
+                    await self._give_back(provider, worker_id, handle)
                 raise
-            await self._slots_changed(provider.id, -1, 1)
-            log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
-            return Provisioned(worker, attempts)
         summary = ""
         if not candidates:
             summary = why_none()
@@ -207,6 +215,34 @@ class Provisioner:
             message = "no provider could take the worker: " + "; ".join(
                 f"{a.provider}: {a.reason}" for a in attempts)
         raise NoProviderAvailable(message, attempts, summary)
+
+    async def _give_back(self, provider: Provider, worker_id: str, handle: WorkerHandle | None) -> None:
+        """Undo a cancelled attempt: its reservation fails (freeing the slot), or the worker it started
+        is stopped. A worker a plugin's abandoned thread starts later is an orphan the reconciler removes."""
+        reason = "the request was cancelled while provisioning (its deadline passed or the client went away)"
+        try:
+            await self.writes.write(Transition(worker_id, WorkerState.FAILED, reason,
+                                               frozenset({WorkerState.PROVISIONING})))
+        except IllegalTransition:  # recorded as running just before the cancel (released), or ended already
+            try:
+                if (await self._call(self.records.get, worker_id)).state is WorkerState.RUNNING:
+                    await self._slots_changed(provider.id, -1, 1)
+                    await self.release(worker_id, reason)
+            except Exception as exc:
+                log.warning("releasing worker %s of a cancelled request failed: %s", worker_id, exc)
+            return
+        except Exception as exc:
+            log.warning("giving back the slot of cancelled request %s failed: %s; it expires with its "
+                        "reservation", worker_id, exc)
+            return
+        await self._slots_changed(provider.id, -1, 0)
+        log.info("provisioning of worker %s on %r given up: %s", worker_id, provider.name, reason)
+        if isinstance(handle, WorkerHandle):
+            try:
+                await self._deprovision(provider, handle)
+            except Exception as exc:
+                log.warning("stopping worker %s of a cancelled request failed: %s; the reconciler removes it "
+                            "as an orphan", worker_id, exc)
 
     async def _deprovision(self, provider: Provider, handle: WorkerHandle) -> None:
         await call_provider_hook(self.pm, "hodei_deprovision", provider, self.settings.release_timeout_seconds,

@@ -167,7 +167,10 @@ class Reconciler:
         return quiet > timedelta(seconds=self.settings.release_timeout_seconds)
 
     def _past_lifetime(self, worker: Worker) -> str:
-        """Why the worker has lived long enough, or "" while it has not."""
+        """Why the worker has lived long enough, or "" while it has not (or when its row's created_at
+        cannot be read: its age is not known, and a guess must not stop a running job)."""
+        if worker.unreadable("created_at"):
+            return ""
         age = datetime.now(UTC) - worker.created_at
         own = worker.requirements.get("timeout_seconds")
         if isinstance(own, int) and own > 0 and age > timedelta(seconds=own):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hodei import database, store as store_module
+from hodei import database
 from hodei.domain import HealthResult, ProviderStatus
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange

@@ -331,3 +331,26 @@ async def test_a_release_ended_meanwhile_by_another_daemons_reconciler_is_answer
     finally:
         a.close()
         b.close()
+
+
+# -- a failure the job causes -----------------------------------------------------------------
+
+
+async def test_a_job_whose_image_cannot_be_pulled_fails_alone_and_the_provider_stays_healthy(world: World) -> None:
+    """One tenant asking again and again for an image the shared provider allows but cannot pull: each
+    request fails as the job's own failure; the provider's health, status and slots are untouched,
+    no other provider is tried for it, and every other tenant is still served."""
+    world.store.create({"name": "shared", "provider_type": "static", "priority": 10, "max_workers": 2,
+                        "config": {"allowed_images": ["team/*"], "missing_images": ["team/ghost:1"]}})
+    world.store.create({"name": "spare", "provider_type": "static", "config": {"allowed_images": ["team/*"]}})
+    for _ in range(10):
+        with pytest.raises(NoProviderAvailable) as info:
+            await world.provisioner.provision(world.job(image="team/ghost:1"))
+        assert "the job cannot start" in str(info.value) and "team/ghost:1" in str(info.value)
+        assert [(a.provider, a.outcome) for a in info.value.attempts] == [("shared", "failed")]
+    assert world.failures == []  # nothing counted toward any provider's health
+    assert world.states.of("shared").health is not HealthStatus.UNHEALTHY
+    assert world.store.get("shared").status == "ACTIVE"
+    assert world.states.of("shared").reserved_workers == 0 and world.states.of("spare").active_workers == 0
+    other = await world.provisioner.provision(world.job(image="team/real:2"))
+    assert other.worker.provider_name == "shared"

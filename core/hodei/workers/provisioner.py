@@ -22,7 +22,7 @@ import anyio
 
 from hodei.calls import call_provider_hook, run_blocking
 from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
-from hodei.errors import HodeiError
+from hodei.errors import HodeiError, JobFailed
 from hodei.masking import MASK
 from hodei.selection import Requirements
 from hodei.selection.candidates import Candidate
@@ -181,13 +181,21 @@ class Provisioner:
                 if failure is not None:
                     reason = _describe(failure, timeout, (token, *job.secret_env.values()))
                     attempts.append(Attempt(provider.name, "failed", reason, time.perf_counter() - started))
-                    log.warning("provisioning on %r failed: %s; trying the next provider", provider.name, reason)
+                    the_jobs = isinstance(failure, JobFailed)
+                    log.warning("provisioning on %r failed: %s; %s", provider.name, reason,
+                                "the job's own failure" if the_jobs else "trying the next provider")
                     await self.writes.write(Transition(worker_id, WorkerState.FAILED, f"provision failed: {reason}",
                                                        attempts=tuple(a.as_dict() for a in attempts)))
                     await self._slots_changed(provider.id, -1, 0)
+                    if the_jobs:
+                        # Not the provider's health, and not another provider's slot: one tenant's bad job
+                        # must not turn a shared provider Unhealthy for everyone else.
+                        raise NoProviderAvailable(f"the job cannot start: {provider.name}: {reason} (the job's own "
+                                                  "failure: no other provider was tried)", attempts)
                     if self.on_failure is not None:
                         await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
                     continue
+                assert isinstance(handle, WorkerHandle)  # checked in the attempt
                 attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
                 try:
                     worker = await self.writes.write(Transition(
@@ -296,7 +304,8 @@ class Provisioner:
                                  "the reconciler retries") from None
             ended = await self._end_release(worker_id, WorkerState.TERMINATED, reason)
         if ended is None:  # another daemon's reconciler saw it gone and ended it first: released all the same
-            return await self._call(self.records.get, worker_id)  # type: ignore[no-any-return]
+            found: Worker = await self._call(self.records.get, worker_id)
+            return found
         await self._slots_changed(ended.provider_id, 0, -1)
         return ended
 

@@ -216,3 +216,13 @@ def test_a_change_to_a_provider_deleted_first_is_not_found(providers: LocalProvi
         providers.update(str(created.id), ProviderChange({"priority": 2}))
     with pytest.raises(NotFound):
         providers.set_status(str(uuid.UUID(int=created.id.int)), "DISABLED", "test")
+
+
+def test_a_check_recorded_for_a_provider_deleted_right_after_is_answered(
+        providers: LocalProviders, hodei_store: Store, second_store: Store,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hodei providers check` records each answer; a provider deleted meanwhile must not fail the command."""
+    hodei_store.create(static("checked"))
+    deleted = deleting_after_commit(monkeypatch, second_store, "checked")
+    state = providers.record_check("checked", HealthResult.unhealthy("down"))
+    assert deleted and state.consecutive_failures == 1

@@ -128,9 +128,13 @@ class ProviderStates:
             provider = find_provider_row(session, ref, lock=True)
             provider_id = provider.id
             row = session.get(ProviderStateRow, provider_id)
-            _store_state(session, provider, row, change(_state(row)))
+            stored = change(_state(row))
+            _store_state(session, provider, row, stored)
             session.commit()
-        return self.of(provider_id)
+        try:
+            return self.of(provider_id)
+        except NotFound:  # deleted right after: what was stored was still stored
+            return stored
 
     def record(self, results: Sequence[tuple[uuid.UUID, ProviderState]]) -> int:
         """Store many providers' states from the health monitor in one transaction (a round of 1,000

@@ -231,7 +231,6 @@ class WorkerRecords:
         provider_ids = sorted({w.provider_id for w in writes if isinstance(w, Reservation)})
         worker_ids = sorted({w.worker_id for w in writes if not isinstance(w, Reservation)})
         with write_session(self.engine) as session:
-            session.expire_on_commit = False  # the answers are built from the rows as written
             providers: dict[uuid.UUID, ProviderConfigRow] = {}
             used: dict[uuid.UUID, int] = {}
             if provider_ids:

@@ -226,3 +226,27 @@ def test_a_check_recorded_for_a_provider_deleted_right_after_is_answered(
     deleted = deleting_after_commit(monkeypatch, second_store, "checked")
     state = providers.record_check("checked", HealthResult.unhealthy("down"))
     assert deleted and state.consecutive_failures == 1
+
+
+def test_two_hodei_processes_pruning_at_once_leave_exactly_one_file(hodei: Any, tmp_path: Any) -> None:
+    """The same race as real users meet it: two `hodei providers apply --prune` processes started
+    together, a few rounds; every run succeeds and the table is always exactly one file's providers."""
+    import json
+    import subprocess
+
+    from hodei.testing.serve import clean_environment, hodei_command
+
+    files = {}
+    for side in ("a", "b"):
+        files[side] = tmp_path / f"{side}.json"
+        files[side].write_text(json.dumps([static(f"{side}-{i}") for i in range(3)]))
+    env = clean_environment(HODEI_DATABASE_URL=hodei.url, HODEI_CONFIG=str(hodei.config))
+    for _ in range(2):
+        hodei.ok("providers", "apply", "-f", "-", "--prune", input=json.dumps([static("old")]))
+        runs = [subprocess.Popen([*hodei_command(), "providers", "apply", "-f", str(files[side]), "--prune"],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for side in ("a", "b")]
+        errors = [run.communicate(timeout=60)[1] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], errors
+        names = {p["name"] for p in hodei.providers()}
+        assert names in ({"a-0", "a-1", "a-2"}, {"b-0", "b-1", "b-2"}), names

@@ -77,6 +77,15 @@ class _Outcome:
     outcome: str | None = None
 
 
+@dataclass
+class _Held:
+    """The attempt of a request that holds a slot right now: given back if the request is cancelled."""
+
+    provider: Provider | None = None
+    worker_id: str = ""
+    handle: WorkerHandle | None = None
+
+
 @dataclass(frozen=True)
 class Provisioned:
     worker: Worker
@@ -131,17 +140,26 @@ class Provisioner:
                 await result
 
     async def provision(self, job: Requirements) -> Provisioned:
-        if self.telemetry is None:
-            return await self._provision(job)
-        with self.telemetry.provision_span():
-            return await self._provision(job)
+        held = _Held()
+        try:
+            if self.telemetry is None:
+                return await self._provision(job, held)
+            with self.telemetry.provision_span():
+                return await self._provision(job, held)
+        except anyio.get_cancelled_exc_class():
+            # The caller went away (its deadline passed, it disconnected) while an attempt held a slot:
+            # give the slot back now, not when the reservation expires.
+            if held.provider is not None:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.release_timeout_seconds):
+                    await self._give_back(held.provider, held.worker_id, held.handle)
+            raise
 
     def _attempt_span(self, provider: Provider, attempt: int) -> Any:
         if self.telemetry is None:
             return contextlib.nullcontext(_Outcome())
         return self.telemetry.attempt_span(provider.name, provider.provider_type, attempt=attempt)
 
-    async def _provision(self, job: Requirements) -> Provisioned:
+    async def _provision(self, job: Requirements, held: _Held) -> Provisioned:
         # Only as many as a request can try: ranking every provider of a large fleet per request is waste.
         candidates, why_none = self.selection.candidates(job, self.settings.max_attempts + MAX_REFUSALS)
         attempts: list[Attempt] = []
@@ -161,60 +179,55 @@ class Provisioner:
                 continue
             await self._slots_changed(provider.id, 1, 0)
             tried += 1
-            handle: WorkerHandle | None = None
-            try:
-                request = WorkerRequest(worker_id=worker_id, server_address=self.settings.server_address, token=token,
-                                        cpu=job.cpu or None, memory=job.memory or None, gpu=job.gpu,
-                                        labels=dict(job.labels), image=job.image, command=job.command,
-                                        env=dict(job.env), secret_env=dict(job.secret_env),
-                                        timeout_seconds=job.timeout_seconds)
-                timeout = self.settings.provision_timeout_seconds
-                failure: Exception | None = None
-                with self._attempt_span(provider, tried) as record:
-                    try:
-                        handle = await call_provider_hook(self.pm, "hodei_provision", provider, timeout, request=request)
-                        if not isinstance(handle, WorkerHandle):
-                            raise TypeError(f"provision returned {type(handle).__name__}, not a WorkerHandle")
-                    except Exception as exc:
-                        failure = exc
-                        record.outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
-                if failure is not None:
-                    reason = _describe(failure, timeout, (token, *job.secret_env.values()))
-                    attempts.append(Attempt(provider.name, "failed", reason, time.perf_counter() - started))
-                    the_jobs = isinstance(failure, JobFailed)
-                    log.warning("provisioning on %r failed: %s; %s", provider.name, reason,
-                                "the job's own failure" if the_jobs else "trying the next provider")
-                    await self.writes.write(Transition(worker_id, WorkerState.FAILED, f"provision failed: {reason}",
-                                                       attempts=tuple(a.as_dict() for a in attempts)))
-                    await self._slots_changed(provider.id, -1, 0)
-                    if the_jobs:
-                        # Not the provider's health, and not another provider's slot: one tenant's bad job
-                        # must not turn a shared provider Unhealthy for everyone else.
-                        raise NoProviderAvailable(f"the job cannot start: {provider.name}: {reason} (the job's own "
-                                                  "failure: no other provider was tried)", attempts)
-                    if self.on_failure is not None:
-                        await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
-                    continue
-                assert isinstance(handle, WorkerHandle)  # checked in the attempt
-                attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
+            held.provider, held.worker_id, held.handle = provider, worker_id, None
+            request = WorkerRequest(worker_id=worker_id, server_address=self.settings.server_address, token=token,
+                                    cpu=job.cpu or None, memory=job.memory or None, gpu=job.gpu,
+                                    labels=dict(job.labels), image=job.image, command=job.command,
+                                    env=dict(job.env), secret_env=dict(job.secret_env),
+                                    timeout_seconds=job.timeout_seconds)
+            timeout = self.settings.provision_timeout_seconds
+            failure: Exception | None = None
+            with self._attempt_span(provider, tried) as record:
                 try:
-                    worker = await self.writes.write(Transition(
-                        worker_id, WorkerState.RUNNING, "provisioned", frozenset({WorkerState.PROVISIONING}),
-                        handle={"backend_id": handle.backend_id, "details": dict(handle.details)},
-                        backend_id=handle.backend_id, attempts=tuple(a.as_dict() for a in attempts)))
-                except IllegalTransition:
-                    # The reconciler expired the reservation meanwhile: the worker must not run unrecorded.
-                    await self._deprovision(provider, handle)
-                    raise
-                await self._slots_changed(provider.id, -1, 1)
-                log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
-                return Provisioned(worker, attempts)
-            except anyio.get_cancelled_exc_class():
-                # The caller went away (its deadline passed, it disconnected) while this attempt held a slot:
-                # give the slot back now, not when the reservation expires.
-                with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.release_timeout_seconds):
-                    await self._give_back(provider, worker_id, handle)
+                    handle = await call_provider_hook(self.pm, "hodei_provision", provider, timeout, request=request)
+                    if not isinstance(handle, WorkerHandle):
+                        raise TypeError(f"provision returned {type(handle).__name__}, not a WorkerHandle")
+                    held.handle = handle
+                except Exception as exc:
+                    failure = exc
+                    record.outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
+            if failure is not None:
+                reason = _describe(failure, timeout, (token, *job.secret_env.values()))
+                attempts.append(Attempt(provider.name, "failed", reason, time.perf_counter() - started))
+                the_jobs = isinstance(failure, JobFailed)
+                log.warning("provisioning on %r failed: %s; %s", provider.name, reason,
+                            "the job's own failure" if the_jobs else "trying the next provider")
+                await self.writes.write(Transition(worker_id, WorkerState.FAILED, f"provision failed: {reason}",
+                                                   attempts=tuple(a.as_dict() for a in attempts)))
+                held.provider = None
+                await self._slots_changed(provider.id, -1, 0)
+                if the_jobs:
+                    # Not the provider's health, and not another provider's slot: one tenant's bad job
+                    # must not turn a shared provider Unhealthy for everyone else.
+                    raise NoProviderAvailable(f"the job cannot start: {provider.name}: {reason} (the job's own "
+                                              "failure: no other provider was tried)", attempts)
+                if self.on_failure is not None:
+                    await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
+                continue
+            attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
+            try:
+                worker = await self.writes.write(Transition(
+                    worker_id, WorkerState.RUNNING, "provisioned", frozenset({WorkerState.PROVISIONING}),
+                    handle={"backend_id": handle.backend_id, "details": dict(handle.details)},
+                    backend_id=handle.backend_id, attempts=tuple(a.as_dict() for a in attempts)))
+            except IllegalTransition:
+                # The reconciler expired the reservation meanwhile: the worker must not run unrecorded.
+                held.provider = None
+                await self._deprovision(provider, handle)
                 raise
+            await self._slots_changed(provider.id, -1, 1)
+            log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
+            return Provisioned(worker, attempts)
         summary = ""
         if not candidates:
             summary = why_none()

@@ -354,3 +354,39 @@ async def test_a_job_whose_image_cannot_be_pulled_fails_alone_and_the_provider_s
     assert world.states.of("shared").reserved_workers == 0 and world.states.of("spare").active_workers == 0
     other = await world.provisioner.provision(world.job(image="team/real:2"))
     assert other.worker.provider_name == "shared"
+
+
+# -- a request cancelled while it holds a slot ---------------------------------------------------
+
+
+async def test_a_provisioning_cancelled_while_the_plugin_works_gives_its_slot_back(world: World) -> None:
+    world.store.create({"name": "slow", "provider_type": "static", "max_workers": 1,
+                        "config": {"latency_ms": 800}})
+    with anyio.move_on_after(0.2):
+        await world.provisioner.provision(world.job())
+    [worker] = world.records.find(states=list(WorkerState))
+    assert worker.state is WorkerState.FAILED and "cancelled" in worker.reason
+    assert world.states.of("slow").reserved_workers == 0
+    assert world.failures == []  # the caller left: nothing is wrong with the provider
+    assert (await world.provisioner.provision(world.job())).worker.provider_name == "slow"
+
+
+async def test_a_provisioning_cancelled_after_the_plugin_started_the_worker_stops_it(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.store.create({"name": "p", "provider_type": "static", "max_workers": 1})
+    writes = world.provisioner.writes
+    real = writes.write
+
+    async def slow_running_write(write: Any) -> Any:
+        if getattr(write, "new", None) is WorkerState.RUNNING:
+            await anyio.sleep(5)  # the caller gives up here: the worker runs, not yet recorded
+        return await real(write)
+
+    monkeypatch.setattr(writes, "write", slow_running_write)
+    with anyio.move_on_after(0.3):
+        await world.provisioner.provision(world.job())
+    [worker] = world.records.find(states=list(WorkerState))
+    assert worker.state is WorkerState.FAILED and "cancelled" in worker.reason
+    backend = static_provider._WORKERS.get(str(worker.provider_id), {})
+    assert worker.id not in backend, "the worker it started was stopped"
+    assert world.states.of("p").reserved_workers == 0 and world.states.of("p").active_workers == 0

@@ -211,3 +211,182 @@ async def test_workers_past_their_lifetime_are_released(world: World) -> None:
     await world.reconciler(max_lifetime_seconds=0.01).reconcile()
     ended = world.records.get(worker.id)
     assert (ended.state, ended.reason) == (WorkerState.TERMINATED, "past its maximum lifetime")
+
+
+# -- a release racing the reconciler ------------------------------------------------------------
+
+
+class Backend:
+    """Counts the deprovisions that reach the backend (from the provisioner and the reconciler) and can
+    hold the first one, before or after the backend lets the worker go."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, hold: str):
+        from hodei.workers import provisioner, reconciler
+
+        self.deprovisions = 0
+        self.held = anyio.Event()
+        self.go = anyio.Event()
+        real = provisioner.call_provider_hook
+
+        async def call(pm: Any, hook: str, provider: Any, timeout: float, **kwargs: Any) -> Any:
+            if hook != "hodei_deprovision":
+                return await real(pm, hook, provider, timeout, **kwargs)
+            self.deprovisions += 1
+            first = self.deprovisions == 1
+            if first and hold == "before":
+                self.held.set()
+                await self.go.wait()
+            answer = await real(pm, hook, provider, timeout, **kwargs)
+            if first and hold == "after":
+                self.held.set()
+                await self.go.wait()
+            return answer
+
+        monkeypatch.setattr(provisioner, "call_provider_hook", call)
+        monkeypatch.setattr(reconciler, "call_provider_hook", call)
+
+
+async def test_a_release_in_flight_is_not_asked_of_the_backend_again_by_the_reconciler(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.store.create({"name": "p", "provider_type": "static"})
+    worker = (await world.provisioner.provision(world.job())).worker
+    backend = Backend(monkeypatch, hold="before")
+    reconciler = world.reconciler()
+    answers: list[Any] = []
+
+    async def release() -> None:
+        answers.append(await world.provisioner.release(worker.id))
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as group:
+            group.start_soon(release)
+            await backend.held.wait()  # the release is asking the backend; the backend still lists it
+            await reconciler.reconcile()
+            backend.go.set()
+    assert backend.deprovisions == 1
+    assert [a.state for a in answers] == [WorkerState.TERMINATED]
+    assert world.states.of("p").active_workers == 0
+
+
+async def test_a_second_release_waits_for_the_first_and_answers_the_same(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.store.create({"name": "p", "provider_type": "static"})
+    worker = (await world.provisioner.provision(world.job())).worker
+    backend = Backend(monkeypatch, hold="before")
+    answers: list[Any] = []
+
+    async def release() -> None:
+        answers.append(await world.provisioner.release(worker.id))
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as group:
+            group.start_soon(release)
+            await backend.held.wait()
+            group.start_soon(release)
+            await anyio.sleep(0.1)
+            backend.go.set()
+    assert backend.deprovisions == 1
+    assert [a.state for a in answers] == [WorkerState.TERMINATED] * 2
+
+
+async def test_a_release_ended_meanwhile_by_another_daemons_reconciler_is_answered_as_released(
+        hodei_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two daemons on one database: A releases; B's reconciler leaves the release alone while A may be
+    asking the backend, and ends the worker once the backend no longer has it; A's release still
+    answers TERMINATED (a release is idempotent), and the backend was asked once."""
+    a, b = World(hodei_database_url), World(hodei_database_url)
+    try:
+        a.store.create({"name": "p", "provider_type": "static"})
+        worker = (await a.provisioner.provision(a.job())).worker
+        answers: list[Any] = []
+
+        async def release() -> None:
+            answers.append(await a.provisioner.release(worker.id))
+
+        before = Backend(monkeypatch, hold="before")
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as group:
+                group.start_soon(release)
+                await before.held.wait()
+                await b.reconciler().reconcile()  # RELEASING, still listed: A may be asking right now
+                assert before.deprovisions == 1
+                assert b.records.get(worker.id).state is WorkerState.RELEASING
+                before.go.set()
+        assert [w.state for w in answers] == [WorkerState.TERMINATED]
+
+        worker = (await a.provisioner.provision(a.job())).worker
+        answers.clear()
+        after = Backend(monkeypatch, hold="after")
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as group:
+                group.start_soon(release)
+                await after.held.wait()  # the backend let it go; A has not written that yet
+                reconciler = b.reconciler()
+                await reconciler.reconcile()
+                assert reconciler.actions == {"terminated": 1}
+                after.go.set()
+        assert after.deprovisions == 1
+        assert [w.state for w in answers] == [WorkerState.TERMINATED]
+        assert a.states.of("p").active_workers == 0
+    finally:
+        a.close()
+        b.close()
+
+
+# -- a failure the job causes -----------------------------------------------------------------
+
+
+async def test_a_job_whose_image_cannot_be_pulled_fails_alone_and_the_provider_stays_healthy(world: World) -> None:
+    """One tenant asking again and again for an image the shared provider allows but cannot pull: each
+    request fails as the job's own failure; the provider's health, status and slots are untouched,
+    no other provider is tried for it, and every other tenant is still served."""
+    world.store.create({"name": "shared", "provider_type": "static", "priority": 10, "max_workers": 2,
+                        "config": {"allowed_images": ["team/*"], "missing_images": ["team/ghost:1"]}})
+    world.store.create({"name": "spare", "provider_type": "static", "config": {"allowed_images": ["team/*"]}})
+    for _ in range(10):
+        with pytest.raises(NoProviderAvailable) as info:
+            await world.provisioner.provision(world.job(image="team/ghost:1"))
+        assert "the job cannot start" in str(info.value) and "team/ghost:1" in str(info.value)
+        assert [(a.provider, a.outcome) for a in info.value.attempts] == [("shared", "failed")]
+    assert world.failures == []  # nothing counted toward any provider's health
+    assert world.states.of("shared").health is not HealthStatus.UNHEALTHY
+    assert world.store.get("shared").status == "ACTIVE"
+    assert world.states.of("shared").reserved_workers == 0 and world.states.of("spare").active_workers == 0
+    other = await world.provisioner.provision(world.job(image="team/real:2"))
+    assert other.worker.provider_name == "shared"
+
+
+# -- a request cancelled while it holds a slot ---------------------------------------------------
+
+
+async def test_a_provisioning_cancelled_while_the_plugin_works_gives_its_slot_back(world: World) -> None:
+    world.store.create({"name": "slow", "provider_type": "static", "max_workers": 1,
+                        "config": {"latency_ms": 800}})
+    with anyio.move_on_after(0.2):
+        await world.provisioner.provision(world.job())
+    [worker] = world.records.find(states=list(WorkerState))
+    assert worker.state is WorkerState.FAILED and "cancelled" in worker.reason
+    assert world.states.of("slow").reserved_workers == 0
+    assert world.failures == []  # the caller left: nothing is wrong with the provider
+    assert (await world.provisioner.provision(world.job())).worker.provider_name == "slow"
+
+
+async def test_a_provisioning_cancelled_after_the_plugin_started_the_worker_stops_it(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.store.create({"name": "p", "provider_type": "static", "max_workers": 1})
+    writes = world.provisioner.writes
+    real = writes.write
+
+    async def slow_running_write(write: Any) -> Any:
+        if getattr(write, "new", None) is WorkerState.RUNNING:
+            await anyio.sleep(5)  # the caller gives up here: the worker runs, not yet recorded
+        return await real(write)
+
+    monkeypatch.setattr(writes, "write", slow_running_write)
+    with anyio.move_on_after(0.3):
+        await world.provisioner.provision(world.job())
+    [worker] = world.records.find(states=list(WorkerState))
+    assert worker.state is WorkerState.FAILED and "cancelled" in worker.reason
+    backend = static_provider._WORKERS.get(str(worker.provider_id), {})
+    assert worker.id not in backend, "the worker it started was stopped"
+    assert world.states.of("p").reserved_workers == 0 and world.states.of("p").active_workers == 0

@@ -28,7 +28,7 @@ from hodei.domain import (
     WorkerHandle,
     WorkerRequest,
 )
-from hodei.errors import ConfigError, HodeiError, InvalidInput, Problem
+from hodei.errors import ConfigError, HodeiError, InvalidInput, JobFailed, Problem
 from hodei.hookspecs import hookimpl
 from hodei.plugins import provider_hook
 from hodei.worker_spec import ImageList, normalised_allowed_images
@@ -48,6 +48,7 @@ __all__ = [
     "HodeiError",
     "ImageList",
     "InvalidInput",
+    "JobFailed",
     "MemoryQuantity",
     "NonEmptyStr",
     "Problem",

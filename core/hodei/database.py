@@ -92,8 +92,11 @@ def _load_or_text(base: Any, loader: Any, data: Any) -> Any:
 
 def write_session(engine: Engine) -> Session:
     """A session for a read-modify-write: on SQLite its transaction holds the write lock from the start;
-    on PostgreSQL it is an ordinary transaction, and the caller locks the rows it reads (FOR UPDATE)."""
-    session = Session(engine)
+    on PostgreSQL it is an ordinary transaction, and the caller locks the rows it reads (FOR UPDATE).
+
+    What was written is answered from the objects as written, never read again after the commit: a
+    concurrent delete right after the commit would make that read fail a change that was made."""
+    session = Session(engine, expire_on_commit=False)
     try:
         session.connection(execution_options={WRITE: True})
     except sa.exc.OperationalError as exc:

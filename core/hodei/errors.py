@@ -83,6 +83,13 @@ class StaleVersion(Conflict):
     """An update carried the version it read, and the provider has changed since."""
 
 
+class JobFailed(HodeiError):
+    """Raised by a plugin's ``hodei_provision`` when the job itself is why its worker cannot start (its
+    image does not exist or cannot be pulled, its spec is refused), not the provider: the failure is the
+    job's answer, it does not count toward the provider's health, and no other provider is tried for it.
+    The message says what the job asked for and why it cannot be, as for any error shown to people."""
+
+
 class DatabaseNotReady(HodeiError):
     """The database is unreachable or its schema is older than this version of Hodei."""
 

@@ -166,6 +166,13 @@ class WorkerSettings(_Section):
     max_lifetime_seconds: Annotated[float, Field(ge=0)] = Field(0.0, description=(
         "Workers running longer are released; 0 means no limit"))
 
+    @property
+    def provision_budget_seconds(self) -> float:
+        """The longest one provisioning request can take on the server: every attempt timing out, then
+        a started worker being stopped; and a little for the database writes. A client waiting less gives
+        up on work the server is still doing (which then gives its slot back)."""
+        return self.max_attempts * self.provision_timeout_seconds + self.release_timeout_seconds + 10.0
+
 
 class MetricsSettings(_Section):
     listen: str = Field("127.0.0.1:9464", description=(

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from hodei.columns import UndecodedText, raw_text
 from hodei.database import check_schema, create_engine, write_session
 from hodei.domain import Provider, ProviderStatus
-from hodei.errors import AlreadyExists, InvalidInput, Problem, StaleVersion
+from hodei.errors import AlreadyExists, Conflict, InvalidInput, Problem, StaleVersion
 from hodei.masking import keep_masked_secrets
 from hodei.models import ProviderConfigRow, ProviderHistoryRow, utcnow
 from hodei.plugins import HodeiPluginManager
@@ -34,6 +34,8 @@ __all__ = ["Change", "StaleVersion", "Store", "StoredProvider"]
 
 # What a change shows as the value before for a column that could not be read.
 UNREADABLE = "(cannot be read)"
+# How often an apply runs again when a name it creates was taken meanwhile by another door.
+APPLY_ATTEMPTS = 3
 
 
 # A provider's name as the database sorts it: ("text", str), or on SQLite ("undecoded", bytes) for
@@ -211,7 +213,6 @@ class Store:
                 row.id = spec.id
             session.add(row)
             _commit(session, spec.name)
-            session.refresh(row)
             return self.read_row(row)
 
     def update(self, ref: str | uuid.UUID, change: ProviderChange) -> StoredProvider:
@@ -241,7 +242,6 @@ class Store:
             row.updated_at = utcnow()
             session.add(row)
             _commit(session, spec.name)
-            session.refresh(row)
             return self.read_row(row)
 
     def set_status(self, ref: str | uuid.UUID, status: ProviderStatus | str, *,
@@ -262,7 +262,6 @@ class Store:
                 row.updated_at = utcnow()
                 session.add(row)
                 _commit(session, name)
-                session.refresh(row)
             return self.read_row(row)
 
     def delete(self, ref: str | uuid.UUID) -> StoredProvider:
@@ -283,8 +282,22 @@ class Store:
         """
         if not isinstance(documents, Sequence) or isinstance(documents, (str, bytes)):
             raise InvalidInput(Problem("providers", "must be a list of provider objects"))
+        for attempt in range(APPLY_ATTEMPTS):
+            try:
+                return self._apply(documents, dry_run=dry_run, prune=prune)
+            except AlreadyExists:
+                # A provider of one of these names was created through another door (`providers add`,
+                # CreateProvider) after this apply read the table: run again, it is an update now.
+                if attempt == APPLY_ATTEMPTS - 1:
+                    raise Conflict("providers of these names kept being created while this apply ran; "
+                                   "nothing was applied, try again") from None
+        raise AssertionError("unreachable")
+
+    def _apply(self, documents: Sequence[Any], *, dry_run: bool, prune: bool) -> list[Change]:
         changes: list[Change] = []
         with write_session(self.engine) as session:
+            if not dry_run:
+                _serialize_applies(session)
             names = {d["name"] for d in documents if isinstance(d, Mapping) and isinstance(d.get("name"), str)}
             query = select(ProviderConfigRow)
             if not prune:
@@ -329,6 +342,19 @@ class Store:
         if problems:
             raise InvalidInput(problems, subject="nothing applied")
         return specs
+
+
+def _serialize_applies(session: Session) -> None:
+    """Wait for any other apply on this database to end, and make the next ones wait for this one.
+
+    On PostgreSQL a row lock cannot hold a row that does not exist yet: two applies would each read
+    the table without the other's new rows, and a prune would miss them (or both would create the same
+    name). A transaction-level advisory lock, one per schema, makes applies take turns; the table is
+    read after it is taken, so each sees the previous apply's commit. Other writers are not held up.
+    On SQLite the write session's BEGIN IMMEDIATE serializes every writer already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.hodei.apply'))"))
 
 
 def _apply_one(session: Session, spec: ProviderSpec, given: set[str], row: ProviderConfigRow | None,

@@ -146,14 +146,17 @@ class RemoteSelection:
 
 
 class RemoteWorkers:
-    def __init__(self, connection: Connection):
+    def __init__(self, connection: Connection, *, provision_seconds: float | None = None):
+        """:param provision_seconds: how long a provisioning is waited for (the server's budget for it,
+            :attr:`hodei.settings.WorkerSettings.provision_budget_seconds`), when longer than the usual deadline."""
         self.call = connection.call
         self.api = connection.workers
+        self.provision_seconds = max(provision_seconds or 0.0, connection.options.timeout)
 
     async def provision(self, requirements: Mapping[str, Any]) -> Worker:
         request = wpb.ProvisionWorkerRequest(requirements=_requirements(requirements))
         try:
-            return convert.worker_from(self.call(self.api.ProvisionWorker, request))
+            return convert.worker_from(self.call(self.api.ProvisionWorker, request, timeout=self.provision_seconds))
         except ServerError as exc:
             failure = unpack(exc.details, wpb.ProvisionFailure) if exc.code is grpc.StatusCode.FAILED_PRECONDITION \
                 else None

@@ -20,6 +20,7 @@ from hodei import (
     HealthResult,
     HealthStatus,
     ImageList,
+    JobFailed,
     Provider,
     ProviderConfigModel,
     ProviderType,
@@ -45,6 +46,8 @@ class StaticConfig(ProviderConfigModel):
     fail_provision: str | None = None
     # Job images it "runs" (it runs nothing); left out: none, like a type that runs no image.
     allowed_images: ImageList | None = None
+    # Allowed job images it "cannot pull": provisioning one fails as the job's own failure (JobFailed).
+    missing_images: list[str] = []
 
 
 # provider id -> worker id -> worker; shared by every plugin manager in the process.
@@ -88,6 +91,8 @@ async def hodei_provision(provider: Provider, request: WorkerRequest, timeout: f
     await _answer_after_latency(provider)
     if provider.config["fail_provision"]:
         raise RuntimeError(provider.config["fail_provision"])
+    if request.image in provider.config["missing_images"]:
+        raise JobFailed(f"the job's image {request.image!r} cannot be pulled: not found")
     backend_id = f"static-{request.worker_id}"
     REQUESTS[request.worker_id] = request
     _WORKERS.setdefault(str(provider.id), {})[request.worker_id] = BackendWorker(request.worker_id, backend_id)

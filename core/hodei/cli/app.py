@@ -53,8 +53,18 @@ class App:
         if self.server is not None:
             from hodei.api.remote import RemoteWorkers
 
-            return RemoteWorkers(self.connection)
+            return RemoteWorkers(self.connection, provision_seconds=self._provision_budget())
         return self.local.workers
+
+    def _provision_budget(self) -> float | None:
+        # The daemon's [workers] settings are normally the same hodei.toml's; without one that can be
+        # read, the usual deadline stands (the daemon gives a slot back when its caller goes away).
+        from hodei.errors import HodeiError
+
+        try:
+            return self.settings.workers.provision_budget_seconds
+        except HodeiError:
+            return None
 
     @functools.cached_property
     def daemons(self) -> Daemons:

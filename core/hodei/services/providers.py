@@ -68,7 +68,10 @@ class LocalProviders:
             "valid": provider.valid, "problems": [p.as_dict() for p in provider.problems],
         }
         if state is None:
-            state = self.states.of(provider.id if provider.raw_id is None else provider.raw_id)
+            try:
+                state = self.states.of(provider.id if provider.raw_id is None else provider.raw_id)
+            except NotFound:  # deleted right after this change was committed: the change was still made
+                state = ProviderState()
         return ProviderView(document, state)
 
     # -- the Providers protocol ---------------------------------------------------------------

@@ -15,11 +15,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+
+import anyio
 
 from hodei.calls import run_blocking
 from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
-from hodei.errors import HodeiError
+from hodei.errors import HodeiError, JobFailed
 from hodei.redaction import HELD_SECRETS, mask_secrets, secret_forms
 from hodei.selection import Requirements
 from hodei.selection.candidates import Candidate
@@ -74,6 +77,15 @@ class _Outcome:
     outcome: str | None = None
 
 
+@dataclass
+class _Held:
+    """The attempt of a request that holds a slot right now: given back if the request is cancelled."""
+
+    provider: Provider | None = None
+    worker_id: str = ""
+    handle: WorkerHandle | None = None
+
+
 @dataclass(frozen=True)
 class Provisioned:
     worker: Worker
@@ -116,6 +128,9 @@ class Provisioner:
         self.provider_of = provider_of
         self.telemetry = telemetry
         self.writes = writes or WorkerWrites(records, self._call)
+        # Releases in flight in this process, by worker id: a second release (the API's, the reconciler's)
+        # waits for the first instead of asking the backend again.
+        self._releases: dict[str, anyio.Event] = {}
 
     async def _slots_changed(self, provider_id: uuid.UUID, reserved: int, active: int) -> None:
         if self.on_slots is not None:
@@ -124,12 +139,21 @@ class Provisioner:
                 await result
 
     async def provision(self, job: Requirements) -> Provisioned:
-        if self.telemetry is None:
-            return await self._provision(job)
-        with self.telemetry.provision_span() as span:
-            provisioned = await self._provision(job)
-            span.set_attribute("hodei.worker_id", provisioned.worker.id)
-            return provisioned
+        held = _Held()
+        try:
+            if self.telemetry is None:
+                return await self._provision(job, held)
+            with self.telemetry.provision_span() as span:
+                provisioned = await self._provision(job, held)
+                span.set_attribute("hodei.worker_id", provisioned.worker.id)
+                return provisioned
+        except anyio.get_cancelled_exc_class():
+            # The caller went away (its deadline passed, it disconnected) while an attempt held a slot:
+            # give the slot back now, not when the reservation expires.
+            if held.provider is not None:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.release_timeout_seconds):
+                    await self._give_back(held.provider, held.worker_id, held.handle)
+            raise
 
     def _attempt_span(self, provider: Provider, attempt: int, worker_id: str) -> Any:
         if self.telemetry is None:
@@ -137,7 +161,7 @@ class Provisioner:
         return self.telemetry.attempt_span(provider.name, provider.provider_type, attempt=attempt,
                                            attributes={"hodei.worker_id": worker_id})
 
-    async def _provision(self, job: Requirements) -> Provisioned:
+    async def _provision(self, job: Requirements, held: _Held) -> Provisioned:
         # Only as many as a request can try: ranking every provider of a large fleet per request is waste.
         candidates, why_none = self.selection.candidates(job, self.settings.max_attempts + MAX_REFUSALS)
         attempts: list[Attempt] = []
@@ -157,6 +181,7 @@ class Provisioner:
                 continue
             await self._slots_changed(provider.id, 1, 0)
             tried += 1
+            held.provider, held.worker_id, held.handle = provider, worker_id, None
             request = WorkerRequest(worker_id=worker_id, server_address=self.settings.server_address, token=token,
                                     cpu=job.cpu or None, memory=job.memory or None, gpu=job.gpu,
                                     labels=dict(job.labels), image=job.image, command=job.command,
@@ -167,16 +192,25 @@ class Provisioner:
             with self._attempt_span(provider, tried, worker_id) as record, HELD_SECRETS.hold(token, *job.secret_env.values()):
                 try:
                     handle = await self.pm.provider_hooks.provision(provider, request, timeout)
+                    held.handle = handle
                 except Exception as exc:
                     failure = exc
                     record.outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
             if failure is not None:
                 reason = _describe(failure, timeout, (token, *job.secret_env.values()))
                 attempts.append(Attempt(provider.name, "failed", reason, time.perf_counter() - started))
-                log.warning("provisioning on %r failed: %s; trying the next provider", provider.name, reason)
+                the_jobs = isinstance(failure, JobFailed)
+                log.warning("provisioning on %r failed: %s; %s", provider.name, reason,
+                            "the job's own failure" if the_jobs else "trying the next provider")
                 await self.writes.write(Transition(worker_id, WorkerState.FAILED, f"provision failed: {reason}",
                                                    attempts=tuple(a.as_dict() for a in attempts)))
+                held.provider = None
                 await self._slots_changed(provider.id, -1, 0)
+                if the_jobs:
+                    # Not the provider's health, and not another provider's slot: one tenant's bad job
+                    # must not turn a shared provider Unhealthy for everyone else.
+                    raise NoProviderAvailable(f"the job cannot start: {provider.name}: {reason} (the job's own "
+                                              "failure: no other provider was tried)", attempts)
                 if self.on_failure is not None:
                     await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
                 continue
@@ -188,6 +222,7 @@ class Provisioner:
                     backend_id=handle.backend_id, attempts=tuple(a.as_dict() for a in attempts)))
             except IllegalTransition:
                 # The reconciler expired the reservation meanwhile: the worker must not run unrecorded.
+                held.provider = None
                 await self._deprovision(provider, handle)
                 raise
             await self._slots_changed(provider.id, -1, 1)
@@ -202,31 +237,82 @@ class Provisioner:
                 f"{a.provider}: {a.reason}" for a in attempts)
         raise NoProviderAvailable(message, attempts, summary)
 
+    async def _give_back(self, provider: Provider, worker_id: str, handle: WorkerHandle | None) -> None:
+        """Undo a cancelled attempt: its reservation fails (freeing the slot), or the worker it started
+        is stopped. A worker a plugin's abandoned thread starts later is an orphan the reconciler removes."""
+        reason = "the request was cancelled while provisioning (its deadline passed or the client went away)"
+        try:
+            await self.writes.write(Transition(worker_id, WorkerState.FAILED, reason,
+                                               frozenset({WorkerState.PROVISIONING})))
+        except IllegalTransition:  # recorded as running just before the cancel (released), or ended already
+            try:
+                if (await self._call(self.records.get, worker_id)).state is WorkerState.RUNNING:
+                    await self._slots_changed(provider.id, -1, 1)
+                    await self.release(worker_id, reason)
+            except Exception as exc:
+                log.warning("releasing worker %s of a cancelled request failed: %s", worker_id, exc)
+            return
+        except Exception as exc:
+            log.warning("giving back the slot of cancelled request %s failed: %s; it expires with its "
+                        "reservation", worker_id, exc)
+            return
+        await self._slots_changed(provider.id, -1, 0)
+        log.info("provisioning of worker %s on %r given up: %s", worker_id, provider.name, reason)
+        if isinstance(handle, WorkerHandle):
+            try:
+                await self._deprovision(provider, handle)
+            except Exception as exc:
+                log.warning("stopping worker %s of a cancelled request failed: %s; the reconciler removes it "
+                            "as an orphan", worker_id, exc)
+
     async def _deprovision(self, provider: Provider, handle: WorkerHandle) -> None:
         await self.pm.provider_hooks.deprovision(provider, handle, self.settings.release_timeout_seconds)
 
+    def releasing(self, worker_id: str) -> bool:
+        """Whether this process is releasing the worker right now (the reconciler leaves it alone)."""
+        return worker_id in self._releases
+
     async def release(self, worker_id: str, reason: str = "released") -> Worker:
-        """Stop the worker through its plugin and free its slot. Idempotent: an ended worker is returned as is."""
-        if self.telemetry is None:
-            return await self._release(worker_id, reason)
-        with self.telemetry.release_span(worker_id) as span:
-            worker = await self._release(worker_id, reason)
-            span.set_attributes({"hodei.provider": worker.provider_name, "hodei.outcome": worker.state.value.lower()})
-            return worker
+        """Stop the worker through its plugin and free its slot. Idempotent: an ended worker is returned as is,
+        and a release of a worker this process is releasing already waits for that one (the backend is
+        asked once)."""
+        running = self._releases.get(worker_id)
+        if running is not None:
+            await running.wait()
+            found: Worker = await self._call(self.records.get, worker_id)
+            return found
+        done = self._releases[worker_id] = anyio.Event()
+        try:
+            if self.telemetry is None:
+                return await self._release(worker_id, reason)
+            with self.telemetry.release_span(worker_id) as span:
+                worker = await self._release(worker_id, reason)
+                span.set_attributes({"hodei.provider": worker.provider_name,
+                                     "hodei.outcome": worker.state.value.lower()})
+                return worker
+        finally:
+            del self._releases[worker_id]
+            done.set()
 
     async def _release(self, worker_id: str, reason: str) -> Worker:
         # One write finds the worker and, if it runs, marks it RELEASING (one still PROVISIONING is refused).
+        asked = datetime.now(UTC)
         worker = await self.writes.write(Transition(worker_id, WorkerState.RELEASING, reason,
                                                     frozenset({WorkerState.RUNNING}), release=True))
         if worker.state in (WorkerState.TERMINATED, WorkerState.FAILED):
             log.info("worker %s on %r had already ended (%s); nothing to release", worker_id, worker.provider_name,
                      worker.state.value)
             return worker
+        if worker.updated_at < asked and asked - worker.updated_at < timedelta(
+                seconds=self.settings.release_timeout_seconds):
+            # Another daemon started releasing it moments ago and may be asking the backend right now:
+            # that release ends it, or the reconciler retries it once it could have.
+            return worker
         provider = self.provider_of(worker.provider_id) if self.provider_of else None
         if provider is None:
-            worker = await self.writes.write(Transition(
-                worker_id, WorkerState.FAILED, f"{reason}; its provider {worker.provider_name!r} no longer exists, "
-                                               "so the backend was not asked to stop it"))
+            ended = await self._end_release(worker_id, WorkerState.FAILED, (
+                f"{reason}; its provider {worker.provider_name!r} no longer exists, "
+                "so the backend was not asked to stop it"))
         else:
             handle = WorkerHandle(worker.id, worker.backend_id or "", (worker.handle or {}).get("details") or {})
             try:
@@ -236,8 +322,25 @@ class Provisioner:
                 await self._call(self.records.note, worker_id, f"{reason}; stopping it failed ({text}), will retry")
                 raise HodeiError(f"releasing worker {worker_id} on {provider.name!r} failed: {text}; "
                                  "the reconciler retries") from None
-            worker = await self.writes.write(Transition(worker_id, WorkerState.TERMINATED, reason))
-        await self._slots_changed(worker.provider_id, 0, -1)
-        log.info("worker %s released from %r (%s): %s", worker_id, worker.provider_name, worker.backend_id or "-",
-                 worker.state.value)
-        return worker
+            ended = await self._end_release(worker_id, WorkerState.TERMINATED, reason)
+        if ended is None:  # another daemon's reconciler saw it gone and ended it first: released all the same
+            found: Worker = await self._call(self.records.get, worker_id)
+            log.info("worker %s on %r was ended meanwhile by another daemon (%s)", worker_id, found.provider_name,
+                     found.state.value)
+            return found
+        await self._slots_changed(ended.provider_id, 0, -1)
+        log.info("worker %s released from %r (%s): %s", worker_id, ended.provider_name, ended.backend_id or "-",
+                 ended.state.value)
+        return ended
+
+    async def _end_release(self, worker_id: str, state: WorkerState, reason: str) -> Worker | None:
+        """The release's last write; None when the worker had ended meanwhile (that freed its slot)."""
+        try:
+            worker: Worker = await self.writes.write(Transition(worker_id, state, reason,
+                                                                frozenset({WorkerState.RELEASING})))
+            return worker
+        except IllegalTransition:
+            current: Worker = await self._call(self.records.get, worker_id)
+            if current.state in (WorkerState.TERMINATED, WorkerState.FAILED):
+                return None
+            raise

@@ -140,11 +140,15 @@ class Reconciler:
 
     async def _reconcile_worker(self, worker: Worker, present: bool) -> None:
         """One row of the workers table against whether the backend has it."""
+        if self.provisioner.releasing(worker.id):
+            return  # its release is in flight here: what the backend lists is that release half done
         if worker.state is WorkerState.RUNNING and not present:
             await self._end(worker, WorkerState.TERMINATED, "the backend no longer has it", "terminated")
         elif worker.state is WorkerState.RELEASING:
-            if present:
+            if present and self._release_given_up(worker):
                 await self._retry_release(worker)
+            elif present:
+                pass  # another daemon may be releasing it right now: retried once that could have ended
             else:
                 await self._end(worker, WorkerState.TERMINATED, worker.reason or "released", "terminated")
         elif worker.state is WorkerState.RUNNING and (why := self._past_lifetime(worker)):
@@ -154,8 +158,18 @@ class Reconciler:
             except Exception as exc:
                 log.warning("reconcile: releasing %s failed: %s", worker.id, exc)
 
+    def _release_given_up(self, worker: Worker) -> bool:
+        """Whether a release that is not this process's has had the time to finish (it would have
+        ended the worker or noted its failure by now): only then is it retried, so a release in flight
+        on another daemon is not asked of the backend a second time."""
+        quiet = datetime.now(UTC) - worker.updated_at
+        return quiet > timedelta(seconds=self.settings.release_timeout_seconds)
+
     def _past_lifetime(self, worker: Worker) -> str:
-        """Why the worker has lived long enough, or "" while it has not."""
+        """Why the worker has lived long enough, or "" while it has not (or when its row's created_at
+        cannot be read: its age is not known, and a guess must not stop a running job)."""
+        if worker.unreadable("created_at"):
+            return ""
         age = datetime.now(UTC) - worker.created_at
         own = worker.requirements.get("timeout_seconds")
         if isinstance(own, int) and own > 0 and age > timedelta(seconds=own):

@@ -8,7 +8,6 @@ daemons and CLIs sharing the database can never put more than ``max_workers`` on
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,13 +21,11 @@ from sqlmodel import Session, col, select
 from hodei.columns import Unreadable, raw_text
 from hodei.database import write_session
 from hodei.domain import WorkerState
-from hodei.errors import HodeiError, InvalidInput, NotFound, Problem
+from hodei.errors import HodeiError, NotFound, Problem
 from hodei.models import ProviderConfigRow, WorkerRow, utcnow
 from hodei.redaction import quote
 from hodei.storage.rows import moment, value_reason
 from hodei.storage.slots import slot_counts
-
-log = logging.getLogger(__name__)
 
 # Which state may follow which; anything else is a bug or a race lost, and is refused.
 TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
@@ -67,6 +64,11 @@ class Worker:
     created_at: datetime
     updated_at: datetime
     ended_at: datetime | None
+    # The columns of its row that cannot be read (said in ``reason`` too).
+    problems: tuple[Problem, ...] = ()
+
+    def unreadable(self, column: str) -> bool:
+        return any(p.field == column for p in self.problems)
 
     def document(self) -> dict[str, Any]:
         return {
@@ -78,8 +80,15 @@ class Worker:
         }
 
 
+# The provider a row names when its provider_id cannot be read: no provider has it.
+NO_PROVIDER = uuid.UUID(int=0)
+
+
 def _worker(row: WorkerRow) -> Worker:
-    """:raises InvalidInput: for a row edited in SQL into something that cannot be read, naming the column."""
+    """A row as a worker, whatever it holds: a column edited in SQL into something that cannot be read
+    (a timestamp of 'infinity') is named in ``problems`` and in the reason, and shown as a stand-in
+    (1970; FAILED for a state, which then holds no slot: slots are counted by state), so the row is
+    still listed, and can be released."""
     problems = [Problem(name, value_reason(value)) for name in _WORKER_COLUMNS
                 if isinstance(value := getattr(row, name), Unreadable)]
     created_at, updated_at = moment(row, "created_at", problems), moment(row, "updated_at", problems)
@@ -88,28 +97,20 @@ def _worker(row: WorkerRow) -> Worker:
         state = WorkerState(row.state)
     except ValueError:
         problems.append(Problem("state", f"is not a worker state: {raw_text(row.state)[:40]!r}"))
+        state = WorkerState.FAILED
+    reason = raw_text(row.reason)
     if problems:
-        raise InvalidInput(problems, subject=f"worker row {raw_text(row.id)!r}")
-    return Worker(raw_text(row.id), row.provider_id, raw_text(row.provider_name), state, raw_text(row.reason),
+        said = f"this row cannot be read in full ({'; '.join(map(str, problems))})"
+        reason = f"{said}; {reason}" if reason else said
+    return Worker(raw_text(row.id), row.provider_id if isinstance(row.provider_id, uuid.UUID) else NO_PROVIDER,
+                  raw_text(row.provider_name), state, reason,
                   None if row.backend_id is None else raw_text(row.backend_id), row.handle if isinstance(row.handle, Mapping) else None,
                   row.requirements if isinstance(row.requirements, Mapping) else {},
                   [a for a in row.attempts if isinstance(a, Mapping)] if isinstance(row.attempts, list) else [],
-                  created_at, updated_at, ended_at)
+                  created_at, updated_at, ended_at, tuple(problems))
 
 
 _WORKER_COLUMNS = ("provider_id", "handle", "requirements", "attempts")
-
-
-def _readable(rows: Iterable[WorkerRow]) -> list[Worker]:
-    """The rows that can be read; each one that cannot is logged and left out (it holds no slot Hodei
-    can account for, and must not stop the reconciler or a listing)."""
-    found = []
-    for row in rows:
-        try:
-            found.append(_worker(row))
-        except InvalidInput as exc:
-            log.warning("%s; left out", exc)
-    return found
 
 
 def token_digest(token: str) -> str:
@@ -176,10 +177,7 @@ def _transition(write: Transition, row: WorkerRow | None, used: dict[uuid.UUID, 
                 now: datetime) -> WorkerRow | HodeiError:
     if row is None:
         return NotFound(f"no worker {quote(write.worker_id)}")
-    try:
-        current = _worker(row).state  # a row edited in SQL into garbage is refused alone, not the batch
-    except InvalidInput as exc:
-        return exc
+    current = _worker(row).state  # a column that cannot be read does not stop a release
     if write.release:
         if current is WorkerState.PROVISIONING:
             return IllegalTransition(f"worker {write.worker_id} is still being provisioned; release it when it runs")
@@ -233,7 +231,6 @@ class WorkerRecords:
         provider_ids = sorted({w.provider_id for w in writes if isinstance(w, Reservation)})
         worker_ids = sorted({w.worker_id for w in writes if not isinstance(w, Reservation)})
         with write_session(self.engine) as session:
-            session.expire_on_commit = False  # the answers are built from the rows as written
             providers: dict[uuid.UUID, ProviderConfigRow] = {}
             used: dict[uuid.UUID, int] = {}
             if provider_ids:
@@ -306,7 +303,7 @@ class WorkerRecords:
             query = query.order_by(col(WorkerRow.created_at).desc(), col(WorkerRow.id))
             if limit is not None:
                 query = query.limit(limit)
-            return _readable(session.exec(query).all())
+            return [_worker(row) for row in session.exec(query).all()]
 
     def slot_counts(self) -> dict[uuid.UUID, tuple[int, int]]:
         """Per provider: (reserved: PROVISIONING, active: RUNNING or RELEASING)."""
@@ -316,7 +313,9 @@ class WorkerRecords:
     def stale_reservations(self, older_than: timedelta) -> list[Worker]:
         cutoff = utcnow() - older_than
         with Session(self.engine) as session:
-            rows = session.exec(select(WorkerRow).where(WorkerRow.state == WorkerState.PROVISIONING.value,
-                                                        WorkerRow.updated_at < cutoff)).all()
-            return _readable(rows)
+            # Compared here, not in SQL: a time that cannot be read ('infinity') must expire too, not never.
+            # Reservations are few (at most every provider's max_workers).
+            rows = session.exec(select(WorkerRow).where(WorkerRow.state == WorkerState.PROVISIONING.value)).all()
+            found = [_worker(row) for row in rows]
+            return [w for w in found if w.unreadable("updated_at") or w.updated_at < cutoff]
 

@@ -17,7 +17,7 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.tls import TLSConfig
-from hodei import Deadline
+from hodei import Deadline, JobFailed
 
 # Hodei's thread pool runs up to 40 calls at once; a smaller pool would open and drop connections.
 _POOL_SIZE = 32
@@ -132,7 +132,7 @@ def engine_errors(config: Mapping[str, Any], action: str, deadline: Deadline) ->
     """
     try:
         yield
-    except EngineError:
+    except (EngineError, JobFailed):
         raise
     except Exception as exc:
         raise EngineError(f"Docker engine at {engine_address(config)}: cannot {action}: {describe(exc, deadline)}") \

@@ -11,7 +11,7 @@ from typing import Any
 
 import docker.errors
 import docker.types
-from hodei import BackendWorker, Capacity, Deadline, Provider, Resources, WorkerHandle, WorkerRequest
+from hodei import BackendWorker, Capacity, Deadline, JobFailed, Provider, Resources, WorkerHandle, WorkerRequest
 
 from hodei_docker.client import EngineError, client_for, engine_address, engine_errors, is_not_found
 from hodei_docker.labels import WORKER_ID, provider_filter, worker_labels
@@ -68,13 +68,23 @@ def _host_config(api: docker.APIClient, config: Mapping[str, Any], request: Work
     )
 
 
-def _pull(api: docker.APIClient, config: Mapping[str, Any], image: str, deadline: Deadline) -> None:
-    with engine_errors(config, f"pull {image}", deadline):
-        # A failed pull can still answer 200 and report the error in the progress stream.
-        for event in api.pull(image, stream=True, decode=True, auth_config=registry_auth(config, image)):
-            if "error" in event:
-                raise EngineError(f"Docker engine at {engine_address(config)}: cannot pull {image}: {event['error']}")
-            deadline.request_timeout()  # raises once the hook's time is up, pull or no pull
+def _pull(api: docker.APIClient, config: Mapping[str, Any], image: str, deadline: Deadline, *,
+          the_jobs: bool) -> None:
+    """Pull ``image``. ``the_jobs``: it is the job's own image (not the provider's default_image), so
+    a pull that fails before the deadline (no such image, access denied, a registry the engine cannot
+    reach) is the job's failure (:class:`hodei.JobFailed`): the engine answered, the provider is fine."""
+    try:
+        with engine_errors(config, f"pull {image}", deadline):
+            # A failed pull can still answer 200 and report the error in the progress stream.
+            for event in api.pull(image, stream=True, decode=True, auth_config=registry_auth(config, image)):
+                if "error" in event:
+                    raise EngineError(f"Docker engine at {engine_address(config)}: cannot pull {image}: "
+                                      f"{event['error']}")
+                deadline.request_timeout()  # raises once the hook's time is up, pull or no pull
+    except EngineError as exc:
+        if the_jobs and deadline.remaining() > 0:
+            raise JobFailed(f"the job's image {image!r} cannot be pulled: {exc}") from None
+        raise
 
 
 def provision(provider: Provider, request: WorkerRequest, deadline: Deadline) -> WorkerHandle:
@@ -93,7 +103,7 @@ def provision(provider: Provider, request: WorkerRequest, deadline: Deadline) ->
         try:
             container_id = api.create_container(**settings)["Id"]
         except docker.errors.ImageNotFound:
-            _pull(api, config, image, deadline)
+            _pull(api, config, image, deadline, the_jobs=image != config["default_image"])
             container_id = api.create_container(**settings)["Id"]
     try:
         with deadline.applied(), engine_errors(config, f"start worker {request.worker_id}", deadline):

@@ -22,6 +22,7 @@ from hodei import database
 from hodei.api import convert
 from hodei.checks import check_provider
 from hodei.cli import main
+from hodei.domain import HealthStatus
 from hodei.observability.telemetry import Telemetry
 from hodei.plugins import make_plugin_manager
 from hodei.selection import build_chain
@@ -130,6 +131,23 @@ def test_without_an_image_the_worker_runs_the_default_image_and_its_own_command(
     assert inspected["Config"]["Image"] == worker_image
     assert inspected["Config"]["Cmd"] == ["sleep", "3600"] and not inspected["Config"]["Entrypoint"]
     assert environment(inspected)["MODE"] == "default"
+
+
+def test_an_allowed_job_image_that_cannot_be_pulled_is_the_jobs_failure_not_the_providers(
+        fleet: Any, docker_api: Any) -> None:
+    """The engine answers, the job's image is allowed (job B's glob) but exists nowhere: the request
+    fails saying so, the provider stays healthy and ACTIVE, and other tenants' jobs still run there."""
+    services, _, _ = fleet
+    for _ in range(5):
+        with pytest.raises(NoProviderAvailable) as info:
+            provision(services, {"image": "hodei-test-job-b:never-built"})
+        assert "the job cannot start" in str(info.value)
+        assert "hodei-test-job-b:never-built" in str(info.value) and "cannot be pulled" in str(info.value)
+    assert services.states.of("engine").health is not HealthStatus.UNHEALTHY
+    assert services.store.get("engine").status == "ACTIVE"
+    worker = provision(services, {"image": JOB_A, "command": ["sleep", "1003"]})
+    assert inspect(docker_api, worker)["State"]["Running"]
+    anyio.run(services.workers.release, worker.id, "done")
 
 
 def test_an_image_the_provider_does_not_allow_is_refused_at_selection_with_the_reason(

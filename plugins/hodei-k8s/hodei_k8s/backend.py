@@ -15,7 +15,17 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from hodei import BackendWorker, Capacity, Deadline, HealthResult, Provider, Resources, WorkerHandle, WorkerRequest
+from hodei import (
+    BackendWorker,
+    Capacity,
+    Deadline,
+    HealthResult,
+    JobFailed,
+    Provider,
+    Resources,
+    WorkerHandle,
+    WorkerRequest,
+)
 
 from hodei_k8s import nodes
 from hodei_k8s.client import ApiException, api_for, describe, status_message
@@ -151,6 +161,10 @@ def provision(provider: Provider, request: WorkerRequest, deadline: Deadline) ->
     try:
         created = api.create_pod(namespace, pod, deadline)
     except ApiException as error:
+        if error.status == 422:
+            # The API server refused the pod built from the job's spec (image, command, env, labels): the
+            # job's failure, not the cluster's (hodei.JobFailed).
+            raise JobFailed(f"the cluster refused the job's pod {name!r}: {describe(error, seconds)}") from None
         raise BackendError(f"creating pod {name!r} in namespace {namespace!r} failed: "
                              f"{describe(error, seconds)}") from None
     uid = (created.get("metadata") or {}).get("uid")

@@ -71,6 +71,9 @@ if kmock is not None:
                 message = (f'{plural} is forbidden: User "{USER}" cannot {verb} resource "{plural}" '
                            f'in API group ""{where}')
                 return aiohttp.web.json_response(_status(403, "Forbidden", message), status=403)
+            if (verb, plural) in cluster.invalid:  # what the API server answers a pod spec it refuses
+                message = f'{plural} "x" is invalid: spec.containers[0].image: Invalid value: "": must be set'
+                return aiohttp.web.json_response(_status(422, "Invalid", message), status=422)
             if plural == "selfsubjectaccessreviews":
                 # Computed by the authorizer, never stored: answer from what this fake forbids.
                 attributes = request.data["spec"]["resourceAttributes"]
@@ -91,6 +94,7 @@ class FakeCluster:
     def __init__(self, directory: Path) -> None:
         self.forbidden: set[tuple[str, str]] = set()
         self.hanging: set[tuple[str, str]] = set()
+        self.invalid: set[tuple[str, str]] = set()
         self.unauthenticated = False
         self._directory = directory
         self._ready = threading.Event()

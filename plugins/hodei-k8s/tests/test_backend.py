@@ -12,6 +12,7 @@ import anyio
 import pytest
 from hodei import Capacity, HealthStatus, Provider, Resources, WorkerHandle, WorkerRequest
 from hodei.calls import call_provider_hook
+from hodei.errors import JobFailed
 from hodei_k8s.backend import BackendError
 
 TIMEOUT = 5.0
@@ -205,6 +206,12 @@ def test_a_refused_pod_is_an_error_with_the_server_message(hodei_pm, cluster, pr
     cluster.forbidden.add(("create", "pods"))
     with pytest.raises(BackendError, match=r"creating pod 'hodei-worker-w-1' in namespace 'hodei-jobs' failed: the "
                                         r"API server answered 403: pods is forbidden"):
+        call(hodei_pm, "hodei_provision", provider, request=request("w-1"))
+
+
+def test_a_pod_the_api_server_finds_invalid_is_the_jobs_failure(hodei_pm, cluster, provider) -> None:
+    cluster.invalid.add(("create", "pods"))
+    with pytest.raises(JobFailed, match=r"the cluster refused the job's pod 'hodei-worker-w-1': .*422.*is invalid"):
         call(hodei_pm, "hodei_provision", provider, request=request("w-1"))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from contextlib import ExitStack
 
-from hodei import Deadline, Provider, WorkerHandle, WorkerRequest
+from hodei import Deadline, JobFailed, Provider, WorkerHandle, WorkerRequest
 
 from hodei_lambda import aws, inflight
 from hodei_lambda.redaction import hidden
@@ -40,7 +40,7 @@ def payload(provider: Provider, request: WorkerRequest) -> bytes:
 def provision(provider: Provider, request: WorkerRequest, deadline: Deadline) -> WorkerHandle:
     function = provider.config["function_name"]
     if request.image is not None or request.command:
-        raise InvokeError(f"a Lambda worker runs its function {function!r}: it takes no image or command")
+        raise JobFailed(f"a Lambda worker runs its function {function!r}: it takes no image or command")
     try:
         with ExitStack() as secrets:
             for secret in (request.token, *request.secret_env.values()):

@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
-from hodei import Provider, WorkerRequest
+from hodei import JobFailed, Provider, WorkerRequest
 from hodei.builtin_plugins.selection_rules import ImageFilter
 from hodei.selection import Requirements
 from hodei.selection.index import ProviderIndex
 from hodei_lambda import hodei_provision
-from hodei_lambda.invoke import InvokeError
 
 if TYPE_CHECKING:
     from conftest import Function
@@ -44,7 +43,7 @@ def test_the_function_receives_the_jobs_env_and_labels_and_no_secret_reaches_the
 @pytest.mark.parametrize("spec", [{"image": "python:3.12"}, {"command": ("python", "job.py")}])
 def test_an_image_or_command_is_refused_before_anything_is_invoked(
         make_provider: MakeProvider, invocations: list[dict[str, Any]], spec: dict[str, Any]) -> None:
-    with pytest.raises(InvokeError, match="runs its function"):
+    with pytest.raises(JobFailed, match="runs its function"):  # the job's failure, not the provider's
         anyio.run(hodei_provision, make_provider(), request(**spec), 10.0)
     assert invocations == []
 

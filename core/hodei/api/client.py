@@ -67,9 +67,10 @@ class Connection:
         self.selection = spb_grpc.SelectionServiceStub(self.channel)
         self.workers = wpb_grpc.WorkerServiceStub(self.channel)
 
-    def call(self, method: Any, request: Any) -> Any:
+    def call(self, method: Any, request: Any, *, timeout: float | None = None) -> Any:
+        """``method(request)``, within ``timeout`` seconds (default: the connection's)."""
         try:
-            return method(request, metadata=self.metadata, timeout=self.options.timeout)
+            return method(request, metadata=self.metadata, timeout=timeout or self.options.timeout)
         except grpc.RpcError as exc:
             raise error_from(exc, self.options.address) from None
 

@@ -25,6 +25,7 @@ import anyio
 from anyio.abc import TaskStatus
 from sqlalchemy.engine import Engine, make_url
 
+from hodei import actors
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet, FleetChanges
 from hodei.domain import ProviderState
@@ -71,12 +72,27 @@ class ConfigWatcher:
             if self.on_change is not None:
                 self.on_change(changes)
 
+    async def _record_sql_edits(self, changes: FleetChanges) -> None:
+        """Status changes made in SQL, outside Hodei, go to the providers' history (Hodei's own changes are
+        there already, written with them); the next change seen is tried again when this fails."""
+        if not changes.statuses:
+            return
+        try:
+            recorded = await self.db.call(self.states.record_outside_changes, changes.statuses, actors.sql())
+        except Exception as exc:  # DatabaseUnavailable, or a row gone meanwhile: a history entry, not the daemon
+            log.warning("could not record status changes made in SQL: %s", exc)
+            return
+        for name, before, after in recorded:
+            log.warning("provider %r: %s -> %s, changed in SQL (outside Hodei)", name, before, after)
+
     async def resync(self, how: str = "full re-read") -> None:
         """Read the whole table (and the worker counts); raises DatabaseUnavailable when it cannot."""
         ticket = self.fleet.begin_read()  # before the read starts: see Fleet.apply
         rows = await self.db.call(self.store.raw_rows)
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
-        self._report(self.fleet.apply(prepared, complete=True), how)
+        changes = self.fleet.apply(prepared, complete=True)
+        self._report(changes, how)
+        await self._record_sql_edits(changes)
         if self.resyncs == 0 or self.postgres:  # on PostgreSQL other daemons' results land in the table too
             self.fleet.load_states(self._not_older(await self.db.call(self.states.all)))
         self.fleet.set_slots(await self.db.call(self.states.slot_counts))
@@ -86,7 +102,9 @@ class ConfigWatcher:
         ticket = self.fleet.begin_read()
         rows = await self.db.call(self.store.raw_rows, sorted(ids))
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
-        self._report(self.fleet.apply(prepared, complete=False, deleted=ids), "notification")
+        changes = self.fleet.apply(prepared, complete=False, deleted=ids)
+        self._report(changes, "notification")
+        await self._record_sql_edits(changes)
 
     async def refresh_states(self, ids: set[uuid.UUID]) -> None:
         """These providers' state as stored: health another daemon found, for this daemon's selection."""

@@ -27,6 +27,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskStatus
 
+from hodei import actors
 from hodei.checks import CheckResult, after_check, check_provider
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet
@@ -70,6 +71,7 @@ class HealthMonitor:
                  settings: HealthSettings, *, clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None, telemetry: Telemetry | None = None):
         self.fleet, self.pm, self.db, self.states = fleet, pm, db, states
+        self.actor = actors.health_monitor()  # of the changes of health and status it records
         self.telemetry = telemetry or Telemetry()
         self.settings = settings
         self.clock = clock
@@ -216,7 +218,7 @@ class HealthMonitor:
             return
         batch, self._pending = self._pending, []
         try:
-            recorded = await self.db.call(record_results, self.states.engine, batch, self._decide)
+            recorded = await self.db.call(record_results, self.states.engine, batch, self._decide, actor=self.actor)
         except DatabaseUnavailable:
             self._pending[:0] = batch[-self._keep():]
             return

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 from sqlalchemy.engine import make_url
 
+from hodei import actors
 from hodei.api.server import METHODS, ApiServer, ApiServices
 from hodei.daemon.config_watch import ConfigWatcher
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable, SqliteFile
@@ -103,7 +104,9 @@ class Daemon:
         # The application services, as the API serves them: selection from the live fleet, recorded in
         # this daemon's telemetry; database calls through the database link.
         self.selection = LocalSelection(lambda: self.fleet.selector, lambda: self.chain, self.telemetry)
-        self.providers = LocalProviders(self.store, self.states, self.pm)
+        # Its changes are made for API callers, each named as the actor of its own (hodei.actors).
+        self.providers = LocalProviders(self.store, self.states, self.pm, actor=actors.api("", None),
+                                        check_timeout=settings.health.timeout_seconds)
         self.records = WorkerRecords(self.store.engine)
         # Concurrent requests' reservations and transitions share transactions (group commit).
         self.writes = WorkerWrites(self.records, self.db.call)
@@ -123,7 +126,8 @@ class Daemon:
         source = self.config_path or settings.source
         self.api = ApiServer(  # after the rest is up: it answers for all of it
             settings.api, ApiServices(self.providers, self.selection, self.workers, call=self.db.call,
-                                      changed=self._provider_written, daemons=LocalDaemons(self.store.engine)),
+                                      changed=self._provider_written, daemons=LocalDaemons(self.store.engine),
+                                      checked=self.watcher.refresh_states),
             base=Path(source).parent if source else Path.cwd(),
             # A PostgreSQL outage keeps serving selections from memory; a SQLite file gone does not: writes
             # the API accepted would be lost, so the health service says NOT_SERVING until it is back.
@@ -316,6 +320,7 @@ class Daemon:
         self.chain = chain
         self.fleet.set_chain(chain)
         self.monitor.configure(new.health)
+        self.providers.check_timeout = new.health.timeout_seconds
         self.membership.configure(new.health.interval_seconds)
         self.watcher.configure(new.daemon)
         self.reconciler.configure(new.workers)

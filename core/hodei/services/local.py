@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hodei.domain import HealthResult
 from hodei.selection import InvalidRow, SelectionChain, Selector
-from hodei.services.providers import LocalProviders, provider_lookup
+from hodei.services.providers import DEFAULT_CHECK_TIMEOUT, LocalProviders, provider_lookup
 from hodei.services.selection import LocalSelection
 from hodei.services.workers import LocalWorkers
 from hodei.settings import WorkerSettings
@@ -39,10 +39,12 @@ class OnDatabase:
     workers: LocalWorkers
 
 
-def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | None = None) -> OnDatabase:
-    """The three services over ``store``'s database, with ``chain``'s rules."""
+def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | None = None, *,
+                actor: str | None = None, check_timeout: float = DEFAULT_CHECK_TIMEOUT) -> OnDatabase:
+    """The three services over ``store``'s database, with ``chain``'s rules; the changes they make are
+    ``actor``'s (default: this process's user, as the CLI's)."""
     states = ProviderStates(store.engine)
-    providers = LocalProviders(store, states, store.pm)
+    providers = LocalProviders(store, states, store.pm, actor=actor, check_timeout=check_timeout)
     selection = LocalSelection(lambda: selector_from_database(store, states, chain), lambda: chain)
     records = WorkerRecords(store.engine)
 

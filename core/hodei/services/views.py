@@ -11,10 +11,11 @@ from typing import Any
 
 from hodei.columns import Unreadable
 from hodei.domain import ProviderState
+from hodei.errors import Problem
 from hodei.storage.provider_state import HistoryEntry
 from hodei.storage.rows import as_uuid, row_key
 
-__all__ = ["HistoryEntry", "ProviderView", "sorted_pairs", "state_document"]
+__all__ = ["CheckOutcome", "CheckReport", "HistoryEntry", "ProviderView", "sorted_pairs", "state_document"]
 
 
 def sorted_pairs(value: Any) -> Any:
@@ -57,3 +58,31 @@ class ProviderView:
 
     def as_json(self) -> dict[str, Any]:
         return {**self.document, "state": state_document(self.state)}
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What one provider answered to a check made now (``hodei providers check``, ``CheckProviders``)."""
+
+    provider_id: str
+    name: str
+    health: str  # Healthy, Degraded or Unhealthy
+    reason: str
+    duration_seconds: float
+    active_workers: int | None  # None: no capacity report
+    max_workers: int
+    capacity_error: str = ""
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """A check of some providers: their answers by name, and the invalid rows left out of a check of all."""
+
+    results: tuple[CheckOutcome, ...]
+    skipped: tuple[tuple[str, tuple[Problem, ...]], ...] = ()
+
+    def document(self) -> list[dict[str, Any]]:
+        """As ``hodei providers check -o json`` prints it."""
+        return [{"name": r.name, "health": r.health, "reason": r.reason, "duration_seconds": r.duration_seconds,
+                 "active_workers": r.active_workers, "capacity_error": r.capacity_error or None}
+                for r in self.results]

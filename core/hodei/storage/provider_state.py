@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from hodei import limits
+from hodei.actors import UNKNOWN
 from hodei.columns import raw_text
 from hodei.database import write_session
 from hodei.domain import HealthStatus, ProviderState, ProviderStatus, Resources
@@ -33,10 +34,11 @@ class HistoryEntry:
     new_value: str | None
     cause: str
     provider_name: str
+    actor: str = UNKNOWN  # who or what made it (hodei.actors)
 
     def document(self) -> dict[str, str | None]:
         return {"at": self.at, "kind": self.kind, "from": self.old_value, "to": self.new_value,
-                "cause": self.cause, "provider": self.provider_name}
+                "cause": self.cause, "provider": self.provider_name, "actor": self.actor}
 
 
 def _fit(value: Any, kind: type | tuple[type, ...], default: Any = None) -> Any:
@@ -77,13 +79,13 @@ def _kept_reason(reason: str) -> str:
 
 
 def _store_state(session: Session, provider: ProviderConfigRow, row: ProviderStateRow | None,
-                 state: ProviderState) -> None:
+                 state: ProviderState, actor: str | None) -> None:
     row = row or ProviderStateRow(provider_id=provider.id)
     reason = _kept_reason(state.health_reason)
     new_health = state.health.value if state.health else None
     if new_health is not None and row.health != new_health:
         session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="health",
-                                       old_value=row.health, new_value=new_health, cause=reason))
+                                       old_value=row.health, new_value=new_health, cause=reason, actor=actor))
     row.health, row.health_reason = new_health, reason
     row.checked_at, row.check_duration_seconds = state.checked_at, state.check_duration_seconds
     row.consecutive_failures = state.consecutive_failures
@@ -122,17 +124,19 @@ class ProviderStates:
             state = _state(session.get(ProviderStateRow, provider_id))
             return with_slots(state, slot_counts(session, provider_id).get(provider_id))
 
-    def update(self, ref: str | uuid.UUID, change: Callable[[ProviderState], ProviderState]) -> ProviderState:
-        """Read one provider's state, ``change`` it and store the result, in one write transaction."""
+    def update(self, ref: str | uuid.UUID, change: Callable[[ProviderState], ProviderState], *,
+               actor: str | None = None) -> ProviderState:
+        """Read one provider's state, ``change`` it and store the result, in one write transaction; a change
+        of health goes to the history as ``actor``'s."""
         with write_session(self.engine) as session:
             provider = find_provider_row(session, ref, lock=True)
             provider_id = provider.id
             row = session.get(ProviderStateRow, provider_id)
-            _store_state(session, provider, row, change(_state(row)))
+            _store_state(session, provider, row, change(_state(row)), actor)
             session.commit()
         return self.of(provider_id)
 
-    def record(self, results: Sequence[tuple[uuid.UUID, ProviderState]]) -> int:
+    def record(self, results: Sequence[tuple[uuid.UUID, ProviderState]], *, actor: str | None = None) -> int:
         """Store many providers' states from the health monitor in one transaction (a round of 1,000
         checks is a few writes, not 2,000), with a history entry for each change of health. Providers
         deleted meanwhile are skipped. Returns how many were written."""
@@ -143,12 +147,12 @@ class ProviderStates:
             rows = {r.provider_id: r for r in session.exec(
                 select(ProviderStateRow).where(col(ProviderStateRow.provider_id).in_(list(providers)))).all()}
             for provider_id, provider in providers.items():
-                _store_state(session, provider, rows.get(provider_id), latest[provider_id])
+                _store_state(session, provider, rows.get(provider_id), latest[provider_id], actor)
             session.commit()
             return len(providers)
 
     def transition_status(self, provider_id: uuid.UUID, expected: ProviderStatus, new: ProviderStatus,
-                          cause: str) -> bool:
+                          cause: str, *, actor: str | None = None) -> bool:
         """Set ``new`` only if the status is still ``expected`` (the health monitor's changes must never
         overwrite an operator's DISABLED or MAINTENANCE made meanwhile). Records it in the history."""
         with write_session(self.engine) as session:
@@ -159,9 +163,35 @@ class ProviderStates:
             provider.updated_at = utcnow()
             session.add(provider)
             session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="status",
-                                           old_value=expected.value, new_value=new.value, cause=cause))
+                                           old_value=expected.value, new_value=new.value, cause=cause,
+                                           actor=actor))
             session.commit()
             return True
+
+    def record_outside_changes(self, seen: Sequence[tuple[uuid.UUID, ProviderStatus]],
+                               actor: str) -> list[tuple[str, str, str]]:
+        """Status changes made outside Hodei (in SQL) that a daemon saw, into the history as ``actor``'s:
+        ``seen`` holds each provider's id and the status the daemon knew before. A change Hodei made has its
+        history entry already (written in the same transaction), and so has one another daemon recorded
+        first (the row is locked while it looks): each change is recorded once. Returns (name, before,
+        after) of those recorded."""
+        recorded = []
+        with write_session(self.engine) as session:
+            for provider_id, before in seen:
+                provider = session.get(ProviderConfigRow, provider_id, with_for_update=True)
+                if provider is None or provider.status == before.value:
+                    continue
+                last = session.exec(select(ProviderHistoryRow.new_value).where(
+                    ProviderHistoryRow.provider_id == provider_id, ProviderHistoryRow.kind == "status")
+                    .order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc()).limit(1)).first()
+                if last == provider.status:
+                    continue
+                session.add(ProviderHistoryRow(provider_id=provider_id, provider_name=provider.name, kind="status",
+                                               old_value=before.value, new_value=provider.status,
+                                               cause="changed in SQL, outside Hodei", actor=actor))
+                recorded.append((provider.name, before.value, provider.status))
+            session.commit()
+        return recorded
 
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
         """The provider's status and health changes, newest first (also of a deleted provider, by id)."""
@@ -177,7 +207,8 @@ class ProviderStates:
                      .order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc()).limit(limit))
             return [HistoryEntry(at=moment(row, "at", []).isoformat(), kind=_shown(row.kind) or "",
                                  old_value=_shown(row.old_value), new_value=_shown(row.new_value),
-                                 cause=_shown(row.cause) or "", provider_name=_shown(row.provider_name) or "")
+                                 cause=_shown(row.cause) or "", provider_name=_shown(row.provider_name) or "",
+                                 actor=_shown(row.actor) or UNKNOWN)
                     for row in session.exec(query).all()]
 
 

@@ -5,8 +5,10 @@ before actors were recorded show as unknown. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,10 @@ from hodei import actors, database
 from hodei.api.v1 import providers_pb2 as pb
 from hodei.api.v1 import providers_pb2_grpc as pb_grpc
 from hodei.daemon import Daemon
+from hodei.domain import ProviderStatus as S
 from hodei.settings import Settings
-from hodei.testing.daemon import run_sql, running, wait_for
+from hodei.storage.provider_state import ProviderStates
+from hodei.testing.daemon import running, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -100,8 +104,6 @@ def test_a_migrated_database_keeps_its_history_as_unknown(hodei_database_url: st
                 {"id": "0" * 32 if engine.dialect.name == "sqlite" else "00000000-0000-0000-0000-000000000000",
                  "at": "2020-01-01T00:00:00+00:00"})
         assert database.upgrade(engine) == ("0006", database.head_revision())
-        from hodei.storage.provider_state import ProviderStates
-
         (entry,) = ProviderStates(engine).history("00000000-0000-0000-0000-000000000000")
         assert (entry.cause, entry.actor) == ("before 0007", "unknown")
         database.upgrade(engine, "0006")  # and back down: the column goes, the rows stay
@@ -149,7 +151,7 @@ async def test_the_health_monitor_names_itself(hodei: Any) -> None:
         await wait_for(lambda: any(e["kind"] == "status" for e in history(hodei, "down")), seconds=20,
                        what="the health monitor to turn the provider UNHEALTHY")
     entries = history(hodei, "down")
-    monitor = f"health monitor on {socket.gethostname()} (pid {__import__('os').getpid()})"
+    monitor = f"health monitor on {socket.gethostname()} (pid {os.getpid()})"
     assert [(e["kind"], e["to"], e["actor"]) for e in entries][-2:] == [
         ("status", "UNHEALTHY", monitor), ("health", "Unhealthy", monitor)]
 
@@ -161,12 +163,38 @@ async def test_an_edit_in_sql_is_recorded_once_as_sql(hodei: Any) -> None:
         await anyio.to_thread.run_sync(lambda: hodei.ok("providers", "disable", "a"))
         await wait_for(lambda: any(p.status.value == "DISABLED" for p in daemon.fleet.providers.values()),
                        what="the daemon to see the CLI's change")
-        run_sql(hodei.url, "UPDATE provider_configs SET status = 'MAINTENANCE' WHERE name = 'a'")
+        # An operator's SQL session (on PostgreSQL, naming its application as psql does).
+        engine = sa.create_engine(hodei.url, connect_args={"application_name": "psql"} if hodei.is_postgres else {})
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE provider_configs SET status = 'MAINTENANCE' WHERE name = 'a'"))
+        engine.dispose()
         await wait_for(lambda: len(statuses(hodei, "a")) == 2, what="the edit in SQL in the history")
         await anyio.sleep(0.5)  # more polls and a full re-read: still recorded once
         await daemon.watcher.resync()
     entries = statuses(hodei, "a")
     assert [(e["from"], e["to"], e["cause"]) for e in entries] == [
         ("DISABLED", "MAINTENANCE", "changed in SQL, outside Hodei"), ("ACTIVE", "DISABLED", "hodei providers disable")]
-    assert entries[0]["actor"] == actors.sql() and entries[0]["actor"].startswith("sql (seen by the daemon on ")
+    if hodei.is_postgres:  # the notification said who wrote the row
+        url = sa.engine.make_url(hodei.url)
+        known = f"user {url.username}, application psql, from {url.host}"
+        assert entries[0]["actor"] == actors.sql(known) and entries[0]["actor"].startswith(f"sql ({known}, seen by ")
+    else:  # SQLite knows nothing of who wrote it
+        assert entries[0]["actor"] == actors.sql() and entries[0]["actor"].startswith("sql (seen by the daemon on ")
     assert entries[1]["actor"] == actors.cli()
+
+
+def test_a_status_edited_twice_in_sql_is_recorded_as_each_read_saw_it(hodei: Any) -> None:
+    """The daemon saw ACTIVE -> DISABLED, but by the time it records it the row says MAINTENANCE: that read
+    records nothing (the next one sees MAINTENANCE and records DISABLED -> MAINTENANCE), and a change two
+    replicas saw is recorded once."""
+    hodei.ok("providers", "add", "a", "--type", "static")
+    hodei.sql("UPDATE provider_configs SET status = 'MAINTENANCE' WHERE name = 'a'")
+    states = ProviderStates(sa.create_engine(hodei.url))
+    try:
+        provider_id = uuid.UUID(hodei.provider("a")["id"])
+        assert states.record_outside_changes([(provider_id, S.ACTIVE, S.DISABLED, "sql (one)")]) == []
+        for replica in ("sql (one)", "sql (two)"):
+            states.record_outside_changes([(provider_id, S.DISABLED, S.MAINTENANCE, replica)])
+    finally:
+        states.engine.dispose()
+    assert [(e["from"], e["to"], e["actor"]) for e in statuses(hodei, "a")] == [("DISABLED", "MAINTENANCE", "sql (one)")]

@@ -6,7 +6,9 @@ One line of text, never a secret: an API token is known by a short hash of it, n
 * ``api PEER (token sha256:0123456789ab)``: a call to the daemon's API, from PEER (gRPC's
   ``ipv4:10.0.0.5:53412``), with the mutual-TLS client's common name when there is one;
 * ``health monitor on HOST (pid PID)``: a daemon's own checks (``hodei daemons`` lists HOST and PID);
-* ``sql (...)``: a change made in SQL, outside Hodei, that a daemon saw;
+* ``sql (user U, application A, from ADDRESS, seen by the daemon on HOST (pid PID))``: a change made in
+  SQL, outside Hodei, that a daemon saw; on PostgreSQL with the session that wrote the row, as the row's
+  notification told (a full re-read, and SQLite, know nothing of it: ``sql (seen by ...)``);
 * ``unknown``: a change recorded before Hodei recorded actors.
 """
 

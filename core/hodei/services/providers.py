@@ -156,7 +156,7 @@ class LocalProviders:
         loop (the daemon's database link); the checks themselves run on the loop, like the health monitor's."""
         timeout = self.check_timeout if timeout is None else timeout
         if not 0 < timeout <= MAX_CHECK_TIMEOUT:  # also NaN
-            raise InvalidInput(Problem("timeout", f"must be more than 0 and at most {MAX_CHECK_TIMEOUT:g} "
+            raise InvalidInput(Problem("timeout_seconds", f"must be more than 0 and at most {MAX_CHECK_TIMEOUT:g} "
                                                   f"seconds, got {timeout}"))
         if len(names) > MAX_CHECK_NAMES:
             raise InvalidInput(Problem("providers", f"at most {MAX_CHECK_NAMES} names, got {len(names)}"))

@@ -168,18 +168,19 @@ class ProviderStates:
             session.commit()
             return True
 
-    def record_outside_changes(self, seen: Sequence[tuple[uuid.UUID, ProviderStatus]],
-                               actor: str) -> list[tuple[str, str, str]]:
-        """Status changes made outside Hodei (in SQL) that a daemon saw, into the history as ``actor``'s:
-        ``seen`` holds each provider's id and the status the daemon knew before. A change Hodei made has its
+    def record_outside_changes(self, seen: Sequence[tuple[uuid.UUID, ProviderStatus, ProviderStatus, str]],
+                               ) -> list[tuple[str, str, str]]:
+        """Status changes made outside Hodei (in SQL) that a daemon saw, into the history: ``seen`` holds each
+        provider's id, the status the daemon knew before and the one it read, and the actor to record. A
+        status changed again since it was read is left to the read that sees it. A change Hodei made has its
         history entry already (written in the same transaction), and so has one another daemon recorded
         first (the row is locked while it looks): each change is recorded once. Returns (name, before,
         after) of those recorded."""
         recorded = []
         with write_session(self.engine) as session:
-            for provider_id, before in seen:
+            for provider_id, before, after, actor in seen:
                 provider = session.get(ProviderConfigRow, provider_id, with_for_update=True)
-                if provider is None or provider.status == before.value:
+                if provider is None or provider.status != after.value:
                     continue
                 last = session.exec(select(ProviderHistoryRow.new_value).where(
                     ProviderHistoryRow.provider_id == provider_id, ProviderHistoryRow.kind == "status")

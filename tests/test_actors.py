@@ -198,3 +198,19 @@ def test_a_status_edited_twice_in_sql_is_recorded_as_each_read_saw_it(hodei: Any
     finally:
         states.engine.dispose()
     assert [(e["from"], e["to"], e["actor"]) for e in statuses(hodei, "a")] == [("DISABLED", "MAINTENANCE", "sql (one)")]
+
+
+def test_an_actor_edited_in_sql_into_garbage_is_shown_never_a_crash(hodei: Any) -> None:
+    hodei.ok("providers", "add", "a", "--type", "static")
+    provider_id = hodei.provider("a")["id"]
+    stored_id = provider_id if hodei.is_postgres else provider_id.replace("-", "")
+    garbage = ["line one\n\x1b[31mline two", *([] if hodei.is_postgres else ["X'FF00'", "42"])]
+    for number, actor in enumerate(garbage):
+        value = actor if actor.startswith("X'") or actor.isdigit() else "'" + actor.replace("'", "''") + "'"
+        hodei.sql("INSERT INTO provider_history (provider_id, provider_name, at, kind, old_value, new_value, cause, "
+                  f"actor) VALUES (:id, 'a', :at, 'status', 'ACTIVE', 'DISABLED', 'edited', {value})",
+                  id=stored_id, at=f"2020-01-0{number + 1}T00:00:00+00:00")
+    entries = history(hodei, "a")
+    assert entries[-1]["actor"] == "line one\n\x1b[31mline two"
+    table = hodei.ok("providers", "history", "a").stdout
+    assert len(table.splitlines()) == 1 + len(garbage) and "line one\\u000a\\u001b[31mline two" in table

@@ -56,8 +56,8 @@ def _report(ctx: click.Context, exc: HodeiError) -> None:
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               help="Messages on standard error at this level and above.")
 @click.option("--server", envvar="HODEI_SERVER", metavar="HOST:PORT",
-              help="Talk to a running `hodei serve` through its gRPC API instead of the database "
-                   "[env: HODEI_SERVER].")
+              help="Talk to a running `hodei serve` through its gRPC API instead of the database; a command "
+                   "without an API call (db, config, serve, plugins) is refused [env: HODEI_SERVER].")
 @click.option("--token-file", envvar="HODEI_TOKEN_FILE", metavar="PATH",
               help="File holding the API's bearer token [env: HODEI_TOKEN_FILE].")
 @click.option("--tls", is_flag=True, envvar="HODEI_TLS",
@@ -78,7 +78,7 @@ def main(ctx: click.Context, config: str | None, database_url: str | None, log_l
     Providers (Docker hosts, Kubernetes clusters, AWS Lambda, and any type a plugin adds) live
     in the provider_configs table; these commands manage them, check them, and show which one
     a job would get (`hodei select`) and why (`hodei explain`). With --server they go through
-    a running daemon's API instead of the database, with the same output.
+    a running daemon's API instead of the database, with the same output (and nothing runs here).
     """
     configure_logging(log_level)
     options = None

@@ -74,6 +74,8 @@ class ProviderHistoryRow(SQLModel, table=True):
     old_value: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     new_value: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     cause: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    # Who or what made the change (hodei.actors); NULL for changes recorded before actors were.
+    actor: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
 
 
 class WorkerRow(SQLModel, table=True):

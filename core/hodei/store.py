@@ -215,7 +215,7 @@ class Store:
             _commit(session, spec.name)
             return self.read_row(row)
 
-    def update(self, ref: str | uuid.UUID, change: ProviderChange) -> StoredProvider:
+    def update(self, ref: str | uuid.UUID, change: ProviderChange, *, actor: str | None = None) -> StoredProvider:
         """Make ``change`` to one provider: read, changed, validated and written in one transaction that
         holds the row (FOR UPDATE on PostgreSQL, the write lock on SQLite), so a concurrent change is
         waited for and kept, never overwritten.
@@ -237,6 +237,7 @@ class Store:
                                     for p in kept], subject=f"provider {quote(values['name'])}")
             changed = change.applied_to(values)
             spec, _ = parse_provider(self._kept_secrets(changed, row), self.pm)
+            _status_history(session, row, spec.name, spec.status, "changed by an update", actor)
             for key, value in _row_values(spec).items():
                 setattr(row, key, value)
             row.updated_at = utcnow()
@@ -245,7 +246,7 @@ class Store:
             return self.read_row(row)
 
     def set_status(self, ref: str | uuid.UUID, status: ProviderStatus | str, *,
-                   cause: str = "set by an operator") -> StoredProvider:
+                   cause: str = "set by an operator", actor: str | None = None) -> StoredProvider:
         """Set only the status: works on an invalid row too, so a broken provider can be disabled."""
         try:
             value = ProviderStatus(status).value
@@ -257,7 +258,8 @@ class Store:
             if row.status != value:
                 name = provider_values(row)[0]["name"]
                 session.add(ProviderHistoryRow(provider_id=row.id, provider_name=name, kind="status",
-                                               old_value=raw_text(row.status), new_value=value, cause=cause))
+                                               old_value=raw_text(row.status), new_value=value, cause=cause,
+                                               actor=actor))
                 row.status = value
                 row.updated_at = utcnow()
                 session.add(row)
@@ -272,7 +274,8 @@ class Store:
             _commit(session, row.name)
             return removed
 
-    def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
+    def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False,
+              actor: str | None = None) -> list[Change]:
         """Make the providers in ``documents`` exist as written, by name, in one transaction.
 
         Each document is a provider's whole desired state: a field left out takes its default,
@@ -284,7 +287,7 @@ class Store:
             raise InvalidInput(Problem("providers", "must be a list of provider objects"))
         for attempt in range(APPLY_ATTEMPTS):
             try:
-                return self._apply(documents, dry_run=dry_run, prune=prune)
+                return self._apply(documents, dry_run=dry_run, prune=prune, actor=actor)
             except AlreadyExists:
                 # A provider of one of these names was created through another door (`providers add`,
                 # CreateProvider) after this apply read the table: run again, it is an update now.
@@ -293,7 +296,7 @@ class Store:
                                    "nothing was applied, try again") from None
         raise AssertionError("unreachable")
 
-    def _apply(self, documents: Sequence[Any], *, dry_run: bool, prune: bool) -> list[Change]:
+    def _apply(self, documents: Sequence[Any], *, dry_run: bool, prune: bool, actor: str | None) -> list[Change]:
         changes: list[Change] = []
         with write_session(self.engine) as session:
             if not dry_run:
@@ -306,7 +309,7 @@ class Store:
             # Read under the lock first: a masked secret written back keeps the secret stored.
             specs = self._parse_all(documents, existing)
             for spec, given in specs:
-                changes.append(_apply_one(session, spec, given, existing.get(spec.name), dry_run))
+                changes.append(_apply_one(session, spec, given, existing.get(spec.name), dry_run, actor))
             wanted_names = {spec.name for spec, _ in specs}
             for name in sorted(set(existing) - wanted_names):
                 row = existing[name]
@@ -358,7 +361,7 @@ def _serialize_applies(session: Session) -> None:
 
 
 def _apply_one(session: Session, spec: ProviderSpec, given: set[str], row: ProviderConfigRow | None,
-               dry_run: bool) -> Change:
+               dry_run: bool, actor: str | None) -> Change:
     """One document of an apply against its row (``None``: it creates one)."""
     if row is None:
         new = ProviderConfigRow(**_row_values(spec))
@@ -379,11 +382,21 @@ def _apply_one(session: Session, spec: ProviderSpec, given: set[str], row: Provi
             shown[problem.field] = UNREADABLE
     diff = {k: (shown[k], v) for k, v in wanted.items() if getattr(row, k) != v}
     if diff and not dry_run:
+        _status_history(session, row, spec.name, wanted["status"], "changed by an apply", actor)
         for key, (_, value) in diff.items():
             setattr(row, key, value)
         row.updated_at = utcnow()
         session.add(row)
     return Change(spec.name, "update" if diff else "unchanged", diff, row.id)
+
+
+def _status_history(session: Session, row: ProviderConfigRow, name: str, status: str, cause: str,
+                    actor: str | None) -> None:
+    """A status that a write of the whole row changes goes to the history, like a status set on its own."""
+    if row.status != status:
+        session.add(ProviderHistoryRow(provider_id=row.id, provider_name=name, kind="status",
+                                       old_value=raw_text(row.status), new_value=status, cause=cause,
+                                       actor=actor))
 
 
 def _commit(session: Session, name: str | None) -> None:

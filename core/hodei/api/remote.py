@@ -18,13 +18,15 @@ from hodei.api.v1 import workers_pb2 as wpb
 from hodei.errors import InvalidInput, Problem
 from hodei.provider_change import ProviderChange
 from hodei.services import listing
+from hodei.services.providers import MAX_CHECK_TIMEOUT
 from hodei.services.selection import MAX_PAGE, report_text
-from hodei.services.views import Attempt, Change, HistoryEntry, ProviderView, Worker
+from hodei.services.views import Attempt, Change, CheckReport, HistoryEntry, ProviderView, Worker
 from hodei.services.workers import NoProviderAvailable
 
 
 class RemoteProviders:
     def __init__(self, connection: Connection):
+        self.connection = connection
         self.call = connection.call
         self.api = connection.providers
 
@@ -80,6 +82,13 @@ class RemoteProviders:
     def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
         request = convert.apply_request(documents, dry_run=dry_run, prune=prune)
         return convert.changes_from(self.call(self.api.ApplyProviders, request))
+
+    def check(self, names: Sequence[str], timeout: float | None = None) -> CheckReport:
+        """The daemon checks, with its plugins and credentials, and records what they answer."""
+        request = pb.CheckProvidersRequest(providers=list(names), timeout_seconds=timeout)
+        # A health check and a capacity report, each within the timeout (the server's own when not given).
+        deadline = self.connection.options.timeout + 2 * (timeout if timeout is not None else MAX_CHECK_TIMEOUT)
+        return convert.check_from(self.call(self.api.CheckProviders, request, timeout=deadline))
 
 
 class RemoteAnswer:

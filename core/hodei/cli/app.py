@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
+
+import click
 
 if TYPE_CHECKING:
     from hodei.api.client import Connection, ServerOptions
@@ -23,11 +25,21 @@ if TYPE_CHECKING:
 # The heavy modules (SQLAlchemy, pydantic models, plugins) load on first use, so `--help` is quick.
 
 
+class ServerOnly(click.ClickException):
+    """With --server, a command asked for something of this machine (its settings, database, plugins):
+    refused as a usage error, never done behind the operator's back."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"hodei: error: {self.format_message()}", err=True, file=file)
+
+
 class App:
     def __init__(self, config: str | None, database_url: str | None, server: ServerOptions | None = None):
         self._config = config
         self._database_url = database_url
-        # Given (``--server``): the commands that have an API call go through the daemon.
+        # Given (``--server``): every command goes through the daemon, or is refused; nothing local.
         self.server = server
 
     # -- the services the commands use ----------------------------------------------------------
@@ -82,7 +94,8 @@ class App:
     def local(self) -> OnDatabase:
         from hodei.services.local import on_database
 
-        return on_database(self.store, self.chain, self.settings.workers, health=self.settings.health)
+        return on_database(self.store, self.chain, self.settings.workers, health=self.settings.health,
+                           check_timeout=self.settings.health.timeout_seconds)
 
     @property
     def local_providers(self) -> LocalProviders:
@@ -101,7 +114,12 @@ class App:
 
     @functools.cached_property
     def settings(self) -> Settings:
+        """This machine's settings: everything local (database, plugins, rules) starts here."""
         from hodei.settings import load_settings
+
+        if self.server is not None:
+            raise ServerOnly(f"with --server {self.server.address} nothing is read from this machine's settings "
+                             "or database; this command needs them: run it without --server")
 
         return load_settings(self._config, self._database_url)
 

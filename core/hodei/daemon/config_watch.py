@@ -25,6 +25,7 @@ import anyio
 from anyio.abc import TaskStatus
 from sqlalchemy.engine import Engine, make_url
 
+from hodei import actors
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet, FleetChanges
 from hodei.domain import ProviderState
@@ -56,6 +57,8 @@ class ConfigWatcher:
         self.resyncs = 0
         self.stopping = False
         self._version: int | None = None  # SQLite: the change counter when the providers were last read
+        # PostgreSQL: who last wrote each row notified since the last refresh, as its notification said.
+        self._writers: dict[uuid.UUID, str] = {}
 
     def configure(self, settings: DaemonSettings) -> None:
         self.settings = settings
@@ -71,12 +74,30 @@ class ConfigWatcher:
             if self.on_change is not None:
                 self.on_change(changes)
 
+    async def _record_sql_edits(self, changes: FleetChanges) -> None:
+        """Status changes made in SQL, outside Hodei, go to the providers' history (Hodei's own changes are
+        there already, written with them); the next change seen is tried again when this fails."""
+        if not changes.statuses:
+            return
+        seen = [(provider_id, before, after, actors.sql(self._writers.pop(provider_id, "")))
+                for provider_id, before, after in changes.statuses]
+        try:
+            recorded = await self.db.call(self.states.record_outside_changes, seen)
+        except Exception as exc:  # DatabaseUnavailable, or a row gone meanwhile: a history entry, not the daemon
+            log.warning("could not record status changes made in SQL: %s", exc)
+            return
+        for name, before, after in recorded:
+            log.warning("provider %r: %s -> %s, changed in SQL (outside Hodei)", name, before, after)
+
     async def resync(self, how: str = "full re-read") -> None:
         """Read the whole table (and the worker counts); raises DatabaseUnavailable when it cannot."""
         ticket = self.fleet.begin_read()  # before the read starts: see Fleet.apply
         rows = await self.db.call(self.store.raw_rows)
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
-        self._report(self.fleet.apply(prepared, complete=True), how)
+        changes = self.fleet.apply(prepared, complete=True)
+        self._report(changes, how)
+        await self._record_sql_edits(changes)
+        self._writers.clear()  # what they said is older than this read: not to be told of a later change
         if self.resyncs == 0 or self.postgres:  # on PostgreSQL other daemons' results land in the table too
             self.fleet.load_states(self._not_older(await self.db.call(self.states.all)))
         self.fleet.set_slots(await self.db.call(self.states.slot_counts))
@@ -86,7 +107,9 @@ class ConfigWatcher:
         ticket = self.fleet.begin_read()
         rows = await self.db.call(self.store.raw_rows, sorted(ids))
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
-        self._report(self.fleet.apply(prepared, complete=False, deleted=ids), "notification")
+        changes = self.fleet.apply(prepared, complete=False, deleted=ids)
+        self._report(changes, "notification")
+        await self._record_sql_edits(changes)
 
     async def refresh_states(self, ids: set[uuid.UUID]) -> None:
         """These providers' state as stored: health another daemon found, for this daemon's selection."""
@@ -215,7 +238,21 @@ class ConfigWatcher:
             if found and self.on_daemons is not None:
                 self.on_daemons()
             return False
+        self._note_writer(note.payload, schema)
         return self._collect(note.payload, schema, ids)
+
+    def _note_writer(self, payload: str, schema: str) -> None:
+        """Who wrote the row (since 0007 the notification says: user, application_name, client address)."""
+        try:
+            note = json.loads(payload)
+            if note.get("schema") != schema or len(self._writers) >= 10_000:  # bounded between two re-reads
+                return
+            writer = [f"{label} {note[key]}" for key, label in (("user", "user"), ("application", "application"),
+                                                                 ("client", "from")) if note.get(key)]
+            if writer and note.get("id") is not None:
+                self._writers[uuid.UUID(str(note["id"]))] = ", ".join(map(str, writer))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            pass  # _collect says what to do with a notification it cannot read
 
     @staticmethod
     def _collect(payload: str, schema: str, ids: set[uuid.UUID]) -> bool:

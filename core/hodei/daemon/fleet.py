@@ -39,6 +39,8 @@ class FleetChanges:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     invalid: list[tuple[str, tuple[Problem, ...]]] = field(default_factory=list)
+    # Providers whose status the rows read changed from what this daemon knew: (id, before, after).
+    statuses: list[tuple[uuid.UUID, ProviderStatus, ProviderStatus]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.added or self.changed or self.removed or self.invalid)
@@ -159,6 +161,9 @@ class Fleet:
         self.invalid.pop(stored.id, None)
         provider = stored.to_provider()
         (changes.changed if stored.id in self.providers else changes.added).append(provider.name)
+        before = self.providers.get(stored.id)
+        if before is not None and before.status is not provider.status:
+            changes.statuses.append((stored.id, before.status, provider.status))
         self.providers[stored.id] = provider
 
     def rebuild(self) -> None:

@@ -27,6 +27,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskStatus
 
+from hodei import actors
 from hodei.checks import CheckResult
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet
@@ -46,6 +47,7 @@ class HealthMonitor:
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
                  telemetry: Telemetry | None = None):
         self.fleet, self.health, self.db = fleet, health, db
+        self.actor = actors.health_monitor()  # of the changes of health and status it records
         self.telemetry = telemetry or Telemetry()
         self.settings = settings
         self.clock = clock
@@ -192,7 +194,7 @@ class HealthMonitor:
             return
         batch, self._pending = self._pending, []
         try:
-            recorded = await self.db.call(self.health.record, batch)
+            recorded = await self.db.call(self.health.record, batch, actor=self.actor)
         except DatabaseUnavailable:
             self._pending[:0] = batch[-self._keep():]
             return

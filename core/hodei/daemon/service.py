@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 from sqlalchemy.engine import make_url
 
+from hodei import actors
 from hodei.api.server import METHODS, ApiServer, ApiServices
 from hodei.daemon.config_watch import ConfigWatcher
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable, SqliteFile
@@ -76,7 +77,9 @@ class Daemon:
         self.telemetry = telemetry or Telemetry(settings.tracing)  # metrics registry, tracer provider
         # The application services, built as the CLI builds them, with the daemon's runtime: selection from
         # the live fleet, recorded in this daemon's telemetry; database calls through the database link.
+        # Its changes are made for API callers, each named as the actor of its own (hodei.actors).
         self.services = on_database(self.store, self.chain, settings.workers, health=settings.health,
+                                    actor=actors.api("", None), check_timeout=settings.health.timeout_seconds,
                                     runtime=Runtime(
                                         selector=lambda: self.fleet.selector, chain=lambda: self.chain,
                                         call=self.db.call, recorder=self.telemetry, telemetry=self.telemetry,
@@ -115,7 +118,8 @@ class Daemon:
         source = self.config_path or settings.source
         self.api = ApiServer(  # after the rest is up: it answers for all of it
             settings.api, ApiServices(self.providers, self.selection, self.workers, call=self.db.call,
-                                      changed=self._provider_written, daemons=self.services.daemons),
+                                      changed=self._provider_written, daemons=self.services.daemons,
+                                      checked=self.watcher.refresh_states),
             base=Path(source).parent if source else Path.cwd(),
             # A PostgreSQL outage keeps serving selections from memory; a SQLite file gone does not: writes
             # the API accepted would be lost, so the health service says NOT_SERVING until it is back.
@@ -310,6 +314,7 @@ class Daemon:
         self.fleet.set_chain(chain)
         self.services.health.configure(new.health)
         self.monitor.configure(new.health)
+        self.providers.check_timeout = new.health.timeout_seconds
         self.membership.configure(new.health.interval_seconds)
         self.watcher.configure(new.daemon)
         self.reconciler.configure(new.workers)

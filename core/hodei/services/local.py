@@ -20,7 +20,7 @@ from hodei.selection import InvalidRow, SelectionChain, Selector, build_chain
 from hodei.selection.outcome import SelectionRecorder
 from hodei.services.daemons import LocalDaemons
 from hodei.services.health import LocalHealth, Result
-from hodei.services.providers import LocalProviders, provider_lookup
+from hodei.services.providers import DEFAULT_CHECK_TIMEOUT, LocalProviders, provider_lookup
 from hodei.services.selection import LocalSelection
 from hodei.services.workers import LocalWorkers
 from hodei.settings import HealthSettings, Settings, WorkerSettings
@@ -98,19 +98,21 @@ class OnDatabase:
 
 
 def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | None = None, *,
-                health: Thresholds | None = None, runtime: Runtime | None = None) -> OnDatabase:
+                health: Thresholds | None = None, runtime: Runtime | None = None, actor: str | None = None,
+                check_timeout: float = DEFAULT_CHECK_TIMEOUT) -> OnDatabase:
     """The services over ``store``'s database, with ``chain``'s rules, ``[workers]`` ``settings`` and
-    ``[health]`` thresholds; a daemon passes its ``runtime``."""
+    ``[health]`` thresholds; a daemon passes its ``runtime``. The changes they make are ``actor``'s
+    (default: this process's user, as the CLI's); a check on demand is given ``check_timeout`` seconds."""
     states = ProviderStates(store.engine)
     checks = LocalHealth(store, store.pm, health or HealthSettings())
-    providers = LocalProviders(store, states, store.pm, checks)
+    providers = LocalProviders(store, states, store.pm, checks, actor=actor, check_timeout=check_timeout)
     records = WorkerRecords(store.engine)
     if runtime is None:
         selection = LocalSelection(lambda: selector_from_database(store, states, chain), lambda: chain)
 
         async def count_failure(provider_id: uuid.UUID, result: HealthResult) -> None:
             # A failed provision counts as a failed health check, recorded as the daemon records it.
-            checks.record([Result(provider_id, result)])
+            checks.record([Result(provider_id, result)], actor=providers.actor)
 
         provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection,
                                   on_failure=count_failure, provider_of=provider_lookup(store))

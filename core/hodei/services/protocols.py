@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from hodei.provider_change import ProviderChange
-from hodei.services.views import Change, HistoryEntry, ProviderView, Worker
+from hodei.services.views import Change, CheckReport, HistoryEntry, ProviderView, Worker
 
 
 class Providers(Protocol):
@@ -43,6 +43,11 @@ class Providers(Protocol):
     def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
         """Make ``documents`` the providers as written, by name, in one transaction (all or nothing); with
         ``prune``, delete those they do not name. Secret config values masked in the changes."""
+        ...
+
+    def check(self, names: Sequence[str], timeout: float | None = None) -> CheckReport:
+        """Check these providers (every valid one when none are named) now, each within ``timeout`` (default:
+        ``[health] timeout_seconds`` of whoever runs the checks), and record what they answer."""
         ...
 
 

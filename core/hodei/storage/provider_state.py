@@ -13,8 +13,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from hodei import limits
+from hodei.actors import UNKNOWN
 from hodei.columns import raw_text
-from hodei.domain import HealthStatus, ProviderState, Resources
+from hodei.database import write_session
+from hodei.domain import HealthStatus, ProviderState, ProviderStatus, Resources
 from hodei.errors import NotFound
 from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
 from hodei.redaction import shorten
@@ -32,10 +34,11 @@ class HistoryEntry:
     new_value: str | None
     cause: str
     provider_name: str
+    actor: str = UNKNOWN  # who or what made it (hodei.actors)
 
     def document(self) -> dict[str, str | None]:
         return {"at": self.at, "kind": self.kind, "from": self.old_value, "to": self.new_value,
-                "cause": self.cause, "provider": self.provider_name}
+                "cause": self.cause, "provider": self.provider_name, "actor": self.actor}
 
 
 def _fit(value: Any, kind: type | tuple[type, ...], default: Any = None) -> Any:
@@ -76,13 +79,13 @@ def _kept_reason(reason: str) -> str:
 
 
 def _store_state(session: Session, provider: ProviderConfigRow, row: ProviderStateRow | None,
-                 state: ProviderState) -> None:
+                 state: ProviderState, actor: str | None) -> None:
     row = row or ProviderStateRow(provider_id=provider.id)
     reason = _kept_reason(state.health_reason)
     new_health = state.health.value if state.health else None
     if new_health is not None and row.health != new_health:
         session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="health",
-                                       old_value=row.health, new_value=new_health, cause=reason))
+                                       old_value=row.health, new_value=new_health, cause=reason, actor=actor))
     row.health, row.health_reason = new_health, reason
     row.checked_at, row.check_duration_seconds = state.checked_at, state.check_duration_seconds
     row.consecutive_failures = state.consecutive_failures
@@ -134,6 +137,32 @@ class ProviderStates:
             state = _state(session.get(ProviderStateRow, provider_id))
             return with_slots(state, slot_counts(session, provider_id).get(provider_id))
 
+    def record_outside_changes(self, seen: Sequence[tuple[uuid.UUID, ProviderStatus, ProviderStatus, str]],
+                               ) -> list[tuple[str, str, str]]:
+        """Status changes made outside Hodei (in SQL) that a daemon saw, into the history: ``seen`` holds each
+        provider's id, the status the daemon knew before and the one it read, and the actor to record. A
+        status changed again since it was read is left to the read that sees it. A change Hodei made has its
+        history entry already (written in the same transaction), and so has one another daemon recorded
+        first (the row is locked while it looks): each change is recorded once. Returns (name, before,
+        after) of those recorded."""
+        recorded = []
+        with write_session(self.engine) as session:
+            for provider_id, before, after, actor in seen:
+                provider = session.get(ProviderConfigRow, provider_id, with_for_update=True)
+                if provider is None or provider.status != after.value:
+                    continue
+                last = session.exec(select(ProviderHistoryRow.new_value).where(
+                    ProviderHistoryRow.provider_id == provider_id, ProviderHistoryRow.kind == "status")
+                    .order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc()).limit(1)).first()
+                if last == provider.status:
+                    continue
+                session.add(ProviderHistoryRow(provider_id=provider_id, provider_name=provider.name, kind="status",
+                                               old_value=before.value, new_value=provider.status,
+                                               cause="changed in SQL, outside Hodei", actor=actor))
+                recorded.append((provider.name, before.value, provider.status))
+            session.commit()
+        return recorded
+
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
         """The provider's status and health changes, newest first (also of a deleted provider, by id)."""
         with Session(self.engine) as session:
@@ -148,7 +177,8 @@ class ProviderStates:
                      .order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc()).limit(limit))
             return [HistoryEntry(at=moment(row, "at", []).isoformat(), kind=_shown(row.kind) or "",
                                  old_value=_shown(row.old_value), new_value=_shown(row.new_value),
-                                 cause=_shown(row.cause) or "", provider_name=_shown(row.provider_name) or "")
+                                 cause=_shown(row.cause) or "", provider_name=_shown(row.provider_name) or "",
+                                 actor=_shown(row.actor) or UNKNOWN)
                     for row in session.exec(query).all()]
 
 

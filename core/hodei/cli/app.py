@@ -68,15 +68,13 @@ class App:
             return RemoteWorkers(self.connection, provision_seconds=self._provision_budget())
         return self.local.workers
 
-    def _provision_budget(self) -> float | None:
-        # The daemon's [workers] settings are normally the same hodei.toml's; without one that can be
-        # read, the usual deadline stands (the daemon gives a slot back when its caller goes away).
-        from hodei.errors import HodeiError
+    def _provision_budget(self) -> float:
+        # With --server nothing of this machine's settings is read, so the deadline is the budget of the
+        # default [workers] settings (every attempt timing out, then a worker being stopped). A daemon
+        # configured for longer still answers or, when this caller gives up first, gives the slot back.
+        from hodei.settings import WorkerSettings
 
-        try:
-            return self.settings.workers.provision_budget_seconds
-        except HodeiError:
-            return None
+        return WorkerSettings().provision_budget_seconds
 
     @functools.cached_property
     def daemons(self) -> Daemons:

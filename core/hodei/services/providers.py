@@ -180,8 +180,13 @@ class LocalProviders:
         """Record one check's answer through the health service (counted, and the status rules applied, as
         the daemon records them); returns the provider's state after it."""
         provider_id = self.store.get(ref).id
-        self.health.record([Result(provider_id, health, capacity)], actor=actor or self.actor)
-        return self.states.of(provider_id)
+        recorded = self.health.record([Result(provider_id, health, capacity)], actor=actor or self.actor)
+        try:
+            return self.states.of(provider_id)
+        except NotFound:  # deleted right after: what was recorded was recorded all the same
+            if recorded:
+                return recorded[0].state
+            raise
 
     async def check_now(self, names: Sequence[str], timeout: float | None = None, *, actor: str | None = None,
                         call: Callable[..., Awaitable[Any]] = run_blocking) -> CheckReport:

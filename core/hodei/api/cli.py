@@ -4,6 +4,8 @@ files instead of the daemon's."""
 
 from __future__ import annotations
 
+from hodei.hints import command
+
 # Commands with an API call (the commands themselves ask ``App.providers``, ``App.selection``, ...,
 # which answer through it).
 REMOTE = {
@@ -26,7 +28,6 @@ _WHY = {
 
 def refusal(path: tuple[str, ...]) -> str:
     """Why ``hodei PATH`` cannot run with --server, and what to do instead."""
-    command = " ".join(path)
     why = _WHY.get(path[0] if path else "", "it works on this machine's database or files")
-    return (f"`hodei {command}` has no API call, so it does not run with --server ({why}); "
+    return (f"{command(*path)} has no API call, so it does not run with --server ({why}); "
             f"run it without --server and without HODEI_SERVER")

@@ -76,8 +76,16 @@ class RemoteProviders:
         return convert.provider_view(self.call(self.api.DeleteProvider, pb.DeleteProviderRequest(provider_id=ref)))
 
     def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
-        answer = self.call(self.api.GetProviderHistory, pb.GetProviderHistoryRequest(provider_id=ref, limit=limit))
-        return [convert.history_from(e) for e in answer.entries]
+        """Page after page (each one call within its own deadline), up to ``limit`` changes."""
+        request, entries = pb.GetProviderHistoryRequest(provider_id=ref), list[HistoryEntry]()
+        while len(entries) < limit:
+            request.limit = min(listing.MAX_PAGE, limit - len(entries))
+            answer = self.call(self.api.GetProviderHistory, request)
+            entries += [convert.history_from(e) for e in answer.entries]
+            if not answer.next_page_token:
+                break
+            request.page_token = answer.next_page_token
+        return entries
 
     def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
         request = convert.apply_request(documents, dry_run=dry_run, prune=prune)
@@ -183,5 +191,13 @@ class RemoteWorkers:
 
     async def find(self, *, provider: str | None = None, states: Sequence[str] = (), everything: bool = False,
                    limit: int = 200) -> list[Worker]:
-        request = wpb.ListWorkersRequest(provider=provider or "", states=list(states), all=everything, limit=limit)
-        return [convert.worker_from(w) for w in self.call(self.api.ListWorkers, request).workers]
+        """Page after page (each one call within its own deadline), up to ``limit`` workers."""
+        request, found = wpb.ListWorkersRequest(provider=provider or "", states=list(states), all=everything), list[Worker]()
+        while len(found) < limit:
+            request.limit = min(listing.MAX_PAGE, limit - len(found))
+            answer = self.call(self.api.ListWorkers, request)
+            found += [convert.worker_from(w) for w in answer.workers]
+            if not answer.next_page_token:
+                break
+            request.page_token = answer.next_page_token
+        return found

@@ -204,8 +204,10 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         ref = _required(request.provider_id, "provider_id")
         if request.limit < 0:
             raise InvalidInput(Problem("limit", f"must be at least 1 (or 0 for 50), got {request.limit}"))
-        entries = await self.services.call(self.providers.history, ref, request.limit or 50)
-        return pb.GetProviderHistoryResponse(entries=[convert.history_message(e) for e in entries])
+        entries, token = await self.services.call(self.providers.history_page, ref, request.limit or 50,
+                                                  request.page_token)
+        return pb.GetProviderHistoryResponse(entries=[convert.history_message(e) for e in entries],
+                                             next_page_token=token)
 
     @answers
     async def ApplyProviders(self, request: pb.ApplyProvidersRequest, context: Any) -> pb.ApplyProvidersResponse:
@@ -345,9 +347,10 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
     async def ListWorkers(self, request: wpb.ListWorkersRequest, context: Any) -> wpb.ListWorkersResponse:
         if request.limit < 0:
             raise InvalidInput(Problem("limit", "must not be negative"))
-        found = await self.workers.find(provider=request.provider or None, states=list(request.states),
-                                        everything=request.all, limit=request.limit or 200)
-        return wpb.ListWorkersResponse(workers=[convert.worker_message(w) for w in found])
+        found, token = await self.workers.page(provider=request.provider or None, states=list(request.states),
+                                               everything=request.all, limit=request.limit or 200,
+                                               page_token=request.page_token)
+        return wpb.ListWorkersResponse(workers=[convert.worker_message(w) for w in found], next_page_token=token)
 
 
 # -- authentication -------------------------------------------------------------------------------

@@ -371,7 +371,7 @@ def check(app: App, names: tuple[str, ...], timeout: float | None, output: str) 
 
 @providers.command()
 @click.argument("name")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many changes.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many changes (read a page of up to 1000 at a time).")
 @output_option
 @click.pass_obj
 def history(app: App, name: str, limit: int, output: str) -> None:

@@ -153,9 +153,26 @@ class LocalProviders:
         return self.view(self.store.delete(ref), state)
 
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
+        """The newest ``limit`` changes, read a page at a time."""
+        if limit < 1:
+            raise InvalidInput(Problem("limit", f"must be at least 1, got {limit}"))
+        entries: list[HistoryEntry] = []
+        token = ""
+        while len(entries) < limit:
+            page, token = self.history_page(ref, min(limits.LISTED, limit - len(entries)), token)
+            entries += page
+            if not token:
+                break
+        return entries
+
+    def history_page(self, ref: str | uuid.UUID, limit: int = 50,
+                     page_token: str = "") -> tuple[list[HistoryEntry], str]:
+        """``limit`` changes, newest first, after where ``page_token`` says, and the next page's token ("" after
+        the oldest). :raises InvalidInput: a limit past :data:`hodei.limits.LISTED`, a token not ours."""
         if not 1 <= limit <= limits.LISTED:
             raise InvalidInput(Problem("limit", f"must be between 1 and {limits.LISTED}, got {limit}"))
-        return self.states.history(ref, limit)
+        entries, last = self.states.history_page(ref, limit, listing.after_row("history", page_token, int))
+        return entries, "" if last is None else listing.row_token("history", last)
 
     # -- on the database only -----------------------------------------------------------------
 

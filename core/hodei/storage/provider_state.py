@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -165,6 +166,13 @@ class ProviderStates:
 
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
         """The provider's status and health changes, newest first (also of a deleted provider, by id)."""
+        return self.history_page(ref, limit)[0]
+
+    def history_page(self, ref: str | uuid.UUID, size: int,
+                     after: int | None = None) -> tuple[list[HistoryEntry], int | None]:
+        """:meth:`history`'s first ``size`` entries after the entry ``after`` (the first page without), and
+        the entry the next page starts after (``None`` after the last). Keyed on the row (never deleted, its
+        time never changes), not a position: entries recorded between two pages do not shift the next."""
         with Session(self.engine) as session:
             try:
                 provider_id = find_provider_row(session, ref).id
@@ -173,13 +181,20 @@ class ProviderStates:
                 if found is None:
                     raise
                 provider_id = found
-            query = (select(ProviderHistoryRow).where(ProviderHistoryRow.provider_id == provider_id)
-                     .order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc()).limit(limit))
-            return [HistoryEntry(at=moment(row, "at", []).isoformat(), kind=_shown(row.kind) or "",
-                                 old_value=_shown(row.old_value), new_value=_shown(row.new_value),
-                                 cause=_shown(row.cause) or "", provider_name=_shown(row.provider_name) or "",
-                                 actor=_shown(row.actor) or UNKNOWN)
-                    for row in session.exec(query).all()]
+            query = select(ProviderHistoryRow).where(ProviderHistoryRow.provider_id == provider_id)
+            if after is not None:  # the database compares its own value, even one it cannot give back
+                at = select(ProviderHistoryRow.at).where(ProviderHistoryRow.id == after).scalar_subquery()
+                query = query.where(or_(col(ProviderHistoryRow.at) < at,
+                                        and_(col(ProviderHistoryRow.at) == at, col(ProviderHistoryRow.id) < after)))
+            query = (query.order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc())
+                     .limit(size + 1))
+            rows = session.exec(query).all()
+            entries = [HistoryEntry(at=moment(row, "at", []).isoformat(), kind=_shown(row.kind) or "",
+                                    old_value=_shown(row.old_value), new_value=_shown(row.new_value),
+                                    cause=_shown(row.cause) or "", provider_name=_shown(row.provider_name) or "",
+                                    actor=_shown(row.actor) or UNKNOWN)
+                       for row in rows[:size]]
+            return entries, rows[size - 1].id if len(rows) > size else None
 
 
 def _shown(value: Any) -> str | None:

@@ -211,12 +211,14 @@ class SetProviderStatusRequest(_message.Message):
     def __init__(self, provider_id: _Optional[str] = ..., status: _Optional[str] = ..., cause: _Optional[str] = ...) -> None: ...
 
 class GetProviderHistoryRequest(_message.Message):
-    __slots__ = ("provider_id", "limit")
+    __slots__ = ("provider_id", "limit", "page_token")
     PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     provider_id: str
     limit: int
-    def __init__(self, provider_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, provider_id: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class HistoryEntry(_message.Message):
     __slots__ = ("at", "kind", "old_value", "new_value", "cause", "provider_name", "actor")
@@ -237,10 +239,12 @@ class HistoryEntry(_message.Message):
     def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., old_value: _Optional[str] = ..., new_value: _Optional[str] = ..., cause: _Optional[str] = ..., provider_name: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class GetProviderHistoryResponse(_message.Message):
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "next_page_token")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
-    def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ApplyProvidersRequest(_message.Message):
     __slots__ = ("providers_json", "dry_run", "prune")

@@ -27,7 +27,7 @@ from hodei.models import ProviderConfigRow, ProviderHistoryRow, utcnow
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
 from hodei.provider_spec import PROVIDER_FIELDS, ProviderSpec, parse_provider, printable_name
-from hodei.redaction import quote
+from hodei.redaction import quote, shorten
 from hodei.storage.rows import aware, find_provider_row, moment, provider_values, row_key, shown_id
 
 __all__ = ["Change", "StaleVersion", "Store", "StoredProvider"]
@@ -440,7 +440,7 @@ def changed_fields(diff: Mapping[str, tuple[Any, Any]]) -> list[str]:
             continue
         if field_name == "config" and isinstance(before, Mapping) and isinstance(after, Mapping):
             keys = {raw_text(k) for k in (*before, *after) if before.get(k) != after.get(k)}
-            names += [f"config.{key if key.isprintable() else quote(key, 80)}" for key in sorted(keys)] or ["config"]
+            names += [f"config.{shorten(key, 80) if key.isprintable() else quote(key, 80)}" for key in sorted(keys)] or ["config"]
         else:
             names.append(field_name)
     return names

@@ -57,7 +57,8 @@ def statuses(hodei: Any, name: str) -> list[dict[str, Any]]:
 def test_the_cli_names_its_user_and_host(hodei: Any) -> None:
     hodei.ok("providers", "add", "a", "--type", "static")
     hodei.ok("providers", "disable", "a", "--reason", "patching")
-    (entry,) = history(hodei, "a")
+    entry, created = history(hodei, "a")
+    assert (created["kind"], created["to"], created["actor"]) == ("created", "static", actors.cli())
     assert entry["actor"] == actors.cli() == f"cli {actors.user_at_host()}"
     assert re.fullmatch(r"cli \S+@\S+", entry["actor"]) and socket.gethostname() in entry["actor"]
     table = hodei.ok("providers", "history", "a").stdout
@@ -72,14 +73,14 @@ def test_an_apply_that_changes_a_status_records_it_and_its_actor(hodei: Any, tmp
     hodei.ok("providers", "apply", "-f", str(document))
     hodei.ok("providers", "apply", "-f", str(document))  # unchanged: nothing more recorded
     assert [(e["from"], e["to"], e["cause"], e["actor"]) for e in history(hodei, "a")] == [
-        ("ACTIVE", "MAINTENANCE", "changed by an apply", actors.cli())]
+        ("ACTIVE", "MAINTENANCE", "changed by an apply", actors.cli()), (None, "static", "created", actors.cli())]
 
 
 def test_a_check_on_the_database_is_the_clis(hodei: Any) -> None:
     hodei.ok("providers", "add", "down", "--type", "static", "--config", '{"health": "Unhealthy"}')
     hodei.ok("providers", "check", "down")
     assert [(e["kind"], e["to"], e["actor"]) for e in history(hodei, "down")] == [
-        ("health", "Unhealthy", actors.cli())]
+        ("health", "Unhealthy", actors.cli()), ("created", "static", actors.cli())]
 
 
 def test_entries_from_before_actors_show_as_unknown(hodei: Any) -> None:
@@ -88,7 +89,8 @@ def test_entries_from_before_actors_show_as_unknown(hodei: Any) -> None:
     hodei.sql("INSERT INTO provider_history (provider_id, provider_name, at, kind, old_value, new_value, cause) "
               "VALUES (:id, 'old', :at, 'status', 'ACTIVE', 'DISABLED', 'long ago')",
               id=provider_id if hodei.is_postgres else provider_id.replace("-", ""), at="2020-01-01T00:00:00+00:00")
-    (entry,) = history(hodei, "old")
+    created, entry = history(hodei, "old")
+    assert (created["kind"], created["actor"]) == ("created", actors.cli())
     assert (entry["cause"], entry["actor"]) == ("long ago", actors.UNKNOWN)
     assert " unknown " in hodei.ok("providers", "history", "old").stdout
 
@@ -137,9 +139,10 @@ async def test_the_api_names_its_peer_and_token_never_the_token(hodei: Any, tmp_
     assert re.fullmatch(r"token sha256:[0-9a-f]{12}", identity)
     pattern = rf"api ipv4:127\.0\.0\.1:\d+ \({re.escape(identity)}\)"
     assert [(e.new_value, e.cause) for e in entries] == [("MAINTENANCE", "changed by an update"),
-                                                         ("DISABLED", "set through the API")]
-    assert all(re.fullmatch(pattern, e.actor) for e in [*entries, *checked]), [e.actor for e in entries]
-    assert [(e.kind, e.new_value) for e in checked] == [("health", "Unhealthy")]
+                                                         ("DISABLED", "set through the API"), ("static", "created")]
+    assert all(re.fullmatch(pattern, e.actor) for e in [*entries[:-1], *checked[:-1]]), [e.actor for e in entries]
+    assert [(e.kind, e.new_value) for e in checked] == [("health", "Unhealthy"), ("created", "static")]
+    assert entries[-1].actor == checked[-1].actor == actors.cli()  # added with the CLI
     # Never the token, in any form the history could show it.
     shown = json.dumps(history(hodei, "a")) + hodei.ok("providers", "history", "a").stdout
     assert TOKEN not in shown and TOKEN[:12] not in shown and re.search(pattern, shown)
@@ -152,8 +155,8 @@ async def test_the_health_monitor_names_itself(hodei: Any) -> None:
                        what="the health monitor to turn the provider UNHEALTHY")
     entries = history(hodei, "down")
     monitor = f"health monitor on {socket.gethostname()} (pid {os.getpid()})"
-    assert [(e["kind"], e["to"], e["actor"]) for e in entries][-2:] == [
-        ("status", "UNHEALTHY", monitor), ("health", "Unhealthy", monitor)]
+    assert [(e["kind"], e["to"], e["actor"]) for e in entries][-3:] == [
+        ("status", "UNHEALTHY", monitor), ("health", "Unhealthy", monitor), ("created", "static", actors.cli())]
 
 
 async def test_an_edit_in_sql_is_recorded_once_as_sql(hodei: Any) -> None:
@@ -213,4 +216,4 @@ def test_an_actor_edited_in_sql_into_garbage_is_shown_never_a_crash(hodei: Any) 
     entries = history(hodei, "a")
     assert entries[-1]["actor"] == "line one\n\x1b[31mline two"
     table = hodei.ok("providers", "history", "a").stdout
-    assert len(table.splitlines()) == 1 + len(garbage) and "line one\\u000a\\u001b[31mline two" in table
+    assert len(table.splitlines()) == 2 + len(garbage) and "line one\\u000a\\u001b[31mline two" in table

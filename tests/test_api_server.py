@@ -206,7 +206,7 @@ def test_set_status_and_history(api: Client) -> None:
     history = api.GetProviderHistory(pb.GetProviderHistoryRequest(provider_id="s")).entries
     assert [(e.kind, e.old_value, e.new_value, e.cause) for e in history] == [
         ("status", "MAINTENANCE", "ACTIVE", "to ACTIVE"), ("status", "DISABLED", "MAINTENANCE", "to MAINTENANCE"),
-        ("status", "ACTIVE", "DISABLED", "to DISABLED")]
+        ("status", "ACTIVE", "DISABLED", "to DISABLED"), ("created", "", "static", "created")]
     assert len(api.GetProviderHistory(pb.GetProviderHistoryRequest(provider_id="s", limit=1)).entries) == 1
 
 
@@ -522,8 +522,10 @@ def test_mutual_tls(hodei_sqlite_url: str, certificates: dict[str, Path]) -> Non
             # The client certificate's common name is part of who made a change.
             client.CreateProvider(new("m"))
             client.SetProviderStatus(pb.SetProviderStatusRequest(provider_id="m", status="DISABLED"))
-            (entry,) = client.GetProviderHistory(pb.GetProviderHistoryRequest(provider_id="m")).entries
-            assert re.fullmatch(r"api ipv4:127\.0\.0\.1:\d+ \(client client, no token\)", entry.actor), entry.actor
+            entries = client.GetProviderHistory(pb.GetProviderHistoryRequest(provider_id="m")).entries
+            assert [e.kind for e in entries] == ["status", "created"]
+            for entry in entries:
+                assert re.fullmatch(r"api ipv4:127\.0\.0\.1:\d+ \(client client, no token\)", entry.actor), entry.actor
         for client in (None, "stranger"):
             with _secure(daemon.api.address, certificates, client) as channel:
                 error = refused(Client(channel).ListProviders, pb.ListProvidersRequest())

@@ -61,7 +61,8 @@ class ProviderStateRow(SQLModel, table=True):
 
 
 class ProviderHistoryRow(SQLModel, table=True):
-    """A status change or a change of health, with its cause. Kept after the provider is deleted."""
+    """A change of a provider (status, health, created, changed, deleted), with its cause and actor. Kept
+    after the provider is deleted."""
 
     __tablename__ = "provider_history"
 

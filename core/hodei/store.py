@@ -27,7 +27,7 @@ from hodei.models import ProviderConfigRow, ProviderHistoryRow, utcnow
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
 from hodei.provider_spec import PROVIDER_FIELDS, ProviderSpec, parse_provider, printable_name
-from hodei.redaction import quote
+from hodei.redaction import quote, shorten
 from hodei.storage.rows import aware, find_provider_row, moment, provider_values, row_key, shown_id
 
 __all__ = ["Change", "StaleVersion", "Store", "StoredProvider"]
@@ -205,13 +205,14 @@ class Store:
             raise InvalidInput(problems, subject=f"provider {quote(name)}" if isinstance(name, str) else None)
         return {**document, "config": config}
 
-    def create(self, document: Mapping[str, Any]) -> StoredProvider:
+    def create(self, document: Mapping[str, Any], *, actor: str | None = None) -> StoredProvider:
         spec, _ = parse_provider(self._kept_secrets(document, None), self.pm)
         with write_session(self.engine) as session:
             row = ProviderConfigRow(**_row_values(spec))
             if spec.id is not None:
                 row.id = spec.id
             session.add(row)
+            _created_history(session, row, "created", actor)
             _commit(session, spec.name)
             return self.read_row(row)
 
@@ -238,7 +239,10 @@ class Store:
             changed = change.applied_to(values)
             spec, _ = parse_provider(self._kept_secrets(changed, row), self.pm)
             _status_history(session, row, spec.name, spec.status, "changed by an update", actor)
-            for key, value in _row_values(spec).items():
+            wanted = _row_values(spec)
+            _changed_history(session, row, spec.name, {k: (getattr(row, k), v) for k, v in wanted.items()
+                                                       if getattr(row, k) != v}, "changed by an update", actor)
+            for key, value in wanted.items():
                 setattr(row, key, value)
             row.updated_at = utcnow()
             session.add(row)
@@ -266,10 +270,11 @@ class Store:
                 _commit(session, name)
             return self.read_row(row)
 
-    def delete(self, ref: str | uuid.UUID) -> StoredProvider:
+    def delete(self, ref: str | uuid.UUID, *, actor: str | None = None) -> StoredProvider:
         with write_session(self.engine) as session:
             row = find_provider_row(session, ref, lock=True)
             removed = self.read_row(row)
+            _deleted_history(session, row, "deleted", actor)
             session.delete(row)
             _commit(session, row.name)
             return removed
@@ -315,6 +320,7 @@ class Store:
                 row = existing[name]
                 changes.append(Change(name, "delete", {}, row.id))
                 if not dry_run:
+                    _deleted_history(session, row, "deleted by an apply that prunes", actor)
                     session.delete(row)
             if dry_run:
                 session.rollback()
@@ -369,6 +375,7 @@ def _apply_one(session: Session, spec: ProviderSpec, given: set[str], row: Provi
             new.id = spec.id
         if not dry_run:
             session.add(new)
+            _created_history(session, new, "created by an apply", actor)
         return Change(spec.name, "create", {k: (None, v) for k, v in _row_values(spec).items()},
                       None if dry_run else new.id)
     if spec.id is not None and spec.id != row.id:
@@ -383,6 +390,8 @@ def _apply_one(session: Session, spec: ProviderSpec, given: set[str], row: Provi
     diff = {k: (shown[k], v) for k, v in wanted.items() if getattr(row, k) != v}
     if diff and not dry_run:
         _status_history(session, row, spec.name, wanted["status"], "changed by an apply", actor)
+        _changed_history(session, row, spec.name, {k: (getattr(row, k), v) for k, (_, v) in diff.items()},
+                         "changed by an apply", actor)
         for key, (_, value) in diff.items():
             setattr(row, key, value)
         row.updated_at = utcnow()
@@ -397,6 +406,44 @@ def _status_history(session: Session, row: ProviderConfigRow, name: str, status:
         session.add(ProviderHistoryRow(provider_id=row.id, provider_name=name, kind="status",
                                        old_value=raw_text(row.status), new_value=status, cause=cause,
                                        actor=actor))
+
+
+def _created_history(session: Session, row: ProviderConfigRow, cause: str, actor: str | None) -> None:
+    """A new provider goes to the history: TO is its type."""
+    session.add(ProviderHistoryRow(provider_id=row.id, provider_name=row.name, kind="created", old_value=None,
+                                   new_value=raw_text(row.provider_type), cause=cause, actor=actor))
+
+
+def _deleted_history(session: Session, row: ProviderConfigRow, cause: str, actor: str | None) -> None:
+    """A deleted provider's history is kept (read by its id): FROM is the type it had."""
+    session.add(ProviderHistoryRow(provider_id=row.id, provider_name=provider_values(row)[0]["name"], kind="deleted",
+                                   old_value=raw_text(row.provider_type), new_value="", cause=cause, actor=actor))
+
+
+def _changed_history(session: Session, row: ProviderConfigRow, name: str, diff: Mapping[str, tuple[Any, Any]],
+                     cause: str, actor: str | None) -> None:
+    """A change of anything but the status (which has its own entries) goes to the history: TO names the
+    fields changed, never their values; a config by the keys changed, so a secret is never written here."""
+    fields = changed_fields(diff)
+    if fields:
+        session.add(ProviderHistoryRow(provider_id=row.id, provider_name=name, kind="changed", old_value=None,
+                                       new_value=", ".join(fields), cause=cause, actor=actor))
+
+
+def changed_fields(diff: Mapping[str, tuple[Any, Any]]) -> list[str]:
+    """The names of the fields ``diff`` (field -> (before, after)) changes, status left out: ``config.KEY``
+    for each top-level config key added, removed or changed (``config`` when either side is not a mapping)."""
+    names = []
+    for field_name in sorted(diff):
+        before, after = diff[field_name]
+        if field_name == "status" or before == after:
+            continue
+        if field_name == "config" and isinstance(before, Mapping) and isinstance(after, Mapping):
+            keys = {raw_text(k) for k in (*before, *after) if before.get(k) != after.get(k)}
+            names += [f"config.{shorten(key, 80) if key.isprintable() else quote(key, 80)}" for key in sorted(keys)] or ["config"]
+        else:
+            names.append(field_name)
+    return names
 
 
 def _commit(session: Session, name: str | None) -> None:

@@ -163,7 +163,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         document: dict[str, Any] = {"name": message.name, "provider_type": message.provider_type}
         for field in convert.populated_fields(message):
             document[field] = convert.config_value(message, field)
-        return await self._write(self.providers.create, document)
+        return await self._write(self.providers.create, document, actor=caller(context, self.token))
 
     @answers
     async def GetProvider(self, request: pb.GetProviderRequest, context: Any) -> pb.Provider:
@@ -190,7 +190,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
     @answers
     async def DeleteProvider(self, request: pb.DeleteProviderRequest, context: Any) -> pb.Provider:
         ref = _required(request.provider_id, "provider_id")
-        return await self._write(self.providers.delete, ref)
+        return await self._write(self.providers.delete, ref, actor=caller(context, self.token))
 
     @answers
     async def SetProviderStatus(self, request: pb.SetProviderStatusRequest, context: Any) -> pb.Provider:

@@ -375,8 +375,10 @@ def check(app: App, names: tuple[str, ...], timeout: float | None, output: str) 
 @output_option
 @click.pass_obj
 def history(app: App, name: str, limit: int, output: str) -> None:
-    """Status changes and changes of health of provider NAME (or a deleted provider's id), newest first,
-    each with who or what made it (ACTOR: `cli USER@HOST`, `api PEER (token ...)`, `health monitor on
+    """Changes of provider NAME (or of a deleted provider, by its id), newest first: of its status and its
+    health (FROM, TO), its creation (TO: its type), its deletion (FROM: its type) and every other change
+    (KIND changed, TO: the fields changed, `config.KEY` for a config's keys, never their values), each
+    with who or what made it (ACTOR: `cli USER@HOST`, `api PEER (token ...)`, `health monitor on
     HOST (...)`, `sql (...)` for an edit made in SQL that a daemon saw; `unknown` before Hodei recorded
     actors) and why (CAUSE)."""
     documents = [entry.document() for entry in app.providers.history(name, limit)]

@@ -37,7 +37,8 @@ class Providers(Protocol):
         ...
 
     def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
-        """Status and health changes, newest first (a deleted provider's too, by id)."""
+        """Every change (status, health, created, changed, deleted), newest first (a deleted provider's too,
+        by id)."""
         ...
 
     def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:

@@ -134,8 +134,8 @@ class LocalProviders:
     def get(self, ref: str | uuid.UUID) -> ProviderView:
         return self.view(self.store.get(ref))
 
-    def create(self, document: Mapping[str, Any]) -> ProviderView:
-        return self.view(self.store.create(document))
+    def create(self, document: Mapping[str, Any], *, actor: str | None = None) -> ProviderView:
+        return self.view(self.store.create(document, actor=actor or self.actor))
 
     def update(self, ref: str | uuid.UUID, change: ProviderChange, *, actor: str | None = None) -> ProviderView:
         if not change:
@@ -148,9 +148,9 @@ class LocalProviders:
                                                  f"set by the health monitor), got {quote(status)}"))
         return self.view(self.store.set_status(ref, status, cause=cause, actor=actor or self.actor))
 
-    def delete(self, ref: str | uuid.UUID) -> ProviderView:
+    def delete(self, ref: str | uuid.UUID, *, actor: str | None = None) -> ProviderView:
         state = self.states.of(ref)  # the row and its state go together
-        return self.view(self.store.delete(ref), state)
+        return self.view(self.store.delete(ref, actor=actor or self.actor), state)
 
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
         """The newest ``limit`` changes, read a page at a time."""

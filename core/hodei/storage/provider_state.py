@@ -27,10 +27,11 @@ from hodei.storage.slots import slot_counts, with_slots
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One change of a provider's status or health, with its cause."""
+    """One change of a provider (its status, its health, its creation, its other fields, its deletion),
+    with its cause."""
 
     at: str  # ISO 8601, UTC
-    kind: str  # "status" or "health"
+    kind: str  # "status", "health", "created", "changed" (new_value: the fields) or "deleted"
     old_value: str | None
     new_value: str | None
     cause: str
@@ -165,7 +166,7 @@ class ProviderStates:
         return recorded
 
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
-        """The provider's status and health changes, newest first (also of a deleted provider, by id)."""
+        """The provider's changes, newest first (also of a deleted provider, by id)."""
         return self.history_page(ref, limit)[0]
 
     def history_page(self, ref: str | uuid.UUID, size: int,

@@ -156,7 +156,8 @@ def test_the_cli_follows_pages_past_one_answer_and_stops_at_limit_in_both_modes(
         history = CliRunner().invoke(main, ["providers", "history", "only", "--limit", "1202", "-o", "json"],
                                      env=env)
         assert history.exit_code == 0, history.output
-        assert [h["cause"] for h in json.loads(history.stdout)] == causes[:0:-1]  # stopped one short of all
+        # Newest first: the provider's creation, then the entries written in the past; one short of all.
+        assert [h["cause"] for h in json.loads(history.stdout)] == ["created", *causes[::-1]][:1202]
         limited = [CliRunner().invoke(main, ["workers", "list", "--all", "--limit", "2"], env=env),
                    CliRunner().invoke(main, ["providers", "history", "only", "--limit", "2"], env=env)]
         assert all(r.exit_code == 0 for r in limited), [r.output for r in limited]
@@ -164,4 +165,4 @@ def test_the_cli_follows_pages_past_one_answer_and_stops_at_limit_in_both_modes(
     assert outputs[0] == outputs[1]
     shown_workers, shown_history = outputs[0]
     assert workers[-2] in shown_workers and workers[-3] not in shown_workers
-    assert causes[-2] in shown_history and causes[-3] not in shown_history
+    assert "created" in shown_history and causes[-1] in shown_history and causes[-2] not in shown_history

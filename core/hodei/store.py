@@ -128,9 +128,10 @@ class Store:
             check_schema(engine)
 
     @classmethod
-    def open(cls, url: str, pm: HodeiPluginManager, *, check: bool = True) -> Store:
-        """A store on an existing database (a missing SQLite file is an error, never created here)."""
-        return cls(create_engine(url, create=False), pm, check=check)
+    def open(cls, url: str, pm: HodeiPluginManager, *, check: bool = True, create: bool = False) -> Store:
+        """A store on an existing database (a missing SQLite file is an error, unless ``create``: only
+        ``hodei serve`` creates one, see :func:`hodei.database.create_engine`)."""
+        return cls(create_engine(url, create=create), pm, check=check)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -23,16 +23,13 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
-from sqlalchemy.engine import Engine, make_url
 
 from hodei import actors
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet, FleetChanges
 from hodei.domain import ProviderState
+from hodei.services.fleet_reads import FleetReads
 from hodei.settings import DaemonSettings
-from hodei.storage.health_results import read_states
-from hodei.storage.provider_state import ProviderStates
-from hodei.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +41,15 @@ DAEMONS_CHANNEL = "hodei_daemons"
 class ConfigWatcher:
     name = "configuration listener"
 
-    def __init__(self, fleet: Fleet, store: Store, states: ProviderStates, db: DatabaseLink,
-                 settings: DaemonSettings, on_change: Callable[[FleetChanges], None] | None = None,
+    def __init__(self, fleet: Fleet, db: DatabaseLink, settings: DaemonSettings,
+                 on_change: Callable[[FleetChanges], None] | None = None,
                  on_daemons: Callable[[], None] | None = None):
-        self.fleet, self.store, self.states, self.db = fleet, store, states, db
+        self.fleet, self.db = fleet, db
+        self.reads: FleetReads = fleet.reads  # the same reads its fleet validates with
         self.settings = settings
         self.on_change = on_change
         self.on_daemons = on_daemons
-        self.engine: Engine = store.engine
-        self.postgres = self.engine.dialect.name == "postgresql"
+        self.postgres = self.reads.postgres
         self.listening = False
         self.resyncs = 0
         self.stopping = False
@@ -92,20 +89,20 @@ class ConfigWatcher:
     async def resync(self, how: str = "full re-read") -> None:
         """Read the whole table (and the worker counts); raises DatabaseUnavailable when it cannot."""
         ticket = self.fleet.begin_read()  # before the read starts: see Fleet.apply
-        rows = await self.db.call(self.store.raw_rows)
+        rows = await self.db.call(self.reads.rows)
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
         changes = self.fleet.apply(prepared, complete=True)
         self._report(changes, how)
         await self._record_sql_edits(changes)
         self._writers.clear()  # what they said is older than this read: not to be told of a later change
         if self.resyncs == 0 or self.postgres:  # on PostgreSQL other daemons' results land in the table too
-            self.fleet.load_states(self._not_older(await self.db.call(self.states.all)))
-        self.fleet.set_slots(await self.db.call(self.states.slot_counts))
+            self.fleet.load_states(self._not_older(await self.db.call(self.reads.states_of)))
+        self.fleet.set_slots(await self.db.call(self.reads.slot_counts))
         self.resyncs += 1
 
     async def refresh(self, ids: set[uuid.UUID]) -> None:
         ticket = self.fleet.begin_read()
-        rows = await self.db.call(self.store.raw_rows, sorted(ids))
+        rows = await self.db.call(self.reads.rows, sorted(ids))
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
         changes = self.fleet.apply(prepared, complete=False, deleted=ids)
         self._report(changes, "notification")
@@ -113,7 +110,7 @@ class ConfigWatcher:
 
     async def refresh_states(self, ids: set[uuid.UUID]) -> None:
         """These providers' state as stored: health another daemon found, for this daemon's selection."""
-        stored = await self.db.call(read_states, self.engine, sorted(ids))
+        stored = await self.db.call(self.reads.states_of, sorted(ids))
         for provider_id, state in self._not_older(stored).items():
             self.fleet.set_state(provider_id, state)
 
@@ -130,7 +127,7 @@ class ConfigWatcher:
         while True:
             try:
                 if not self.postgres:  # read first: a change made during the initial read is found by the next poll
-                    self._version = await self.db.call(self._config_version)
+                    self._version = await self.db.call(self.reads.config_version)
                 await self.resync("initial read")
                 break
             except DatabaseUnavailable as exc:
@@ -145,10 +142,6 @@ class ConfigWatcher:
 
     # -- SQLite -------------------------------------------------------------------------------
 
-    def _config_version(self) -> int:
-        with self.engine.connect() as connection:
-            return connection.exec_driver_sql("SELECT version FROM provider_configs_version WHERE id = 1").scalar_one()
-
     async def _poll_forever(self) -> None:
         # From the version the initial read saw: a first poll that found nothing new re-read everything
         # (a full pass over every row, in the middle of the first health round).
@@ -157,7 +150,7 @@ class ConfigWatcher:
         while not self.stopping:
             await anyio.sleep(self.settings.poll_seconds)
             try:
-                version = await self.db.call(self._config_version)
+                version = await self.db.call(self.reads.config_version)
                 if self.db.generation != generation:  # another file now (a backup restored): all of it anew
                     generation, last_version, self.resyncs = self.db.generation, None, 0
                 if version != last_version or time.monotonic() >= next_resync:
@@ -168,9 +161,6 @@ class ConfigWatcher:
                 pass  # said once by the database link; the next poll tries again
 
     # -- PostgreSQL -----------------------------------------------------------------------------
-
-    def _conninfo(self) -> str:
-        return make_url(self.engine.url).set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def _listen_forever(self) -> None:
         delay = 0.5
@@ -192,7 +182,7 @@ class ConfigWatcher:
 
         timeout = self.settings.database_timeout_seconds
         with anyio.fail_after(timeout):
-            connection = await psycopg.AsyncConnection.connect(self._conninfo(), autocommit=True,
+            connection = await psycopg.AsyncConnection.connect(self.reads.listen_url(), autocommit=True,
                                                                connect_timeout=max(1, int(timeout)))
         async with connection:
             with anyio.fail_after(timeout):

@@ -37,9 +37,8 @@ from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.observability.tracing import destination as tracing_destination
 from hodei.plugins import HodeiPluginManager
-from hodei.services.local import Runtime, on_database, plugin_manager, selection_chain
+from hodei.services.local import Runtime, on_database, open_store, plugin_manager, selection_chain
 from hodei.settings import Settings, load_settings
-from hodei.store import Store
 from hodei.workers import Reconciler
 
 log = logging.getLogger("hodei.daemon")
@@ -68,9 +67,8 @@ class Daemon:
         self.database_url = database_url
         self.pm = pm or plugin_manager(settings)
         self.notifier = notifier or Notifier()
-        self.store = Store(create_engine(settings.database.url), self.pm, check=False)
+        self.store = open_store(settings, self.pm, check=False, create=True)
         self.chain = selection_chain(settings, self.pm)
-        self.fleet = Fleet(self.store, self.chain)
         sqlite_path = sqlite_file(settings.database.url)
         self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed,
                                file=SqliteFile(self.store.engine, sqlite_path) if sqlite_path else None)
@@ -84,15 +82,17 @@ class Daemon:
                                         selector=lambda: self.fleet.selector, chain=lambda: self.chain,
                                         call=self.db.call, recorder=self.telemetry, telemetry=self.telemetry,
                                         on_slots=self._adjust_slots, on_failure=self._provision_failed,
-                                        provider_of=self.fleet.providers.get))
+                                        provider_of=lambda provider_id: self.fleet.providers.get(provider_id)))
+        # The live view reads (and validates changed rows) through the services, like every other part.
+        self.fleet = Fleet(self.services.fleet_reads, self.chain)
         self.states = self.services.states
         self.selection, self.providers = self.services.selection, self.services.providers
         self.records, self.provisioner, self.workers = (self.services.records, self.services.provisioner,
                                                         self.services.workers)
         # Concurrent requests' reservations and transitions share transactions (group commit).
         self.writes = self.provisioner.writes
-        self.watcher = ConfigWatcher(self.fleet, self.store, self.states, self.db, settings.daemon,
-                                     on_change=self._fleet_changed, on_daemons=self._daemons_changed)
+        self.watcher = ConfigWatcher(self.fleet, self.db, settings.daemon, on_change=self._fleet_changed,
+                                     on_daemons=self._daemons_changed)
         self.monitor = HealthMonitor(self.fleet, self.services.health, self.db, settings.health,
                                      telemetry=self.telemetry)
         # One SQLite file, one daemon (a lock); on PostgreSQL the replicas divide the providers.

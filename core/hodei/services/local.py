@@ -19,6 +19,7 @@ from hodei.plugins import HodeiPluginManager, make_plugin_manager
 from hodei.selection import InvalidRow, SelectionChain, Selector, build_chain
 from hodei.selection.outcome import SelectionRecorder
 from hodei.services.daemons import LocalDaemons
+from hodei.services.fleet_reads import FleetReads
 from hodei.services.health import LocalHealth, Result
 from hodei.services.providers import DEFAULT_CHECK_TIMEOUT, LocalProviders, provider_lookup
 from hodei.services.selection import LocalSelection
@@ -41,12 +42,13 @@ def selection_chain(settings: Settings, pm: HodeiPluginManager) -> SelectionChai
     return build_chain(pm, selection.filters, selection.rankers, selection.weights)
 
 
-def open_store(settings: Settings, pm: HodeiPluginManager, *, check: bool = True) -> Store:
-    """The providers' store on ``[database] url``; with ``check``, refused unless the schema is current.
+def open_store(settings: Settings, pm: HodeiPluginManager, *, check: bool = True, create: bool = False) -> Store:
+    """The providers' store on ``[database] url``; with ``check``, refused unless the schema is current;
+    with ``create``, a missing SQLite file is made (the daemon's), else it is an error.
 
     :raises DatabaseNotReady:
     """
-    return Store.open(settings.database.url, pm, check=check)
+    return Store.open(settings.database.url, pm, check=check, create=create)
 
 
 def selector_from_database(store: Store, states: ProviderStates, chain: SelectionChain) -> Selector:
@@ -95,6 +97,7 @@ class OnDatabase:
     workers: LocalWorkers
     health: LocalHealth
     daemons: LocalDaemons
+    fleet_reads: FleetReads
 
 
 def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | None = None, *,
@@ -125,7 +128,7 @@ def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | 
                                   provider_of=runtime.provider_of, telemetry=runtime.telemetry)
     workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id, call=call)
     return OnDatabase(store, states, providers, selection, records, provisioner, workers, checks,
-                      LocalDaemons(store.engine))
+                      LocalDaemons(store.engine), FleetReads(store, states))
 
 
 __all__ = ["OnDatabase", "Runtime", "SelectionChain", "Store", "on_database", "open_store", "plugin_manager",

@@ -27,7 +27,7 @@ from anyio.abc import TaskStatus
 from hodei import actors
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet, FleetChanges
-from hodei.domain import ProviderState
+from hodei.domain import ProviderState, ProviderStatus
 from hodei.services.fleet_reads import FleetReads
 from hodei.settings import DaemonSettings
 
@@ -43,8 +43,12 @@ class ConfigWatcher:
 
     def __init__(self, fleet: Fleet, db: DatabaseLink, settings: DaemonSettings,
                  on_change: Callable[[FleetChanges], None] | None = None,
-                 on_daemons: Callable[[], None] | None = None):
+                 on_daemons: Callable[[], None] | None = None,
+                 record_sql_edits: Callable[[list[tuple[uuid.UUID, ProviderStatus, ProviderStatus, str]]],
+                                            list[tuple[str, str, str]]] | None = None):
         self.fleet, self.db = fleet, db
+        # Where status changes made in SQL are recorded (the providers service; None: not recorded).
+        self.record_sql_edits = record_sql_edits
         self.reads: FleetReads = fleet.reads  # the same reads its fleet validates with
         self.settings = settings
         self.on_change = on_change
@@ -74,12 +78,12 @@ class ConfigWatcher:
     async def _record_sql_edits(self, changes: FleetChanges) -> None:
         """Status changes made in SQL, outside Hodei, go to the providers' history (Hodei's own changes are
         there already, written with them); the next change seen is tried again when this fails."""
-        if not changes.statuses:
+        if not changes.statuses or self.record_sql_edits is None:
             return
         seen = [(provider_id, before, after, actors.sql(self._writers.pop(provider_id, "")))
                 for provider_id, before, after in changes.statuses]
         try:
-            recorded = await self.db.call(self.states.record_outside_changes, seen)
+            recorded = await self.db.call(self.record_sql_edits, seen)
         except Exception as exc:  # DatabaseUnavailable, or a row gone meanwhile: a history entry, not the daemon
             log.warning("could not record status changes made in SQL: %s", exc)
             return

@@ -92,7 +92,8 @@ class Daemon:
         # Concurrent requests' reservations and transitions share transactions (group commit).
         self.writes = self.provisioner.writes
         self.watcher = ConfigWatcher(self.fleet, self.db, settings.daemon, on_change=self._fleet_changed,
-                                     on_daemons=self._daemons_changed)
+                                     on_daemons=self._daemons_changed,
+                                     record_sql_edits=self.providers.record_outside_changes)
         self.monitor = HealthMonitor(self.fleet, self.services.health, self.db, settings.health,
                                      telemetry=self.telemetry)
         # One SQLite file, one daemon (a lock); on PostgreSQL the replicas divide the providers.

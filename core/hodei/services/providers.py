@@ -192,6 +192,12 @@ class LocalProviders:
             after = f"{MASK} (a secret changed)"
         return Change(change.name, change.action, {**change.fields, "config": (before, after)}, change.id)
 
+    def record_outside_changes(self, seen: Sequence[tuple[uuid.UUID, ProviderStatus, ProviderStatus, str]],
+                               ) -> list[tuple[str, str, str]]:
+        """Status changes made in SQL, outside Hodei, that the daemon's change watcher saw, into the history,
+        once across replicas: :meth:`hodei.storage.provider_state.ProviderStates.record_outside_changes`."""
+        return self.states.record_outside_changes(seen)
+
     def record_check(self, ref: str | uuid.UUID, health: HealthResult | None = None,
                      capacity: Capacity | None = None, *, actor: str | None = None) -> ProviderState:
         """Record one check's answer through the health service (counted, and the status rules applied, as

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import field_mask_pb2
@@ -23,6 +23,7 @@ from hodei.services.selection import MAX_PAGE, report_text
 from hodei.services.views import Attempt, Change, CheckReport, HistoryEntry, ProviderView, Worker
 from hodei.services.workers import NoProviderAvailable
 
+T = TypeVar("T")
 
 class RemoteProviders:
     def __init__(self, connection: Connection):
@@ -77,15 +78,8 @@ class RemoteProviders:
 
     def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
         """Page after page (each one call within its own deadline), up to ``limit`` changes."""
-        request, entries = pb.GetProviderHistoryRequest(provider_id=ref), list[HistoryEntry]()
-        while len(entries) < limit:
-            request.limit = min(listing.MAX_PAGE, limit - len(entries))
-            answer = self.call(self.api.GetProviderHistory, request)
-            entries += [convert.history_from(e) for e in answer.entries]
-            if not answer.next_page_token:
-                break
-            request.page_token = answer.next_page_token
-        return entries
+        return _pages(self.call, self.api.GetProviderHistory, pb.GetProviderHistoryRequest(provider_id=ref), limit,
+                      lambda answer: [convert.history_from(e) for e in answer.entries])
 
     def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
         request = convert.apply_request(documents, dry_run=dry_run, prune=prune)
@@ -192,12 +186,21 @@ class RemoteWorkers:
     async def find(self, *, provider: str | None = None, states: Sequence[str] = (), everything: bool = False,
                    limit: int = 200) -> list[Worker]:
         """Page after page (each one call within its own deadline), up to ``limit`` workers."""
-        request, found = wpb.ListWorkersRequest(provider=provider or "", states=list(states), all=everything), list[Worker]()
-        while len(found) < limit:
-            request.limit = min(listing.MAX_PAGE, limit - len(found))
-            answer = self.call(self.api.ListWorkers, request)
-            found += [convert.worker_from(w) for w in answer.workers]
-            if not answer.next_page_token:
-                break
-            request.page_token = answer.next_page_token
-        return found
+        request = wpb.ListWorkersRequest(provider=provider or "", states=list(states), all=everything)
+        return _pages(self.call, self.api.ListWorkers, request, limit,
+                      lambda answer: [convert.worker_from(w) for w in answer.workers])
+
+
+def _pages(call: Callable[..., Any], method: Any, request: Any, limit: int,
+           items: Callable[[Any], list[T]]) -> list[T]:
+    """``limit`` items of ``method``'s answers, page after page (each one call within its own deadline),
+    following ``next_page_token`` until the last page."""
+    found: list[T] = []
+    while len(found) < limit:
+        request.limit = min(listing.MAX_PAGE, limit - len(found))
+        answer = call(method, request)
+        found += items(answer)
+        if not answer.next_page_token:
+            break
+        request.page_token = answer.next_page_token
+    return found

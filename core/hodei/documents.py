@@ -357,3 +357,31 @@ def provider_list(document: Any) -> list[Any]:
     if isinstance(document, dict) and "name" in document:
         return [_written(document)]
     raise InvalidInput(Problem("file", "expected a list of providers, a 'providers' list, or one provider object"))
+
+
+# A list of records (jobs, trace events) may also be JSON Lines: one JSON object a line.
+LINE_FORMATS = ("jsonl",)
+RECORD_FORMATS = (*FORMATS, *LINE_FORMATS)
+
+
+def read_records(path: str, fmt: str | None = None, field: str = "file", key: str = "jobs") -> list[Any]:
+    """A list of records from ``path``: JSON Lines (``.jsonl``, ``.ndjson`` or ``fmt="jsonl"``; blank lines
+    and lines starting with ``#`` skipped), or a JSON or YAML list, or ``{KEY: [...]}`` (TOML's
+    ``[[KEY]]``). Read through the same guards as every document (size, duplicate keys, nesting); a
+    faulty line is named by its number."""
+    if fmt == "jsonl" or (fmt is None and path.endswith((".jsonl", ".ndjson"))):
+        text = read_text(path, field)
+        origin = "standard input" if path == "-" else path
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            stripped = line.strip()
+            if stripped and not stripped.startswith("#"):
+                records.append(parse_text(stripped, "json", f"{origin} line {number}", field=field))
+        return records
+    document = read_document(path, fmt, field=field)
+    if isinstance(document, dict) and set(document) == {key}:
+        document = document[key]
+    if not isinstance(document, list):
+        raise InvalidInput(Problem(field, f"expected a list of {key} (JSON Lines, a JSON or YAML list, or "
+                                          f"TOML [[{key}]] tables), got {type(document).__name__}"))
+    return document

@@ -168,12 +168,14 @@ class Selector:
         return ranked if limit is None else ranked[:limit]
 
     def decide(self, job: Requirements, *, limit: int | None = 1, across_tiers: bool = False,
-               scored: bool = False) -> Decision:
+               scored: bool = False, within: int | None = None) -> Decision:
         """Filter, pick the tier, rank. ``limit``: how many to rank (None: the whole tier).
         ``across_tiers``: rank on into the next tiers until ``limit`` are found (failover).
-        ``scored``: every ranked provider gets its weighted score (a report shows them)."""
+        ``scored``: every ranked provider gets its weighted score (a report shows them).
+        ``within``: only these providers (a mask) are considered: a plan leaves out those the placement
+        queue keeps for jobs ahead."""
         warnings: list[str] = []
-        mask = self.index.all
+        mask = self.index.all if within is None else self.index.all & within
         passed: list[int] = []
         asked: list[int] = []
         for rule in self.chain.filters:

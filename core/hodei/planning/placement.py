@@ -1,0 +1,96 @@
+"""The placement queue's policy on a :class:`FleetView`: jobs in queue order, each on the provider the
+chain picks (across the region tiers, as provisioning asks), among those no job waiting ahead of it could
+take. A job that fits nowhere now waits and keeps the providers it could use for itself; one that no
+provider could ever take (every provider refused for a reason the load does not change) is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hodei.planning.view import FleetView
+from hodei.selection import Candidate, Requirements
+from hodei.selection.index import mask_of
+
+# The built-in filters whose verdict follows the load (status, health, capacity, cooldown): a provider they
+# refuse may take the job later. A rule that declares ``depends_on`` says so itself.
+LOAD_FILTERS = frozenset({"status", "health", "capacity", "cooldown"})
+
+
+def load_dependent(rule: Any) -> bool:
+    declared = getattr(rule, "depends_on", None)
+    return declared == "load" if declared is not None else getattr(rule, "name", "") in LOAD_FILTERS
+
+
+@dataclass(eq=False)
+class Pending:
+    """A job in the queue: its requirements, a key shared by jobs with the same requirements, its place."""
+
+    job: Requirements
+    key: str
+    order: tuple[Any, ...]
+    number: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Placer:
+    """Places jobs on a fleet view by the queue policy; remembers which providers each kind of job could ever use."""
+
+    def __init__(self, view: FleetView):
+        self.view = view
+        self._fits: dict[str, int] = {}
+
+    def forget(self) -> None:
+        """The fleet's rows changed (a provider added, its labels or status): what could fit is asked again."""
+        self._fits.clear()
+
+    def could_fit(self, pending: Pending) -> int:
+        """The providers that could take ``pending`` once the load allows (cached by its requirements)."""
+        mask = self._fits.get(pending.key)
+        if mask is None:
+            selector = self.view.selector
+            rules = [rule for rule in selector.chain.filters if not load_dependent(rule)]
+            mask = selector.index.all
+            for rule in rules:
+                if not mask:
+                    break
+                mask = selector._apply(rule, mask, pending.job, [])
+            self._fits[pending.key] = mask
+        return mask
+
+    def place(self, pending: Pending, kept: int = 0) -> Candidate | None:
+        """``pending`` on the best provider outside ``kept``, its slot taken; None when none can take it now."""
+        view = self.view
+        decision = view.selector.decide(pending.job, limit=1, across_tiers=True, within=~kept if kept else None)
+        chosen = decision.selected
+        if chosen is not None:
+            view.take(chosen)
+        return chosen
+
+    def round(self, waiting: list[Pending]) -> tuple[list[tuple[Pending, Candidate]], int]:
+        """One pass over ``waiting`` (in queue order): each placed where it can be, the providers of those that
+        still wait kept from the ones behind. Returns the placements and the providers kept at the end."""
+        placed: list[tuple[Pending, Candidate]] = []
+        kept = 0
+        view = self.view
+        for pending in waiting:
+            open_slots = view.open_slots() & ~kept
+            if not open_slots:
+                break  # every free slot is kept for a job ahead: nobody behind can be placed
+            fit = self.could_fit(pending)
+            if fit & open_slots:
+                chosen = self.place(pending, kept)
+                if chosen is not None:
+                    placed.append((pending, chosen))
+                    continue
+            kept |= fit
+        return placed, kept
+
+    def members(self, mask: int) -> list[Candidate]:
+        return self.view.index.members(mask)
+
+
+def mask_of_names(view: FleetView, names: list[str]) -> int:
+    by_name = view.index.by_name
+    return mask_of((by_name[name].index for name in names if name in by_name), len(view.index.candidates))

@@ -144,6 +144,10 @@ def make_world(url: str, folder: Path) -> World:
     for name, content in (("fits.json", FITS), ("none.json", NOTHING_FITS), ("pool.json", POOL),
                           ("spec.json", SPEC), ("pool-spec.json", POOL_SPEC)):
         (folder / name).write_text(json.dumps(content), encoding="utf-8")
+    # A batch for `hodei plan`: some fit, one never does, one is at fault.
+    batch = [FITS, FITS, POOL, NOTHING_FITS, {**FITS, "cpu": 64}]
+    (folder / "batch.jsonl").write_text("".join(json.dumps(job) + "\n" for job in batch), encoding="utf-8")
+    (folder / "faulty.yaml").write_text("- {cpu: 1}\n- {cpu: lots}\n", encoding="utf-8")
     world.ok("db", "upgrade")
     return world
 
@@ -255,6 +259,8 @@ READS = [
     Read("select with an image", ("select",), lambda w: ["select", "--image", "python:3.12", "--env", "A=1"]),
     Read("explain with a command", ("explain",), lambda w: ["explain", "plain", "--command", "run it"]),
     Read("daemons", ("daemons",), lambda w: ["daemons"]),
+    Read("plan", ("plan",), lambda w: ["plan", "-f", w.path("batch.jsonl")]),
+    Read("plan, a job at fault", ("plan",), lambda w: ["plan", "-f", w.path("faulty.yaml")]),
 ]
 
 

@@ -43,6 +43,7 @@ ARGUMENTS: dict[tuple[str, ...], list[str]] = {
     ("providers", "history"): ["local-only"],
     ("select",): [],
     ("explain",): ["local-only"],
+    ("plan",): ["-f", "{folder}/jobs.jsonl"],
     ("serve",): [],
     ("workers", "provision"): [],
     ("workers", "release"): ["w-1"],
@@ -94,6 +95,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str | 
         f'[database]\nurl = "sqlite:///{database}"\n[plugins]\nenable = ["static"]\n'
         f'[api]\nlisten = "127.0.0.1:0"\n[metrics]\nlisten = "127.0.0.1:{busy.getsockname()[1]}"\n',
         encoding="utf-8")
+    (folder / "jobs.jsonl").write_text('{"cpu": 1}\n', encoding="utf-8")
     (folder / "providers.json").write_text(json.dumps([{"name": "applied", "provider_type": "static"}]),
                                            encoding="utf-8")
     env: dict[str, str | None] = {"HODEI_CONFIG": str(folder / "hodei.toml"), "HODEI_DATABASE_URL": None,

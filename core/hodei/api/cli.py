@@ -11,7 +11,7 @@ from hodei.hints import command
 REMOTE = {
     ("providers", "list"), ("providers", "show"), ("providers", "add"), ("providers", "update"),
     ("providers", "delete"), ("providers", "enable"), ("providers", "disable"), ("providers", "maintenance"),
-    ("providers", "history"), ("providers", "apply"), ("providers", "check"), ("select",), ("explain",),
+    ("providers", "history"), ("providers", "apply"), ("providers", "check"), ("select",), ("explain",), ("plan",),
     ("workers", "provision"), ("workers", "release"), ("workers", "list"), ("workers", "show"),
     ("daemons",),
 }

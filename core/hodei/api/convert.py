@@ -481,3 +481,13 @@ def changes_from(message: pb.ApplyProvidersResponse) -> list[Change]:
                                       for f in c.fields},
                    uuid.UUID(c.provider_id) if c.provider_id else None)
             for c in message.changes]
+
+
+def plan_message(document: Mapping[str, Any]) -> spb.PlanResponse:
+    """A plan (``PlanReport.as_dict()``) as the API answers it; :func:`message_dict` gives the dict back."""
+    return spb.PlanResponse(
+        placed=document["placed"], waiting=document["waiting"],
+        jobs=[spb.PlannedJob(index=j["index"], provider=j["provider"], tier=j["tier"], reasons=j["reasons"])
+              for j in document["jobs"]],
+        providers=[spb.PlannedProvider(**p) for p in document["providers"]],
+        advice=[spb.PlanAdvice(**a) for a in document["advice"]])

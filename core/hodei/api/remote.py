@@ -18,6 +18,7 @@ from hodei.api.v1 import workers_pb2 as wpb
 from hodei.errors import InvalidInput, Problem
 from hodei.provider_change import ProviderChange
 from hodei.services import listing
+from hodei.services.plan import plan_text
 from hodei.services.providers import MAX_CHECK_TIMEOUT
 from hodei.services.selection import MAX_PAGE, report_text
 from hodei.services.views import Attempt, Change, CheckReport, HistoryEntry, ProviderView, Worker
@@ -154,6 +155,37 @@ class RemoteSelection:
     def explain(self, name: str, requirements: Mapping[str, Any]) -> RemoteAnswer:
         request = spb.ExplainRequest(provider=name, requirements=_requirements(requirements))
         return RemoteAnswer(self.call(self.api.Explain, request))
+
+
+class RemotePlan:
+    """A plan as the server answered it: the same JSON, rendered here as ``hodei plan`` renders it locally."""
+
+    def __init__(self, answer: spb.PlanResponse):
+        self.document = convert.message_dict(answer)
+
+    @property
+    def waiting(self) -> int:
+        return int(self.document["waiting"])
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.document
+
+    def text(self) -> str:
+        return plan_text(self.document)
+
+
+class RemotePlanning:
+    def __init__(self, connection: Connection):
+        self.call = connection.call
+        self.api = connection.selection
+
+    def plan(self, documents: Sequence[Any]) -> RemotePlan:
+        jobs = []
+        for number, document in enumerate(documents):
+            if not isinstance(document, Mapping):
+                raise InvalidInput(Problem(f"jobs[{number}]", f"a job must be an object, got {type(document).__name__}"))
+            jobs.append(convert.to_struct(document))
+        return RemotePlan(self.call(self.api.Plan, spb.PlanRequest(jobs=jobs)))
 
 
 class RemoteWorkers:

@@ -49,6 +49,7 @@ from hodei.observability.address import cannot_listen, parse_listen
 from hodei.provider_change import ProviderChange
 from hodei.redaction import quote, shorten
 from hodei.services.daemons import LocalDaemons
+from hodei.services.plan import LocalPlanning
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection, Report, page_token
 from hodei.services.views import Change, ProviderView
@@ -288,6 +289,7 @@ def _no_fit(report: Report) -> tuple[spb.SelectResponse, str, bytes]:
 class SelectionServicer(spb_grpc.SelectionServiceServicer):
     def __init__(self, services: ApiServices):
         self.selection = services.selection
+        self.planning = LocalPlanning(services.selection)
 
     @answers
     async def Select(self, request: spb.SelectRequest, context: grpc.aio.ServicerContext) -> spb.SelectResponse:
@@ -309,6 +311,15 @@ class SelectionServicer(spb_grpc.SelectionServiceServicer):
         name = _required(request.provider, "provider")
         return await anyio.to_thread.run_sync(
             lambda: convert.explain_message(self.selection.explain(name, _requirements(request))))
+
+    @answers
+    async def Plan(self, request: spb.PlanRequest, context: Any) -> spb.PlanResponse:
+        def plan() -> spb.PlanResponse:
+            jobs = [convert.from_value(job, f"jobs[{number}]") for number, job in enumerate(request.jobs)]
+            return convert.plan_message(self.planning.plan(jobs).as_dict())
+
+        # A plan grows with the batch and the fleet: never on the event loop.
+        return await anyio.to_thread.run_sync(plan)
 
 
 # -- workers --------------------------------------------------------------------------------------

@@ -119,6 +119,7 @@ from hodei.cli import (
     config_cmd,
     daemons_cmd,
     db_cmd,
+    plan_cmd,
     plugin_cmd,
     plugins_cmd,
     providers_cmd,
@@ -134,6 +135,7 @@ main.add_command(config_cmd.config)
 main.add_command(providers_cmd.providers)
 main.add_command(select_cmd.select)
 main.add_command(select_cmd.explain)
+main.add_command(plan_cmd.plan)
 main.add_command(serve_cmd.serve)
 main.add_command(workers_cmd.workers)
 main.add_command(daemons_cmd.daemons)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from hodei.plugins import HodeiPluginManager
     from hodei.services.daemons import Daemons
     from hodei.services.local import OnDatabase, SelectionChain, Store
-    from hodei.services.protocols import Providers, Selection, Workers
+    from hodei.services.protocols import Planning, Providers, Selection, Workers
     from hodei.services.providers import LocalProviders
     from hodei.services.selection import LocalSelection
     from hodei.settings import Settings
@@ -59,6 +59,16 @@ class App:
 
             return RemoteSelection(self.connection)
         return self.local_selection
+
+    @functools.cached_property
+    def planning(self) -> Planning:
+        if self.server is not None:
+            from hodei.api.remote import RemotePlanning
+
+            return RemotePlanning(self.connection)
+        from hodei.services.plan import LocalPlanning
+
+        return LocalPlanning(self.local_selection)
 
     @functools.cached_property
     def workers(self) -> Workers:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from hodei.planning.plan import Batch, Planner
 
 # Each piece of advice is checked by planning the batch again: the most tried, biggest first.
-MOST = 5
+MOST = 3
 
 Fleet = tuple[list[Provider], dict[uuid.UUID, ProviderState]]
 
@@ -34,7 +34,7 @@ class _Proposal:
     apply: Callable[[Fleet], Fleet]
 
 
-def advise(planner: Planner, jobs: Sequence[Requirements], batch: Batch) -> list[Advice]:
+def advise(planner: Planner, batch: Batch) -> list[Advice]:
     from hodei.planning.plan import sole_blocker
 
     selector = batch.view.selector
@@ -56,7 +56,9 @@ def advise(planner: Planner, jobs: Sequence[Requirements], batch: Batch) -> list
             continue
         blocker = sole_blocker(selector, pending.job)
         if blocker is not None and blocker[0] == "image" and pending.job.image:
-            best = blocker[1]
+            only, index = blocker[1], selector.index
+            # A provider whose type runs job images, and with a slot free, first.
+            best = (only & index.run_images & batch.view.open_slots()) or (only & index.run_images) or only
             name = selector.index.candidates[(best & -best).bit_length() - 1].name
             images[(name, pending.job.image)] = images.get((name, pending.job.image), 0) + 1
         else:
@@ -68,7 +70,7 @@ def advise(planner: Planner, jobs: Sequence[Requirements], batch: Batch) -> list
     found = []
     for proposal in proposals[:MOST]:
         providers, states = proposal.apply((list(planner.providers), dict(planner.states)))
-        places = planner.place(jobs, providers, states).placed - batch.placed
+        places = planner.place(batch.pending, providers, states).placed - batch.placed
         if places > 0:
             found.append(Advice(proposal.kind, proposal.text, places))
     return found

@@ -11,7 +11,6 @@ from typing import Any
 
 from hodei.planning.view import FleetView
 from hodei.selection import Candidate, Requirements
-from hodei.selection.index import mask_of
 
 # The built-in filters whose verdict follows the load (status, health, capacity, cooldown): a provider they
 # refuse may take the job later. A rule that declares ``depends_on`` says so itself.
@@ -90,7 +89,3 @@ class Placer:
     def members(self, mask: int) -> list[Candidate]:
         return self.view.index.members(mask)
 
-
-def mask_of_names(view: FleetView, names: list[str]) -> int:
-    by_name = view.index.by_name
-    return mask_of((by_name[name].index for name in names if name in by_name), len(view.index.candidates))

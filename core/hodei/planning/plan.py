@@ -54,14 +54,19 @@ class Batch:
         return len(self.chosen)
 
 
-def place_batch(chain: SelectionChain, providers: Sequence[Provider], states: Mapping[uuid.UUID, ProviderState],
-                jobs: Sequence[Requirements], invalid: Sequence[InvalidRow] = ()) -> Batch:
-    """Every job placed in queue order (priority, then its place in the batch) by the queue policy."""
-    view = FleetView(chain, providers, states, invalid)
-    placer = Placer(view)
+def queued(jobs: Sequence[Requirements]) -> list[Pending]:
+    """The batch in queue order: priority, then its place in the batch."""
     pending = [Pending(job, job_key(job), queue_order(priority_of(job), number), number)
                for number, job in enumerate(jobs)]
     pending.sort(key=lambda p: p.order)
+    return pending
+
+
+def place_batch(chain: SelectionChain, providers: Sequence[Provider], states: Mapping[uuid.UUID, ProviderState],
+                pending: list[Pending], invalid: Sequence[InvalidRow] = ()) -> Batch:
+    """Every job of ``pending`` (in queue order) placed by the queue policy."""
+    view = FleetView(chain, providers, states, invalid)
+    placer = Placer(view)
     placed, _ = placer.round(pending)
     chosen = {p.number: (c.name, view.selector.tier_of(c, p.job)) for p, c in placed}
     return Batch(view, placer, pending, chosen)
@@ -77,13 +82,13 @@ class Planner:
         self.providers = base.providers()
         self.states = base.states()
 
-    def place(self, jobs: Sequence[Requirements], providers: Sequence[Provider] | None = None,
+    def place(self, pending: list[Pending], providers: Sequence[Provider] | None = None,
               states: Mapping[uuid.UUID, ProviderState] | None = None) -> Batch:
         return place_batch(self.chain, self.providers if providers is None else providers,
-                           self.states if states is None else states, jobs, self.invalid)
+                           self.states if states is None else states, pending, self.invalid)
 
     def plan(self, jobs: Sequence[Requirements], *, advice: bool = True) -> PlanReport:
-        batch = self.place(jobs)
+        batch = self.place(queued(jobs))
         reasons = self._reasons(batch)
         planned = []
         for pending in sorted(batch.pending, key=lambda p: p.number):
@@ -92,7 +97,7 @@ class Planner:
         before = {c.provider.id: c.load for c in FleetView(self.chain, self.providers, self.states).index.candidates}
         slots = [ProviderSlots(c.name, c.max_workers, before.get(c.provider.id, 0), c.load)
                  for c in sorted(batch.view.index.candidates, key=lambda c: c.name)]
-        found = advise(self, jobs, batch) if advice and batch.placed < len(jobs) else []
+        found = advise(self, batch) if advice and batch.placed < len(jobs) else []
         return PlanReport(planned, slots, found)
 
     def _reasons(self, batch: Batch) -> dict[str, tuple[str, ...]]:

@@ -74,6 +74,24 @@ class Selection(Protocol):
         ...
 
 
+class PlanAnswer(Protocol):
+    """A plan: JSON for programs, text for people."""
+
+    @property
+    def waiting(self) -> int: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+    def text(self) -> str: ...
+
+
+class Planning(Protocol):
+    def plan(self, documents: Sequence[Any]) -> PlanAnswer:
+        """Where each job of a batch would run now, nothing provisioned; why the rest would wait; advice
+        checked by planning again. :raises InvalidInput: naming each job and field at fault."""
+        ...
+
+
 class Workers(Protocol):
     async def provision(self, requirements: Mapping[str, Any]) -> Worker:
         """Start a worker on the best provider. :raises NoProviderAvailable:"""

@@ -34,6 +34,10 @@ class LocalSelection:
         self._chain = chain
         self.recorder: SelectionRecorder = recorder or NotRecorded()
 
+    def selector(self) -> Selector:
+        """The selector decisions are made on now (a plan copies its fleet)."""
+        return self._selector()
+
     def requirements(self, document: Mapping[str, Any] | Requirements | None) -> Requirements:
         """A job's requirements, checked. :raises InvalidInput: naming each field at fault."""
         if isinstance(document, Requirements):

@@ -138,3 +138,57 @@ class ExplainResponse(_message.Message):
     summary: str
     text: str
     def __init__(self, provider: _Optional[str] = ..., fits: _Optional[bool] = ..., selected: _Optional[str] = ..., decision_tier: _Optional[str] = ..., tier: _Optional[str] = ..., rank: _Optional[int] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., summary: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class PlanRequest(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ...) -> None: ...
+
+class PlannedJob(_message.Message):
+    __slots__ = ("index", "provider", "tier", "reasons")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    provider: str
+    tier: str
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, index: _Optional[int] = ..., provider: _Optional[str] = ..., tier: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PlannedProvider(_message.Message):
+    __slots__ = ("name", "max_workers", "before", "after")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    max_workers: int
+    before: int
+    after: int
+    def __init__(self, name: _Optional[str] = ..., max_workers: _Optional[int] = ..., before: _Optional[int] = ..., after: _Optional[int] = ...) -> None: ...
+
+class PlanAdvice(_message.Message):
+    __slots__ = ("kind", "text", "places")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PLACES_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    text: str
+    places: int
+    def __init__(self, kind: _Optional[str] = ..., text: _Optional[str] = ..., places: _Optional[int] = ...) -> None: ...
+
+class PlanResponse(_message.Message):
+    __slots__ = ("placed", "waiting", "jobs", "providers", "advice")
+    PLACED_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    ADVICE_FIELD_NUMBER: _ClassVar[int]
+    placed: int
+    waiting: int
+    jobs: _containers.RepeatedCompositeFieldContainer[PlannedJob]
+    providers: _containers.RepeatedCompositeFieldContainer[PlannedProvider]
+    advice: _containers.RepeatedCompositeFieldContainer[PlanAdvice]
+    def __init__(self, placed: _Optional[int] = ..., waiting: _Optional[int] = ..., jobs: _Optional[_Iterable[_Union[PlannedJob, _Mapping]]] = ..., providers: _Optional[_Iterable[_Union[PlannedProvider, _Mapping]]] = ..., advice: _Optional[_Iterable[_Union[PlanAdvice, _Mapping]]] = ...) -> None: ...

@@ -44,6 +44,11 @@ class SelectionServiceStub:
                 request_serializer=hodei_dot_api_dot_v1_dot_selection__pb2.ExplainRequest.SerializeToString,
                 response_deserializer=hodei_dot_api_dot_v1_dot_selection__pb2.ExplainResponse.FromString,
                 _registered_method=True)
+        self.Plan = channel.unary_unary(
+                '/hodei.api.v1.SelectionService/Plan',
+                request_serializer=hodei_dot_api_dot_v1_dot_selection__pb2.PlanRequest.SerializeToString,
+                response_deserializer=hodei_dot_api_dot_v1_dot_selection__pb2.PlanResponse.FromString,
+                _registered_method=True)
 
 
 class SelectionServiceServicer:
@@ -67,6 +72,16 @@ class SelectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Plan(self, request, context):
+        """A batch of jobs placed on a copy of the live fleet (its health, cooldowns, the slots taken, and the
+        slots the batch itself takes, in the placement queue's order), nothing provisioned: per job the
+        provider and tier or why it would wait, per provider the slots used before and after, and advice,
+        each piece checked by planning again with it applied. A job at fault: INVALID_ARGUMENT naming it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SelectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +94,11 @@ def add_SelectionServiceServicer_to_server(servicer, server):
                     servicer.Explain,
                     request_deserializer=hodei_dot_api_dot_v1_dot_selection__pb2.ExplainRequest.FromString,
                     response_serializer=hodei_dot_api_dot_v1_dot_selection__pb2.ExplainResponse.SerializeToString,
+            ),
+            'Plan': grpc.unary_unary_rpc_method_handler(
+                    servicer.Plan,
+                    request_deserializer=hodei_dot_api_dot_v1_dot_selection__pb2.PlanRequest.FromString,
+                    response_serializer=hodei_dot_api_dot_v1_dot_selection__pb2.PlanResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +155,33 @@ class SelectionService:
             '/hodei.api.v1.SelectionService/Explain',
             hodei_dot_api_dot_v1_dot_selection__pb2.ExplainRequest.SerializeToString,
             hodei_dot_api_dot_v1_dot_selection__pb2.ExplainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Plan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hodei.api.v1.SelectionService/Plan',
+            hodei_dot_api_dot_v1_dot_selection__pb2.PlanRequest.SerializeToString,
+            hodei_dot_api_dot_v1_dot_selection__pb2.PlanResponse.FromString,
             options,
             channel_credentials,
             insecure,

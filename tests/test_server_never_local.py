@@ -44,6 +44,7 @@ ARGUMENTS: dict[tuple[str, ...], list[str]] = {
     ("select",): [],
     ("explain",): ["local-only"],
     ("plan",): ["-f", "{folder}/jobs.jsonl"],
+    ("simulate",): ["--trace", "{folder}/trace.jsonl"],
     ("serve",): [],
     ("workers", "provision"): [],
     ("workers", "release"): ["w-1"],
@@ -96,6 +97,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str | 
         f'[api]\nlisten = "127.0.0.1:0"\n[metrics]\nlisten = "127.0.0.1:{busy.getsockname()[1]}"\n',
         encoding="utf-8")
     (folder / "jobs.jsonl").write_text('{"cpu": 1}\n', encoding="utf-8")
+    (folder / "trace.jsonl").write_text('{"at": 0, "requirements": {"cpu": 1}, "duration": 60}\n', encoding="utf-8")
     (folder / "providers.json").write_text(json.dumps([{"name": "applied", "provider_type": "static"}]),
                                            encoding="utf-8")
     env: dict[str, str | None] = {"HODEI_CONFIG": str(folder / "hodei.toml"), "HODEI_DATABASE_URL": None,

@@ -23,6 +23,7 @@ _WHY = {
     "serve": "it is the daemon",
     "plugins": "it lists the plugins installed on this machine, not the daemon's",
     "plugin": "it writes a plugin package on this machine",
+    "simulate": "it replays a trace on this machine, on fleets from files or this machine's database",
 }
 
 

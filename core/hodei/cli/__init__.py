@@ -125,6 +125,7 @@ from hodei.cli import (
     providers_cmd,
     select_cmd,
     serve_cmd,
+    simulate_cmd,
     workers_cmd,
 )
 
@@ -136,6 +137,7 @@ main.add_command(providers_cmd.providers)
 main.add_command(select_cmd.select)
 main.add_command(select_cmd.explain)
 main.add_command(plan_cmd.plan)
+main.add_command(simulate_cmd.simulate)
 main.add_command(serve_cmd.serve)
 main.add_command(workers_cmd.workers)
 main.add_command(daemons_cmd.daemons)

@@ -6,7 +6,8 @@ provider could ever take (every provider refused for a reason the load does not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from hodei.planning.view import FleetView
@@ -30,7 +31,8 @@ class Pending:
     key: str
     order: tuple[Any, ...]
     number: int = 0
-    data: dict[str, Any] = field(default_factory=dict)
+    duration: float = 0.0  # a simulated job: how long its worker runs
+    done: bool = False  # a simulated job: placed or expired (left in the queue until it is compacted)
 
 
 class Placer:
@@ -67,7 +69,7 @@ class Placer:
             view.take(chosen)
         return chosen
 
-    def round(self, waiting: list[Pending]) -> tuple[list[tuple[Pending, Candidate]], int]:
+    def round(self, waiting: Iterable[Pending]) -> tuple[list[tuple[Pending, Candidate]], int]:
         """One pass over ``waiting`` (in queue order): each placed where it can be, the providers of those that
         still wait kept from the ones behind. Returns the placements and the providers kept at the end."""
         placed: list[tuple[Pending, Candidate]] = []

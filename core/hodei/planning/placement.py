@@ -70,22 +70,34 @@ class Placer:
         return chosen
 
     def round(self, waiting: Iterable[Pending]) -> tuple[list[tuple[Pending, Candidate]], int]:
-        """One pass over ``waiting`` (in queue order): each placed where it can be, the providers of those that
-        still wait kept from the ones behind. Returns the placements and the providers kept at the end."""
+        """One pass over ``waiting`` (in queue order; those marked ``done`` are skipped): each placed where it
+        can be, the providers of those that still wait kept from the ones behind. Returns the placements and
+        the providers kept at the end."""
         placed: list[tuple[Pending, Candidate]] = []
         kept = 0
         view = self.view
+        fits = self._fits
+        open_slots = view.open_slots()
+        # Requirements that found no provider this pass: neither more kept providers nor fewer free slots
+        # can help a later job with the same ones, so it is passed over without a question.
+        stuck: set[str] = set()
         for pending in waiting:
-            open_slots = view.open_slots() & ~kept
-            if not open_slots:
+            if pending.done or pending.key in stuck:
+                continue
+            free = open_slots & ~kept
+            if not free:
                 break  # every free slot is kept for a job ahead: nobody behind can be placed
-            fit = self.could_fit(pending)
-            if fit & open_slots:
+            fit = fits.get(pending.key)
+            if fit is None:
+                fit = self.could_fit(pending)
+            if fit & free:
                 chosen = self.place(pending, kept)
                 if chosen is not None:
                     placed.append((pending, chosen))
+                    open_slots = view.open_slots()
                     continue
             kept |= fit
+            stuck.add(pending.key)
         return placed, kept
 
     def members(self, mask: int) -> list[Candidate]:

@@ -31,9 +31,8 @@ def job_key(job: Requirements) -> str:
 def scope(job: Requirements) -> str:
     """Where a job may run and what it asks of a provider, in words: " in eu-west-1 with label gpu=true"."""
     words = ""
-    regions = [job.preferred_region] if job.preferred_region else list(job.allowed_regions)
-    if regions:
-        words += f" in {', '.join(regions)}"
+    if job.allowed_regions:  # a preferred region alone is no constraint: the job runs elsewhere too
+        words += f" in {', '.join(job.allowed_regions)}"
     if job.required_labels:
         pairs = ", ".join(f"{k}={v}" for k, v in sorted(job.required_labels.items()))
         words += f" with label{'s' if len(job.required_labels) > 1 else ''} {pairs}"
@@ -54,9 +53,11 @@ class Batch:
         return len(self.chosen)
 
 
-def queued(jobs: Sequence[Requirements]) -> list[Pending]:
-    """The batch in queue order: priority, then its place in the batch."""
-    pending = [Pending(job, job_key(job), queue_order(priority_of(job), number), number)
+def queued(jobs: Sequence[Requirements], keys: Sequence[str] | None = None) -> list[Pending]:
+    """The batch in queue order: priority, then its place in the batch. ``keys``: each job's
+    :func:`job_key`, when the caller knows them already (jobs read from the same document share one)."""
+    pending = [Pending(job, keys[number] if keys is not None else job_key(job),
+                       queue_order(priority_of(job), number), number)
                for number, job in enumerate(jobs)]
     pending.sort(key=lambda p: p.order)
     return pending
@@ -87,8 +88,9 @@ class Planner:
         return place_batch(self.chain, self.providers if providers is None else providers,
                            self.states if states is None else states, pending, self.invalid)
 
-    def plan(self, jobs: Sequence[Requirements], *, advice: bool = True) -> PlanReport:
-        batch = self.place(queued(jobs))
+    def plan(self, jobs: Sequence[Requirements], keys: Sequence[str] | None = None, *,
+             advice: bool = True) -> PlanReport:
+        batch = self.place(queued(jobs, keys))
         reasons = self._reasons(batch)
         planned = []
         for pending in sorted(batch.pending, key=lambda p: p.number):

@@ -141,7 +141,7 @@ class Simulation:
 
     def _place(self, now: float) -> None:
         outcome = self.outcome
-        placed, _ = self.placer.round(p for p in self.waiting if not p.done)
+        placed, _ = self.placer.round(self.waiting)
         for pending, chosen in placed:
             pending.done = True
             self.live -= 1

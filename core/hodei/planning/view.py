@@ -49,15 +49,21 @@ class FleetView:
         self.index.update_state(candidate.provider.id, dataclasses.replace(state_of(candidate), **fields))  # type: ignore[arg-type]
 
     def take(self, candidate: Candidate) -> None:
-        """One slot of ``candidate`` reserved, as a provision reserves it."""
-        self.change(candidate, reserved_workers=candidate.reserved_workers + 1)
+        """One slot of ``candidate`` reserved, as a provision reserves it. Only the count and the full mask
+        change (what :meth:`ProviderIndex.update_state` would do for it, without rebuilding the state: a plan
+        takes a slot per job)."""
+        candidate.reserved_workers += 1
+        if candidate.load >= candidate.max_workers:
+            self.index.full |= 1 << candidate.index
 
     def free(self, candidate: Candidate) -> None:
         """One slot of ``candidate`` freed (its worker ended)."""
         if candidate.reserved_workers > 0:
-            self.change(candidate, reserved_workers=candidate.reserved_workers - 1)
+            candidate.reserved_workers -= 1
         elif candidate.active_workers > 0:
-            self.change(candidate, active_workers=candidate.active_workers - 1)
+            candidate.active_workers -= 1
+        if candidate.load < candidate.max_workers:
+            self.index.full &= ~(1 << candidate.index)
 
     def open_slots(self) -> int:
         """The providers with a free slot (all of them when the chain has no capacity filter)."""

@@ -3,6 +3,7 @@ copy of the fleet the selection service decides on now (the daemon's live one, o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,8 +21,9 @@ PROBLEMS_SHOWN = 20
 __all__ = ["MOST_JOBS", "LocalPlanning", "PlanReport", "plan_text"]
 
 
-def parse_jobs(selection: LocalSelection, documents: Sequence[Any]) -> list[Requirements]:
-    """Each job's requirements checked by the chain; every fault named by its job (``jobs[3].cpu``).
+def parse_jobs(selection: LocalSelection, documents: Sequence[Any]) -> tuple[list[Requirements], list[str]]:
+    """Each job's requirements checked by the chain (jobs written alike share one check), and a key per job
+    (equal for equal requirements); every fault named by its job (``jobs[3].cpu``).
 
     :raises InvalidInput:"""
     if not documents:
@@ -29,6 +31,8 @@ def parse_jobs(selection: LocalSelection, documents: Sequence[Any]) -> list[Requ
     if len(documents) > MOST_JOBS:
         raise InvalidInput(Problem("jobs", f"holds {len(documents):,} jobs; a plan takes at most {MOST_JOBS:,}"))
     jobs: list[Requirements] = []
+    keys: list[str] = []
+    parsed: dict[str, Requirements] = {}
     problems: list[Problem] = []
     shown: set[int] = set()
     faulty = 0
@@ -36,7 +40,12 @@ def parse_jobs(selection: LocalSelection, documents: Sequence[Any]) -> list[Requ
         try:
             if not isinstance(document, dict):
                 raise InvalidInput(Problem("", f"a job must be an object, got {type(document).__name__}"))
-            jobs.append(selection.requirements(document))
+            key = json.dumps(document, sort_keys=True)
+            job = parsed.get(key)
+            if job is None:
+                job = parsed[key] = selection.requirements(document)
+            jobs.append(job)
+            keys.append(key)
         except InvalidInput as exc:
             faulty += 1
             for problem in exc.problems:
@@ -49,7 +58,7 @@ def parse_jobs(selection: LocalSelection, documents: Sequence[Any]) -> list[Requ
         if more > 0:
             problems.append(Problem("jobs", f"and {more:,} more jobs with problems"))
         raise InvalidInput(problems, subject=f"{faulty:,} of {len(documents):,} jobs are invalid")
-    return jobs
+    return jobs, keys
 
 
 class LocalPlanning:
@@ -61,5 +70,5 @@ class LocalPlanning:
     def plan(self, documents: Sequence[Any]) -> PlanReport:
         """Where each job would run if the batch came now, why the others would wait, and what would place
         them. :raises InvalidInput: naming each job and field at fault."""
-        jobs = parse_jobs(self.selection, documents)
-        return Planner(self.selection.selector()).plan(jobs)
+        jobs, keys = parse_jobs(self.selection, documents)
+        return Planner(self.selection.selector()).plan(jobs, keys)

@@ -490,4 +490,15 @@ def plan_message(document: Mapping[str, Any]) -> spb.PlanResponse:
         jobs=[spb.PlannedJob(index=j["index"], provider=j["provider"], tier=j["tier"], reasons=j["reasons"])
               for j in document["jobs"]],
         providers=[spb.PlannedProvider(**p) for p in document["providers"]],
-        advice=[spb.PlanAdvice(**a) for a in document["advice"]])
+        advice=[spb.PlanAdvice(kind=a["kind"], text=a["text"], places=a["places"], change=to_struct(a["change"]))
+                for a in document["advice"]])
+
+
+def plan_dict(message: spb.PlanResponse) -> dict[str, Any]:
+    """The plan's JSON back from the API's answer (the inverse of :func:`plan_message`)."""
+    document = message_dict(message, skip=("advice",))
+    # A Struct keeps no key order: sorted at every level, as the local plan gives them.
+    document["advice"] = [{"kind": a.kind, "text": a.text, "places": a.places,
+                           "change": json.loads(json.dumps(from_value(a.change, "change"), sort_keys=True))}
+                          for a in message.advice]
+    return document

@@ -161,7 +161,7 @@ class RemotePlan:
     """A plan as the server answered it: the same JSON, rendered here as ``hodei plan`` renders it locally."""
 
     def __init__(self, answer: spb.PlanResponse):
-        self.document = convert.message_dict(answer)
+        self.document = convert.plan_dict(answer)
 
     @property
     def waiting(self) -> int:

@@ -9,7 +9,7 @@ import dataclasses
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hodei.domain import HealthStatus, Provider, ProviderState
 from hodei.planning.placement import Pending
@@ -32,6 +32,7 @@ class _Proposal:
     text: str
     jobs: int
     apply: Callable[[Fleet], Fleet]
+    change: dict[str, Any]
 
 
 def advise(planner: Planner, batch: Batch) -> list[Advice]:
@@ -72,7 +73,7 @@ def advise(planner: Planner, batch: Batch) -> list[Advice]:
         providers, states = proposal.apply((list(planner.providers), dict(planner.states)))
         places = planner.place(batch.pending, providers, states).placed - batch.placed
         if places > 0:
-            found.append(Advice(proposal.kind, proposal.text, places))
+            found.append(Advice(proposal.kind, proposal.text, places, proposal.change))
     return found
 
 
@@ -98,7 +99,8 @@ def _more_slots(name: str, count: int, selector: Selector) -> _Proposal:
                 for p in providers], states
 
     return _Proposal("max_workers", f"raise max_workers of {name} by {count} ({provider.max_workers} to "
-                                    f"{provider.max_workers + count})", count, apply)
+                                    f"{provider.max_workers + count})", count, apply,
+                     {"provider": name, "max_workers": provider.max_workers + count})
 
 
 def _allow_image(name: str, image: str, count: int) -> _Proposal:
@@ -111,7 +113,7 @@ def _allow_image(name: str, image: str, count: int) -> _Proposal:
             changed.append(p)
         return changed, states
 
-    return _Proposal("allow_image", f"allow image {image} on {name}", count, apply)
+    return _Proposal("allow_image", f"allow image {image} on {name}", count, apply, {"provider": name, "image": image})
 
 
 def _shape(job: Requirements) -> str:
@@ -128,7 +130,10 @@ def _new_provider(group: list[Pending], providers: Sequence[Provider]) -> _Propo
     kinds = Counter(p.provider_type for p in providers)
     provider_type = kinds.most_common(1)[0][0] if kinds else "static"
     region = job.preferred_region or (job.allowed_regions[0] if job.allowed_regions else None)
-    config: dict[str, object] = {"capabilities": {"cpu": cpu or None, "memory": memory or None, "gpu": gpu or None}}
+    # Whole numbers as integers (2 cores, not 2.0): the document reads as an operator writes it.
+    capabilities = {name: int(value) if float(value).is_integer() else value
+                    for name, value in (("cpu", cpu), ("memory", memory), ("gpu", gpu)) if value}
+    config: dict[str, Any] = {"capabilities": capabilities}
     if images:
         config["allowed_images"] = images
     added = Provider(id=uuid.uuid5(uuid.NAMESPACE_URL, f"hodei-plan:{_shape(job)}"), name=f"new-{region or 'any'}",
@@ -151,4 +156,9 @@ def _new_provider(group: list[Pending], providers: Sequence[Provider]) -> _Propo
         providers, states = fleet
         return [*providers, added], {**states, added.id: ProviderState(health=HealthStatus.HEALTHY)}
 
-    return _Proposal("new_provider", f"add a {provider_type} provider ({'; '.join(words)})", len(group), apply)
+    document = {"name": added.name, "provider_type": provider_type, "max_workers": added.max_workers,
+                "preferred_region": region, "allowed_regions": list(added.allowed_regions),
+                "required_labels": dict(added.required_labels), "annotations": dict(added.annotations),
+                "config": config}
+    return _Proposal("new_provider", f"add a {provider_type} provider ({'; '.join(words)})", len(group), apply,
+                     {"provider": document})

@@ -3,9 +3,10 @@ answers with it, ``-o json`` prints it) and one rendering of it, so both CLI mod
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -43,9 +44,14 @@ class Advice:
     kind: str  # "max_workers", "new_provider", "allow_image"
     text: str
     places: int
+    # The change itself, for programs: {"provider", "max_workers"}, {"provider", "image"}, or {"provider": a
+    # provider document, as `providers apply` takes it}.
+    change: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "text": self.text, "places": self.places}
+        # Keys sorted at every level, as the API's Struct gives them back: both CLI modes print the same.
+        change = json.loads(json.dumps(self.change, sort_keys=True))
+        return {"kind": self.kind, "text": self.text, "places": self.places, "change": change}
 
 
 @dataclass(frozen=True)

@@ -170,14 +170,16 @@ class PlannedProvider(_message.Message):
     def __init__(self, name: _Optional[str] = ..., max_workers: _Optional[int] = ..., before: _Optional[int] = ..., after: _Optional[int] = ...) -> None: ...
 
 class PlanAdvice(_message.Message):
-    __slots__ = ("kind", "text", "places")
+    __slots__ = ("kind", "text", "places", "change")
     KIND_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     PLACES_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
     kind: str
     text: str
     places: int
-    def __init__(self, kind: _Optional[str] = ..., text: _Optional[str] = ..., places: _Optional[int] = ...) -> None: ...
+    change: _struct_pb2.Struct
+    def __init__(self, kind: _Optional[str] = ..., text: _Optional[str] = ..., places: _Optional[int] = ..., change: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class PlanResponse(_message.Message):
     __slots__ = ("placed", "waiting", "jobs", "providers", "advice")

@@ -125,7 +125,8 @@ class Planner:
                 failing = selector.failing_filters(decision, fit)
                 counts = [(mask.bit_count(), rule.name) for rule, mask in zip(selector.chain.filters, failing, strict=True)
                           if load_dependent(rule) and mask]
-                name = max(counts)[1] if counts else "capacity"
+                # The filter keeping out most of them (capacity on a tie: the most common and actionable).
+                name = max(counts, key=lambda c: (c[0], c[1] == "capacity", c[1]))[1] if counts else "capacity"
                 reasons[pending.key] = (f"{_WAITS_FOR.get(name, f'refused by {name}')}{scope(job)}", *details)
         return reasons
 

@@ -19,7 +19,7 @@ from hodei.errors import InvalidInput, Problem
 from hodei.provider_change import ProviderChange
 from hodei.services import listing
 from hodei.services.selection import MAX_PAGE, report_text
-from hodei.services.views import Attempt, Change, HistoryEntry, ProviderView, Worker
+from hodei.services.views import Attempt, Change, CooldownReset, HistoryEntry, ProviderView, Worker
 from hodei.services.workers import NoProviderAvailable
 
 
@@ -65,6 +65,10 @@ class RemoteProviders:
             merge_annotations=dict(change.annotations), remove_annotations=list(change.remove_annotations),
             expected_version=convert.version_of(change.expected_version) if change.expected_version else "")
         return convert.provider_view(self.call(self.api.UpdateProvider, request))
+
+    def reset_cooldown(self, ref: str) -> CooldownReset:
+        request = pb.ResetProviderCooldownRequest(provider_id=ref)
+        return convert.cooldown_reset_from(self.call(self.api.ResetProviderCooldown, request))
 
     def set_status(self, ref: str, status: str, cause: str) -> ProviderView:
         request = pb.SetProviderStatusRequest(provider_id=ref, status=status, cause=cause)

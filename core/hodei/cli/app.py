@@ -82,7 +82,8 @@ class App:
     def local(self) -> OnDatabase:
         from hodei.services.local import on_database
 
-        return on_database(self.store, self.chain, self.settings.workers, health=self.settings.health)
+        return on_database(self.store, self.chain, self.settings.workers, health=self.settings.health,
+                           cooldown=self.settings.cooldown)
 
     @property
     def local_providers(self) -> LocalProviders:

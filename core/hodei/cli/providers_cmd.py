@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -79,11 +80,24 @@ def _show_one(item: ProviderView, output: str) -> None:
         ("checked_at", doc["state"]["checked_at"]),
         ("workers", f"{doc['state']['active_workers']} active, {doc['state']['reserved_workers']} reserved, "
                     f"{doc['max_workers']} at most"),
+        ("cooldown", _cooldown(item)),
     ]))
     for problem in doc["problems"]:
         click.echo(f"  {problem['field']}: {problem['reason']}" if problem["field"] else f"  {problem['reason']}")
     click.echo("config:")
     click.echo("  " + json.dumps(doc["config"], indent=2).replace("\n", "\n  "))
+
+
+def _cooldown(item: ProviderView) -> str:
+    state = item.state
+    failures = f"{state.provision_failures} failed provisions in a row"
+    error = f"; the last: {state.last_provision_error}" if state.last_provision_error else ""
+    if state.cooldown_until is not None:
+        end = state.cooldown_until.isoformat(timespec="seconds")
+        if state.cooldown_until > datetime.now(UTC):
+            return f"until {end} ({failures}{error}); skipped by selection until then"
+        return f"ended {end} ({failures}{error}); the next provision decides"
+    return f"none ({failures}{error})" if state.provision_failures else "none"
 
 
 # -- parsing options --------------------------------------------------------------------------
@@ -293,6 +307,22 @@ providers.add_command(_status_command(ProviderStatus.MAINTENANCE, "maintenance",
                                       "Set provider NAME to MAINTENANCE: selection skips it."))
 
 
+@providers.command("reset-cooldown")
+@click.argument("name")
+@output_option
+@click.pass_obj
+def reset_cooldown(app: App, name: str, output: str) -> None:
+    """End provider NAME's cooldown now: selection tries it again at once.
+
+    A provider whose provisions failed `[cooldown] after_failures` times in a row is skipped until its
+    cooldown ends (see `hodei providers show NAME`); this ends it early, after the cause is fixed."""
+    reset = app.providers.reset_cooldown(name)
+    if output == "json":
+        emit_json(reset.as_json())
+    else:
+        click.echo(reset.message())
+
+
 def _describe(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
 
@@ -378,7 +408,7 @@ def check(app: App, names: tuple[str, ...], timeout: float | None, output: str) 
 @output_option
 @click.pass_obj
 def history(app: App, name: str, limit: int, output: str) -> None:
-    """Status changes and changes of health of provider NAME (or a deleted provider's id), newest first."""
+    """Status changes, changes of health and cooldowns of provider NAME (or a deleted provider's id), newest first."""
     documents = [entry.document() for entry in app.providers.history(name, limit)]
     if output == "json":
         emit_json(documents)

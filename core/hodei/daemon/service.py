@@ -9,6 +9,7 @@ rest is reported as needing a restart.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -22,6 +23,7 @@ import anyio
 from sqlalchemy.engine import make_url
 
 from hodei.api.server import METHODS, ApiServer, ApiServices
+from hodei.cooldown import Streak
 from hodei.daemon.config_watch import ConfigWatcher
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable, SqliteFile
 from hodei.daemon.fleet import Fleet, FleetChanges
@@ -30,7 +32,7 @@ from hodei.daemon.membership import Membership
 from hodei.daemon.sqlite_lock import SqliteLock
 from hodei.daemon.systemd import Notifier, watchdog_interval
 from hodei.database import create_engine, safe_url, sqlite_file
-from hodei.domain import HealthResult
+from hodei.domain import HealthResult, ProviderState
 from hodei.errors import HodeiError, InvalidInput, Problem, StartupFailure
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
@@ -44,7 +46,7 @@ from hodei.workers import Reconciler
 log = logging.getLogger("hodei.daemon")
 
 # Sections (or keys) a reload applies at once; anything else needs a restart.
-LIVE = {"health", "selection", "daemon", "workers"}
+LIVE = {"health", "cooldown", "selection", "daemon", "workers"}
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -77,11 +79,12 @@ class Daemon:
         # The application services, built as the CLI builds them, with the daemon's runtime: selection from
         # the live fleet, recorded in this daemon's telemetry; database calls through the database link.
         self.services = on_database(self.store, self.chain, settings.workers, health=settings.health,
-                                    runtime=Runtime(
+                                    cooldown=settings.cooldown, runtime=Runtime(
                                         selector=lambda: self.fleet.selector, chain=lambda: self.chain,
                                         call=self.db.call, recorder=self.telemetry, telemetry=self.telemetry,
                                         on_slots=self._adjust_slots, on_failure=self._provision_failed,
-                                        provider_of=self.fleet.providers.get))
+                                        provider_of=self.fleet.providers.get,
+                                        on_cooldown=self._cooldown_recorded))
         self.states = self.services.states
         self.selection, self.providers = self.services.selection, self.services.providers
         self.records, self.provisioner, self.workers = (self.services.records, self.services.provisioner,
@@ -162,10 +165,18 @@ class Daemon:
         """Read-your-writes for selection: the daemon's view of a provider written through the API now,
         not at the next notification."""
         await self.watcher.refresh({provider_id})
+        await self.watcher.refresh_states({provider_id})  # a cooldown reset through the API, say
 
     async def _provision_failed(self, provider_id: uuid.UUID, result: HealthResult) -> None:
         """A failed provision counts as a failed health check, and the provider is checked again now."""
         self.monitor.note_failure(provider_id, result)
+
+    def _cooldown_recorded(self, provider_id: uuid.UUID, streak: Streak) -> None:
+        """A streak this daemon recorded, applied to selection at once (the others hear it by NOTIFY)."""
+        state = self.fleet.states.get(provider_id) or ProviderState()
+        self.fleet.set_state(provider_id, dataclasses.replace(
+            state, provision_failures=streak.failures, cooldown_until=streak.until,
+            last_provision_error=streak.last_error))
 
     def _owned_providers(self) -> dict[uuid.UUID, Any]:
         """The providers this daemon reconciles: those it owns among the replicas."""
@@ -309,6 +320,7 @@ class Daemon:
         self.chain = chain
         self.fleet.set_chain(chain)
         self.services.health.configure(new.health)
+        self.services.cooldowns.configure(new.cooldown)
         self.monitor.configure(new.health)
         self.membership.configure(new.health.interval_seconds)
         self.watcher.configure(new.daemon)

@@ -13,17 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hodei.cooldown import Policy, Streak
 from hodei.domain import HealthResult, Provider
 from hodei.health import Thresholds
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
 from hodei.selection import InvalidRow, SelectionChain, Selector, build_chain
 from hodei.selection.outcome import SelectionRecorder
+from hodei.services.cooldowns import LocalCooldowns
 from hodei.services.daemons import LocalDaemons
 from hodei.services.health import LocalHealth, Result
 from hodei.services.providers import LocalProviders, provider_lookup
 from hodei.services.selection import LocalSelection
 from hodei.services.workers import LocalWorkers
-from hodei.settings import HealthSettings, Settings, WorkerSettings
+from hodei.settings import CooldownSettings, HealthSettings, Settings, WorkerSettings
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.workers import Provisioner, WorkerRecords
@@ -72,6 +74,8 @@ class Runtime:
     :param on_slots: told how a provider's worker counts changed, so its live view follows.
     :param on_failure: told of a failed provision (its health monitor records it, and checks again).
     :param provider_of: a provider by id from its live view.
+    :param on_cooldown: told a provider's streak of failed provisions as recorded, so its live view
+        skips (or readmits) the provider at once.
     """
 
     selector: Callable[[], Selector]
@@ -82,6 +86,7 @@ class Runtime:
     on_slots: Callable[[uuid.UUID, int, int], Any]
     on_failure: Callable[[uuid.UUID, HealthResult], Any]
     provider_of: Callable[[uuid.UUID], Provider | None]
+    on_cooldown: Callable[[uuid.UUID, Streak], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,15 +100,18 @@ class OnDatabase:
     workers: LocalWorkers
     health: LocalHealth
     daemons: LocalDaemons
+    cooldowns: LocalCooldowns
 
 
 def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | None = None, *,
-                health: Thresholds | None = None, runtime: Runtime | None = None) -> OnDatabase:
-    """The services over ``store``'s database, with ``chain``'s rules, ``[workers]`` ``settings`` and
-    ``[health]`` thresholds; a daemon passes its ``runtime``."""
+                health: Thresholds | None = None, cooldown: Policy | None = None,
+                runtime: Runtime | None = None) -> OnDatabase:
+    """The services over ``store``'s database, with ``chain``'s rules, ``[workers]`` ``settings``,
+    ``[health]`` thresholds and ``[cooldown]`` policy; a daemon passes its ``runtime``."""
     states = ProviderStates(store.engine)
     checks = LocalHealth(store, store.pm, health or HealthSettings())
-    providers = LocalProviders(store, states, store.pm, checks)
+    cooldowns = LocalCooldowns(store, cooldown or CooldownSettings())
+    providers = LocalProviders(store, states, store.pm, checks, cooldowns)
     records = WorkerRecords(store.engine)
     if runtime is None:
         selection = LocalSelection(lambda: selector_from_database(store, states, chain), lambda: chain)
@@ -113,17 +121,19 @@ def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | 
             checks.record([Result(provider_id, result)])
 
         provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection,
-                                  on_failure=count_failure, provider_of=provider_lookup(store))
+                                  on_failure=count_failure, provider_of=provider_lookup(store),
+                                  cooldowns=cooldowns)
         call = None
     else:
         selection = LocalSelection(runtime.selector, runtime.chain, runtime.recorder)
         call = runtime.call
         provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection, call=call,
                                   on_slots=runtime.on_slots, on_failure=runtime.on_failure,
-                                  provider_of=runtime.provider_of, telemetry=runtime.telemetry)
+                                  provider_of=runtime.provider_of, telemetry=runtime.telemetry,
+                                  cooldowns=cooldowns, on_cooldown=runtime.on_cooldown)
     workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id, call=call)
     return OnDatabase(store, states, providers, selection, records, provisioner, workers, checks,
-                      LocalDaemons(store.engine))
+                      LocalDaemons(store.engine), cooldowns)
 
 
 __all__ = ["OnDatabase", "Runtime", "SelectionChain", "Store", "on_database", "open_store", "plugin_manager",

@@ -15,9 +15,10 @@ from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
 from hodei.redaction import quote
 from hodei.services import listing
+from hodei.services.cooldowns import LocalCooldowns
 from hodei.services.health import CheckResult, LocalHealth, Result
-from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
-from hodei.settings import HealthSettings
+from hodei.services.views import CooldownReset, HistoryEntry, ProviderView, sorted_pairs
+from hodei.settings import CooldownSettings, HealthSettings
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Change, Store, StoredProvider
 
@@ -44,8 +45,10 @@ def _matcher(provider_type: str | None, status: str | None, region: str | None,
 class LocalProviders:
     """The providers service on the database. Sync: the daemon runs it in its database threads."""
 
-    def __init__(self, store: Store, states: ProviderStates, pm: HodeiPluginManager, health: LocalHealth | None = None):
+    def __init__(self, store: Store, states: ProviderStates, pm: HodeiPluginManager, health: LocalHealth | None = None,
+                 cooldowns: LocalCooldowns | None = None):
         self.store, self.states, self.pm = store, states, pm
+        self.cooldowns = cooldowns or LocalCooldowns(store, CooldownSettings())
         # Its checks' results are written by the health service, the one write path for health.
         self.health = health or LocalHealth(store, pm, HealthSettings())
 
@@ -135,6 +138,10 @@ class LocalProviders:
     def delete(self, ref: str | uuid.UUID) -> ProviderView:
         state = self.states.of(ref)  # the row and its state go together
         return self.view(self.store.delete(ref), state)
+
+    def reset_cooldown(self, ref: str | uuid.UUID) -> CooldownReset:
+        provider_id, ended = self.cooldowns.reset(ref)
+        return CooldownReset(self.view(self.store.get(provider_id)), ended)
 
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
         if not 1 <= limit <= limits.LISTED:

@@ -10,7 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from hodei.columns import Unreadable
+from hodei.cooldown import Streak
 from hodei.domain import ProviderState
+from hodei.redaction import quote
 from hodei.storage.membership import DaemonInfo
 from hodei.storage.provider_state import HistoryEntry
 from hodei.storage.rows import as_uuid, row_key
@@ -19,7 +21,7 @@ from hodei.workers import Attempt, Worker
 
 # The values the services answer with, defined where they are made and named here, so the entry points
 # (hodei.api, hodei.cli) import them from the services alone.
-__all__ = ["Attempt", "Change", "DaemonInfo", "HistoryEntry", "ProviderView", "Worker", "sorted_pairs",
+__all__ = ["Attempt", "Change", "CooldownReset", "DaemonInfo", "HistoryEntry", "ProviderView", "Streak", "Worker", "sorted_pairs",
            "state_document"]
 
 
@@ -37,6 +39,9 @@ def state_document(state: ProviderState) -> dict[str, Any]:
         "checked_at": state.checked_at.isoformat() if state.checked_at else None,
         "active_workers": state.active_workers, "reserved_workers": state.reserved_workers,
         "per_worker": {"cpu": state.per_worker.cpu, "memory": state.per_worker.memory, "gpu": state.per_worker.gpu},
+        "cooldown": {"until": state.cooldown_until.isoformat() if state.cooldown_until else None,
+                     "provision_failures": state.provision_failures,
+                     "last_error": state.last_provision_error or None},
     }
 
 
@@ -63,3 +68,26 @@ class ProviderView:
 
     def as_json(self) -> dict[str, Any]:
         return {**self.document, "state": state_document(self.state)}
+
+
+@dataclass(frozen=True)
+class CooldownReset:
+    """What ``hodei providers reset-cooldown`` did: the provider after it, and the streak it ended
+    (``Streak()``: it had none, so nothing changed)."""
+
+    provider: ProviderView
+    ended: Streak
+
+    def as_json(self) -> dict[str, Any]:
+        return {"provider": self.provider.as_json(), "ended": {
+            "provision_failures": self.ended.failures,
+            "until": self.ended.until.isoformat() if self.ended.until else None}}
+
+    def message(self) -> str:
+        name = self.provider.name
+        if self.ended.failures == 0 and self.ended.until is None:
+            return f"provider {quote(name)} was not cooling down and had no failed provisions; nothing changed."
+        was = (f"cooling down until {self.ended.until.isoformat(timespec='seconds')}"
+               if self.ended.until is not None else "not cooling down yet")
+        return (f"cooldown of provider {quote(name)} reset: it had {self.ended.failures} failed provisions in a row "
+                f"({was}); it is selected again.")

@@ -4,6 +4,8 @@ Select; reserve a slot on the winner in the database (atomic, whatever else shar
 provider's plugin to start the worker within a timeout; record its handle. A provider that fails
 (error or timeout) gets its slot back, the failure counted toward its health, and the next-ranked
 provider is tried, up to ``max_attempts``. The answer lists every provider tried and why each failed.
+Each failure that is not the job's own, and the success that ends a streak of them, is recorded for the
+provider's cooldown (:mod:`hodei.cooldown`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ log = logging.getLogger(__name__)
 
 # Capacity refusals cost one query; still, a request should not walk thousands of full providers.
 MAX_REFUSALS = 50
+
+
+class CooldownRecorder(Protocol):
+    def record(self, provider_id: uuid.UUID, error: str | None) -> Any:
+        """Count a provision that failed with ``error`` (None: succeeded); sync, run through ``call``."""
+        ...
 
 
 class CandidateSource(Protocol):
@@ -108,7 +116,8 @@ class Provisioner:
                  on_slots: Callable[[uuid.UUID, int, int], Any] | None = None,
                  on_failure: Callable[[uuid.UUID, HealthResult], Any] | None = None,
                  provider_of: Callable[[uuid.UUID], Provider | None] | None = None, telemetry: Any = None,
-                 writes: WorkerWrites | None = None):
+                 writes: WorkerWrites | None = None, cooldowns: CooldownRecorder | None = None,
+                 on_cooldown: Callable[[uuid.UUID, Any], Any] | None = None):
         """
         :param selection: ranks the providers for a job (``LocalSelection``: the daemon's live selector, or
             one read from the database), recording the decision as a served selection.
@@ -119,6 +128,9 @@ class Provisioner:
         :param provider_of: finds a provider by id, for release.
         :param writes: how reservations and transitions reach the database (the daemon's batches them
             across concurrent requests); one by one through ``call`` by default.
+        :param cooldowns: where provision outcomes are counted toward the provider's cooldown.
+        :param on_cooldown: told the streak ``cooldowns`` wrote, ``(provider_id, streak)``, so selection
+            skips (or readmits) the provider at once.
         """
         self.pm, self.records, self.settings = pm, records, settings
         self.selection = selection
@@ -128,6 +140,7 @@ class Provisioner:
         self.provider_of = provider_of
         self.telemetry = telemetry
         self.writes = writes or WorkerWrites(records, self._call)
+        self.cooldowns, self.on_cooldown = cooldowns, on_cooldown
         # Releases in flight in this process, by worker id: a second release (the API's, the reconciler's)
         # waits for the first instead of asking the backend again.
         self._releases: dict[str, anyio.Event] = {}
@@ -211,6 +224,7 @@ class Provisioner:
                     # must not turn a shared provider Unhealthy for everyone else.
                     raise NoProviderAvailable(f"the job cannot start: {provider.name}: {reason} (the job's own "
                                               "failure: no other provider was tried)", attempts)
+                await self._count(provider, reason)
                 if self.on_failure is not None:
                     await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
                 continue
@@ -226,6 +240,8 @@ class Provisioner:
                 await self._deprovision(provider, handle)
                 raise
             await self._slots_changed(provider.id, -1, 1)
+            if candidate.provision_failures or candidate.cooldown_until is not None:
+                await self._count(provider, None)  # the success that ends a streak (the others cost no write)
             log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
             return Provisioned(worker, attempts)
         summary = ""
@@ -236,6 +252,24 @@ class Provisioner:
             message = "no provider could take the worker: " + "; ".join(
                 f"{a.provider}: {a.reason}" for a in attempts)
         raise NoProviderAvailable(message, attempts, summary)
+
+    async def _count(self, provider: Provider, error: str | None) -> None:
+        """Record a provision's outcome for the provider's cooldown. Never fails the request: a database
+        that cannot take it now loses one count, not the worker or the answer."""
+        if self.cooldowns is None:
+            return
+        try:
+            streak = await self._call(self.cooldowns.record, provider.id, error)
+        except Exception as exc:
+            log.warning("recording the provision outcome of %r for its cooldown failed: %s", provider.name, exc)
+            return
+        if streak is None:
+            return
+        if error is not None and streak.until is not None and streak.until > datetime.now(UTC):
+            log.warning("provider %r cools down until %s after %d failed provisions in a row", provider.name,
+                        streak.until.isoformat(timespec="seconds"), streak.failures)
+        if self.on_cooldown is not None:
+            self.on_cooldown(provider.id, streak)
 
     async def _give_back(self, provider: Provider, worker_id: str, handle: WorkerHandle | None) -> None:
         """Undo a cancelled attempt: its reservation fails (freeing the slot), or the worker it started

@@ -10,7 +10,7 @@ from hodei.hints import command
 REMOTE = {
     ("providers", "list"), ("providers", "show"), ("providers", "add"), ("providers", "update"),
     ("providers", "delete"), ("providers", "enable"), ("providers", "disable"), ("providers", "maintenance"),
-    ("providers", "history"), ("providers", "apply"), ("select",), ("explain",),
+    ("providers", "history"), ("providers", "apply"), ("providers", "reset-cooldown"), ("select",), ("explain",),
     ("workers", "provision"), ("workers", "release"), ("workers", "list"), ("workers", "show"),
     ("daemons",),
 }

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from hodei import cooldown
 from hodei.domain import HealthStatus
 from hodei.hints import command
 from hodei.hookspecs import hookimpl
@@ -91,10 +90,9 @@ class CooldownFilter(IndexedFilter):
     def explain(self, candidate: Candidate, job: Requirements) -> Reason:
         until = candidate.cooldown_until
         end = until.isoformat(timespec="seconds") if until is not None else "unknown"
-        left = cooldown.remaining(until, datetime.now(UTC))
         error = shown(candidate.last_provision_error) if candidate.last_provision_error else "no error recorded"
         return Reason(
-            f"cooling down until {end} ({left:.0f} s left) after {candidate.provision_failures} failed provisions "
+            f"cooling down until {end} after {candidate.provision_failures} failed provisions "
             f"in a row; the last: {error}", "cooling down", f"until {end}",
             f"it is tried again once the cooldown ends; fix what the error says, then "
             f"{command('providers', 'reset-cooldown', candidate.name)} to try it now")

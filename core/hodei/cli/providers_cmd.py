@@ -318,7 +318,7 @@ def reset_cooldown(app: App, name: str, output: str) -> None:
     cooldown ends (see `hodei providers show NAME`); this ends it early, after the cause is fixed."""
     reset = app.providers.reset_cooldown(name)
     if output == "json":
-        emit_json(reset.as_json())
+        emit_json(reset.provider.as_json())
     else:
         click.echo(reset.message())
 

@@ -32,7 +32,7 @@ from hodei.daemon.membership import Membership
 from hodei.daemon.sqlite_lock import SqliteLock
 from hodei.daemon.systemd import Notifier, watchdog_interval
 from hodei.database import create_engine, safe_url, sqlite_file
-from hodei.domain import HealthResult, ProviderState
+from hodei.domain import ProviderState
 from hodei.errors import HodeiError, InvalidInput, Problem, StartupFailure
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
@@ -82,7 +82,7 @@ class Daemon:
                                     cooldown=settings.cooldown, runtime=Runtime(
                                         selector=lambda: self.fleet.selector, chain=lambda: self.chain,
                                         call=self.db.call, recorder=self.telemetry, telemetry=self.telemetry,
-                                        on_slots=self._adjust_slots, on_failure=self._provision_failed,
+                                        on_slots=self._adjust_slots, on_failure=self._check_soon,
                                         provider_of=self.fleet.providers.get,
                                         on_cooldown=self._cooldown_recorded))
         self.states = self.services.states
@@ -167,9 +167,10 @@ class Daemon:
         await self.watcher.refresh({provider_id})
         await self.watcher.refresh_states({provider_id})  # a cooldown reset through the API, say
 
-    async def _provision_failed(self, provider_id: uuid.UUID, result: HealthResult) -> None:
-        """A failed provision counts as a failed health check, and the provider is checked again now."""
-        self.monitor.note_failure(provider_id, result)
+    def _check_soon(self, provider_id: uuid.UUID) -> None:
+        """A provision failed: the provider is checked now (its cooldown counts the failure itself), so a
+        backend that is down is found Unhealthy by its check, not by one failed provision."""
+        self.monitor.check_soon(provider_id)
 
     def _cooldown_recorded(self, provider_id: uuid.UUID, streak: Streak) -> None:
         """A streak this daemon recorded, applied to selection at once (the others hear it by NOTIFY)."""

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from hodei.cooldown import Policy, Streak
-from hodei.domain import HealthResult, Provider
+from hodei.domain import Provider
 from hodei.health import Thresholds
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
 from hodei.selection import InvalidRow, SelectionChain, Selector, build_chain
 from hodei.selection.outcome import SelectionRecorder
 from hodei.services.cooldowns import LocalCooldowns
 from hodei.services.daemons import LocalDaemons
-from hodei.services.health import LocalHealth, Result
+from hodei.services.health import LocalHealth
 from hodei.services.providers import LocalProviders, provider_lookup
 from hodei.services.selection import LocalSelection
 from hodei.services.workers import LocalWorkers
@@ -72,7 +72,7 @@ class Runtime:
     :param recorder: where served selections are counted and traced (its telemetry).
     :param telemetry: where provisions are counted and traced.
     :param on_slots: told how a provider's worker counts changed, so its live view follows.
-    :param on_failure: told of a failed provision (its health monitor records it, and checks again).
+    :param on_failure: told of a failed provision (its health monitor checks the provider at once).
     :param provider_of: a provider by id from its live view.
     :param on_cooldown: told a provider's streak of failed provisions as recorded, so its live view
         skips (or readmits) the provider at once.
@@ -84,7 +84,7 @@ class Runtime:
     recorder: SelectionRecorder
     telemetry: Any
     on_slots: Callable[[uuid.UUID, int, int], Any]
-    on_failure: Callable[[uuid.UUID, HealthResult], Any]
+    on_failure: Callable[[uuid.UUID], Any]
     provider_of: Callable[[uuid.UUID], Provider | None]
     on_cooldown: Callable[[uuid.UUID, Streak], None] | None = None
 
@@ -116,13 +116,8 @@ def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | 
     if runtime is None:
         selection = LocalSelection(lambda: selector_from_database(store, states, chain), lambda: chain)
 
-        async def count_failure(provider_id: uuid.UUID, result: HealthResult) -> None:
-            # A failed provision counts as a failed health check, recorded as the daemon records it.
-            checks.record([Result(provider_id, result)])
-
         provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection,
-                                  on_failure=count_failure, provider_of=provider_lookup(store),
-                                  cooldowns=cooldowns)
+                                  provider_of=provider_lookup(store), cooldowns=cooldowns)
         call = None
     else:
         selection = LocalSelection(runtime.selector, runtime.chain, runtime.recorder)

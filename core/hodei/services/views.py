@@ -78,16 +78,11 @@ class CooldownReset:
     provider: ProviderView
     ended: Streak
 
-    def as_json(self) -> dict[str, Any]:
-        return {"provider": self.provider.as_json(), "ended": {
-            "provision_failures": self.ended.failures,
-            "until": self.ended.until.isoformat() if self.ended.until else None}}
-
     def message(self) -> str:
         name = self.provider.name
         if self.ended.failures == 0 and self.ended.until is None:
             return f"provider {quote(name)} was not cooling down and had no failed provisions; nothing changed."
-        was = (f"cooling down until {self.ended.until.isoformat(timespec='seconds')}"
-               if self.ended.until is not None else "not cooling down yet")
-        return (f"cooldown of provider {quote(name)} reset: it had {self.ended.failures} failed provisions in a row "
-                f"({was}); it is selected again.")
+        # When the cooldown would have ended is in the history (`hodei providers history NAME`).
+        was = "its cooldown ended" if self.ended.until is not None else "it was not cooling down yet"
+        return (f"cooldown of provider {quote(name)} reset after {self.ended.failures} failed provisions in a row: "
+                f"{was}; selection tries it again")

@@ -2,8 +2,7 @@
 
 Select; reserve a slot on the winner in the database (atomic, whatever else shares it); ask the
 provider's plugin to start the worker within a timeout; record its handle. A provider that fails
-(error or timeout) gets its slot back, the failure counted toward its health, and the next-ranked
-provider is tried, up to ``max_attempts``. The answer lists every provider tried and why each failed.
+(error or timeout) gets its slot back, and the next-ranked provider is tried, up to ``max_attempts``. The answer lists every provider tried and why each failed.
 Each failure that is not the job's own, and the success that ends a streak of them, is recorded for the
 provider's cooldown (:mod:`hodei.cooldown`).
 """
@@ -23,7 +22,7 @@ from typing import Any, Protocol
 import anyio
 
 from hodei.calls import run_blocking
-from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
+from hodei.domain import Provider, WorkerHandle, WorkerRequest
 from hodei.errors import HodeiError, JobFailed
 from hodei.redaction import HELD_SECRETS, mask_secrets, secret_forms
 from hodei.selection import Requirements
@@ -114,7 +113,7 @@ class Provisioner:
     def __init__(self, pm: Any, records: WorkerRecords, settings: WorkerSettings, *,
                  selection: CandidateSource, call: Callable[..., Any] | None = None,
                  on_slots: Callable[[uuid.UUID, int, int], Any] | None = None,
-                 on_failure: Callable[[uuid.UUID, HealthResult], Any] | None = None,
+                 on_failure: Callable[[uuid.UUID], Any] | None = None,
                  provider_of: Callable[[uuid.UUID], Provider | None] | None = None, telemetry: Any = None,
                  writes: WorkerWrites | None = None, cooldowns: CooldownRecorder | None = None,
                  on_cooldown: Callable[[uuid.UUID, Any], Any] | None = None):
@@ -124,7 +123,8 @@ class Provisioner:
         :param call: runs a sync database call off the event loop (the daemon's ``DatabaseLink.call``).
         :param on_slots: told how a provider's worker counts changed, ``(provider_id, reserved, active)``
             as differences, so selection's load follows without a query.
-        :param on_failure: told when a provider failed to provision (to count it toward its health).
+        :param on_failure: told when a provider failed to provision (the daemon checks its health at once;
+            the failure itself counts toward the provider's cooldown, not its health).
         :param provider_of: finds a provider by id, for release.
         :param writes: how reservations and transitions reach the database (the daemon's batches them
             across concurrent requests); one by one through ``call`` by default.
@@ -220,13 +220,13 @@ class Provisioner:
                 held.provider = None
                 await self._slots_changed(provider.id, -1, 0)
                 if the_jobs:
-                    # Not the provider's health, and not another provider's slot: one tenant's bad job
-                    # must not turn a shared provider Unhealthy for everyone else.
+                    # Not the provider's cooldown, and not another provider's slot: one tenant's bad job
+                    # must not take a shared provider away from everyone else.
                     raise NoProviderAvailable(f"the job cannot start: {provider.name}: {reason} (the job's own "
                                               "failure: no other provider was tried)", attempts)
                 await self._count(provider, reason)
                 if self.on_failure is not None:
-                    await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
+                    self.on_failure(provider.id)
                 continue
             attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
             try:

@@ -2,6 +2,7 @@
 
 * provider_state gets ``provision_failures``, ``cooldown_until`` and ``last_provision_error``
   (written under the provider row's lock, like health results, so replicas count one streak).
+* provider_history takes entries of kind ``cooldown`` (a cooldown starting and ending).
 * On PostgreSQL, the provider_state update trigger also NOTIFYs when ``cooldown_until`` changes, so
   every daemon's selection skips (or readmits) a provider another daemon cooled down (or reset).
 
@@ -34,11 +35,18 @@ def _trigger(columns: tuple[str, ...]) -> None:
                f"WHEN ({_changed(columns)}) EXECUTE FUNCTION hodei_notify_state_change()")
 
 
+def _kinds(kinds: str) -> None:
+    with op.batch_alter_table("provider_history") as batch:
+        batch.drop_constraint("ck_provider_history_kind", type_="check")
+        batch.create_check_constraint("ck_provider_history_kind", f"kind IN ({kinds})")
+
+
 def upgrade() -> None:
     with op.batch_alter_table("provider_state") as batch:
         batch.add_column(sa.Column("provision_failures", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("cooldown_until", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("last_provision_error", sa.Text(), nullable=False, server_default=""))
+    _kinds("'status', 'health', 'cooldown'")
     if op.get_bind().dialect.name == "postgresql":
         _trigger(AFTER)
 
@@ -46,6 +54,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         _trigger(BEFORE)
+    op.execute("DELETE FROM provider_history WHERE kind = 'cooldown'")
+    _kinds("'status', 'health'")
     with op.batch_alter_table("provider_state") as batch:
         batch.drop_column("last_provision_error")
         batch.drop_column("cooldown_until")

@@ -12,7 +12,7 @@ Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision = "0007"
 down_revision = "0006"
@@ -27,6 +27,8 @@ def _changed(columns: tuple[str, ...]) -> str:
 # 0006's columns, and the cooldown's end (each further failure moves it; a success or a reset clears it).
 BEFORE = ("health", "health_reason", "active_workers", "capacity_cpu", "capacity_memory", "capacity_gpu")
 AFTER = (*BEFORE, "cooldown_until")
+BEFORE_KINDS = "'status', 'health'"
+AFTER_KINDS = "'status', 'health', 'cooldown'"
 
 
 def _trigger(columns: tuple[str, ...]) -> None:
@@ -35,18 +37,38 @@ def _trigger(columns: tuple[str, ...]) -> None:
                f"WHEN ({_changed(columns)}) EXECUTE FUNCTION hodei_notify_state_change()")
 
 
-def _kinds(kinds: str) -> None:
-    with op.batch_alter_table("provider_history") as batch:
+def _history_as_of_0006(kinds: str) -> sa.Table:
+    """provider_history as 0003 made it: SQLite's offline SQL cannot reflect the table it rebuilds."""
+    table = sa.Table(
+        "provider_history", sa.MetaData(),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("provider_id", sa.Uuid(), nullable=False),
+        sa.Column("provider_name", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.Text(), nullable=False),
+        sa.Column("old_value", sa.Text(), nullable=True),
+        sa.Column("new_value", sa.Text(), nullable=False),
+        sa.Column("cause", sa.Text(), nullable=False, server_default=""),
+        sa.CheckConstraint(f"kind IN ({kinds})", name="ck_provider_history_kind"),
+    )
+    sa.Index("ix_provider_history_provider", table.c.provider_id, table.c.at)
+    return table
+
+
+def _kinds(old: str, new: str) -> None:
+    # SQLite cannot alter a CHECK constraint: the table is rebuilt (reflected when online, so columns a
+    # later revision adds are kept).
+    copy_from = _history_as_of_0006(old) if context.is_offline_mode() else None
+    with op.batch_alter_table("provider_history", copy_from=copy_from) as batch:
         batch.drop_constraint("ck_provider_history_kind", type_="check")
-        batch.create_check_constraint("ck_provider_history_kind", f"kind IN ({kinds})")
+        batch.create_check_constraint("ck_provider_history_kind", f"kind IN ({new})")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("provider_state") as batch:
-        batch.add_column(sa.Column("provision_failures", sa.Integer(), nullable=False, server_default="0"))
-        batch.add_column(sa.Column("cooldown_until", sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("last_provision_error", sa.Text(), nullable=False, server_default=""))
-    _kinds("'status', 'health', 'cooldown'")
+    op.add_column("provider_state", sa.Column("provision_failures", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("provider_state", sa.Column("cooldown_until", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("provider_state", sa.Column("last_provision_error", sa.Text(), nullable=False, server_default=""))
+    _kinds(BEFORE_KINDS, AFTER_KINDS)
     if op.get_bind().dialect.name == "postgresql":
         _trigger(AFTER)
 
@@ -55,8 +77,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         _trigger(BEFORE)
     op.execute("DELETE FROM provider_history WHERE kind = 'cooldown'")
-    _kinds("'status', 'health'")
-    with op.batch_alter_table("provider_state") as batch:
-        batch.drop_column("last_provision_error")
-        batch.drop_column("cooldown_until")
-        batch.drop_column("provision_failures")
+    _kinds(AFTER_KINDS, BEFORE_KINDS)
+    op.drop_column("provider_state", "last_provision_error")
+    op.drop_column("provider_state", "cooldown_until")
+    op.drop_column("provider_state", "provision_failures")

@@ -2,9 +2,9 @@
 
 Select; reserve a slot on the winner in the database (atomic, whatever else shares it); ask the
 provider's plugin to start the worker within a timeout; record its handle. A provider that fails
-(error or timeout) gets its slot back, and the next-ranked provider is tried, up to ``max_attempts``. The answer lists every provider tried and why each failed.
-Each failure that is not the job's own, and the success that ends a streak of them, is recorded for the
-provider's cooldown (:mod:`hodei.cooldown`).
+(error or timeout) gets its slot back, the failure counted toward its cooldown (:mod:`hodei.cooldown`;
+not a failure the job caused), and the next-ranked provider is tried, up to ``max_attempts``. The
+answer lists every provider tried and why each failed.
 """
 
 from __future__ import annotations

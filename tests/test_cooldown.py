@@ -200,3 +200,18 @@ def test_the_cli_shows_and_resets_a_cooldown(hodei: Any) -> None:
                                "ended; selection tries it again")
     assert json.loads(hodei.ok("providers", "show", "flaky", "-o", "json").stdout)["state"]["cooldown"] == {
         "until": None, "provision_failures": 0, "last_error": None}
+
+
+def test_the_reason_quotes_a_name_for_the_shell_and_says_until_when(world: World) -> None:
+    world.store.create({"name": "Lambda us-east-1", "provider_type": "static",
+                        "config": {"fail_provision": "throttled"}})
+    provider_id = world.store.get("Lambda us-east-1").id
+    for _ in range(3):
+        streak = world.services.cooldowns.record(provider_id, "ThrottlingException: rate exceeded")
+    assert streak is not None and streak.until is not None
+    report = world.services.selection.select({}).as_dict()
+    [reason] = report["rejected"][0]["reasons"]
+    assert reason["message"] == (f"cooling down until {streak.until.isoformat(timespec='seconds')} after 3 failed "
+                                 "provisions in a row; the last: ThrottlingException: rate exceeded")
+    assert "`hodei providers reset-cooldown 'Lambda us-east-1'`" in reason["hint"]
+    assert "1 cooling down" in world.services.selection.select({}).text()

@@ -81,7 +81,7 @@ class CooldownReset:
     def message(self) -> str:
         name = self.provider.name
         if self.ended.failures == 0 and self.ended.until is None:
-            return f"provider {quote(name)} was not cooling down and had no failed provisions; nothing changed."
+            return f"provider {quote(name)} was not cooling down and had no failed provisions; nothing changed"
         # When the cooldown would have ended is in the history (`hodei providers history NAME`).
         was = "its cooldown ended" if self.ended.until is not None else "it was not cooling down yet"
         return (f"cooldown of provider {quote(name)} reset after {self.ended.failures} failed provisions in a row: "

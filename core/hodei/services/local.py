@@ -3,7 +3,8 @@
 The CLI runs the services on the database alone (every decision reads the providers and their state as
 they are now; tests use them so too). The daemon builds the same graph with its :class:`Runtime`:
 selection from its live fleet and recorded in its telemetry, database calls through its link, its view
-of the worker slots kept current, and failed provisions handed to its health monitor.
+of the worker slots kept current, failed provisions handed to its health monitor (a check now) and the
+cooldowns it records applied to its view.
 """
 
 from __future__ import annotations

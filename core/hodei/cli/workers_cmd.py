@@ -105,7 +105,8 @@ def release(app: App, worker_id: str, reason: str, output: str) -> None:
 @click.option("--state", "states", multiple=True, type=click.Choice([s.value for s in WorkerState]),
               help="Only these states; repeatable.")
 @click.option("--all", "everything", is_flag=True, help="Also ended workers (TERMINATED, FAILED).")
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True,
+              help="At most this many, newest first (read a page of up to 1000 at a time).")
 @output_option
 @click.pass_obj
 def list_(app: App, provider: str | None, states: tuple[str, ...], everything: bool, limit: int, output: str) -> None:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from hodei import actors
 from hodei.cooldown import Policy, Streak
 from hodei.storage import cooldowns
 from hodei.store import Store
@@ -22,11 +23,15 @@ class LocalCooldowns:
 
     :param policy: ``[cooldown]`` of hodei.toml; :meth:`configure` replaces it (a reload).
     :param clock: the time a failure is counted at (UTC).
+    :param actor: who a cooldown that provisions start or end is recorded as (:mod:`hodei.actors`; the
+        CLI: its user, the default; a daemon: its own, as its health monitor); a reset names its own.
     """
 
-    def __init__(self, store: Store, policy: Policy, clock: Callable[[], datetime] | None = None):
+    def __init__(self, store: Store, policy: Policy, clock: Callable[[], datetime] | None = None, *,
+                 actor: str | None = None):
         self.store, self.policy = store, policy
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.actor = actor or actors.cli()
 
     def configure(self, policy: Policy) -> None:
         self.policy = policy
@@ -34,9 +39,11 @@ class LocalCooldowns:
     def record(self, provider_id: uuid.UUID, error: str | None) -> Streak | None:
         """Count a provision that failed with ``error`` (None: succeeded); the streak as written, or
         None when nothing was written (a success with no streak, a provider deleted meanwhile)."""
-        return cooldowns.record_outcome(self.store.engine, provider_id, error, self.clock(), self.policy)
+        return cooldowns.record_outcome(self.store.engine, provider_id, error, self.clock(), self.policy,
+                                        actor=self.actor)
 
-    def reset(self, ref: str | uuid.UUID) -> tuple[uuid.UUID, Streak]:
-        """End a provider's streak and cooldown by hand: its id and the streak it had. :raises NotFound:"""
-        provider_id, _, ended = cooldowns.reset(self.store.engine, ref)
+    def reset(self, ref: str | uuid.UUID, *, actor: str | None = None) -> tuple[uuid.UUID, Streak]:
+        """End a provider's streak and cooldown by hand, as ``actor`` (default: this service's): its id and
+        the streak it had. :raises NotFound:"""
+        provider_id, _, ended = cooldowns.reset(self.store.engine, ref, actor=actor or self.actor)
         return provider_id, ended

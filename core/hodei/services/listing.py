@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import Any
 
 from hodei import limits
 from hodei.errors import InvalidInput, Problem
@@ -43,6 +44,29 @@ def after(page_token: str) -> NameKey | None:
         if kind not in ("text", "undecoded", "blob") or not isinstance(value, str):
             raise ValueError("not a key")
         return (kind, value) if kind == "text" else (kind, base64.b64decode(value, validate=True))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise InvalidInput(Problem("page_token", "is not a token this server gave: pass a previous answer's "
+                                                 "next_page_token unchanged")) from None
+
+
+def row_token(kind: str, row_id: str | int) -> str:
+    """The token of the page after the row ``row_id`` in a listing of ``kind`` (workers, history): rows are
+    never deleted and their time never changes, so the row says where its page ended even after inserts."""
+    return base64.urlsafe_b64encode(json.dumps([kind, row_id]).encode()).decode().rstrip("=")
+
+
+def after_row(kind: str, page_token: str, of: type[str] | type[int]) -> Any:
+    """The row ``page_token`` (of :func:`row_token`) says the page starts after; ``None`` for the first.
+    :raises InvalidInput: a token of another listing or not one this server gave."""
+    if not page_token:
+        return None
+    try:
+        if len(page_token) > _TOKEN_CHARS:
+            raise ValueError("too long")
+        said, row_id = json.loads(base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4)))
+        if said != kind or isinstance(row_id, bool) or not isinstance(row_id, of):
+            raise ValueError("not a key")
+        return row_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise InvalidInput(Problem("page_token", "is not a token this server gave: pass a previous answer's "
                                                  "next_page_token unchanged")) from None

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hodei import actors
 from hodei.cooldown import Policy, Streak
 from hodei.domain import Provider
 from hodei.health import Thresholds
@@ -22,8 +23,9 @@ from hodei.selection import InvalidRow, SelectionChain, Selector, build_chain
 from hodei.selection.outcome import SelectionRecorder
 from hodei.services.cooldowns import LocalCooldowns
 from hodei.services.daemons import LocalDaemons
+from hodei.services.fleet_reads import FleetReads
 from hodei.services.health import LocalHealth
-from hodei.services.providers import LocalProviders, provider_lookup
+from hodei.services.providers import DEFAULT_CHECK_TIMEOUT, LocalProviders, provider_lookup
 from hodei.services.selection import LocalSelection
 from hodei.services.workers import LocalWorkers
 from hodei.settings import CooldownSettings, HealthSettings, Settings, WorkerSettings
@@ -44,12 +46,13 @@ def selection_chain(settings: Settings, pm: HodeiPluginManager) -> SelectionChai
     return build_chain(pm, selection.filters, selection.rankers, selection.weights)
 
 
-def open_store(settings: Settings, pm: HodeiPluginManager, *, check: bool = True) -> Store:
-    """The providers' store on ``[database] url``; with ``check``, refused unless the schema is current.
+def open_store(settings: Settings, pm: HodeiPluginManager, *, check: bool = True, create: bool = False) -> Store:
+    """The providers' store on ``[database] url``; with ``check``, refused unless the schema is current;
+    with ``create``, a missing SQLite file is made (the daemon's), else it is an error.
 
     :raises DatabaseNotReady:
     """
-    return Store.open(settings.database.url, pm, check=check)
+    return Store.open(settings.database.url, pm, check=check, create=create)
 
 
 def selector_from_database(store: Store, states: ProviderStates, chain: SelectionChain) -> Selector:
@@ -101,22 +104,27 @@ class OnDatabase:
     workers: LocalWorkers
     health: LocalHealth
     daemons: LocalDaemons
+    fleet_reads: FleetReads
     cooldowns: LocalCooldowns
 
 
 def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | None = None, *,
                 health: Thresholds | None = None, cooldown: Policy | None = None,
-                runtime: Runtime | None = None) -> OnDatabase:
+                runtime: Runtime | None = None, actor: str | None = None,
+                check_timeout: float = DEFAULT_CHECK_TIMEOUT) -> OnDatabase:
     """The services over ``store``'s database, with ``chain``'s rules, ``[workers]`` ``settings``,
-    ``[health]`` thresholds and ``[cooldown]`` policy; a daemon passes its ``runtime``."""
+    ``[health]`` thresholds and ``[cooldown]`` policy; a daemon passes its ``runtime``. The changes they
+    make are ``actor``'s (default: this process's user, as the CLI's); a check on demand is given
+    ``check_timeout`` seconds. A cooldown its provisions start or end is the daemon's own (its health
+    monitor's, as a failed check's) under a ``runtime``, else ``actor``'s."""
     states = ProviderStates(store.engine)
     checks = LocalHealth(store, store.pm, health or HealthSettings())
-    cooldowns = LocalCooldowns(store, cooldown or CooldownSettings())
-    providers = LocalProviders(store, states, store.pm, checks, cooldowns)
+    cooldowns = LocalCooldowns(store, cooldown or CooldownSettings(),
+                               actor=actor if runtime is None else actors.health_monitor())
+    providers = LocalProviders(store, states, store.pm, checks, cooldowns, actor=actor, check_timeout=check_timeout)
     records = WorkerRecords(store.engine)
     if runtime is None:
         selection = LocalSelection(lambda: selector_from_database(store, states, chain), lambda: chain)
-
         provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection,
                                   provider_of=provider_lookup(store), cooldowns=cooldowns)
         call = None
@@ -129,7 +137,7 @@ def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | 
                                   cooldowns=cooldowns, on_cooldown=runtime.on_cooldown)
     workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id, call=call)
     return OnDatabase(store, states, providers, selection, records, provisioner, workers, checks,
-                      LocalDaemons(store.engine), cooldowns)
+                      LocalDaemons(store.engine), FleetReads(store, states), cooldowns)
 
 
 __all__ = ["OnDatabase", "Runtime", "SelectionChain", "Store", "on_database", "open_store", "plugin_manager",

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from hodei.provider_change import ProviderChange
-from hodei.services.views import Change, CooldownReset, HistoryEntry, ProviderView, Worker
+from hodei.services.views import Change, CheckReport, CooldownReset, HistoryEntry, ProviderView, Worker
 
 
 class Providers(Protocol):
@@ -41,12 +41,18 @@ class Providers(Protocol):
         ...
 
     def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
-        """Status, health and cooldown changes, newest first (a deleted provider's too, by id)."""
+        """Every change (status, health, created, changed, deleted, cooldown), newest first (a deleted
+        provider's too, by id)."""
         ...
 
     def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
         """Make ``documents`` the providers as written, by name, in one transaction (all or nothing); with
         ``prune``, delete those they do not name. Secret config values masked in the changes."""
+        ...
+
+    def check(self, names: Sequence[str], timeout: float | None = None) -> CheckReport:
+        """Check these providers (every valid one when none are named) now, each within ``timeout`` (default:
+        ``[health] timeout_seconds`` of whoever runs the checks), and record what they answer."""
         ...
 
 

@@ -12,6 +12,7 @@ from hodei.calls import run_blocking
 from hodei.domain import SLOT_HOLDING, WorkerState
 from hodei.errors import InvalidInput, Problem
 from hodei.redaction import quote
+from hodei.services import listing
 from hodei.services.selection import LocalSelection
 from hodei.workers import NoProviderAvailable, Provisioner, Worker, WorkerRecords
 
@@ -45,7 +46,24 @@ class LocalWorkers:
 
     async def find(self, *, provider: str | None = None, states: Sequence[str] = (), everything: bool = False,
                    limit: int = 200) -> list[Worker]:
-        """Workers, newest first: those holding a slot, or in ``states``, or all with ``everything``."""
+        """Workers, newest first: those holding a slot, or in ``states``, or all with ``everything``; the
+        first ``limit``, read a page at a time."""
+        if limit < 1:
+            raise InvalidInput(Problem("limit", f"must be at least 1, got {limit}"))
+        found: list[Worker] = []
+        token = ""
+        while len(found) < limit:
+            page, token = await self.page(provider=provider, states=states, everything=everything,
+                                          limit=min(limits.LISTED, limit - len(found)), page_token=token)
+            found += page
+            if not token:
+                break
+        return found
+
+    async def page(self, *, provider: str | None = None, states: Sequence[str] = (), everything: bool = False,
+                   limit: int = 200, page_token: str = "") -> tuple[list[Worker], str]:
+        """One page of :meth:`find`'s list: ``limit`` workers after where ``page_token`` says, and the next
+        page's token ("" after the last)."""
         allowed = ", ".join(s.value for s in WorkerState)
         problems = [Problem(f"states[{i}]", f"must be one of {allowed}, got {quote(s)}")
                     for i, s in enumerate(states) if s not in WorkerState.__members__]
@@ -53,11 +71,13 @@ class LocalWorkers:
             problems.append(Problem("limit", f"must be between 1 and {limits.LISTED}, got {limit}"))
         if problems:
             raise InvalidInput(problems)
+        after = listing.after_row("workers", page_token, str)
         chosen = [WorkerState(s) for s in states] or (None if everything else list(SLOT_HOLDING))
         provider_id = await self._call(self.provider_id, provider) if provider else None
         found: list[Worker] = await self._call(self.records.find, provider_id=provider_id, states=chosen,
-                                               limit=limit)
-        return found
+                                               limit=limit + 1, after=after)
+        more = len(found) > limit
+        return found[:limit], listing.row_token("workers", found[limit - 1].id) if more else ""
 
 
 def _required(worker_id: str) -> str:

@@ -34,9 +34,10 @@ def _write(row: ProviderStateRow, streak: Streak) -> None:
     row.updated_at = utcnow()
 
 
-def _history(provider: ProviderConfigRow, old: str | None, new: str, cause: str) -> ProviderHistoryRow:
+def _history(provider: ProviderConfigRow, old: str | None, new: str, cause: str, actor: str) -> ProviderHistoryRow:
     return ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="cooldown",
-                              old_value=old, new_value=new, cause=shorten(cause, limits.HEALTH_REASON_CHARS))
+                              old_value=old, new_value=new, cause=shorten(cause, limits.HEALTH_REASON_CHARS),
+                              actor=actor)
 
 
 def _until(moment: datetime) -> str:
@@ -44,8 +45,9 @@ def _until(moment: datetime) -> str:
 
 
 def record_outcome(engine: Engine, provider_id: uuid.UUID, error: str | None, now: datetime,
-                   policy: Policy) -> Streak | None:
-    """Count one provision of ``provider_id`` that failed with ``error`` (None: it succeeded) at ``now``.
+                   policy: Policy, *, actor: str) -> Streak | None:
+    """Count one provision of ``provider_id`` that failed with ``error`` (None: it succeeded) at ``now``;
+    a cooldown it starts or ends goes to the history as ``actor``'s (:mod:`hodei.actors`).
 
     Returns the provider's streak as written; None when the provider was deleted meanwhile, or when a
     success found no streak to end (nothing is written then)."""
@@ -61,20 +63,20 @@ def record_outcome(engine: Engine, provider_id: uuid.UUID, error: str | None, no
             after = cooldown.after_success()
             if before.until is not None:
                 session.add(_history(provider, _until(before.until), "ended",
-                                     f"a provision succeeded after {before.failures} failed in a row"))
+                                     f"a provision succeeded after {before.failures} failed in a row", actor))
         else:
             after = cooldown.after_failure(before, error, now, policy)
             if after.until is not None and cooldown.cooling(after.until, now) and not cooldown.cooling(before.until, now):
                 session.add(_history(provider, None, _until(after.until),
-                                     f"{after.failures} failed provisions in a row; the last: {error}"))
+                                     f"{after.failures} failed provisions in a row; the last: {error}", actor))
         _write(row, after)
         session.add(row)
         session.commit()
         return _streak(_state(row))
 
 
-def reset(engine: Engine, ref: str | uuid.UUID) -> tuple[uuid.UUID, str, Streak]:
-    """End a provider's streak and cooldown by hand.
+def reset(engine: Engine, ref: str | uuid.UUID, *, actor: str) -> tuple[uuid.UUID, str, Streak]:
+    """End a provider's streak and cooldown by hand, as ``actor`` (:mod:`hodei.actors`).
 
     Returns its id, its name and the streak it had (``Streak()``: nothing to end, nothing written).
 
@@ -87,7 +89,7 @@ def reset(engine: Engine, ref: str | uuid.UUID) -> tuple[uuid.UUID, str, Streak]
         if row is not None and before != Streak():
             if before.until is not None:
                 session.add(_history(provider, _until(before.until), "ended",
-                                     f"reset by hand after {before.failures} failed provisions in a row"))
+                                     f"reset by hand after {before.failures} failed provisions in a row", actor))
             _write(row, cooldown.after_success())
             session.add(row)
             session.commit()

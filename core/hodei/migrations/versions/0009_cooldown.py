@@ -2,22 +2,26 @@
 
 * provider_state gets ``provision_failures``, ``cooldown_until`` and ``last_provision_error``
   (written under the provider row's lock, like health results, so replicas count one streak).
-* provider_history takes entries of kind ``cooldown`` (a cooldown starting and ending).
+* provider_history takes entries of kind ``cooldown`` (a cooldown starting and ending), besides 0008's.
 * On PostgreSQL, the provider_state update trigger also NOTIFYs when ``cooldown_until`` changes, so
   every daemon's selection skips (or readmits) a provider another daemon cooled down (or reset).
 
-Revision ID: 0007
-Revises: 0006
+A downgrade deletes the ``cooldown`` entries (0008 cannot hold them) and keeps the others.
+
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
+
+NAME = "ck_provider_history_kind"
 
 
 def _changed(columns: tuple[str, ...]) -> str:
@@ -27,8 +31,8 @@ def _changed(columns: tuple[str, ...]) -> str:
 # 0006's columns, and the cooldown's end (each further failure moves it; a success or a reset clears it).
 BEFORE = ("health", "health_reason", "active_workers", "capacity_cpu", "capacity_memory", "capacity_gpu")
 AFTER = (*BEFORE, "cooldown_until")
-BEFORE_KINDS = "'status', 'health'"
-AFTER_KINDS = "'status', 'health', 'cooldown'"
+BEFORE_KINDS = ("status", "health", "created", "changed", "deleted")  # 0008's
+AFTER_KINDS = (*BEFORE_KINDS, "cooldown")
 
 
 def _trigger(columns: tuple[str, ...]) -> None:
@@ -37,8 +41,13 @@ def _trigger(columns: tuple[str, ...]) -> None:
                f"WHEN ({_changed(columns)}) EXECUTE FUNCTION hodei_notify_state_change()")
 
 
-def _history_as_of_0006(kinds: str) -> sa.Table:
-    """provider_history as 0003 made it: SQLite's offline SQL cannot reflect the table it rebuilds."""
+def _allowed(kinds: tuple[str, ...]) -> str:
+    return "kind IN ({})".format(", ".join(f"'{k}'" for k in kinds))
+
+
+def _history_as_of_0008(kinds: tuple[str, ...]) -> sa.Table:
+    """provider_history as 0008 left it, with the constraint allowing ``kinds``: SQLite's copy of it is
+    made from this, so the offline SQL (``db upgrade --sql``) needs no database to read it from."""
     table = sa.Table(
         "provider_history", sa.MetaData(),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
@@ -49,19 +58,18 @@ def _history_as_of_0006(kinds: str) -> sa.Table:
         sa.Column("old_value", sa.Text(), nullable=True),
         sa.Column("new_value", sa.Text(), nullable=False),
         sa.Column("cause", sa.Text(), nullable=False, server_default=""),
-        sa.CheckConstraint(f"kind IN ({kinds})", name="ck_provider_history_kind"),
+        sa.Column("actor", sa.Text(), nullable=True),
+        sa.CheckConstraint(_allowed(kinds), name=NAME),
     )
     sa.Index("ix_provider_history_provider", table.c.provider_id, table.c.at)
     return table
 
 
-def _kinds(old: str, new: str) -> None:
-    # SQLite cannot alter a CHECK constraint: the table is rebuilt (reflected when online, so columns a
-    # later revision adds are kept).
-    copy_from = _history_as_of_0006(old) if context.is_offline_mode() else None
-    with op.batch_alter_table("provider_history", copy_from=copy_from) as batch:
-        batch.drop_constraint("ck_provider_history_kind", type_="check")
-        batch.create_check_constraint("ck_provider_history_kind", f"kind IN ({new})")
+def _kinds(before: tuple[str, ...], after: tuple[str, ...]) -> None:
+    # SQLite changes a constraint by copying the table (batch mode); PostgreSQL in place.
+    with op.batch_alter_table("provider_history", copy_from=_history_as_of_0008(before)) as batch:
+        batch.drop_constraint(NAME, type_="check")
+        batch.create_check_constraint(NAME, _allowed(after))
 
 
 def upgrade() -> None:

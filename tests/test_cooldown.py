@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hodei import database
+from hodei import actors, database
 from hodei.plugins import make_plugin_manager
 from hodei.selection import build_chain
 from hodei.services.local import on_database
@@ -200,6 +200,10 @@ def test_the_cli_shows_and_resets_a_cooldown(hodei: Any) -> None:
                                "ended; selection tries it again")
     assert json.loads(hodei.ok("providers", "show", "flaky", "-o", "json").stdout)["state"]["cooldown"] == {
         "until": None, "provision_failures": 0, "last_error": None}
+    # Started by the CLI's provisions, ended by its reset: both the CLI's user's.
+    ended, started = [e for e in hodei.json("providers", "history", "flaky") if e["kind"] == "cooldown"]
+    assert (ended["to"], ended["actor"]) == ("ended", actors.cli())
+    assert started["to"].startswith("until ") and started["actor"] == actors.cli()
 
 
 def test_the_reason_quotes_a_name_for_the_shell_and_says_until_when(world: World) -> None:

@@ -5,15 +5,17 @@ once. On PostgreSQL, a cooldown one replica recorded is honoured by another."""
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 import anyio
 import grpc
 import pytest
-from hodei import database
+from hodei import actors, database
 from hodei.api.v1 import providers_pb2 as pb
 from hodei.api.v1 import providers_pb2_grpc as pb_grpc
 from hodei.daemon import Daemon
+from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.testing.daemon import running, wait_for
 
@@ -38,6 +40,10 @@ def reset_through_the_api(address: str, name: str) -> pb.ResetProviderCooldownRe
         answer: pb.ResetProviderCooldownResponse = pb_grpc.ProviderServiceStub(channel).ResetProviderCooldown(
             pb.ResetProviderCooldownRequest(provider_id=name), timeout=10)
         return answer
+
+
+def hodei_store_history(store: Store, name: str) -> list[Any]:
+    return ProviderStates(store.engine).history(name, 50)
 
 
 def cooling(daemon: Daemon, name: str) -> bool:
@@ -83,6 +89,10 @@ async def test_a_daemon_skips_a_cooling_provider_shows_it_in_metrics_and_takes_a
         with pytest.raises(grpc.RpcError) as missing:
             await anyio.to_thread.run_sync(reset_through_the_api, daemon.api.address, "ghost")
         assert missing.value.code() is grpc.StatusCode.NOT_FOUND
+    # Started by the daemon's own provisions (its own, as its health monitor's), ended by the API's caller.
+    ended, started = [e for e in hodei_store_history(hodei_store, "flaky") if e.kind == "cooldown"]
+    assert (started.actor, ended.new_value) == (actors.health_monitor(), "ended")
+    assert re.fullmatch(r"api ipv4:127\.0\.0\.1:\d+ \(no token\)", ended.actor), ended.actor
 
 
 async def test_a_job_failed_in_a_daemon_does_not_cool_the_provider_down(

@@ -305,6 +305,19 @@ def fresh_provider(*options: str, status: str = "ACTIVE") -> Callable[[World, st
     return prepare
 
 
+def cooling_provider(world: World, name: str) -> None:
+    """A provider whose provisions failed three times in a row (``[cooldown] after_failures``): cooling down.
+    Its health is checked (once, then not for an hour) before it fails, so nothing moves while it is read."""
+    world.ok("providers", "add", name, "--type", "static", "--label", f"cool={name}",
+             "--config", '{"fail_provision": "quota exceeded"}')
+    settle(world, [name])
+    job = world.path(f"{name}-job.json")
+    Path(job).write_text(json.dumps({"required_labels": {"cool": name}}), encoding="utf-8")
+    for _ in range(3):
+        assert world.run("local", "workers", "provision", "-r", job).exit_code != 0
+    assert world.json("providers", "show", name)["state"]["cooldown"]["until"] is not None
+
+
 def checked_provider(world: World, name: str) -> None:
     """A provider that answers at once, once the daemon's own first check of it is recorded (so none lands
     while the modes are compared)."""
@@ -375,6 +388,8 @@ WRITES = [
           lambda n, _: ["providers", "disable", n, "--reason", "off"], show_and_history),
     Write("providers maintenance", ("providers", "maintenance"), fresh_provider(),
           lambda n, _: ["providers", "maintenance", n, "--reason", "patching"], show_and_history),
+    Write("providers reset-cooldown", ("providers", "reset-cooldown"), cooling_provider,
+          lambda n, _: ["providers", "reset-cooldown", n], show_and_history),
     Write("providers apply", ("providers", "apply"), apply_file,
           lambda n, path: ["providers", "apply", "-f", path], show, prints_changes=True),
     Write("providers check", ("providers", "check"), checked_provider,

@@ -41,6 +41,7 @@ ARGUMENTS: dict[tuple[str, ...], list[str]] = {
     ("providers", "apply"): ["-f", "{folder}/providers.json"],
     ("providers", "check"): [],
     ("providers", "history"): ["local-only"],
+    ("providers", "reset-cooldown"): ["local-only"],
     ("select",): [],
     ("explain",): ["local-only"],
     ("plan",): ["-f", "{folder}/jobs.jsonl"],

@@ -57,11 +57,14 @@ class ProviderStateRow(SQLModel, table=True):
                                                                           nullable=True))
     consecutive_failures: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
     consecutive_successes: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    provision_failures: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    cooldown_until: datetime | None = Field(default=None, sa_column=sa.Column(Moment(), nullable=True))
+    last_provision_error: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(Moment(), nullable=False))
 
 
 class ProviderHistoryRow(SQLModel, table=True):
-    """A change of a provider (status, health, created, changed, deleted), with its cause and actor. Kept
+    """A change of a provider (status, health, created, changed, deleted, cooldown), with its cause and actor. Kept
     after the provider is deleted."""
 
     __tablename__ = "provider_history"

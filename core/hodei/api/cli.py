@@ -11,7 +11,8 @@ from hodei.hints import command
 REMOTE = {
     ("providers", "list"), ("providers", "show"), ("providers", "add"), ("providers", "update"),
     ("providers", "delete"), ("providers", "enable"), ("providers", "disable"), ("providers", "maintenance"),
-    ("providers", "history"), ("providers", "apply"), ("providers", "check"), ("select",), ("explain",), ("plan",),
+    ("providers", "history"), ("providers", "apply"), ("providers", "check"), ("providers", "reset-cooldown"),
+    ("select",), ("explain",), ("plan",),
     ("workers", "provision"), ("workers", "release"), ("workers", "list"), ("workers", "show"),
     ("daemons",),
 }

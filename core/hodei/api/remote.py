@@ -21,7 +21,7 @@ from hodei.services import listing
 from hodei.services.plan import plan_text
 from hodei.services.providers import MAX_CHECK_TIMEOUT
 from hodei.services.selection import MAX_PAGE, report_text
-from hodei.services.views import Attempt, Change, CheckReport, HistoryEntry, ProviderView, Worker
+from hodei.services.views import Attempt, Change, CheckReport, CooldownReset, HistoryEntry, ProviderView, Worker
 from hodei.services.workers import NoProviderAvailable
 
 T = TypeVar("T")
@@ -69,6 +69,10 @@ class RemoteProviders:
             merge_annotations=dict(change.annotations), remove_annotations=list(change.remove_annotations),
             expected_version=convert.version_of(change.expected_version) if change.expected_version else "")
         return convert.provider_view(self.call(self.api.UpdateProvider, request))
+
+    def reset_cooldown(self, ref: str) -> CooldownReset:
+        request = pb.ResetProviderCooldownRequest(provider_id=ref)
+        return convert.cooldown_reset_from(self.call(self.api.ResetProviderCooldown, request))
 
     def set_status(self, ref: str, status: str, cause: str) -> ProviderView:
         request = pb.SetProviderStatusRequest(provider_id=ref, status=status, cause=cause)

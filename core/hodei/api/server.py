@@ -52,7 +52,7 @@ from hodei.services.daemons import LocalDaemons
 from hodei.services.plan import LocalPlanning
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection, Report, page_token
-from hodei.services.views import Change, ProviderView
+from hodei.services.views import Change, CooldownReset, ProviderView
 from hodei.services.workers import LocalWorkers, NoProviderAvailable
 
 if TYPE_CHECKING:
@@ -198,6 +198,18 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         ref = _required(request.provider_id, "provider_id")
         return await self._write(self.providers.set_status, ref, request.status,
                                  request.cause or "set through the API", actor=caller(context, self.token))
+
+    @answers
+    async def ResetProviderCooldown(self, request: pb.ResetProviderCooldownRequest,
+                                    context: Any) -> pb.ResetProviderCooldownResponse:
+        ref = _required(request.provider_id, "provider_id")
+        reset: CooldownReset = await self.services.call(self.providers.reset_cooldown, ref,
+                                                        actor=caller(context, self.token))
+        try:
+            await self.services.changed(reset.provider.id)  # the daemon's selection takes the provider back now
+        except Exception as exc:  # the daemon catches up on its own
+            log.warning("could not refresh provider %s after a change: %s", reset.provider.id, exc)
+        return convert.cooldown_reset_message(reset)
 
     @answers
     async def GetProviderHistory(self, request: pb.GetProviderHistoryRequest,

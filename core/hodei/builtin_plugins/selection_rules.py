@@ -1,12 +1,13 @@
 """The selection contract's own rules, as a plugin on the same hooks and interface third parties use.
 
-Filters: status, health, capacity, resources, labels, annotations, allowed-regions, image.
+Filters: status, health, cooldown, capacity, resources, labels, annotations, allowed-regions, image.
 Rankers: priority (higher first), utilization (lower first, weighted), name (ascending).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from hodei.domain import HealthStatus
 from hodei.hints import command
@@ -76,6 +77,25 @@ class HealthFilter(IndexedFilter):
         if candidate.health is HealthStatus.DEGRADED:
             return f"health Degraded: {candidate.health_reason or 'no reason given'}"
         return None
+
+
+class CooldownFilter(IndexedFilter):
+    """Providers whose provisions kept failing are skipped until their cooldown ends (:mod:`hodei.cooldown`)."""
+
+    name = "cooldown"
+
+    def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
+        return index.mask_all() - index.mask_cooling(datetime.now(UTC))
+
+    def explain(self, candidate: Candidate, job: Requirements) -> Reason:
+        until = candidate.cooldown_until
+        end = until.isoformat(timespec="seconds") if until is not None else "unknown"
+        error = shown(candidate.last_provision_error) if candidate.last_provision_error else "no error recorded"
+        return Reason(
+            f"cooling down until {end} after {candidate.provision_failures} failed provisions "
+            f"in a row; the last: {error}", "cooling down", f"until {end}",
+            f"it is tried again once the cooldown ends; fix what the error says, then "
+            f"{command('providers', 'reset-cooldown', candidate.name)} to try it now")
 
 
 class CapacityFilter(IndexedFilter):
@@ -257,7 +277,7 @@ class NameRanker(Ranker):
         return [c.name for c in candidates]
 
 
-DEFAULT_FILTERS = (StatusFilter(), HealthFilter(), CapacityFilter(), ResourcesFilter(), LabelsFilter(),
+DEFAULT_FILTERS = (StatusFilter(), HealthFilter(), CooldownFilter(), CapacityFilter(), ResourcesFilter(), LabelsFilter(),
                    AnnotationsFilter(), AllowedRegionsFilter(), ImageFilter())
 DEFAULT_RANKERS = (PriorityRanker(), UtilizationRanker(), NameRanker())
 

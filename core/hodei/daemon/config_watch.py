@@ -13,6 +13,7 @@ and leaving (NOTIFY hodei_daemons: the membership re-divides the providers).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -119,12 +120,15 @@ class ConfigWatcher:
             self.fleet.set_state(provider_id, state)
 
     def _not_older(self, stored: dict[uuid.UUID, ProviderState]) -> dict[uuid.UUID, ProviderState]:
-        """Stored states, but not over a newer one in the view (a check of this daemon's, not yet written)."""
+        """Stored states, but not over a newer one in the view (a check of this daemon's, not yet written).
+        The cooldown is taken as stored all the same: it is written to the database before any view."""
         def older(provider_id: uuid.UUID, state: ProviderState) -> bool:
             held = self.fleet.states.get(provider_id)
             return bool(held is not None and held.checked_at is not None and
                         (state.checked_at is None or held.checked_at > state.checked_at))
-        return {k: v for k, v in stored.items() if not older(k, v)}
+        return {k: v if not older(k, v) else dataclasses.replace(
+            self.fleet.states[k], provision_failures=v.provision_failures, cooldown_until=v.cooldown_until,
+            last_provision_error=v.last_provision_error) for k, v in stored.items()}
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         delay = 0.5

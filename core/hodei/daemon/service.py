@@ -9,6 +9,7 @@ rest is reported as needing a restart.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -23,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from hodei import actors
 from hodei.api.server import METHODS, ApiServer, ApiServices
+from hodei.cooldown import Streak
 from hodei.daemon.config_watch import ConfigWatcher
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable, SqliteFile
 from hodei.daemon.fleet import Fleet, FleetChanges
@@ -31,7 +33,7 @@ from hodei.daemon.membership import Membership
 from hodei.daemon.sqlite_lock import SqliteLock
 from hodei.daemon.systemd import Notifier, watchdog_interval
 from hodei.database import create_engine, safe_url, sqlite_file
-from hodei.domain import HealthResult
+from hodei.domain import ProviderState
 from hodei.errors import HodeiError, InvalidInput, Problem, StartupFailure
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
@@ -44,7 +46,7 @@ from hodei.workers import Reconciler
 log = logging.getLogger("hodei.daemon")
 
 # Sections (or keys) a reload applies at once; anything else needs a restart.
-LIVE = {"health", "selection", "daemon", "workers"}
+LIVE = {"health", "cooldown", "selection", "daemon", "workers"}
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -77,12 +79,14 @@ class Daemon:
         # the live fleet, recorded in this daemon's telemetry; database calls through the database link.
         # Its changes are made for API callers, each named as the actor of its own (hodei.actors).
         self.services = on_database(self.store, self.chain, settings.workers, health=settings.health,
-                                    actor=actors.api("", None), check_timeout=settings.health.timeout_seconds,
+                                    cooldown=settings.cooldown, actor=actors.api("", None),
+                                    check_timeout=settings.health.timeout_seconds,
                                     runtime=Runtime(
                                         selector=lambda: self.fleet.selector, chain=lambda: self.chain,
                                         call=self.db.call, recorder=self.telemetry, telemetry=self.telemetry,
-                                        on_slots=self._adjust_slots, on_failure=self._provision_failed,
-                                        provider_of=lambda provider_id: self.fleet.providers.get(provider_id)))
+                                        on_slots=self._adjust_slots, on_failure=self._check_soon,
+                                        provider_of=lambda provider_id: self.fleet.providers.get(provider_id),
+                                        on_cooldown=self._cooldown_recorded))
         # The live view reads (and validates changed rows) through the services, like every other part.
         self.fleet = Fleet(self.services.fleet_reads, self.chain)
         self.states = self.services.states
@@ -167,10 +171,19 @@ class Daemon:
         """Read-your-writes for selection: the daemon's view of a provider written through the API now,
         not at the next notification."""
         await self.watcher.refresh({provider_id})
+        await self.watcher.refresh_states({provider_id})  # a cooldown reset through the API, say
 
-    async def _provision_failed(self, provider_id: uuid.UUID, result: HealthResult) -> None:
-        """A failed provision counts as a failed health check, and the provider is checked again now."""
-        self.monitor.note_failure(provider_id, result)
+    def _check_soon(self, provider_id: uuid.UUID) -> None:
+        """A provision failed: the provider is checked now (its cooldown counts the failure itself), so a
+        backend that is down is found Unhealthy by its check, not by one failed provision."""
+        self.monitor.check_soon(provider_id)
+
+    def _cooldown_recorded(self, provider_id: uuid.UUID, streak: Streak) -> None:
+        """A streak this daemon recorded, applied to selection at once (the others hear it by NOTIFY)."""
+        state = self.fleet.states.get(provider_id) or ProviderState()
+        self.fleet.set_state(provider_id, dataclasses.replace(
+            state, provision_failures=streak.failures, cooldown_until=streak.until,
+            last_provision_error=streak.last_error))
 
     def _owned_providers(self) -> dict[uuid.UUID, Any]:
         """The providers this daemon reconciles: those it owns among the replicas."""
@@ -314,6 +327,7 @@ class Daemon:
         self.chain = chain
         self.fleet.set_chain(chain)
         self.services.health.configure(new.health)
+        self.services.cooldowns.configure(new.cooldown)
         self.monitor.configure(new.health)
         self.providers.check_timeout = new.health.timeout_seconds
         self.membership.configure(new.health.interval_seconds)

@@ -23,12 +23,14 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, GCCollector, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from hodei.cooldown import remaining
 from hodei.domain import HealthStatus, ProviderState, ProviderStatus
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,10 @@ SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("hodei_provider_consecutive_failures", "gauge", P, "Failed health checks in a row."),
     MetricSpec("hodei_provider_last_check_timestamp_seconds", "gauge", P, "Unix time of the last health check "
                                                                           "(absent until the first check)."),
+    MetricSpec("hodei_provider_provision_failures", "gauge", P, "Failed provisions in a row (not counting "
+                                                                "failures the job caused)."),
+    MetricSpec("hodei_provider_cooldown_seconds", "gauge", P, "Seconds left of the provider's cooldown after "
+                                                              "failed provisions (0: selection may use it)."),
     # -- events ---------------------------------------------------------------------------------
     MetricSpec("hodei_health_checks_total", "counter", (*P, "outcome"), "Health checks by outcome: healthy, "
                                                                         "degraded, unhealthy (a timeout or an "
@@ -277,6 +283,7 @@ class DaemonCollector(Collector):
             families["hodei_daemons_live"].add_metric([], float(len(self.membership.live)))
             families["hodei_daemon_providers_owned"].add_metric([], float(self.membership.owned_count))
         empty = ProviderState()
+        now = datetime.now(UTC)
         owned = self._owned()
         for provider_id, provider in list(fleet.providers.items()):
             if owned is not None and provider_id not in owned:
@@ -298,4 +305,6 @@ class DaemonCollector(Collector):
             if state.checked_at is not None:
                 families["hodei_provider_last_check_timestamp_seconds"].add_metric(
                     labels, state.checked_at.timestamp())
+            families["hodei_provider_provision_failures"].add_metric(labels, float(state.provision_failures))
+            families["hodei_provider_cooldown_seconds"].add_metric(labels, remaining(state.cooldown_until, now))
         return iter(families.values())

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from hodei.provider_change import ProviderChange
-from hodei.services.views import Change, CheckReport, HistoryEntry, ProviderView, Worker
+from hodei.services.views import Change, CheckReport, CooldownReset, HistoryEntry, ProviderView, Worker
 
 
 class Providers(Protocol):
@@ -36,9 +36,13 @@ class Providers(Protocol):
         """Remove one; answers with the row and state it had."""
         ...
 
+    def reset_cooldown(self, ref: str) -> CooldownReset:
+        """End a provider's cooldown and its streak of failed provisions now. :raises NotFound:"""
+        ...
+
     def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
-        """Every change (status, health, created, changed, deleted), newest first (a deleted provider's too,
-        by id)."""
+        """Every change (status, health, created, changed, deleted, cooldown), newest first (a deleted
+        provider's too, by id)."""
         ...
 
     def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:

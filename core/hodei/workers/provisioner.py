@@ -2,8 +2,9 @@
 
 Select; reserve a slot on the winner in the database (atomic, whatever else shares it); ask the
 provider's plugin to start the worker within a timeout; record its handle. A provider that fails
-(error or timeout) gets its slot back, the failure counted toward its health, and the next-ranked
-provider is tried, up to ``max_attempts``. The answer lists every provider tried and why each failed.
+(error or timeout) gets its slot back, the failure counted toward its cooldown (:mod:`hodei.cooldown`;
+not a failure the job caused), and the next-ranked provider is tried, up to ``max_attempts``. The
+answer lists every provider tried and why each failed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import anyio
 
 from hodei.calls import run_blocking
-from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
+from hodei.domain import Provider, WorkerHandle, WorkerRequest
 from hodei.errors import HodeiError, JobFailed
 from hodei.redaction import HELD_SECRETS, mask_secrets, secret_forms
 from hodei.selection import Requirements
@@ -43,6 +44,12 @@ log = logging.getLogger(__name__)
 
 # Capacity refusals cost one query; still, a request should not walk thousands of full providers.
 MAX_REFUSALS = 50
+
+
+class CooldownRecorder(Protocol):
+    def record(self, provider_id: uuid.UUID, error: str | None) -> Any:
+        """Count a provision that failed with ``error`` (None: succeeded); sync, run through ``call``."""
+        ...
 
 
 class CandidateSource(Protocol):
@@ -106,19 +113,24 @@ class Provisioner:
     def __init__(self, pm: Any, records: WorkerRecords, settings: WorkerSettings, *,
                  selection: CandidateSource, call: Callable[..., Any] | None = None,
                  on_slots: Callable[[uuid.UUID, int, int], Any] | None = None,
-                 on_failure: Callable[[uuid.UUID, HealthResult], Any] | None = None,
+                 on_failure: Callable[[uuid.UUID], Any] | None = None,
                  provider_of: Callable[[uuid.UUID], Provider | None] | None = None, telemetry: Any = None,
-                 writes: WorkerWrites | None = None):
+                 writes: WorkerWrites | None = None, cooldowns: CooldownRecorder | None = None,
+                 on_cooldown: Callable[[uuid.UUID, Any], Any] | None = None):
         """
         :param selection: ranks the providers for a job (``LocalSelection``: the daemon's live selector, or
             one read from the database), recording the decision as a served selection.
         :param call: runs a sync database call off the event loop (the daemon's ``DatabaseLink.call``).
         :param on_slots: told how a provider's worker counts changed, ``(provider_id, reserved, active)``
             as differences, so selection's load follows without a query.
-        :param on_failure: told when a provider failed to provision (to count it toward its health).
+        :param on_failure: told when a provider failed to provision (the daemon checks its health at once;
+            the failure itself counts toward the provider's cooldown, not its health).
         :param provider_of: finds a provider by id, for release.
         :param writes: how reservations and transitions reach the database (the daemon's batches them
             across concurrent requests); one by one through ``call`` by default.
+        :param cooldowns: where provision outcomes are counted toward the provider's cooldown.
+        :param on_cooldown: told the streak ``cooldowns`` wrote, ``(provider_id, streak)``, so selection
+            skips (or readmits) the provider at once.
         """
         self.pm, self.records, self.settings = pm, records, settings
         self.selection = selection
@@ -128,6 +140,7 @@ class Provisioner:
         self.provider_of = provider_of
         self.telemetry = telemetry
         self.writes = writes or WorkerWrites(records, self._call)
+        self.cooldowns, self.on_cooldown = cooldowns, on_cooldown
         # Releases in flight in this process, by worker id: a second release (the API's, the reconciler's)
         # waits for the first instead of asking the backend again.
         self._releases: dict[str, anyio.Event] = {}
@@ -207,12 +220,13 @@ class Provisioner:
                 held.provider = None
                 await self._slots_changed(provider.id, -1, 0)
                 if the_jobs:
-                    # Not the provider's health, and not another provider's slot: one tenant's bad job
-                    # must not turn a shared provider Unhealthy for everyone else.
+                    # Not the provider's cooldown, and not another provider's slot: one tenant's bad job
+                    # must not take a shared provider away from everyone else.
                     raise NoProviderAvailable(f"the job cannot start: {provider.name}: {reason} (the job's own "
                                               "failure: no other provider was tried)", attempts)
+                await self._count(provider, reason)
                 if self.on_failure is not None:
-                    await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
+                    self.on_failure(provider.id)
                 continue
             attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
             try:
@@ -226,6 +240,8 @@ class Provisioner:
                 await self._deprovision(provider, handle)
                 raise
             await self._slots_changed(provider.id, -1, 1)
+            if candidate.provision_failures or candidate.cooldown_until is not None:
+                await self._count(provider, None)  # the success that ends a streak (the others cost no write)
             log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
             return Provisioned(worker, attempts)
         summary = ""
@@ -236,6 +252,24 @@ class Provisioner:
             message = "no provider could take the worker: " + "; ".join(
                 f"{a.provider}: {a.reason}" for a in attempts)
         raise NoProviderAvailable(message, attempts, summary)
+
+    async def _count(self, provider: Provider, error: str | None) -> None:
+        """Record a provision's outcome for the provider's cooldown. Never fails the request: a database
+        that cannot take it now loses one count, not the worker or the answer."""
+        if self.cooldowns is None:
+            return
+        try:
+            streak = await self._call(self.cooldowns.record, provider.id, error)
+        except Exception as exc:
+            log.warning("recording the provision outcome of %r for its cooldown failed: %s", provider.name, exc)
+            return
+        if streak is None:
+            return
+        if error is not None and streak.until is not None and streak.until > datetime.now(UTC):
+            log.warning("provider %r cools down until %s after %d failed provisions in a row", provider.name,
+                        streak.until.isoformat(timespec="seconds"), streak.failures)
+        if self.on_cooldown is not None:
+            self.on_cooldown(provider.id, streak)
 
     async def _give_back(self, provider: Provider, worker_id: str, handle: WorkerHandle | None) -> None:
         """Undo a cancelled attempt: its reservation fails (freeing the slot), or the worker it started

@@ -210,3 +210,17 @@ def test_a_batch_at_fault_is_refused_naming_the_job(document: list[Any]) -> None
         planning.plan([{"cpu": 1}, *document] if document else document)
     fields = [p.field for p in refused.value.problems]
     assert fields == (["jobs"] if not document else [f"jobs[1]{'.cpu' if document[0] != 'not an object' else ''}"])
+
+
+def test_a_provider_cooling_down_takes_nothing_until_its_cooldown_ends() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    cooling, other = provider("cooling", priority=9), provider("other", max_workers=1)
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    states = {cooling.id: ProviderState(health=HealthStatus.HEALTHY, provision_failures=3, cooldown_until=until,
+                                        last_provision_error="quota exceeded")}
+    report = plan([cooling, other], [{"cpu": 1}, {"cpu": 1}], states)
+    assert [job.provider for job in report.jobs] == ["other", None]
+    assert report.jobs[1].reasons[0] == "no capacity" and "cooldown: 1 cooling down" in report.jobs[1].reasons
+    ended = {cooling.id: dataclasses.replace(states[cooling.id], cooldown_until=datetime.now(UTC) - timedelta(seconds=1))}
+    assert [job.provider for job in plan([cooling, other], [{"cpu": 1}], ended).jobs] == ["cooling"]

@@ -17,9 +17,14 @@ def _ticks(top: float, count: int = 4) -> list[float]:
 
 
 def _duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:g}h" if seconds % 3600 == 0 else f"{seconds / 3600:.1f}h"
-    return f"{seconds / 60:.0f}m" if seconds >= 60 else f"{seconds:.0f}s"
+    """An axis label: 45s, 40m, 2h, 1h20m."""
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes}m"
+    return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
 
 
 def svg(outcomes: Sequence[Outcome], title: str = "hodei simulate") -> str:

@@ -91,7 +91,7 @@ class Client:
         self.metadata = metadata
 
     def __getattr__(self, name: str) -> Any:
-        stub = self.selection if name in ("Select", "Explain") else self.providers
+        stub = self.selection if name in ("Select", "Explain", "Plan") else self.providers
         method = getattr(stub, name)
         return lambda request: method(request, metadata=self.metadata, timeout=20)
 
@@ -225,6 +225,26 @@ def test_select_and_explain_match_the_local_selector(server: Daemon, api: Client
     explained = api.Explain(spb.ExplainRequest(provider="dev", requirements=json_format.ParseDict(
         job, struct_pb2.Struct())))
     assert not explained.fits and explained.text == local.explain("dev", server.chain.parse_requirements(job)).text()
+
+
+def test_plan_answers_as_the_local_plan_and_names_a_job_at_fault(server: Daemon, api: Client) -> None:
+    from hodei.planning.plan import Planner
+    from hodei.services.local import selector_from_database
+
+    api.CreateProvider(new("one", max_workers=1, required_labels={"env": "prod"}))
+    api.CreateProvider(new("two", max_workers=1, priority=5, required_labels={"env": "prod"}))
+    jobs = [{"required_labels": {"env": "prod"}}] * 3
+    answer = api.Plan(spb.PlanRequest(jobs=[json_format.ParseDict(job, struct_pb2.Struct()) for job in jobs]))
+    assert (answer.placed, answer.waiting) == (2, 1)
+    assert [(j.provider if j.HasField("provider") else None) for j in answer.jobs] == ["two", "one", None]
+    local = Planner(selector_from_database(server.store, server.states, server.chain))
+    expected = local.plan([server.chain.parse_requirements(job) for job in jobs]).as_dict()
+    assert [a.text for a in answer.advice] == [a["text"] for a in expected["advice"]]
+    assert answer.advice[0].places == 1
+    error = refused(api.Plan, spb.PlanRequest(jobs=[json_format.ParseDict(job, struct_pb2.Struct())
+                                                    for job in ({"cpu": 1}, {"cpu": "lots"})]))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert [field for field, _ in bad_request(error)] == ["jobs[1].cpu"]
 
 
 # -- every error code -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hodei.domain import HealthStatus, Provider, ProviderState
-from hodei.planning.placement import Pending
+from hodei.planning.placement import Pending, sole_blocker
 from hodei.planning.report import Advice
 from hodei.selection import Requirements, Selector
 from hodei.worker_spec import allowed_images
@@ -36,8 +36,6 @@ class _Proposal:
 
 
 def advise(planner: Planner, batch: Batch) -> list[Advice]:
-    from hodei.planning.plan import sole_blocker
-
     selector = batch.view.selector
     waiting = [p for p in batch.pending if p.number not in batch.chosen]
     wanted: Counter[str] = Counter()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hodei.planning.view import FleetView
-from hodei.selection import Candidate, Requirements
+from hodei.selection import Candidate, Requirements, Selector
 
 # The built-in filters whose verdict follows the load (status, health, capacity, cooldown): a provider they
 # refuse may take the job later. A rule that declares ``depends_on`` says so itself.
@@ -103,3 +103,19 @@ class Placer:
     def members(self, mask: int) -> list[Candidate]:
         return self.view.index.members(mask)
 
+
+def sole_blocker(selector: Selector, job: Requirements) -> tuple[str, int] | None:
+    """Among the filters that do not follow the load, the one that alone keeps out the most providers
+    (those that pass every other such filter), and those providers; None when none does alone."""
+    rules = [rule for rule in selector.chain.filters if not load_dependent(rule)]
+    admitted = [selector._apply(rule, selector.index.all, job, []) for rule in rules]
+    best: tuple[int, str, int] | None = None
+    for position, rule in enumerate(rules):
+        others = selector.index.all
+        for other, mask in enumerate(admitted):
+            if other != position:
+                others &= mask
+        only = others & ~admitted[position]
+        if only and (best is None or only.bit_count() > best[0]):
+            best = (only.bit_count(), rule.name, only)
+    return None if best is None else (best[1], best[2])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from hodei.domain import Provider, ProviderState
 from hodei.planning.advice import advise
 from hodei.planning.order import priority_of, queue_order
-from hodei.planning.placement import Pending, Placer, load_dependent
+from hodei.planning.placement import Pending, Placer, load_dependent, sole_blocker
 from hodei.planning.report import PlannedJob, PlanReport, ProviderSlots
 from hodei.planning.view import FleetView
 from hodei.selection import InvalidRow, Requirements, SelectionChain, Selector
@@ -149,19 +149,3 @@ class Planner:
             return f"no provider allows image {job.image}"
         return f"every provider refused by {name}{scope(job)}"
 
-
-def sole_blocker(selector: Selector, job: Requirements) -> tuple[str, int] | None:
-    """Among the filters that do not follow the load, the one that alone keeps out the most providers
-    (those that pass every other such filter), and those providers; None when none does alone."""
-    rules = [rule for rule in selector.chain.filters if not load_dependent(rule)]
-    admitted = [selector._apply(rule, selector.index.all, job, []) for rule in rules]
-    best: tuple[int, str, int] | None = None
-    for position, rule in enumerate(rules):
-        others = selector.index.all
-        for other, mask in enumerate(admitted):
-            if other != position:
-                others &= mask
-        only = others & ~admitted[position]
-        if only and (best is None or only.bit_count() > best[0]):
-            best = (only.bit_count(), rule.name, only)
-    return None if best is None else (best[1], best[2])

@@ -224,3 +224,15 @@ def test_a_provider_cooling_down_takes_nothing_until_its_cooldown_ends() -> None
     assert report.jobs[1].reasons[0] == "no capacity" and "cooldown: 1 cooling down" in report.jobs[1].reasons
     ended = {cooling.id: dataclasses.replace(states[cooling.id], cooldown_until=datetime.now(UTC) - timedelta(seconds=1))}
     assert [job.provider for job in plan([cooling, other], [{"cpu": 1}], ended).jobs] == ["cooling"]
+
+
+def _knows_priority() -> bool:
+    from hodei.services.simulation import knows_priority
+
+    return knows_priority(CHAIN)
+
+
+@pytest.mark.skipif(not _knows_priority(), reason="the requirements have no priority field before the placement queue")
+def test_a_higher_priority_job_later_in_the_file_is_placed_first() -> None:
+    report = plan([provider("only", max_workers=1)], [{"cpu": 1}, {"cpu": 1, "priority": 5}])
+    assert [job.provider for job in report.jobs] == [None, "only"]

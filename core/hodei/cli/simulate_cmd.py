@@ -26,6 +26,13 @@ def _new_file(path: str, field: str) -> Path:
     return target
 
 
+def _write(path: Path, text: str, field: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(Problem(field, f"cannot write {path}: {exc.strerror or exc}")) from None
+
+
 def chain_plugins(app: App) -> HodeiPluginManager:
     from hodei.services import simulation
 
@@ -78,10 +85,12 @@ def simulate(app: App, trace_path: str, fmt: str | None, fleets: tuple[str, ...]
             raise InvalidInput(Problem("fleet", "--generate writes one fleet: give one --fleet FILE to write it to"))
         trace_file, fleet_file = _new_file(trace_path, "trace"), _new_file(fleets[0], "fleet")
         records, fleet = simulation.generate(jobs, seed, with_priority=simulation.knows_priority(app_chain(app)))
-        trace_file.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-        fleet_file.write_text(yaml.safe_dump(fleet, sort_keys=False), encoding="utf-8")
+        _write(trace_file, "".join(json.dumps(r) + "\n" for r in records), "trace")
+        _write(fleet_file, yaml.safe_dump(fleet, sort_keys=False), "fleet")
         click.echo(f"wrote {len(records):,} records to {trace_path} and {len(fleet)} providers to {fleets[0]}")
         return
+    if chart and not Path(chart).absolute().parent.is_dir():  # said before a long simulation, not after it
+        raise InvalidInput(Problem("chart", f"cannot write {chart}: its folder does not exist"))
     chain = app_chain(app)
     pm = chain_plugins(app)
     records = read_records(trace_path, fmt, field="trace", key="trace")
@@ -94,7 +103,7 @@ def simulate(app: App, trace_path: str, fmt: str | None, fleets: tuple[str, ...]
         chosen = [simulation.fleet_from_selector("today", app.local_selection.selector())]
     report = simulation.run(records, chosen, chain, wait=wait, seed=seed)
     if chart:
-        Path(chart).write_text(report.svg(), encoding="utf-8")
+        _write(Path(chart), report.svg(), "chart")
     if output == "json":
         emit_json(report.as_dict())
     else:

@@ -126,7 +126,7 @@ def _new_provider(group: list[Pending], providers: Sequence[Provider]) -> _Propo
     gpu = max(p.job.gpu for p in group)
     images = sorted({p.job.image for p in group if p.job.image})
     kinds = Counter(p.provider_type for p in providers)
-    provider_type = kinds.most_common(1)[0][0] if kinds else "static"
+    provider_type = kinds.most_common(1)[0][0] if kinds else ""  # no provider to take the type from
     region = job.preferred_region or (job.allowed_regions[0] if job.allowed_regions else None)
     # Whole numbers as integers (2 cores, not 2.0): the document reads as an operator writes it.
     capabilities = {name: int(value) if float(value).is_integer() else value
@@ -158,5 +158,6 @@ def _new_provider(group: list[Pending], providers: Sequence[Provider]) -> _Propo
                 "preferred_region": region, "allowed_regions": list(added.allowed_regions),
                 "required_labels": dict(added.required_labels), "annotations": dict(added.annotations),
                 "config": config}
-    return _Proposal("new_provider", f"add a {provider_type} provider ({'; '.join(words)})", len(group), apply,
+    kind = f"a {provider_type} provider" if provider_type else "a provider"
+    return _Proposal("new_provider", f"add {kind} ({'; '.join(words)})", len(group), apply,
                      {"provider": document})

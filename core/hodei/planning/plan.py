@@ -133,6 +133,8 @@ class Planner:
     def never(self, job: Requirements, selector: Selector) -> str:
         """The summary's words for a job no provider could ever take: the requirement that alone keeps out the
         most providers."""
+        if not selector.index.candidates:
+            return "no providers are configured"
         blocker = sole_blocker(selector, job)
         if blocker is None:
             return f"no provider could ever take it{scope(job)}"

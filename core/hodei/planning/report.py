@@ -104,12 +104,14 @@ def plan_text(document: Mapping[str, Any]) -> str:
                      _cell("; ".join(job["reasons"])) if job["reasons"] else "")
                     for job in document["jobs"]])
     changed = [p for p in document["providers"] if p["before"] != p["after"]]
-    lines.append("")
     if changed:
+        lines.append("")
         lines += _table(("PROVIDER", "BEFORE", "AFTER", "MAX"),
                         [(_cell(p["name"]), str(p["before"]), str(p["after"]), str(p["max_workers"])) for p in changed])
     unchanged = len(document["providers"]) - len(changed)
     if unchanged:
+        if not changed:
+            lines.append("")
         lines.append(f"{unchanged:,} other provider{'' if unchanged == 1 else 's'} take{'s' if unchanged == 1 else ''} "
                      "no job of the batch")
     lines += ["", summary(document)]

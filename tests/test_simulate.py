@@ -117,10 +117,17 @@ def test_generate_writes_a_trace_and_a_fleet_to_simulate_and_never_overwrites(tm
 
 
 def test_the_shipped_example_runs_in_one_command_without_any_setting(tmp_path: Path) -> None:
-    done = hodei(tmp_path, "simulate", "--trace", str(ROOT / "docs/examples/trace.jsonl"),
-                 "--fleet", str(ROOT / "docs/examples/fleet.yaml"), "--chart", "chart.svg")
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").replace("\\\n", " ").split())
+    command = ("hodei simulate --trace docs/examples/trace.jsonl --fleet docs/examples/fleet.yaml "
+               "--fleet docs/examples/fleet-bigger.yaml --chart simulation.svg")
+    assert command in readme, "the README no longer shows the one-command try"
+    # Run from elsewhere (the checkout is not written to), the example files named from the checkout.
+    args = [str(ROOT / word) if word.startswith("docs/") else word for word in command.split()[2:]]
+    done = hodei(tmp_path, "simulate", *args)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[1].split()[0] == "jobs" and (tmp_path / "chart.svg").is_file()
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["fleet", "fleet-bigger"] and lines[1].split() == ["jobs", "1,200", "1,200"]
+    assert (tmp_path / "simulation.svg").is_file()
 
 
 def test_without_a_fleet_today_s_fleet_is_read_from_the_database(tmp_path: Path) -> None:

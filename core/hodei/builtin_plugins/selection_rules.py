@@ -42,6 +42,7 @@ def pair(key: str, value: str) -> str:
 
 
 class StatusFilter(IndexedFilter):
+    depends_on = "load"
     name = "status"
     _hints = {
         "DISABLED": "an operator disabled it; {enable} brings it back",
@@ -60,6 +61,7 @@ class StatusFilter(IndexedFilter):
 
 
 class HealthFilter(IndexedFilter):
+    depends_on = "load"
     name = "health"
 
     def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
@@ -79,6 +81,7 @@ class HealthFilter(IndexedFilter):
 
 
 class CapacityFilter(IndexedFilter):
+    depends_on = "load"
     name = "capacity"
 
     def mask(self, index: ProviderIndex, job: Requirements) -> Mask:

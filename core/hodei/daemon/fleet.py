@@ -13,10 +13,10 @@ import itertools
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from hodei.domain import Provider, ProviderState, ProviderStatus
+from hodei.domain import HealthStatus, Provider, ProviderState, ProviderStatus
 from hodei.errors import Problem
 from hodei.models import ProviderConfigRow
 from hodei.provider_spec import PROVIDER_FIELDS
@@ -78,6 +78,7 @@ class Fleet:
         self._floor = 0  # ticket of the latest full read applied: older reads say nothing newer
         self.selector = Selector(chain)
         self.generation = 0  # bumped on every change of the provider set
+        self.on_recovered: Callable[[], None] | None = None  # a provider's health stopped being Unhealthy
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -174,8 +175,12 @@ class Fleet:
     def set_state(self, provider_id: uuid.UUID, state: ProviderState) -> None:
         if provider_id in self.providers:
             state = with_slots(state, self.slots.get(provider_id))
+            previous = self.states.get(provider_id)
             self.states[provider_id] = state
             self.selector.update_state(provider_id, state)
+            if (self.on_recovered is not None and previous is not None and previous.health is HealthStatus.UNHEALTHY
+                    and state.health is not HealthStatus.UNHEALTHY):
+                self.on_recovered()
 
     def load_states(self, states: dict[uuid.UUID, ProviderState]) -> None:
         for provider_id, state in states.items():

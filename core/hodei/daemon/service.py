@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -81,15 +82,20 @@ class Daemon:
                                         selector=lambda: self.fleet.selector, chain=lambda: self.chain,
                                         call=self.db.call, recorder=self.telemetry, telemetry=self.telemetry,
                                         on_slots=self._adjust_slots, on_failure=self._provision_failed,
-                                        provider_of=self.fleet.providers.get))
+                                        provider_of=self.fleet.providers.get,
+                                        queue_sweep_seconds=settings.workers.queue_sweep_seconds,
+                                        waiter=f"daemon {socket.gethostname()}:{os.getpid()}"))
         self.states = self.services.states
         self.selection, self.providers = self.services.selection, self.services.providers
         self.records, self.provisioner, self.workers = (self.services.records, self.services.provisioner,
                                                         self.services.workers)
+        self.queue = self.workers.queue
+        self.fleet.on_recovered = self.queue.wake
         # Concurrent requests' reservations and transitions share transactions (group commit).
         self.writes = self.provisioner.writes
         self.watcher = ConfigWatcher(self.fleet, self.store, self.states, self.db, settings.daemon,
-                                     on_change=self._fleet_changed, on_daemons=self._daemons_changed)
+                                     on_change=self._fleet_changed, on_daemons=self._daemons_changed,
+                                     on_placement=self._placement_possible)
         self.monitor = HealthMonitor(self.fleet, self.services.health, self.db, settings.health,
                                      telemetry=self.telemetry)
         # One SQLite file, one daemon (a lock); on PostgreSQL the replicas divide the providers.
@@ -151,12 +157,19 @@ class Daemon:
         """Worker counts from the table: each reconcile round (other daemons' workers included)."""
         with contextlib.suppress(DatabaseUnavailable):  # the next resync brings them
             self.fleet.set_slots(await self.db.call(self.records.slot_counts))
+            self.queue.wake()  # a worker ended, or another daemon's did
+
+    async def _placement_possible(self) -> None:
+        """Another daemon freed a slot or a request left the queue: the counts, then the waiting requests."""
+        await self._refresh_slots()
 
     def _adjust_slots(self, provider_id: uuid.UUID, reserved: int, active: int) -> None:
         """This daemon's own reservations and releases, applied to selection's load at once."""
         held_reserved, held_active = self.fleet.slots.get(provider_id, (0, 0))
         self.fleet.set_slots({provider_id: (max(0, held_reserved + reserved), max(0, held_active + active))},
                              complete=False)
+        if reserved < 0 or active < 0:  # a slot freed: a waiting request may take it
+            self.queue.wake()
 
     async def _provider_written(self, provider_id: uuid.UUID) -> None:
         """Read-your-writes for selection: the daemon's view of a provider written through the API now,
@@ -178,6 +191,7 @@ class Daemon:
 
     def _fleet_changed(self, changes: FleetChanges) -> None:
         self.telemetry.fleet_changed(changes)
+        self.queue.wake()  # a provider added, enabled, its max_workers raised
         self.membership.wake()
         self.monitor.wake()
         if self.ready:

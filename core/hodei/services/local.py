@@ -8,6 +8,8 @@ of the worker slots kept current, and failed provisions handed to its health mon
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from hodei.settings import HealthSettings, Settings, WorkerSettings
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.workers import Provisioner, WorkerRecords
+from hodei.workers.queue import PlacementQueue
+from hodei.workers.queue_records import QueueRecords
 
 
 def plugin_manager(settings: Settings) -> HodeiPluginManager:
@@ -72,6 +76,8 @@ class Runtime:
     :param on_slots: told how a provider's worker counts changed, so its live view follows.
     :param on_failure: told of a failed provision (its health monitor records it, and checks again).
     :param provider_of: a provider by id from its live view.
+    :param queue_sweep_seconds: how often its waiting requests are tried when no event said so.
+    :param waiter: how ``hodei queue`` names it.
     """
 
     selector: Callable[[], Selector]
@@ -82,6 +88,8 @@ class Runtime:
     on_slots: Callable[[uuid.UUID, int, int], Any]
     on_failure: Callable[[uuid.UUID, HealthResult], Any]
     provider_of: Callable[[uuid.UUID], Provider | None]
+    queue_sweep_seconds: float = 5.0
+    waiter: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,21 @@ def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | 
         provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection, call=call,
                                   on_slots=runtime.on_slots, on_failure=runtime.on_failure,
                                   provider_of=runtime.provider_of, telemetry=runtime.telemetry)
-    workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id, call=call)
+    queue = PlacementQueue(provisioner, QueueRecords(store.engine), could_fit=selection.could_fit,
+                           parse=selection.requirements, call=call,
+                           # Alone (the CLI), nothing tells it of changes elsewhere: it looks more often.
+                           sweep_seconds=runtime.queue_sweep_seconds if runtime else 1.0,
+                           claim_grace_seconds=(settings or WorkerSettings()).queue_claim_grace_seconds,
+                           waiter=runtime.waiter if runtime else f"cli {socket.gethostname()}:{os.getpid()}",
+                           telemetry=runtime.telemetry if runtime else None)
+    if runtime is None:
+        def slot_freed(provider_id: uuid.UUID, reserved: int, active: int) -> None:
+            if reserved < 0 or active < 0:  # this process freed a slot: its waiting requests look at once
+                queue.wake()
+
+        provisioner.on_slots = slot_freed
+    workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id, queue=queue,
+                           call=call)
     return OnDatabase(store, states, providers, selection, records, provisioner, workers, checks,
                       LocalDaemons(store.engine))
 

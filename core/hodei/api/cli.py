@@ -12,7 +12,7 @@ REMOTE = {
     ("providers", "delete"), ("providers", "enable"), ("providers", "disable"), ("providers", "maintenance"),
     ("providers", "history"), ("providers", "apply"), ("select",), ("explain",),
     ("workers", "provision"), ("workers", "release"), ("workers", "list"), ("workers", "show"),
-    ("daemons",),
+    ("workers", "cancel"), ("queue",), ("daemons",),
 }
 _GROUPS = {"providers", "workers"}
 

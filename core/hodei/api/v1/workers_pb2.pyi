@@ -8,10 +8,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ProvisionWorkerRequest(_message.Message):
-    __slots__ = ("requirements",)
+    __slots__ = ("requirements", "wait_seconds", "request_id")
     REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     requirements: _struct_pb2.Struct
-    def __init__(self, requirements: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    wait_seconds: float
+    request_id: str
+    def __init__(self, requirements: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., wait_seconds: _Optional[float] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class Attempt(_message.Message):
     __slots__ = ("provider", "outcome", "reason", "seconds")
@@ -92,3 +96,41 @@ class ListWorkersResponse(_message.Message):
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     workers: _containers.RepeatedCompositeFieldContainer[Worker]
     def __init__(self, workers: _Optional[_Iterable[_Union[Worker, _Mapping]]] = ...) -> None: ...
+
+class ListQueueRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class QueuedRequest(_message.Message):
+    __slots__ = ("position", "id", "priority", "enqueued_at", "deadline", "waits_at", "reasons")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    ENQUEUED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    WAITS_AT_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    id: str
+    priority: int
+    enqueued_at: str
+    deadline: str
+    waits_at: str
+    reasons: str
+    def __init__(self, position: _Optional[int] = ..., id: _Optional[str] = ..., priority: _Optional[int] = ..., enqueued_at: _Optional[str] = ..., deadline: _Optional[str] = ..., waits_at: _Optional[str] = ..., reasons: _Optional[str] = ...) -> None: ...
+
+class ListQueueResponse(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[QueuedRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[QueuedRequest, _Mapping]]] = ...) -> None: ...
+
+class CancelRequestRequest(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+
+class CancelRequestResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

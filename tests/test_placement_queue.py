@@ -245,3 +245,32 @@ async def test_bad_wait_input_names_the_field(world: World, field: str, value: A
 async def test_priority_is_bounded(world: World) -> None:
     with pytest.raises(InvalidInput, match="priority"):
         await world.workers.provision({"priority": 1001})
+
+
+async def test_the_wait_is_counted_timed_and_traced(world: World) -> None:
+    from hodei.observability.telemetry import Telemetry
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    telemetry = world.workers.queue.telemetry = Telemetry(span_exporter=exporter)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return telemetry.registry.get_sample_value(name, labels)
+
+    world.store.create({"name": "one", "provider_type": "static", "max_workers": 1})
+    running = await world.workers.provision({})
+    async with anyio.create_task_group() as group:
+        group.start_soon(lambda: world.workers.provision({}, wait_seconds=30, request_id="counted"))
+        await world.until_waiting(1)
+        assert sample("hodei_queue_waiting", reason="capacity") == 1
+        await world.workers.release(running.id, "done")
+    with pytest.raises(NoProviderAvailable):
+        await world.workers.provision({}, wait_seconds=0.2)
+    assert sample("hodei_queue_waiting", reason="capacity") == 0
+    assert sample("hodei_queue_requests_total", outcome="placed") == 1
+    assert sample("hodei_queue_requests_total", outcome="expired") == 1
+    assert sample("hodei_queue_requests_total", outcome="cancelled") == 0
+    assert sample("hodei_queue_wait_duration_seconds_count", outcome="placed") == 1
+    waits = [s for s in exporter.get_finished_spans() if s.name == "hodei.queue.wait"]
+    assert [(s.attributes["hodei.request_id"], s.attributes["hodei.outcome"]) for s in waits][0] == ("counted", "placed")
+    assert [s.attributes["hodei.outcome"] for s in waits] == ["placed", "expired"]

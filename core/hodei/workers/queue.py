@@ -128,39 +128,43 @@ class PlacementQueue:
                                 _reasons(last))
         log.info("request %s waits for a provider (priority %d, up to %g s): %s", request_id, job.priority,
                  wait_seconds, _reasons(last))
+        waiting = _Waiting(self.telemetry, _cause(last))
         outcome = "cancelled"
-        span = self.telemetry.wait_span(request_id, job.priority) if self.telemetry is not None else None
-        try:
-            with contextlib.ExitStack() as stack:
-                if span is not None:
-                    stack.enter_context(span)
+        with contextlib.ExitStack() as stack:
+            span = stack.enter_context(self.telemetry.wait_span(request_id, job.priority)) \
+                if self.telemetry is not None else None
+            try:
                 with anyio.CancelScope() as scope:
                     self._waiting[request_id] = scope
-                    provisioned = await self._wait(job, mine, deadline, wait_seconds, last, seen)
+                    provisioned = await self._wait(job, mine, deadline, wait_seconds, last, seen, waiting)
                     outcome = "placed"
                     return provisioned
                 raise WaitCancelled(f"request {request_id} was cancelled while waiting for a provider", [])
-        except NoProviderAvailable as exc:
-            outcome = "cancelled" if isinstance(exc, WaitCancelled) else "expired"
-            raise
-        finally:
-            self._waiting.pop(request_id, None)
-            with anyio.CancelScope(shield=True):
-                with contextlib.suppress(Exception):
-                    await self._call(self.records.leave, request_id)
-                self.wake()  # the requests behind it may take what it was kept
+            except NoProviderAvailable as exc:
+                outcome = "cancelled" if isinstance(exc, WaitCancelled) else "expired"
+                raise
+            finally:
+                self._waiting.pop(request_id, None)
+                with anyio.CancelScope(shield=True):
+                    with contextlib.suppress(Exception):
+                        await self._call(self.records.leave, request_id)
+                    self.wake()  # the requests behind it may take what it was kept
+                waiting.end()
+                seconds = time.perf_counter() - started
+                log.info("request %s left the queue after %.1f s: %s", request_id, seconds, outcome)
                 if self.telemetry is not None:
-                    self.telemetry.queue_left(outcome, time.perf_counter() - started)
+                    self.telemetry.queue_left(outcome, seconds)
+                if span is not None:
+                    span.set_attribute("hodei.outcome", outcome)
 
     async def _wait(self, job: Requirements, mine: Queued, deadline: datetime, wait_seconds: float,
-                    last: NoProviderAvailable, seen: int) -> Provisioned:
+                    last: NoProviderAvailable, seen: int, waiting: _Waiting) -> Provisioned:
         reasons = _reasons(last)
         while True:
             left = (deadline - datetime.now(UTC)).total_seconds()
             if left <= 0:
                 raise NoProviderAvailable(f"no provider became free within the {wait_seconds:g} s the request could "
-                                          f"wait; last: {last}",
-                                          last.attempts, last.summary)
+                                          f"wait; last: {last}", last.attempts, last.summary)
             await self._next_change(min(left, self.sweep_seconds), seen)
             seen = self._generation
             if not await self._call(self.records.touch, mine.id):
@@ -171,6 +175,7 @@ class PlacementQueue:
                 if exc.the_jobs:
                     raise
                 last = exc
+                waiting.now(_cause(exc))
                 if _reasons(exc) != reasons:
                     reasons = _reasons(exc)
                     await self._call(self.records.touch, mine.id, reasons)
@@ -210,6 +215,40 @@ class PlacementQueue:
             scope.cancel()
         self.wake()
         return gone
+
+
+class _Waiting:
+    """One request's place in the ``hodei_queue_waiting`` gauge, under the reason it waits for now."""
+
+    def __init__(self, telemetry: Any, cause: str):
+        self.telemetry, self.cause = telemetry, cause
+        if telemetry is not None:
+            telemetry.queue_moved(cause, 1)
+
+    def now(self, cause: str) -> None:
+        if cause != self.cause and self.telemetry is not None:
+            self.telemetry.queue_moved(self.cause, -1)
+            self.telemetry.queue_moved(cause, 1)
+        self.cause = cause
+
+    def end(self) -> None:
+        if self.telemetry is not None:
+            self.telemetry.queue_moved(self.cause, -1)
+
+
+# The summary's groups (hodei.builtin_plugins.selection_rules) that name a load-dependent reason.
+_CAUSES = (("at capacity", "capacity"), ("unhealthy", "health"), ("not ACTIVE", "status"))
+
+
+def _cause(exc: NoProviderAvailable) -> str:
+    """Why a request waits, as a bounded metric label: the first load-dependent reason its summary names."""
+    if exc.attempts and all(a.outcome == "refused" for a in exc.attempts):
+        return "capacity"
+    text = exc.summary or str(exc)
+    if "waiting ahead" in text:
+        return "behind"
+    found = [(text.find(words), cause) for words, cause in _CAUSES if words in text]
+    return min(found)[1] if found else "other"
 
 
 def _reasons(exc: NoProviderAvailable) -> str:

@@ -194,6 +194,7 @@ class Metrics:
             self.queue_waiting.labels(reason)
         for outcome in QUEUE_OUTCOMES:
             self.queue_requests.labels(outcome)
+            self.queue_seconds.labels(outcome)
         # Series with a small fixed label set start at 0, so rate() and alerts see them from the start.
         for tier in SELECTION_TIERS:
             self.selections.labels("selected", tier)

@@ -168,7 +168,7 @@ class Daemon:
         held_reserved, held_active = self.fleet.slots.get(provider_id, (0, 0))
         self.fleet.set_slots({provider_id: (max(0, held_reserved + reserved), max(0, held_active + active))},
                              complete=False)
-        if reserved < 0 or active < 0:  # a slot freed: a waiting request may take it
+        if reserved + active < 0:  # a slot freed (not a reservation turned running): a waiting request may take it
             self.queue.wake()
 
     async def _provider_written(self, provider_id: uuid.UUID) -> None:

@@ -138,7 +138,7 @@ def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | 
                            telemetry=runtime.telemetry if runtime else None)
     if runtime is None:
         def slot_freed(provider_id: uuid.UUID, reserved: int, active: int) -> None:
-            if reserved < 0 or active < 0:  # this process freed a slot: its waiting requests look at once
+            if reserved + active < 0:  # this process freed a slot: its waiting requests look at once
                 queue.wake()
 
         provisioner.on_slots = slot_freed

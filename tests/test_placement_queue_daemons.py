@@ -6,6 +6,7 @@ place it in time."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -123,3 +124,45 @@ def test_a_slot_freed_at_another_daemon_places_the_request(hodei_postgres_url: s
     finally:
         for daemon in daemons:
             daemon.stop()
+
+
+def test_a_waiting_request_survives_its_daemon_being_killed(one_slot: tuple[str, Path], tmp_path: Path) -> None:
+    """The daemon is SIGKILLed while a request waits: its row stays (and is listed on the database
+    directly); the client reconnects to the restarted daemon with the same request id, keeps its
+    arrival, and is placed when a slot frees."""
+    url, job = one_slot
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = write_config(tmp_path, "d", url)
+    config.write_text(config.read_text().replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"', 1))
+    daemon = start(config)
+    client = None
+    try:
+        daemon.wait_ready()
+        first = json.loads(hodei(config, daemon, "workers", "provision", "-r", str(job), "-o", "json").stdout)
+        client = waiting(config, daemon, job)
+        [before] = until_queued(config, daemon)
+        daemon.process.kill()
+        daemon.process.wait(10)
+        local = subprocess.run([*hodei_command(), "queue", "-o", "json"], capture_output=True, text=True, timeout=60,
+                               env=clean_environment(HODEI_CONFIG=str(config)), check=False)
+        assert [(e["id"], e["enqueued_at"]) for e in json.loads(local.stdout)] == [("queued-job", before["enqueued_at"])]
+        daemon = start(config)
+        daemon.wait_ready()
+        deadline = time.monotonic() + 30
+        while True:  # the client is back: the row is confirmed by the new daemon, with its first arrival
+            [entry] = json.loads(hodei(config, daemon, "queue", "-o", "json").stdout) or [{"waits_at": ""}]
+            if entry["waits_at"] and entry["waits_at"] != before["waits_at"]:
+                break
+            assert time.monotonic() < deadline, "the client did not come back"
+            time.sleep(0.2)
+        assert entry["enqueued_at"] == before["enqueued_at"]
+        hodei(config, daemon, "workers", "release", str(first["id"]))
+        out, err = client.communicate(timeout=60)
+        assert client.returncode == 0, err
+        assert json.loads(out)["provider"] == "one"
+    finally:
+        if client is not None:
+            client.kill()
+        daemon.stop()

@@ -126,9 +126,10 @@ def test_a_slot_freed_at_another_daemon_places_the_request(hodei_postgres_url: s
             daemon.stop()
 
 
-def test_a_waiting_request_survives_its_daemon_being_killed(one_slot: tuple[str, Path], tmp_path: Path) -> None:
-    """The daemon is SIGKILLed while a request waits: its row stays (and is listed on the database
-    directly); the client reconnects to the restarted daemon with the same request id, keeps its
+@pytest.mark.parametrize("how", ["kill", "terminate"])
+def test_a_waiting_request_survives_its_daemon_restarting(one_slot: tuple[str, Path], tmp_path: Path, how: str) -> None:
+    """The daemon is SIGKILLed or stopped (SIGTERM) while a request waits: its row stays (and is listed on
+    the database directly); the client reconnects to the restarted daemon with the same request id, keeps its
     arrival, and is placed when a slot frees."""
     url, job = one_slot
     with socket.socket() as probe:
@@ -143,8 +144,8 @@ def test_a_waiting_request_survives_its_daemon_being_killed(one_slot: tuple[str,
         first = json.loads(hodei(config, daemon, "workers", "provision", "-r", str(job), "-o", "json").stdout)
         client = waiting(config, daemon, job)
         [before] = until_queued(config, daemon)
-        daemon.process.kill()
-        daemon.process.wait(10)
+        getattr(daemon.process, how)()
+        daemon.process.wait(30)
         local = subprocess.run([*hodei_command(), "queue", "-o", "json"], capture_output=True, text=True, timeout=60,
                                env=clean_environment(HODEI_CONFIG=str(config)), check=False)
         assert [(e["id"], e["enqueued_at"]) for e in json.loads(local.stdout)] == [("queued-job", before["enqueued_at"])]

@@ -262,6 +262,7 @@ class Daemon:
     def shutdown(self) -> None:
         if not self.stopping:
             self.stopping = True
+            self.queue.closing = True  # waiting requests keep their rows for their clients to come back
             self.notifier.send(STOPPING=1, STATUS="stopping")
             for part in self.parts:
                 part.stop()

@@ -28,6 +28,8 @@ from typing import Any
 import anyio
 
 from hodei.calls import run_blocking
+from hodei.errors import InvalidInput, Problem
+from hodei.redaction import quote
 from hodei.selection import Requirements
 from hodei.selection.candidates import Candidate
 from hodei.workers.provisioner import NoProviderAvailable, Provisioned, Provisioner
@@ -85,6 +87,8 @@ class PlacementQueue:
         # Bumped by every wake: a waiter busy trying when a change came tries again at once (no lost wake-up).
         self._generation = 0
         self._waiting: dict[str, anyio.CancelScope] = {}
+        # The daemon is stopping: its calls end, but its requests' rows stay for their clients to come back to.
+        self.closing = False
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -112,6 +116,8 @@ class PlacementQueue:
         :raises NoProviderAvailable: at once when no provider could ever take it (or it may not wait);
             after ``wait_seconds`` with the last reasons; :class:`WaitCancelled` when cancelled.
         """
+        if request_id in self._waiting:
+            raise InvalidInput(Problem("request_id", f"{quote(request_id)} is waiting already"))
         deadline = datetime.now(UTC) + timedelta(seconds=wait_seconds)
         seen = self._generation
         try:
@@ -146,8 +152,9 @@ class PlacementQueue:
             finally:
                 self._waiting.pop(request_id, None)
                 with anyio.CancelScope(shield=True):
-                    with contextlib.suppress(Exception):
-                        await self._call(self.records.leave, request_id)
+                    if not self.closing:
+                        with contextlib.suppress(Exception):
+                            await self._call(self.records.leave, request_id)
                     self.wake()  # the requests behind it may take what it was kept
                 waiting.end()
                 seconds = time.perf_counter() - started

@@ -151,13 +151,124 @@ def stalled_scrapers(daemon: Any, count: int = 20, seconds: float = 20.0) -> tup
     return peak, statistics.median(latencies) * 1e3 if latencies else float("nan"), closed
 
 
+def apply_with_cli(url: str, docs: list[dict[str, Any]], folder: Path, chunk: int = 20_000) -> float:
+    """``hodei providers apply -f`` as an operator runs it, on the database (files of ``chunk`` providers:
+    each under the 16 MiB a document may hold). The seconds it took."""
+    import json
+    import subprocess
+
+    from hodei.testing.serve import clean_environment, hodei_command
+
+    config = folder / "cli.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n[plugins]\nenable = ["static"]\n')
+    environment = clean_environment(HODEI_CONFIG=str(config))
+    started = time.perf_counter()
+    subprocess.run([*hodei_command(), "db", "upgrade"], env=environment, check=True, capture_output=True)
+    for first in range(0, len(docs), chunk):
+        path = folder / f"providers-{first}.json"
+        path.write_text(json.dumps(docs[first:first + chunk]))
+        subprocess.run([*hodei_command(), "providers", "apply", "-f", str(path)], env=environment,
+                       check=True, capture_output=True)
+        path.unlink()
+    return time.perf_counter() - started
+
+
+def probes_from_ready(daemon: Any, seconds: float, deadline: float = 10.0) -> tuple[list[float], int, int, int]:
+    """What a supervisor's probe meets from the moment the daemon is ready: a gRPC health ``Check`` every
+    second (each in its own thread, as a kubelet sends them, whether or not the last one came back) with a
+    ``deadline``; the answered latencies, how many were not answered in time, how many were sent, and the
+    daemon's largest RSS meanwhile."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    latencies: list[float] = []
+    missed = [0]
+    lock = threading.Lock()
+
+    def probe(channel: Any) -> None:
+        started = time.perf_counter()
+        try:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=deadline)
+            with lock:
+                latencies.append(time.perf_counter() - started)
+        except grpc.RpcError:
+            with lock:
+                missed[0] += 1
+
+    threads, peak = [], 0
+    with grpc.insecure_channel(daemon.address) as channel:
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends:
+            thread = threading.Thread(target=probe, args=(channel,), daemon=True)
+            thread.start()
+            threads.append(thread)
+            peak = max(peak, rss_bytes(daemon.process.pid))
+            time.sleep(1.0)
+        for thread in threads:
+            thread.join(deadline + 5)
+    return latencies, missed[0], len(threads), peak
+
+
+def list_with_cli(address: str) -> tuple[int, float]:
+    """``hodei --server ADDRESS providers list -o json``, as an operator runs it: providers listed, seconds."""
+    import json
+    import subprocess
+
+    from hodei.testing.serve import clean_environment, hodei_command
+
+    started = time.perf_counter()
+    listed = subprocess.run([*hodei_command(), "--server", address, "providers", "list", "-o", "json"],
+                            env=clean_environment(), check=True, capture_output=True, text=True, timeout=600)
+    return len(json.loads(listed.stdout)), time.perf_counter() - started
+
+
+def cold_start(args: argparse.Namespace) -> None:
+    """``--cli``: the fleet applied with the CLI, the daemon's first minutes probed, then listed with the CLI."""
+    from hodei.testing.databases import scratch_database
+
+    print(f"rerun: .venv/bin/python bench/fleet_memory.py --cli --providers {args.providers}"
+          f"{' --postgres URL' if args.postgres else ''} --probe-seconds {args.probe_seconds:g}")
+    header = (f"{'providers':>9} {'apply s':>8} | {'ready s':>7} {'probes':>6} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'missed 10s':>10} {'peak MB':>8} | {'settled MB':>10} {'KB/provider':>11} | {'cli list s':>10}")
+    print(header)
+    print("-" * len(header))
+    baseline = None
+    for size in [int(s) for s in args.providers.split(",")]:
+        with scratch_database(args.postgres, "bench") as url, tempfile.TemporaryDirectory() as folder:
+            applied = apply_with_cli(url, documents(size, random.Random(args.seed)), Path(folder))
+            started = time.perf_counter()
+            daemon = start_daemon(url, Path(folder))
+            try:
+                ready = time.perf_counter() - started
+                latencies, missed, sent, peak = probes_from_ready(daemon, args.probe_seconds)
+                rss = rss_bytes(daemon.process.pid)
+                baseline = rss if baseline is None and size == 0 else baseline
+                per = (rss - baseline) / size / 1024 if baseline is not None and size else float("nan")
+                count, took = list_with_cli(daemon.address or "")
+                assert count == size, (count, size)
+            finally:
+                daemon.stop(60)
+        ordered = sorted(latencies) or [float("nan")]
+        p50, p99 = ordered[len(ordered) // 2] * 1e3, ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)] * 1e3
+        print(f"{size:>9,} {applied:>8.1f} | {ready:>7.1f} {sent:>6} {p50:>8.1f} {p99:>8.1f} {missed:>10} "
+              f"{peak / 2**20:>8.0f} | {rss / 2**20:>10.0f} {per:>11.1f} | {took:>10.1f}", flush=True)
+    print("\nTargets: every probe answered within 10 s from ready (p99 well under a second); the settled RSS "
+          "a few KB per provider; the CLI lists every provider without a timeout.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--providers", default="0,1000,10000,50000")
     parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL database (a fresh schema); SQLite otherwise")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cli", action="store_true",
+                        help="apply with the CLI, probe the first --probe-seconds from ready, list with the CLI")
+    parser.add_argument("--probe-seconds", type=float, default=90.0)
     args = parser.parse_args()
+    if args.cli:
+        cold_start(args)
+        return
 
     from hodei.testing.databases import fill, scratch_database
 

@@ -76,7 +76,7 @@ async def measure(url: str, args: argparse.Namespace, seed: int) -> list[float]:
     pending: dict[str, Any] = {}  # id, value, seen: what the watching task waits for
     seen = threading.Event()
     table = ProviderConfigRow.__table__
-    pause = args.poll_seconds if daemon.watcher.engine.dialect.name == "sqlite" else 0.02
+    pause = args.poll_seconds if not daemon.watcher.postgres else 0.02
 
     anything = daemon.selection.requirements({})
 

@@ -125,21 +125,25 @@ async def test_the_cli_prints_the_same_through_the_api(hodei: Any, tmp_path: Pat
                           "tier", "--rename", f"{name}-x"),
                          ("providers", "disable", f"{name}-x", "--reason", "test"),
                          ("providers", "update", f"{name}-x", "--priority", "4", "-o", "json"),
-                         ("providers", "history", f"{name}-x"),
+                         ("providers", "history", f"{name}-x", "-o", "json"),
                          ("providers", "delete", f"{name}-x", "-o", "json")):
                 result = await anyio.to_thread.run_sync(lambda a=args, e=env: hodei(*a, env=e))
                 assert result.exit_code == 0, (args, result.stderr)
                 if args[1] == "add":  # its first health check lands now, not in the middle of the comparison
                     await wait_for(lambda n=name: daemon.states.of(n).health is not None, what="a health check")
                 text = same(result.stdout).replace(name, "NAME")
-                if args[1] == "history":  # when the first health check lands differs from one provider to the other
-                    text = "\n".join(line for line in text.splitlines() if " health " not in line)
+                if args[1] == "history":
+                    # When the first health check lands differs from one provider to the other; and the actor is
+                    # the CLI's user for the one written directly, the API's caller for the other.
+                    entries = [e for e in json.loads(result.stdout) if e["kind"] != "health"]
+                    assert all(e["actor"].startswith("cli " if env is None else "api ") for e in entries), entries
+                    text = same(json.dumps([{**e, "actor": "<>"} for e in entries])).replace(name, "NAME")
                 printed.setdefault(name, []).append(text)
         for one, two in zip(printed["one"], printed["two"], strict=True):
             assert two == one
-        # Commands without an API call say so, and work on the database directly.
+        # Commands without an API call are refused: nothing runs on the database directly.
         result = await anyio.to_thread.run_sync(lambda: hodei("db", "current", env=remote_env))
-        assert result.exit_code == 0 and "works on the database directly" in result.stderr
+        assert result.exit_code == 2 and "`hodei db current` has no API call" in result.stderr
 
 
 async def test_cli_errors_through_the_api(hodei: Any, tmp_path: Path) -> None:

@@ -3,8 +3,10 @@ concurrency, masking, health and reflection; random malformed requests refused w
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -204,7 +206,7 @@ def test_set_status_and_history(api: Client) -> None:
     history = api.GetProviderHistory(pb.GetProviderHistoryRequest(provider_id="s")).entries
     assert [(e.kind, e.old_value, e.new_value, e.cause) for e in history] == [
         ("status", "MAINTENANCE", "ACTIVE", "to ACTIVE"), ("status", "DISABLED", "MAINTENANCE", "to MAINTENANCE"),
-        ("status", "ACTIVE", "DISABLED", "to DISABLED")]
+        ("status", "ACTIVE", "DISABLED", "to DISABLED"), ("created", "", "static", "created")]
     assert len(api.GetProviderHistory(pb.GetProviderHistoryRequest(provider_id="s", limit=1)).entries) == 1
 
 
@@ -515,8 +517,49 @@ def test_mutual_tls(hodei_sqlite_url: str, certificates: dict[str, Path]) -> Non
                     tls_key_file=str(certificates["server.key"]),
                     client_ca_file=str(certificates["ca.crt"])) as daemon:
         with _secure(daemon.api.address, certificates, "client") as channel:
-            assert Client(channel).ListProviders(pb.ListProvidersRequest()).providers == []
+            client = Client(channel)
+            assert client.ListProviders(pb.ListProvidersRequest()).providers == []
+            # The client certificate's common name is part of who made a change.
+            client.CreateProvider(new("m"))
+            client.SetProviderStatus(pb.SetProviderStatusRequest(provider_id="m", status="DISABLED"))
+            entries = client.GetProviderHistory(pb.GetProviderHistoryRequest(provider_id="m")).entries
+            assert [e.kind for e in entries] == ["status", "created"]
+            for entry in entries:
+                assert re.fullmatch(r"api ipv4:127\.0\.0\.1:\d+ \(client client, no token\)", entry.actor), entry.actor
         for client in (None, "stranger"):
             with _secure(daemon.api.address, certificates, client) as channel:
                 error = refused(Client(channel).ListProviders, pb.ListProvidersRequest())
                 assert error.code() is grpc.StatusCode.UNAVAILABLE, client
+
+
+def test_check_providers_checks_now_records_and_refuses_bad_input(server: Daemon, api: Client) -> None:
+    import math
+
+    import sqlalchemy as sa
+
+    api.CreateProvider(new("up", config={"latency_ms": 1}, max_workers=4))
+    down = api.CreateProvider(new("down", config={"health": "Unhealthy", "health_reason": "socket refused"}))
+    api.CreateProvider(new("bad"))
+    with server.store.engine.begin() as connection:
+        connection.execute(sa.text("""UPDATE provider_configs SET config = '{"latency_ms": "slow"}' WHERE name = 'bad'"""))
+    answer = api.CheckProviders(pb.CheckProvidersRequest())
+    assert [(r.name, r.health, r.reason, r.max_workers) for r in answer.results] == [
+        ("down", "Unhealthy", "socket refused", 10), ("up", "Healthy", "", 4)]
+    assert not answer.results[0].HasField("active_workers") and answer.results[1].active_workers == 0
+    assert 0 <= answer.results[1].duration_seconds < 5
+    assert [(s.name, [p.field for p in s.problems]) for s in answer.skipped] == [("bad", ["config.latency_ms"])]
+    # Recorded, and the daemon's own view (its selection) has it at once.
+    assert api.GetProvider(pb.GetProviderRequest(provider_id="down")).state.health == "Unhealthy"
+    assert server.fleet.states[uuid.UUID(down.id)].health_reason == "socket refused"
+    assert [r.name for r in api.CheckProviders(pb.CheckProvidersRequest(providers=["up", down.id, "up"])).results] \
+        == ["down", "up"]
+    error = refused(api.CheckProviders, pb.CheckProvidersRequest(providers=["ghost"]))
+    assert error.code() is grpc.StatusCode.NOT_FOUND and "ghost" in error.details()
+    error = refused(api.CheckProviders, pb.CheckProvidersRequest(providers=["bad"]))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and [f for f, _ in bad_request(error)] == ["bad"]
+    for timeout in (0.0, -0.0, -1.0, math.nan, math.inf, 300.5):
+        error = refused(api.CheckProviders, pb.CheckProvidersRequest(timeout_seconds=timeout))
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, timeout
+        assert [f for f, _ in bad_request(error)] == ["timeout_seconds"], timeout
+    error = refused(api.CheckProviders, pb.CheckProvidersRequest(providers=[f"p{i}" for i in range(1001)]))
+    assert [f for f, _ in bad_request(error)] == ["providers"]

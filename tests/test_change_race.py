@@ -14,8 +14,8 @@ from hodei.daemon.config_watch import ConfigWatcher
 from hodei.daemon.database import DatabaseLink
 from hodei.daemon.fleet import Fleet
 from hodei.selection import build_chain
+from hodei.services.local import on_database
 from hodei.settings import DaemonSettings
-from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.testing.daemon import run_sql
 
@@ -47,8 +47,9 @@ class PausedRead:
 
 
 def watcher_on(store: Store) -> tuple[ConfigWatcher, Fleet]:
-    fleet = Fleet(store, build_chain(store.pm))
-    return ConfigWatcher(fleet, store, ProviderStates(store.engine), DatabaseLink(10.0), DaemonSettings()), fleet
+    chain = build_chain(store.pm)
+    fleet = Fleet(on_database(store, chain).fleet_reads, chain)
+    return ConfigWatcher(fleet, DatabaseLink(10.0), DaemonSettings()), fleet
 
 
 def priority(fleet: Fleet, name: str) -> int | None:

@@ -13,6 +13,8 @@ with the same exit code, in ``-o table`` and ``-o json``. Nothing is scrubbed fr
   modes print the same document. The provider writes' table sentences are compared across modes on
   a target of the same name (only ``add``'s fresh id is put in place, the exact value read back); a
   worker write's table must be exactly what ``workers show`` prints.
+* ``providers check`` prints how long each check took, a time measured anew by each run: only that
+  number is put in place before its output is compared (after checking it is there).
 * Labels and annotations written out of order (z=1, a=2, m=3, q=4, b=5) must print the same in both
   modes.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -248,6 +251,8 @@ READS = [
     Read("providers show missing", ("providers", "show"), lambda w: ["providers", "show", "ghost"]),
     Read("providers history", ("providers", "history"), lambda w: ["providers", "history", "parked"]),
     Read("providers history health", ("providers", "history"), lambda w: ["providers", "history", "down"]),
+    Read("providers history --limit", ("providers", "history"), lambda w: ["providers", "history", "parked",
+                                                                           "--limit", "1"]),
     Read("select", ("select",), lambda w: ["select"]),
     Read("select fits", ("select",), lambda w: ["select", "-r", w.path("fits.json")]),
     Read("select nothing fits", ("select",), lambda w: ["select", "-r", w.path("none.json")]),
@@ -258,6 +263,7 @@ READS = [
                                                                      w.path("none.json")]),
     Read("workers list", ("workers", "list"), lambda w: ["workers", "list"]),
     Read("workers list --all", ("workers", "list"), lambda w: ["workers", "list", "--all"]),
+    Read("workers list --limit", ("workers", "list"), lambda w: ["workers", "list", "--all", "--limit", "2"]),
     Read("workers show", ("workers", "show"), lambda w: ["workers", "show", w.context["worker"]]),
     Read("workers show ended", ("workers", "show"), lambda w: ["workers", "show", w.context["ended"]]),
     Read("workers show with a spec", ("workers", "show"), lambda w: ["workers", "show", w.context["spec"]]),
@@ -301,12 +307,29 @@ class Write:
     prints_before: bool = False  # its JSON is what the first read printed before the write (delete)
     prints_a_worker: bool = False  # its table is what `workers show` prints
     prints_changes: bool = False  # it prints what it changed (apply): compared across modes, not with a read
+    measures: bool = False  # it prints how long something took (check): that number is put in place, as add's id
 
 
 def fresh_provider(*options: str, status: str = "ACTIVE") -> Callable[[World, str], None]:
     def prepare(world: World, name: str) -> None:
         world.ok("providers", "add", name, "--type", "static", "--config", HANG, "--status", status, *options)
     return prepare
+
+
+def checked_provider(world: World, name: str) -> None:
+    """A provider that answers at once, once the daemon's own first check of it is recorded (so none lands
+    while the modes are compared)."""
+    world.ok("providers", "add", name, "--type", "static", "--label", "role=checked", "--max-workers", "3")
+    deadline = time.monotonic() + 30
+    while world.json("providers", "show", name)["state"]["health"] is None:
+        assert time.monotonic() < deadline, f"the daemon never checked {name}"
+        time.sleep(0.05)
+
+
+def measured(text: str) -> str:
+    """A check's output with the time each check took (TOOK, duration_seconds) put in place."""
+    text = re.sub(r'"duration_seconds": [0-9.e-]+', '"duration_seconds": <took>', text)
+    return re.sub(r"\b\d+\.\d\ds\b", "<took>", text)
 
 
 def absent(world: World, name: str) -> None:
@@ -336,7 +359,8 @@ def apply_file(world: World, name: str) -> str:
 
 def printed_worker(result: Result) -> str | None:
     try:
-        return json.loads(result.stdout).get("id")
+        printed = json.loads(result.stdout)
+        return printed.get("id") if isinstance(printed, dict) else None
     except ValueError:  # the table starts with "id: ..."
         return next((line.split(":", 1)[1].strip() for line in result.stdout.splitlines()
                      if line.startswith("id:")), None)
@@ -364,6 +388,8 @@ WRITES = [
           lambda n, _: ["providers", "maintenance", n, "--reason", "patching"], show_and_history),
     Write("providers apply", ("providers", "apply"), apply_file,
           lambda n, path: ["providers", "apply", "-f", path], show, prints_changes=True),
+    Write("providers check", ("providers", "check"), checked_provider,
+          lambda n, _: ["providers", "check", n], show_and_history, prints_changes=True, measures=True),
     Write("workers provision", ("workers", "provision"), lambda world, name: world.path("pool.json"),
           lambda n, requirements: ["workers", "provision", "-r", requirements],
           lambda n, _, written: [["workers", "show", str(written)]], prints_a_worker=True),
@@ -413,6 +439,9 @@ def test_writes_print_the_same(write_world: World, case: Write, output: str) -> 
             # A sentence naming the target: the same in both modes, but for add's fresh id (from `show`).
             fresh = [line.split(":", 1)[1].strip() for line in shown.stdout.splitlines() if line.startswith("id:")]
             sentences[mode] = result.stdout.replace(fresh[0], "<its id>") if fresh and not before else result.stdout
+            if case.measures:
+                assert measured(result.stdout) != result.stdout, "no time found where the check prints it"
+                sentences[mode] = measured(sentences[mode])
     assert codes["local"] == codes["remote"], f"exit codes differ: {codes}\n" + "\n".join(problems)
     if len(sentences) == 2 and sentences["local"] != sentences["remote"]:
         problems.append(f"hodei {case.id} ... -o table printed\n--- local\n{sentences['local']}"

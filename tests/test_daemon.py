@@ -73,6 +73,23 @@ async def test_a_hanging_backend_does_not_delay_the_other_providers(store, hodei
     assert hung_state.health_reason == "the health check did not answer within 1 s"
 
 
+async def test_a_fleet_larger_than_the_concurrency_holds_only_that_many_checks_and_checks_every_one(
+        store, hodei_database_url) -> None:
+    # A round over a large fleet must not become one task per provider queued at the limiter (the
+    # 100,000-provider daemon held them all and its loop answered probes late): at most ``concurrency``.
+    for i in range(12):
+        store.create({"name": f"slow-{i}", "provider_type": "static", "config": {"latency_ms": 100}})
+    async with running(Daemon(settings(hodei_database_url, concurrency=3))) as daemon:
+        most = 0
+        with anyio.move_on_after(2.0):
+            while True:
+                most = max(most, len(daemon.monitor.in_flight))
+                await anyio.sleep(0.005)
+        counted = [checks(daemon, f"slow-{i}") for i in range(12)]
+    assert 1 <= most <= 3, most
+    assert min(counted) >= 1, counted  # every provider had its turn
+
+
 async def test_status_follows_health_but_never_the_operators_statuses(store, hodei_database_url) -> None:
     broken = {"health": "Unhealthy", "health_reason": "socket refused"}
     store.create({"name": "flaky", "provider_type": "static", "config": broken})

@@ -94,6 +94,7 @@ async def test_the_cli_and_the_daemon_record_the_same_results_the_same_way(hodei
         await anyio.sleep(0.002)  # each result newer than the last counted one
 
     expected = [
+        ("created", None, "static", "created"),
         ("health", None, "Unhealthy", "socket refused"),
         ("status", "ACTIVE", "UNHEALTHY", "2 consecutive failed health checks: socket refused"),
         ("health", "Unhealthy", "Healthy", ""),

@@ -32,3 +32,17 @@ def test_a_broken_contract_fails(tmp_path: Path) -> None:
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)})
     assert done.returncode != 0
     assert "hodei.api is not allowed to import hodei.daemon" in done.stdout, done.stdout[-3000:]
+
+
+def test_the_daemon_reaching_past_the_services_fails(tmp_path: Path) -> None:
+    """The daemon's contract can fail too: its live view importing the store, as it did before it read
+    through the fleet reads service."""
+    core = tmp_path / "hodei"
+    subprocess.run(["cp", "-r", str(ROOT / "core" / "hodei"), str(core)], check=True)
+    with (core / "daemon" / "fleet.py").open("a", encoding="utf-8") as file:
+        file.write("\nimport hodei.store  # noqa: F401\n")
+    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    done = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)})
+    assert done.returncode != 0
+    assert "hodei.daemon.fleet -> hodei.store" in done.stdout, done.stdout[-3000:]

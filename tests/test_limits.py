@@ -151,7 +151,8 @@ def test_a_50_mb_health_reason_is_stored_cut_and_says_so(hodei_store: Store) -> 
     reason = providers.get("p").state.health_reason
     assert len(reason) < limits.HEALTH_REASON_CHARS + 100
     assert reason.startswith("boom boom") and "truncated" in reason
-    (entry,) = providers.history("p")
+    entry, created = providers.history("p")
+    assert (entry.kind, created.kind) == ("health", "created")
     assert len(entry.cause or "") < limits.HEALTH_REASON_CHARS + 100
 
 

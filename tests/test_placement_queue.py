@@ -235,6 +235,28 @@ async def test_a_row_nobody_claims_is_dropped_after_the_grace(world: World) -> N
     assert await world.waiting_ids() == []
 
 
+async def test_the_queue_pages_by_key_and_counts_positions_across_pages(world: World) -> None:
+    """Pages follow the queue's order (priority, then arrival); a request leaving between two pages
+    neither repeats nor skips one, and positions count from the head of the queue as each page is read."""
+    soon = datetime.now(UTC) + timedelta(seconds=60)
+    for i in range(7):
+        world.rows.join(f"r{i}", 5 if i == 6 else 0, soon, {}, "a daemon")
+        await anyio.sleep(0.002)  # distinct arrivals
+    first, token = await world.workers.queue_page(limit=3)
+    assert [(e.position, e.id) for e in first] == [(1, "r6"), (2, "r0"), (3, "r1")] and token
+    world.rows.leave("r0")  # placed meanwhile
+    second, token = await world.workers.queue_page(limit=3, page_token=token)
+    assert [(e.position, e.id) for e in second] == [(3, "r2"), (4, "r3"), (5, "r4")] and token
+    last, token = await world.workers.queue_page(limit=3, page_token=token)
+    assert [(e.position, e.id) for e in last] == [(6, "r5")] and token == ""
+    assert [e.id for e in await world.workers.waiting(limit=4)] == ["r6", "r1", "r2", "r3"]
+    for bad in ("garbage", second[0].id):
+        with pytest.raises(InvalidInput, match="page_token"):
+            await world.workers.queue_page(page_token=bad)
+    with pytest.raises(InvalidInput, match="limit"):
+        await world.workers.queue_page(limit=1001)
+
+
 @pytest.mark.parametrize(("field", "value"), [("wait_seconds", -1), ("wait_seconds", float("nan")),
                                               ("wait_seconds", 86401), ("request_id", "bad id\n")])
 async def test_bad_wait_input_names_the_field(world: World, field: str, value: Any) -> None:

@@ -234,7 +234,9 @@ def test_history_records_operator_and_health_changes_with_their_cause(hodei: Hod
     rows = hodei.json("providers", "history", "p")
     assert [(r["kind"], r["from"], r["to"], r["cause"]) for r in rows] == [
         ("health", None, "Unhealthy", "engine down"),
-        ("status", "ACTIVE", "DISABLED", "hodei providers disable: moving racks")]
+        ("status", "ACTIVE", "DISABLED", "hodei providers disable: moving racks"),
+        ("created", None, "static", "created")]
     hodei.ok("providers", "delete", "p")
-    assert len(hodei.json("providers", "history", added["id"])) == 2, "history outlives the provider"
+    kept = hodei.json("providers", "history", added["id"])
+    assert [r["kind"] for r in kept] == ["deleted", "health", "status", "created"], "history outlives the provider"
     assert "no changes recorded" in hodei.ok("providers", "history", "00000000-0000-0000-0000-000000000000").stdout

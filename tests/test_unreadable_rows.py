@@ -230,7 +230,7 @@ def test_random_garbage_in_every_column_never_crashes_list_show_select_or_the_da
     store = broken_store
     backend = store.engine.dialect.name
     services = on_database(store, build_chain(store.pm))
-    fleet = Fleet(store, build_chain(store.pm))
+    fleet = Fleet(services.fleet_reads, build_chain(store.pm))
     table = sa.table("provider_configs", *(sa.column(c) for c in COLUMNS))
 
     @settings(max_examples=EXAMPLES[backend], deadline=None, suppress_health_check=list(HealthCheck))

@@ -221,29 +221,26 @@ class Backend:
     hold the first one, before or after the backend lets the worker go."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, hold: str):
-        from hodei.workers import provisioner, reconciler
+        from hodei.calls import ProviderHooks
 
         self.deprovisions = 0
         self.held = anyio.Event()
         self.go = anyio.Event()
-        real = provisioner.call_provider_hook
+        real = ProviderHooks.deprovision
 
-        async def call(pm: Any, hook: str, provider: Any, timeout: float, **kwargs: Any) -> Any:
-            if hook != "hodei_deprovision":
-                return await real(pm, hook, provider, timeout, **kwargs)
+        # Both the provisioner and the reconciler ask the backend through the typed provider hooks.
+        async def deprovision(hooks: ProviderHooks, provider: Any, handle: Any, timeout: float) -> None:
             self.deprovisions += 1
             first = self.deprovisions == 1
             if first and hold == "before":
                 self.held.set()
                 await self.go.wait()
-            answer = await real(pm, hook, provider, timeout, **kwargs)
+            await real(hooks, provider, handle, timeout)
             if first and hold == "after":
                 self.held.set()
                 await self.go.wait()
-            return answer
 
-        monkeypatch.setattr(provisioner, "call_provider_hook", call)
-        monkeypatch.setattr(reconciler, "call_provider_hook", call)
+        monkeypatch.setattr(ProviderHooks, "deprovision", deprovision)
 
 
 async def test_a_release_in_flight_is_not_asked_of_the_backend_again_by_the_reconciler(

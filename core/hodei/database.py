@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -15,6 +13,7 @@ from sqlmodel import Session
 
 from hodei.columns import sqlite_text, tolerant_json_loads
 from hodei.errors import Conflict, DatabaseNotReady, InvalidInput, Problem
+from hodei.private_files import create_private
 from hodei.redaction import scrub
 
 if TYPE_CHECKING:
@@ -125,11 +124,10 @@ def exists(url: str | sa.URL) -> bool:
 
 
 def _create_private(path: Path) -> None:
-    """Create ``path`` empty, readable by its owner only: it holds provider configs with their secrets.
-    SQLite gives the -wal and -shm files the database file's mode, so they are private too."""
+    """Create ``path`` empty, readable by its owner only (0600, whatever the umask): it holds provider configs
+    with their secrets. SQLite gives the -wal and -shm files the database file's mode, so they are private too."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    create_private(path)
 
 
 def _open_existing_only(path: Path) -> Any:

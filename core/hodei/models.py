@@ -61,7 +61,8 @@ class ProviderStateRow(SQLModel, table=True):
 
 
 class ProviderHistoryRow(SQLModel, table=True):
-    """A status change or a change of health, with its cause. Kept after the provider is deleted."""
+    """A change of a provider (status, health, created, changed, deleted), with its cause and actor. Kept
+    after the provider is deleted."""
 
     __tablename__ = "provider_history"
 
@@ -74,6 +75,8 @@ class ProviderHistoryRow(SQLModel, table=True):
     old_value: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     new_value: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     cause: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    # Who or what made the change (hodei.actors); NULL for changes recorded before actors were.
+    actor: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
 
 
 class WorkerRow(SQLModel, table=True):

@@ -27,7 +27,7 @@ from hodei.models import ProviderConfigRow, ProviderHistoryRow, utcnow
 from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
 from hodei.provider_spec import PROVIDER_FIELDS, ProviderSpec, parse_provider, printable_name
-from hodei.redaction import quote
+from hodei.redaction import quote, shorten
 from hodei.storage.rows import aware, find_provider_row, moment, provider_values, row_key, shown_id
 
 __all__ = ["Change", "StaleVersion", "Store", "StoredProvider"]
@@ -128,9 +128,10 @@ class Store:
             check_schema(engine)
 
     @classmethod
-    def open(cls, url: str, pm: HodeiPluginManager, *, check: bool = True) -> Store:
-        """A store on an existing database (a missing SQLite file is an error, never created here)."""
-        return cls(create_engine(url, create=False), pm, check=check)
+    def open(cls, url: str, pm: HodeiPluginManager, *, check: bool = True, create: bool = False) -> Store:
+        """A store on an existing database (a missing SQLite file is an error, unless ``create``: only
+        ``hodei serve`` creates one, see :func:`hodei.database.create_engine`)."""
+        return cls(create_engine(url, create=create), pm, check=check)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -205,17 +206,18 @@ class Store:
             raise InvalidInput(problems, subject=f"provider {quote(name)}" if isinstance(name, str) else None)
         return {**document, "config": config}
 
-    def create(self, document: Mapping[str, Any]) -> StoredProvider:
+    def create(self, document: Mapping[str, Any], *, actor: str | None = None) -> StoredProvider:
         spec, _ = parse_provider(self._kept_secrets(document, None), self.pm)
         with write_session(self.engine) as session:
             row = ProviderConfigRow(**_row_values(spec))
             if spec.id is not None:
                 row.id = spec.id
             session.add(row)
+            _created_history(session, row, "created", actor)
             _commit(session, spec.name)
             return self.read_row(row)
 
-    def update(self, ref: str | uuid.UUID, change: ProviderChange) -> StoredProvider:
+    def update(self, ref: str | uuid.UUID, change: ProviderChange, *, actor: str | None = None) -> StoredProvider:
         """Make ``change`` to one provider: read, changed, validated and written in one transaction that
         holds the row (FOR UPDATE on PostgreSQL, the write lock on SQLite), so a concurrent change is
         waited for and kept, never overwritten.
@@ -237,7 +239,11 @@ class Store:
                                     for p in kept], subject=f"provider {quote(values['name'])}")
             changed = change.applied_to(values)
             spec, _ = parse_provider(self._kept_secrets(changed, row), self.pm)
-            for key, value in _row_values(spec).items():
+            _status_history(session, row, spec.name, spec.status, "changed by an update", actor)
+            wanted = _row_values(spec)
+            _changed_history(session, row, spec.name, {k: (getattr(row, k), v) for k, v in wanted.items()
+                                                       if getattr(row, k) != v}, "changed by an update", actor)
+            for key, value in wanted.items():
                 setattr(row, key, value)
             row.updated_at = utcnow()
             session.add(row)
@@ -245,7 +251,7 @@ class Store:
             return self.read_row(row)
 
     def set_status(self, ref: str | uuid.UUID, status: ProviderStatus | str, *,
-                   cause: str = "set by an operator") -> StoredProvider:
+                   cause: str = "set by an operator", actor: str | None = None) -> StoredProvider:
         """Set only the status: works on an invalid row too, so a broken provider can be disabled."""
         try:
             value = ProviderStatus(status).value
@@ -257,22 +263,25 @@ class Store:
             if row.status != value:
                 name = provider_values(row)[0]["name"]
                 session.add(ProviderHistoryRow(provider_id=row.id, provider_name=name, kind="status",
-                                               old_value=raw_text(row.status), new_value=value, cause=cause))
+                                               old_value=raw_text(row.status), new_value=value, cause=cause,
+                                               actor=actor))
                 row.status = value
                 row.updated_at = utcnow()
                 session.add(row)
                 _commit(session, name)
             return self.read_row(row)
 
-    def delete(self, ref: str | uuid.UUID) -> StoredProvider:
+    def delete(self, ref: str | uuid.UUID, *, actor: str | None = None) -> StoredProvider:
         with write_session(self.engine) as session:
             row = find_provider_row(session, ref, lock=True)
             removed = self.read_row(row)
+            _deleted_history(session, row, "deleted", actor)
             session.delete(row)
             _commit(session, row.name)
             return removed
 
-    def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
+    def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False,
+              actor: str | None = None) -> list[Change]:
         """Make the providers in ``documents`` exist as written, by name, in one transaction.
 
         Each document is a provider's whole desired state: a field left out takes its default,
@@ -284,7 +293,7 @@ class Store:
             raise InvalidInput(Problem("providers", "must be a list of provider objects"))
         for attempt in range(APPLY_ATTEMPTS):
             try:
-                return self._apply(documents, dry_run=dry_run, prune=prune)
+                return self._apply(documents, dry_run=dry_run, prune=prune, actor=actor)
             except AlreadyExists:
                 # A provider of one of these names was created through another door (`providers add`,
                 # CreateProvider) after this apply read the table: run again, it is an update now.
@@ -293,7 +302,7 @@ class Store:
                                    "nothing was applied, try again") from None
         raise AssertionError("unreachable")
 
-    def _apply(self, documents: Sequence[Any], *, dry_run: bool, prune: bool) -> list[Change]:
+    def _apply(self, documents: Sequence[Any], *, dry_run: bool, prune: bool, actor: str | None) -> list[Change]:
         changes: list[Change] = []
         with write_session(self.engine) as session:
             if not dry_run:
@@ -306,12 +315,13 @@ class Store:
             # Read under the lock first: a masked secret written back keeps the secret stored.
             specs = self._parse_all(documents, existing)
             for spec, given in specs:
-                changes.append(_apply_one(session, spec, given, existing.get(spec.name), dry_run))
+                changes.append(_apply_one(session, spec, given, existing.get(spec.name), dry_run, actor))
             wanted_names = {spec.name for spec, _ in specs}
             for name in sorted(set(existing) - wanted_names):
                 row = existing[name]
                 changes.append(Change(name, "delete", {}, row.id))
                 if not dry_run:
+                    _deleted_history(session, row, "deleted by an apply that prunes", actor)
                     session.delete(row)
             if dry_run:
                 session.rollback()
@@ -358,7 +368,7 @@ def _serialize_applies(session: Session) -> None:
 
 
 def _apply_one(session: Session, spec: ProviderSpec, given: set[str], row: ProviderConfigRow | None,
-               dry_run: bool) -> Change:
+               dry_run: bool, actor: str | None) -> Change:
     """One document of an apply against its row (``None``: it creates one)."""
     if row is None:
         new = ProviderConfigRow(**_row_values(spec))
@@ -366,6 +376,7 @@ def _apply_one(session: Session, spec: ProviderSpec, given: set[str], row: Provi
             new.id = spec.id
         if not dry_run:
             session.add(new)
+            _created_history(session, new, "created by an apply", actor)
         return Change(spec.name, "create", {k: (None, v) for k, v in _row_values(spec).items()},
                       None if dry_run else new.id)
     if spec.id is not None and spec.id != row.id:
@@ -379,11 +390,61 @@ def _apply_one(session: Session, spec: ProviderSpec, given: set[str], row: Provi
             shown[problem.field] = UNREADABLE
     diff = {k: (shown[k], v) for k, v in wanted.items() if getattr(row, k) != v}
     if diff and not dry_run:
+        _status_history(session, row, spec.name, wanted["status"], "changed by an apply", actor)
+        _changed_history(session, row, spec.name, {k: (getattr(row, k), v) for k, (_, v) in diff.items()},
+                         "changed by an apply", actor)
         for key, (_, value) in diff.items():
             setattr(row, key, value)
         row.updated_at = utcnow()
         session.add(row)
     return Change(spec.name, "update" if diff else "unchanged", diff, row.id)
+
+
+def _status_history(session: Session, row: ProviderConfigRow, name: str, status: str, cause: str,
+                    actor: str | None) -> None:
+    """A status that a write of the whole row changes goes to the history, like a status set on its own."""
+    if row.status != status:
+        session.add(ProviderHistoryRow(provider_id=row.id, provider_name=name, kind="status",
+                                       old_value=raw_text(row.status), new_value=status, cause=cause,
+                                       actor=actor))
+
+
+def _created_history(session: Session, row: ProviderConfigRow, cause: str, actor: str | None) -> None:
+    """A new provider goes to the history: TO is its type."""
+    session.add(ProviderHistoryRow(provider_id=row.id, provider_name=row.name, kind="created", old_value=None,
+                                   new_value=raw_text(row.provider_type), cause=cause, actor=actor))
+
+
+def _deleted_history(session: Session, row: ProviderConfigRow, cause: str, actor: str | None) -> None:
+    """A deleted provider's history is kept (read by its id): FROM is the type it had."""
+    session.add(ProviderHistoryRow(provider_id=row.id, provider_name=provider_values(row)[0]["name"], kind="deleted",
+                                   old_value=raw_text(row.provider_type), new_value="", cause=cause, actor=actor))
+
+
+def _changed_history(session: Session, row: ProviderConfigRow, name: str, diff: Mapping[str, tuple[Any, Any]],
+                     cause: str, actor: str | None) -> None:
+    """A change of anything but the status (which has its own entries) goes to the history: TO names the
+    fields changed, never their values; a config by the keys changed, so a secret is never written here."""
+    fields = changed_fields(diff)
+    if fields:
+        session.add(ProviderHistoryRow(provider_id=row.id, provider_name=name, kind="changed", old_value=None,
+                                       new_value=", ".join(fields), cause=cause, actor=actor))
+
+
+def changed_fields(diff: Mapping[str, tuple[Any, Any]]) -> list[str]:
+    """The names of the fields ``diff`` (field -> (before, after)) changes, status left out: ``config.KEY``
+    for each top-level config key added, removed or changed (``config`` when either side is not a mapping)."""
+    names = []
+    for field_name in sorted(diff):
+        before, after = diff[field_name]
+        if field_name == "status" or before == after:
+            continue
+        if field_name == "config" and isinstance(before, Mapping) and isinstance(after, Mapping):
+            keys = {raw_text(k) for k in (*before, *after) if before.get(k) != after.get(k)}
+            names += [f"config.{shorten(key, 80) if key.isprintable() else quote(key, 80)}" for key in sorted(keys)] or ["config"]
+        else:
+            names.append(field_name)
+    return names
 
 
 def _commit(session: Session, name: str | None) -> None:

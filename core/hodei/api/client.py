@@ -68,7 +68,8 @@ class Connection:
         self.workers = wpb_grpc.WorkerServiceStub(self.channel)
 
     def call(self, method: Any, request: Any, *, timeout: float | None = None) -> Any:
-        """``timeout``: this call's deadline, when it is not ``--server``'s usual one (a provisioning)."""
+        """``method(request)``, within ``timeout`` seconds (default: the connection's; a provisioning or a
+        check asks for longer)."""
         try:
             return method(request, metadata=self.metadata, timeout=timeout or self.options.timeout)
         except grpc.RpcError as exc:

@@ -25,7 +25,16 @@ from hodei.domain import HealthStatus, ProviderState, Resources, WorkerState
 from hodei.errors import InvalidInput, Problem
 from hodei.redaction import quote
 from hodei.services.selection import report_text
-from hodei.services.views import Attempt, Change, HistoryEntry, ProviderView, Worker, sorted_pairs
+from hodei.services.views import (
+    Attempt,
+    Change,
+    CheckOutcome,
+    CheckReport,
+    HistoryEntry,
+    ProviderView,
+    Worker,
+    sorted_pairs,
+)
 from hodei.services.workers import QueueEntry
 
 _EXACT = 2**53
@@ -320,7 +329,8 @@ def provider_view(message: pb.Provider) -> ProviderView:
 
 
 def history_message(entry: HistoryEntry) -> pb.HistoryEntry:
-    message = pb.HistoryEntry(kind=entry.kind, cause=entry.cause, provider_name=entry.provider_name)
+    message = pb.HistoryEntry(kind=entry.kind, cause=entry.cause, provider_name=entry.provider_name,
+                              actor=entry.actor)
     message.at.CopyFrom(timestamp(datetime.fromisoformat(entry.at)))
     if entry.old_value is not None:
         message.old_value = entry.old_value
@@ -333,7 +343,25 @@ def history_from(message: pb.HistoryEntry) -> HistoryEntry:
     return HistoryEntry(at=_iso(message, "at"), kind=message.kind,
                         old_value=message.old_value if message.HasField("old_value") else None,
                         new_value=message.new_value if message.HasField("new_value") else None,
-                        cause=message.cause, provider_name=message.provider_name)
+                        cause=message.cause, provider_name=message.provider_name, actor=message.actor)
+
+
+def check_message(report: CheckReport) -> pb.CheckProvidersResponse:
+    return pb.CheckProvidersResponse(
+        results=[pb.ProviderCheck(provider_id=r.provider_id, name=r.name, health=r.health, reason=r.reason,
+                                  duration_seconds=r.duration_seconds, active_workers=r.active_workers,
+                                  max_workers=r.max_workers, capacity_error=r.capacity_error)
+                 for r in report.results],
+        skipped=[pb.SkippedProvider(name=name, problems=[pb.FieldProblem(field=p.field, reason=p.reason)
+                                                         for p in problems]) for name, problems in report.skipped])
+
+
+def check_from(message: pb.CheckProvidersResponse) -> CheckReport:
+    return CheckReport(
+        tuple(CheckOutcome(r.provider_id, r.name, r.health, r.reason, r.duration_seconds,
+                           r.active_workers if r.HasField("active_workers") else None, r.max_workers,
+                           r.capacity_error) for r in message.results),
+        tuple((s.name, tuple(Problem(p.field, p.reason) for p in s.problems)) for s in message.skipped))
 
 
 # -- workers --------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import anyio
 import grpc
@@ -21,13 +21,16 @@ from hodei.api.v1 import workers_pb2 as wpb
 from hodei.errors import InvalidInput, Problem
 from hodei.provider_change import ProviderChange
 from hodei.services import listing
+from hodei.services.providers import MAX_CHECK_TIMEOUT
 from hodei.services.selection import MAX_PAGE, report_text
-from hodei.services.views import Attempt, Change, HistoryEntry, ProviderView, Worker
+from hodei.services.views import Attempt, Change, CheckReport, HistoryEntry, ProviderView, Worker
 from hodei.services.workers import NoProviderAvailable, QueueEntry
 
+T = TypeVar("T")
 
 class RemoteProviders:
     def __init__(self, connection: Connection):
+        self.connection = connection
         self.call = connection.call
         self.api = connection.providers
 
@@ -77,12 +80,20 @@ class RemoteProviders:
         return convert.provider_view(self.call(self.api.DeleteProvider, pb.DeleteProviderRequest(provider_id=ref)))
 
     def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
-        answer = self.call(self.api.GetProviderHistory, pb.GetProviderHistoryRequest(provider_id=ref, limit=limit))
-        return [convert.history_from(e) for e in answer.entries]
+        """Page after page (each one call within its own deadline), up to ``limit`` changes."""
+        return _pages(self.call, self.api.GetProviderHistory, pb.GetProviderHistoryRequest(provider_id=ref), limit,
+                      lambda answer: [convert.history_from(e) for e in answer.entries])
 
     def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
         request = convert.apply_request(documents, dry_run=dry_run, prune=prune)
         return convert.changes_from(self.call(self.api.ApplyProviders, request))
+
+    def check(self, names: Sequence[str], timeout: float | None = None) -> CheckReport:
+        """The daemon checks, with its plugins and credentials, and records what they answer."""
+        request = pb.CheckProvidersRequest(providers=list(names), timeout_seconds=timeout)
+        # A health check and a capacity report, each within the timeout (the server's own when not given).
+        deadline = self.connection.options.timeout + 2 * (timeout if timeout is not None else MAX_CHECK_TIMEOUT)
+        return convert.check_from(self.call(self.api.CheckProviders, request, timeout=deadline))
 
 
 class RemoteAnswer:
@@ -185,8 +196,10 @@ class RemoteWorkers:
                 raise NoProviderAvailable(str(exc), attempts, failure.summary) from None
             raise
 
-    async def waiting(self) -> list[QueueEntry]:
-        return [convert.queued_from(q) for q in self.call(self.api.ListQueue, wpb.ListQueueRequest()).requests]
+    async def waiting(self, limit: int = 200) -> list[QueueEntry]:
+        """Page after page (each one call within its own deadline), up to ``limit`` requests."""
+        return _pages(self.call, self.api.ListQueue, wpb.ListQueueRequest(), limit,
+                      lambda answer: [convert.queued_from(q) for q in answer.requests])
 
     async def cancel(self, request_id: str) -> None:
         self.call(self.api.CancelRequest, wpb.CancelRequestRequest(request_id=request_id))
@@ -200,5 +213,22 @@ class RemoteWorkers:
 
     async def find(self, *, provider: str | None = None, states: Sequence[str] = (), everything: bool = False,
                    limit: int = 200) -> list[Worker]:
-        request = wpb.ListWorkersRequest(provider=provider or "", states=list(states), all=everything, limit=limit)
-        return [convert.worker_from(w) for w in self.call(self.api.ListWorkers, request).workers]
+        """Page after page (each one call within its own deadline), up to ``limit`` workers."""
+        request = wpb.ListWorkersRequest(provider=provider or "", states=list(states), all=everything)
+        return _pages(self.call, self.api.ListWorkers, request, limit,
+                      lambda answer: [convert.worker_from(w) for w in answer.workers])
+
+
+def _pages(call: Callable[..., Any], method: Any, request: Any, limit: int,
+           items: Callable[[Any], list[T]]) -> list[T]:
+    """``limit`` items of ``method``'s answers, page after page (each one call within its own deadline),
+    following ``next_page_token`` until the last page."""
+    found: list[T] = []
+    while len(found) < limit:
+        request.limit = min(listing.MAX_PAGE, limit - len(found))
+        answer = call(method, request)
+        found += items(answer)
+        if not answer.next_page_token:
+            break
+        request.page_token = answer.next_page_token
+    return found

@@ -32,7 +32,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from hodei import limits
+from hodei import actors, limits
 from hodei.api import convert
 from hodei.api.daemons import DAEMONS_SERVICE, DaemonsServicer
 from hodei.api.errors import DETAILS_KEY, MESSAGE_CHARS, answers, status_details
@@ -87,6 +87,8 @@ class ApiServices:
     :param call: runs a blocking service call off the event loop (the daemon's database link: a worker
         thread, bounded in time).
     :param changed: told after a write, with the provider's id, so the next selection sees it.
+    :param checked: told after a check through the API, with the providers checked, so the next selection
+        sees what they answered.
     """
 
     providers: LocalProviders
@@ -95,6 +97,7 @@ class ApiServices:
     call: Callable[..., Awaitable[Any]]
     changed: Callable[[uuid.UUID], Awaitable[None]]
     daemons: LocalDaemons | None = None
+    checked: Callable[[set[uuid.UUID]], Awaitable[None]] | None = None
 
 
 # -- providers ------------------------------------------------------------------------------------
@@ -130,10 +133,21 @@ def _change(request: pb.UpdateProviderRequest) -> ProviderChange:
     return change
 
 
+def caller(context: Any, token: str | None) -> str:
+    """The actor of a call (:func:`hodei.actors.api`): its peer, its mutual-TLS client's common name, and the
+    identity of the token it carried (``token``: None when the server asks for none)."""
+    auth = context.auth_context() or {}
+    names = auth.get("x509_common_name") or []
+    client = names[0].decode("utf-8", "replace") if names and isinstance(names[0], bytes) else None
+    return actors.api(context.peer(), token, client)
+
+
 class ProviderServicer(pb_grpc.ProviderServiceServicer):
-    def __init__(self, services: ApiServices):
+    def __init__(self, services: ApiServices, token: str | None = None):
+        """:param token: the identity of the token every call carries (:func:`hodei.actors.token_identity`)."""
         self.services = services
         self.providers = services.providers
+        self.token = token
 
     async def _write(self, method: Callable[..., ProviderView], *args: Any, **kwargs: Any) -> pb.Provider:
         view: ProviderView = await self.services.call(method, *args, **kwargs)
@@ -149,7 +163,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         document: dict[str, Any] = {"name": message.name, "provider_type": message.provider_type}
         for field in convert.populated_fields(message):
             document[field] = convert.config_value(message, field)
-        return await self._write(self.providers.create, document)
+        return await self._write(self.providers.create, document, actor=caller(context, self.token))
 
     @answers
     async def GetProvider(self, request: pb.GetProviderRequest, context: Any) -> pb.Provider:
@@ -171,18 +185,18 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
     @answers
     async def UpdateProvider(self, request: pb.UpdateProviderRequest, context: Any) -> pb.Provider:
         ref = _required(request.provider_id, "provider_id")
-        return await self._write(self.providers.update, ref, _change(request))
+        return await self._write(self.providers.update, ref, _change(request), actor=caller(context, self.token))
 
     @answers
     async def DeleteProvider(self, request: pb.DeleteProviderRequest, context: Any) -> pb.Provider:
         ref = _required(request.provider_id, "provider_id")
-        return await self._write(self.providers.delete, ref)
+        return await self._write(self.providers.delete, ref, actor=caller(context, self.token))
 
     @answers
     async def SetProviderStatus(self, request: pb.SetProviderStatusRequest, context: Any) -> pb.Provider:
         ref = _required(request.provider_id, "provider_id")
         return await self._write(self.providers.set_status, ref, request.status,
-                                 request.cause or "set through the API")
+                                 request.cause or "set through the API", actor=caller(context, self.token))
 
     @answers
     async def GetProviderHistory(self, request: pb.GetProviderHistoryRequest,
@@ -190,14 +204,18 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         ref = _required(request.provider_id, "provider_id")
         if request.limit < 0:
             raise InvalidInput(Problem("limit", f"must be at least 1 (or 0 for 50), got {request.limit}"))
-        entries = await self.services.call(self.providers.history, ref, request.limit or 50)
-        return pb.GetProviderHistoryResponse(entries=[convert.history_message(e) for e in entries])
+        entries, token = await self.services.call(self.providers.history_page, ref, request.limit or 50,
+                                                  request.page_token)
+        return pb.GetProviderHistoryResponse(entries=[convert.history_message(e) for e in entries],
+                                             next_page_token=token)
 
     @answers
     async def ApplyProviders(self, request: pb.ApplyProvidersRequest, context: Any) -> pb.ApplyProvidersResponse:
+        actor = caller(context, self.token)
+
         def apply() -> list[Change]:  # reading the documents is proportional to the request: off the loop too
             return self.providers.apply(convert.apply_documents(request), dry_run=request.dry_run,
-                                        prune=request.prune)
+                                        prune=request.prune, actor=actor)
 
         changes = await self.services.call(apply)
         if not request.dry_run:
@@ -208,6 +226,18 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
                     except Exception as exc:  # the daemon catches up on its own
                         log.warning("could not refresh provider %s after apply: %s", change.id, exc)
         return convert.apply_message(changes, request.dry_run)
+
+    @answers
+    async def CheckProviders(self, request: pb.CheckProvidersRequest, context: Any) -> pb.CheckProvidersResponse:
+        timeout = request.timeout_seconds if request.HasField("timeout_seconds") else None
+        report = await self.providers.check_now(list(request.providers), timeout, actor=caller(context, self.token),
+                                                call=self.services.call)
+        if self.services.checked is not None and report.results:
+            try:
+                await self.services.checked({uuid.UUID(r.provider_id) for r in report.results})
+            except Exception as exc:  # the daemon catches up on its own
+                log.warning("could not refresh the providers' state after a check: %s", exc)
+        return convert.check_message(report)
 
 
 # -- selection ------------------------------------------------------------------------------------
@@ -318,13 +348,15 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
     async def ListWorkers(self, request: wpb.ListWorkersRequest, context: Any) -> wpb.ListWorkersResponse:
         if request.limit < 0:
             raise InvalidInput(Problem("limit", "must not be negative"))
-        found = await self.workers.find(provider=request.provider or None, states=list(request.states),
-                                        everything=request.all, limit=request.limit or 200)
-        return wpb.ListWorkersResponse(workers=[convert.worker_message(w) for w in found])
+        found, token = await self.workers.page(provider=request.provider or None, states=list(request.states),
+                                               everything=request.all, limit=request.limit or 200,
+                                               page_token=request.page_token)
+        return wpb.ListWorkersResponse(workers=[convert.worker_message(w) for w in found], next_page_token=token)
 
     @answers
     async def ListQueue(self, request: wpb.ListQueueRequest, context: Any) -> wpb.ListQueueResponse:
-        return wpb.ListQueueResponse(requests=[convert.queued_message(e) for e in await self.workers.waiting()])
+        found, token = await self.workers.queue_page(limit=request.limit or 200, page_token=request.page_token)
+        return wpb.ListQueueResponse(requests=[convert.queued_message(e) for e in found], next_page_token=token)
 
     @answers
     async def CancelRequest(self, request: wpb.CancelRequestRequest, context: Any) -> wpb.CancelRequestResponse:
@@ -511,7 +543,8 @@ class ApiServer:
             interceptors.append(TokenAuth(token))
         # so_reuseport off: a second daemon on the same port must fail, not share it.
         server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0), *connection_options()])
-        pb_grpc.add_ProviderServiceServicer_to_server(ProviderServicer(self.services), server)
+        identity = actors.token_identity(token) if token is not None else None
+        pb_grpc.add_ProviderServiceServicer_to_server(ProviderServicer(self.services, identity), server)
         spb_grpc.add_SelectionServiceServicer_to_server(SelectionServicer(self.services), server)
         wpb_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.services), server)
         if self.services.daemons is not None:

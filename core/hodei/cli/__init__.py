@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from hodei import __version__
-from hodei.cli.app import App, configure_logging
+from hodei.cli.app import App, ServerOnly, configure_logging
 from hodei.cli.output import printable
 from hodei.errors import HodeiError, InvalidInput
 from hodei.redaction import scrub, shorten
@@ -24,14 +26,6 @@ class _Group(click.Group):
             _report(ctx, exc)
             ctx.exit(1)
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
-        name, command, rest = super().resolve_command(ctx, args)
-        if ctx.params.get("server"):
-            from hodei.api.cli import command_path
-
-            # Read by main() to decide whether the command goes through the API.
-            ctx.meta["hodei.command"] = command_path(args)
-        return name, command, rest
 
 
 def _report(ctx: click.Context, exc: HodeiError) -> None:
@@ -62,8 +56,8 @@ def _report(ctx: click.Context, exc: HodeiError) -> None:
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               help="Messages on standard error at this level and above.")
 @click.option("--server", envvar="HODEI_SERVER", metavar="HOST:PORT",
-              help="Talk to a running `hodei serve` through its gRPC API instead of the database "
-                   "[env: HODEI_SERVER].")
+              help="Talk to a running `hodei serve` through its gRPC API instead of the database; a command "
+                   "without an API call (db, config, serve, plugins) is refused [env: HODEI_SERVER].")
 @click.option("--token-file", envvar="HODEI_TOKEN_FILE", metavar="PATH",
               help="File holding the API's bearer token [env: HODEI_TOKEN_FILE].")
 @click.option("--tls", is_flag=True, envvar="HODEI_TLS",
@@ -84,21 +78,41 @@ def main(ctx: click.Context, config: str | None, database_url: str | None, log_l
     Providers (Docker hosts, Kubernetes clusters, AWS Lambda, and any type a plugin adds) live
     in the provider_configs table; these commands manage them, check them, and show which one
     a job would get (`hodei select`) and why (`hodei explain`). With --server they go through
-    a running daemon's API instead of the database, with the same output.
+    a running daemon's API instead of the database, with the same output (and nothing runs here).
     """
     configure_logging(log_level)
     options = None
     if server:
-        from hodei.api.cli import direct_note, goes_remote
         from hodei.api.client import ServerOptions
 
-        path = ctx.meta.get("hodei.command", ())
-        if goes_remote(path) is False:
-            click.echo(direct_note(path), err=True)
-        else:
-            options = ServerOptions(server, token_file=token_file, tls=tls, ca_file=tls_ca_file,
-                                    cert_file=tls_cert_file, key_file=tls_key_file)
+        options = ServerOptions(server, token_file=token_file, tls=tls, ca_file=tls_ca_file,
+                                cert_file=tls_cert_file, key_file=tls_key_file)
     ctx.obj = App(config, database_url, options)
+
+
+def _refused_with_server(path: tuple[str, ...], callback: Callable[..., Any]) -> Callable[..., Any]:
+    """``callback``, refused (exit 2) when --server is given: a command without an API call. Checked when
+    the command runs, after its options are read, so its --help still works."""
+    @functools.wraps(callback)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if click.get_current_context().find_root().params.get("server"):
+            from hodei.api.cli import refusal
+
+            raise ServerOnly(refusal(path))
+        return callback(*args, **kwargs)
+    return guarded
+
+
+def _guard_local_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> None:
+    """Every command of ``group``'s tree that has no API call refuses --server (see hodei.api.cli)."""
+    from hodei.api.cli import REMOTE
+
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        if isinstance(command, click.Group):
+            _guard_local_commands(command, path)
+        elif path not in REMOTE and command.callback is not None:
+            command.callback = _refused_with_server(path, command.callback)
 
 
 from hodei.cli import (
@@ -124,3 +138,4 @@ main.add_command(serve_cmd.serve)
 main.add_command(workers_cmd.workers)
 main.add_command(workers_cmd.queue)
 main.add_command(daemons_cmd.daemons)
+_guard_local_commands(main)  # last: after every command is added

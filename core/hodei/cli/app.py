@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
+
+import click
 
 if TYPE_CHECKING:
     from hodei.api.client import Connection, ServerOptions
@@ -23,11 +25,21 @@ if TYPE_CHECKING:
 # The heavy modules (SQLAlchemy, pydantic models, plugins) load on first use, so `--help` is quick.
 
 
+class ServerOnly(click.ClickException):
+    """With --server, a command asked for something of this machine (its settings, database, plugins):
+    refused as a usage error, never done behind the operator's back."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"hodei: error: {self.format_message()}", err=True, file=file)
+
+
 class App:
     def __init__(self, config: str | None, database_url: str | None, server: ServerOptions | None = None):
         self._config = config
         self._database_url = database_url
-        # Given (``--server``): the commands that have an API call go through the daemon.
+        # Given (``--server``): every command goes through the daemon, or is refused; nothing local.
         self.server = server
 
     # -- the services the commands use ----------------------------------------------------------
@@ -56,15 +68,13 @@ class App:
             return RemoteWorkers(self.connection, provision_seconds=self._provision_budget())
         return self.local.workers
 
-    def _provision_budget(self) -> float | None:
-        # The daemon's [workers] settings are normally the same hodei.toml's; without one that can be
-        # read, the usual deadline stands (the daemon gives a slot back when its caller goes away).
-        from hodei.errors import HodeiError
+    def _provision_budget(self) -> float:
+        # With --server nothing of this machine's settings is read, so the deadline is the budget of the
+        # default [workers] settings (every attempt timing out, then a worker being stopped). A daemon
+        # configured for longer still answers or, when this caller gives up first, gives the slot back.
+        from hodei.settings import WorkerSettings
 
-        try:
-            return self.settings.workers.provision_budget_seconds
-        except HodeiError:
-            return None
+        return WorkerSettings().provision_budget_seconds
 
     @functools.cached_property
     def daemons(self) -> Daemons:
@@ -82,7 +92,8 @@ class App:
     def local(self) -> OnDatabase:
         from hodei.services.local import on_database
 
-        return on_database(self.store, self.chain, self.settings.workers, health=self.settings.health)
+        return on_database(self.store, self.chain, self.settings.workers, health=self.settings.health,
+                           check_timeout=self.settings.health.timeout_seconds)
 
     @property
     def local_providers(self) -> LocalProviders:
@@ -101,7 +112,12 @@ class App:
 
     @functools.cached_property
     def settings(self) -> Settings:
+        """This machine's settings: everything local (database, plugins, rules) starts here."""
         from hodei.settings import load_settings
+
+        if self.server is not None:
+            raise ServerOnly(f"with --server {self.server.address} nothing is read from this machine's settings "
+                             "or database; this command needs them: run it without --server")
 
         return load_settings(self._config, self._database_url)
 

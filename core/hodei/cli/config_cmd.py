@@ -23,18 +23,20 @@ def config() -> None:
               help="The [database] url to write (a relative SQLite path is taken from PATH's folder). Without it, "
                    "the url is left unset: $XDG_DATA_HOME/hodei/hodei.db (~/.local/share/hodei/hodei.db).")
 def init(path: Path, force: bool, url: str | None) -> None:
-    """Write a commented hodei.toml with every setting at its default to PATH.
+    """Write a commented hodei.toml with every setting at its default to PATH, readable by its owner only
+    (mode 0600: it may hold the database's password; the user that runs `hodei serve` must own it).
 
     Where hodei looks for it: --config, HODEI_CONFIG, ./hodei.toml, $XDG_CONFIG_HOME/hodei/hodei.toml
     (~/.config/hodei/hodei.toml), /etc/hodei/hodei.toml ($HODEI_SYSTEM_CONFIG); the first found is used.
     """
     from hodei.config_template import render_default_config
+    from hodei.private_files import write_private
 
     if path.exists() and not force:
         raise click.UsageError(f"{path} exists; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_default_config(url), encoding="utf-8")
-    click.echo(f"wrote {path}")
+    write_private(path, render_default_config(url).encode("utf-8"))
+    click.echo(f"wrote {path} (mode 0600: readable by its owner only)")
 
 
 @config.command()

@@ -342,43 +342,45 @@ def apply(app: App, path: str, fmt: str | None, dry_run: bool, prune: bool, outp
 
 @providers.command()
 @click.argument("names", nargs=-1, metavar="[NAME]...")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="How long each check may take [default: hodei.toml's [health] timeout_seconds].")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=300), metavar="SECONDS",
+              help="How long each check may take, at most 300 [default: [health] timeout_seconds of hodei.toml, "
+                   "or of the daemon's with --server].")
 @output_option
 @click.pass_obj
 def check(app: App, names: tuple[str, ...], timeout: float | None, output: str) -> None:
     """Check providers' health and capacity now, and record what they answer.
 
     Checks every valid provider, or only those NAMEd, at once, each within the timeout. Selection
-    reads the recorded health and worker counts (the daemon keeps them fresh on its own).
+    reads the recorded health and worker counts (the daemon keeps them fresh on its own). With
+    --server the daemon runs the checks, with its plugins and credentials, and records them.
     """
-    results, invalid = app.local_providers.check(names, timeout or app.settings.health.timeout_seconds)
+    report = app.providers.check(names, timeout)
     if output == "json":
-        emit_json([{
-            "name": r.provider.name, "health": r.health.status.value, "reason": r.health.reason,
-            "duration_seconds": r.health.duration_seconds,
-            "active_workers": r.capacity.active_workers if r.capacity else None,
-            "capacity_error": r.capacity_error or None,
-        } for r in results])
+        emit_json(report.document())
         return
-    if not results:
+    if not report.results:
         click.echo("no valid providers to check")
         return
     click.echo(table(["NAME", "HEALTH", "TOOK", "WORKERS", "REASON"], [
-        [r.provider.name, r.health.status.value, f"{r.health.duration_seconds:.2f}s",
-         f"{r.capacity.active_workers}/{r.provider.max_workers}" if r.capacity else None,
-         r.health.reason or r.capacity_error or None] for r in results]))
-    for row in invalid:
-        click.echo(f"skipped {row.name}: not valid ({'; '.join(map(str, row.problems))})")
+        [r.name, r.health, f"{r.duration_seconds:.2f}s",
+         f"{r.active_workers}/{r.max_workers}" if r.active_workers is not None else None,
+         r.reason or r.capacity_error or None] for r in report.results]))
+    for name, problems in report.skipped:
+        click.echo(f"skipped {name}: not valid ({'; '.join(map(str, problems))})")
 
 
 @providers.command()
 @click.argument("name")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many changes.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many changes (read a page of up to 1000 at a time).")
 @output_option
 @click.pass_obj
 def history(app: App, name: str, limit: int, output: str) -> None:
-    """Status changes and changes of health of provider NAME (or a deleted provider's id), newest first."""
+    """Changes of provider NAME (or of a deleted provider, by its id), newest first: of its status and its
+    health (FROM, TO), its creation (TO: its type), its deletion (FROM: its type) and every other change
+    (KIND changed, TO: the fields changed, `config.KEY` for a config's keys, never their values), each
+    with who or what made it (ACTOR: `cli USER@HOST`, `api PEER (token ...)`, `health monitor on
+    HOST (...)`, `sql (...)` for an edit made in SQL that a daemon saw; `unknown` before Hodei recorded
+    actors) and why (CAUSE)."""
     documents = [entry.document() for entry in app.providers.history(name, limit)]
     if output == "json":
         emit_json(documents)
@@ -386,5 +388,5 @@ def history(app: App, name: str, limit: int, output: str) -> None:
     if not documents:
         click.echo(f"no changes recorded for {name!r}")
         return
-    click.echo(table(["AT", "KIND", "FROM", "TO", "CAUSE"],
-                     [[d["at"], d["kind"], d["from"], d["to"], d["cause"] or None] for d in documents]))
+    click.echo(table(["AT", "KIND", "FROM", "TO", "ACTOR", "CAUSE"],
+                     [[d["at"], d["kind"], d["from"], d["to"], d["actor"], d["cause"] or None] for d in documents]))

@@ -140,12 +140,14 @@ def cancel(app: App, request_id: str, output: str) -> None:
 
 
 @click.command("queue")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True,
+              help="At most this many, the first in the queue (read a page of 1000 at a time).")
 @output_option
 @click.pass_obj
-def queue(app: App, output: str) -> None:
+def queue(app: App, limit: int, output: str) -> None:
     """The requests waiting for a provider, in the order they will be placed (priority, then arrival), with
     why each waits."""
-    entries = _run(app.workers.waiting)
+    entries = _run(app.workers.waiting, limit)
     now = datetime.now(UTC)
     if output == "json":
         emit_json([{"position": e.position, "id": e.id, "priority": e.priority,
@@ -174,7 +176,8 @@ def _age(seconds: float) -> str:
 @click.option("--state", "states", multiple=True, type=click.Choice([s.value for s in WorkerState]),
               help="Only these states; repeatable.")
 @click.option("--all", "everything", is_flag=True, help="Also ended workers (TERMINATED, FAILED).")
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True,
+              help="At most this many, newest first (read a page of up to 1000 at a time).")
 @output_option
 @click.pass_obj
 def list_(app: App, provider: str | None, states: tuple[str, ...], everything: bool, limit: int, output: str) -> None:

@@ -24,15 +24,13 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
-from sqlalchemy.engine import Engine, make_url
 
+from hodei import actors
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet, FleetChanges
-from hodei.domain import ProviderState
+from hodei.domain import ProviderState, ProviderStatus
+from hodei.services.fleet_reads import FleetReads
 from hodei.settings import DaemonSettings
-from hodei.storage.health_results import read_states
-from hodei.storage.provider_state import ProviderStates
-from hodei.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +43,28 @@ PLACEMENT_CHANNEL = "hodei_placement"  # a slot freed or a request left the plac
 class ConfigWatcher:
     name = "configuration listener"
 
-    def __init__(self, fleet: Fleet, store: Store, states: ProviderStates, db: DatabaseLink,
-                 settings: DaemonSettings, on_change: Callable[[FleetChanges], None] | None = None,
+    def __init__(self, fleet: Fleet, db: DatabaseLink, settings: DaemonSettings,
+                 on_change: Callable[[FleetChanges], None] | None = None,
                  on_daemons: Callable[[], None] | None = None,
+                 record_sql_edits: Callable[[list[tuple[uuid.UUID, ProviderStatus, ProviderStatus, str]]],
+                                            list[tuple[str, str, str]]] | None = None,
                  on_placement: Callable[[], Awaitable[None]] | None = None):
-        self.fleet, self.store, self.states, self.db = fleet, store, states, db
+        self.fleet, self.db = fleet, db
+        # Where status changes made in SQL are recorded (the providers service; None: not recorded).
+        self.record_sql_edits = record_sql_edits
+        self.reads: FleetReads = fleet.reads  # the same reads its fleet validates with
         self.settings = settings
         self.on_change = on_change
         self.on_daemons = on_daemons
         self.on_placement = on_placement
-        self.engine: Engine = store.engine
-        self.postgres = self.engine.dialect.name == "postgresql"
+        self.postgres = self.reads.postgres
         self.listening = False
         self.resyncs = 0
         self.stopping = False
         self._placement = False  # a placement notification arrived in this batch
         self._version: int | None = None  # SQLite: the change counter when the providers were last read
+        # PostgreSQL: who last wrote each row notified since the last refresh, as its notification said.
+        self._writers: dict[uuid.UUID, str] = {}
 
     def configure(self, settings: DaemonSettings) -> None:
         self.settings = settings
@@ -76,26 +80,46 @@ class ConfigWatcher:
             if self.on_change is not None:
                 self.on_change(changes)
 
+    async def _record_sql_edits(self, changes: FleetChanges) -> None:
+        """Status changes made in SQL, outside Hodei, go to the providers' history (Hodei's own changes are
+        there already, written with them); the next change seen is tried again when this fails."""
+        if not changes.statuses or self.record_sql_edits is None:
+            return
+        seen = [(provider_id, before, after, actors.sql(self._writers.pop(provider_id, "")))
+                for provider_id, before, after in changes.statuses]
+        try:
+            recorded = await self.db.call(self.record_sql_edits, seen)
+        except Exception as exc:  # DatabaseUnavailable, or a row gone meanwhile: a history entry, not the daemon
+            log.warning("could not record status changes made in SQL: %s", exc)
+            return
+        for name, before, after in recorded:
+            log.warning("provider %r: %s -> %s, changed in SQL (outside Hodei)", name, before, after)
+
     async def resync(self, how: str = "full re-read") -> None:
         """Read the whole table (and the worker counts); raises DatabaseUnavailable when it cannot."""
         ticket = self.fleet.begin_read()  # before the read starts: see Fleet.apply
-        rows = await self.db.call(self.store.raw_rows)
+        rows = await self.db.call(self.reads.rows)
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
-        self._report(self.fleet.apply(prepared, complete=True), how)
+        changes = self.fleet.apply(prepared, complete=True)
+        self._report(changes, how)
+        await self._record_sql_edits(changes)
+        self._writers.clear()  # what they said is older than this read: not to be told of a later change
         if self.resyncs == 0 or self.postgres:  # on PostgreSQL other daemons' results land in the table too
-            self.fleet.load_states(self._not_older(await self.db.call(self.states.all)))
-        self.fleet.set_slots(await self.db.call(self.states.slot_counts))
+            self.fleet.load_states(self._not_older(await self.db.call(self.reads.states_of)))
+        self.fleet.set_slots(await self.db.call(self.reads.slot_counts))
         self.resyncs += 1
 
     async def refresh(self, ids: set[uuid.UUID]) -> None:
         ticket = self.fleet.begin_read()
-        rows = await self.db.call(self.store.raw_rows, sorted(ids))
+        rows = await self.db.call(self.reads.rows, sorted(ids))
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
-        self._report(self.fleet.apply(prepared, complete=False, deleted=ids), "notification")
+        changes = self.fleet.apply(prepared, complete=False, deleted=ids)
+        self._report(changes, "notification")
+        await self._record_sql_edits(changes)
 
     async def refresh_states(self, ids: set[uuid.UUID]) -> None:
         """These providers' state as stored: health another daemon found, for this daemon's selection."""
-        stored = await self.db.call(read_states, self.engine, sorted(ids))
+        stored = await self.db.call(self.reads.states_of, sorted(ids))
         for provider_id, state in self._not_older(stored).items():
             self.fleet.set_state(provider_id, state)
 
@@ -112,7 +136,7 @@ class ConfigWatcher:
         while True:
             try:
                 if not self.postgres:  # read first: a change made during the initial read is found by the next poll
-                    self._version = await self.db.call(self._config_version)
+                    self._version = await self.db.call(self.reads.config_version)
                 await self.resync("initial read")
                 break
             except DatabaseUnavailable as exc:
@@ -127,10 +151,6 @@ class ConfigWatcher:
 
     # -- SQLite -------------------------------------------------------------------------------
 
-    def _config_version(self) -> int:
-        with self.engine.connect() as connection:
-            return connection.exec_driver_sql("SELECT version FROM provider_configs_version WHERE id = 1").scalar_one()
-
     async def _poll_forever(self) -> None:
         # From the version the initial read saw: a first poll that found nothing new re-read everything
         # (a full pass over every row, in the middle of the first health round).
@@ -139,7 +159,7 @@ class ConfigWatcher:
         while not self.stopping:
             await anyio.sleep(self.settings.poll_seconds)
             try:
-                version = await self.db.call(self._config_version)
+                version = await self.db.call(self.reads.config_version)
                 if self.db.generation != generation:  # another file now (a backup restored): all of it anew
                     generation, last_version, self.resyncs = self.db.generation, None, 0
                 if version != last_version or time.monotonic() >= next_resync:
@@ -150,9 +170,6 @@ class ConfigWatcher:
                 pass  # said once by the database link; the next poll tries again
 
     # -- PostgreSQL -----------------------------------------------------------------------------
-
-    def _conninfo(self) -> str:
-        return make_url(self.engine.url).set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def _listen_forever(self) -> None:
         delay = 0.5
@@ -174,7 +191,7 @@ class ConfigWatcher:
 
         timeout = self.settings.database_timeout_seconds
         with anyio.fail_after(timeout):
-            connection = await psycopg.AsyncConnection.connect(self._conninfo(), autocommit=True,
+            connection = await psycopg.AsyncConnection.connect(self.reads.listen_url(), autocommit=True,
                                                                connect_timeout=max(1, int(timeout)))
         async with connection:
             with anyio.fail_after(timeout):
@@ -227,7 +244,21 @@ class ConfigWatcher:
             if found and self.on_daemons is not None:
                 self.on_daemons()
             return False
+        self._note_writer(note.payload, schema)
         return self._collect(note.payload, schema, ids)
+
+    def _note_writer(self, payload: str, schema: str) -> None:
+        """Who wrote the row (since 0007 the notification says: user, application_name, client address)."""
+        try:
+            note = json.loads(payload)
+            if note.get("schema") != schema or len(self._writers) >= 10_000:  # bounded between two re-reads
+                return
+            writer = [f"{label} {note[key]}" for key, label in (("user", "user"), ("application", "application"),
+                                                                 ("client", "from")) if note.get(key)]
+            if writer and note.get("id") is not None:
+                self._writers[uuid.UUID(str(note["id"]))] = ", ".join(map(str, writer))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            pass  # _collect says what to do with a notification it cannot read
 
     @staticmethod
     def _collect(payload: str, schema: str, ids: set[uuid.UUID]) -> bool:

@@ -8,9 +8,7 @@ a typo in a SQL UPDATE must not take a working provider away.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
-import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,19 +16,10 @@ from dataclasses import dataclass, field
 
 from hodei.domain import HealthStatus, Provider, ProviderState, ProviderStatus
 from hodei.errors import Problem
-from hodei.models import ProviderConfigRow
-from hodei.provider_spec import PROVIDER_FIELDS
 from hodei.selection import InvalidRow, SelectionChain, Selector
-from hodei.storage.rows import row_key
-from hodei.storage.slots import with_slots
-from hodei.store import Store, StoredProvider
+from hodei.services.fleet_reads import FleetReads, RawRow, StoredProvider, with_slots
 
 log = logging.getLogger(__name__)
-
-
-def fingerprint(row: ProviderConfigRow) -> str:
-    values = {name: getattr(row, name) for name in PROVIDER_FIELDS}
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -39,6 +28,8 @@ class FleetChanges:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     invalid: list[tuple[str, tuple[Problem, ...]]] = field(default_factory=list)
+    # Providers whose status the rows read changed from what this daemon knew: (id, before, after).
+    statuses: list[tuple[uuid.UUID, ProviderStatus, ProviderStatus]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.added or self.changed or self.removed or self.invalid)
@@ -59,14 +50,14 @@ class Prepared:
 
     ticket: int
     changed: list[tuple[str, StoredProvider]] = field(default_factory=list)
-    seen: dict[uuid.UUID, tuple[str, ProviderConfigRow]] = field(default_factory=dict)
+    seen: dict[uuid.UUID, tuple[str, RawRow]] = field(default_factory=dict)
 
 
 class Fleet:
     """Valid providers by id, their state, and a selector kept in step with both."""
 
-    def __init__(self, store: Store, chain: SelectionChain):
-        self.store = store
+    def __init__(self, reads: FleetReads, chain: SelectionChain):
+        self.reads = reads  # rows fingerprinted and validated by the services, as they are read
         self.chain = chain
         self.providers: dict[uuid.UUID, Provider] = {}
         self.states: dict[uuid.UUID, ProviderState] = {}
@@ -88,16 +79,17 @@ class Fleet:
         they started, so what a later read found is never replaced by what an earlier one found."""
         return next(self._tickets)
 
-    def prepare(self, rows: Iterable[ProviderConfigRow], ticket: int | None = None) -> Prepared:
+    def prepare(self, rows: Iterable[RawRow], ticket: int | None = None) -> Prepared:
         """Validate the rows that changed since last seen. Pure and slow: run it in a worker thread.
         ``ticket``: from :meth:`begin_read`, taken before the rows were read (now, when not given)."""
         prepared = Prepared(self.begin_read() if ticket is None else ticket)
+        key_of, fingerprint, validate = self.reads.key, self.reads.fingerprint, self.reads.validate
         for row in rows:
-            key = row_key(row.id)
+            key = key_of(row)
             print_ = fingerprint(row)
             prepared.seen[key] = (print_, row)
             if self._fingerprints.get(key) != print_:
-                prepared.changed.append((print_, self.store.read_row(row)))
+                prepared.changed.append((print_, validate(row)))
         return prepared
 
     def _latest(self, provider_id: uuid.UUID) -> int:
@@ -122,7 +114,7 @@ class Fleet:
             if key not in taken and self._fingerprints.get(key) != print_:
                 # Unchanged when this read prepared it, but an earlier read applied meanwhile: this read is
                 # newer, so its version stands (validated here: a race, so one row now and then).
-                self._take(print_, self.store.read_row(row), changes)
+                self._take(print_, self.reads.validate(row), changes)
         gone = {provider_id for provider_id in deleted if provider_id not in prepared.seen}
         if complete:
             gone |= (set(self.providers) | set(self.invalid)) - set(prepared.seen)
@@ -160,6 +152,9 @@ class Fleet:
         self.invalid.pop(stored.id, None)
         provider = stored.to_provider()
         (changes.changed if stored.id in self.providers else changes.added).append(provider.name)
+        before = self.providers.get(stored.id)
+        if before is not None and before.status is not provider.status:
+            changes.statuses.append((stored.id, before.status, provider.status))
         self.providers[stored.id] = provider
 
     def rebuild(self) -> None:

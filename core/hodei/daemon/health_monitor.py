@@ -27,6 +27,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskStatus
 
+from hodei import actors
 from hodei.checks import CheckResult
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet
@@ -46,6 +47,7 @@ class HealthMonitor:
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
                  telemetry: Telemetry | None = None):
         self.fleet, self.health, self.db = fleet, health, db
+        self.actor = actors.health_monitor()  # of the changes of health and status it records
         self.telemetry = telemetry or Telemetry()
         self.settings = settings
         self.clock = clock
@@ -131,7 +133,10 @@ class HealthMonitor:
                     now = self.clock()
                     self._take_new_providers(now)
                     started = 0
-                    while self._heap and self._heap[0][0] <= now:
+                    # No more checks started than may run (``concurrency``): the rest wait in the heap, not
+                    # as tasks queued on the limiter, so a round over 100,000 providers holds a thousand
+                    # tasks, not 100,000, and the loop's ready queue stays short enough to answer a probe.
+                    while self._heap and self._heap[0][0] <= now and len(self.in_flight) < self._limiter.total_tokens:
                         if started and started % 5 == 0:
                             # A round starts hundreds of checks at once, each one's first step run right
                             # after: a few at a time, so the loop answers others within a millisecond.
@@ -149,7 +154,8 @@ class HealthMonitor:
                             self.in_flight.add(provider_id)
                             group.start_soon(self._check, provider_id)
                             started += 1
-                    self._sleep_until = self._heap[0][0] if self._heap else now + 1.0
+                    full = len(self.in_flight) >= self._limiter.total_tokens  # a check that ends wakes us
+                    self._sleep_until = self._heap[0][0] if self._heap and not full else now + 1.0
                     with anyio.move_on_after(max(0.005, min(1.0, self._sleep_until - self.clock()))):
                         await self._wake.wait()
                     self._wake = anyio.Event()
@@ -175,6 +181,8 @@ class HealthMonitor:
         finally:
             self.in_flight.discard(provider_id)
             self.checks[provider_id] = self.checks.get(provider_id, 0) + 1
+            if self._heap and self._heap[0][0] <= self.clock():
+                self.wake()  # a check that waited for this one's place
 
     # -- results: applied in memory at once, counted in the database in batches -----------------
 
@@ -192,7 +200,7 @@ class HealthMonitor:
             return
         batch, self._pending = self._pending, []
         try:
-            recorded = await self.db.call(self.health.record, batch)
+            recorded = await self.db.call(self.health.record, batch, actor=self.actor)
         except DatabaseUnavailable:
             self._pending[:0] = batch[-self._keep():]
             return

@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 from sqlalchemy.engine import make_url
 
+from hodei import actors
 from hodei.api.server import METHODS, ApiServer, ApiServices
 from hodei.daemon.config_watch import ConfigWatcher
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable, SqliteFile
@@ -37,9 +38,8 @@ from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.observability.tracing import destination as tracing_destination
 from hodei.plugins import HodeiPluginManager
-from hodei.services.local import Runtime, on_database, plugin_manager, selection_chain
+from hodei.services.local import Runtime, on_database, open_store, plugin_manager, selection_chain
 from hodei.settings import Settings, load_settings
-from hodei.store import Store
 from hodei.workers import Reconciler
 
 log = logging.getLogger("hodei.daemon")
@@ -68,23 +68,26 @@ class Daemon:
         self.database_url = database_url
         self.pm = pm or plugin_manager(settings)
         self.notifier = notifier or Notifier()
-        self.store = Store(create_engine(settings.database.url), self.pm, check=False)
+        self.store = open_store(settings, self.pm, check=False, create=True)
         self.chain = selection_chain(settings, self.pm)
-        self.fleet = Fleet(self.store, self.chain)
         sqlite_path = sqlite_file(settings.database.url)
         self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed,
                                file=SqliteFile(self.store.engine, sqlite_path) if sqlite_path else None)
         self.telemetry = telemetry or Telemetry(settings.tracing)  # metrics registry, tracer provider
         # The application services, built as the CLI builds them, with the daemon's runtime: selection from
         # the live fleet, recorded in this daemon's telemetry; database calls through the database link.
+        # Its changes are made for API callers, each named as the actor of its own (hodei.actors).
         self.services = on_database(self.store, self.chain, settings.workers, health=settings.health,
+                                    actor=actors.api("", None), check_timeout=settings.health.timeout_seconds,
                                     runtime=Runtime(
                                         selector=lambda: self.fleet.selector, chain=lambda: self.chain,
                                         call=self.db.call, recorder=self.telemetry, telemetry=self.telemetry,
                                         on_slots=self._adjust_slots, on_failure=self._provision_failed,
-                                        provider_of=self.fleet.providers.get,
+                                        provider_of=lambda provider_id: self.fleet.providers.get(provider_id),
                                         queue_sweep_seconds=settings.workers.queue_sweep_seconds,
                                         waiter=f"daemon {socket.gethostname()}:{os.getpid()}"))
+        # The live view reads (and validates changed rows) through the services, like every other part.
+        self.fleet = Fleet(self.services.fleet_reads, self.chain)
         self.states = self.services.states
         self.selection, self.providers = self.services.selection, self.services.providers
         self.records, self.provisioner, self.workers = (self.services.records, self.services.provisioner,
@@ -93,8 +96,9 @@ class Daemon:
         self.fleet.on_recovered = self.queue.wake
         # Concurrent requests' reservations and transitions share transactions (group commit).
         self.writes = self.provisioner.writes
-        self.watcher = ConfigWatcher(self.fleet, self.store, self.states, self.db, settings.daemon,
-                                     on_change=self._fleet_changed, on_daemons=self._daemons_changed,
+        self.watcher = ConfigWatcher(self.fleet, self.db, settings.daemon, on_change=self._fleet_changed,
+                                     on_daemons=self._daemons_changed,
+                                     record_sql_edits=self.providers.record_outside_changes,
                                      on_placement=self._placement_possible)
         self.monitor = HealthMonitor(self.fleet, self.services.health, self.db, settings.health,
                                      telemetry=self.telemetry)
@@ -121,7 +125,8 @@ class Daemon:
         source = self.config_path or settings.source
         self.api = ApiServer(  # after the rest is up: it answers for all of it
             settings.api, ApiServices(self.providers, self.selection, self.workers, call=self.db.call,
-                                      changed=self._provider_written, daemons=self.services.daemons),
+                                      changed=self._provider_written, daemons=self.services.daemons,
+                                      checked=self.watcher.refresh_states),
             base=Path(source).parent if source else Path.cwd(),
             # A PostgreSQL outage keeps serving selections from memory; a SQLite file gone does not: writes
             # the API accepted would be lost, so the health service says NOT_SERVING until it is back.
@@ -325,6 +330,7 @@ class Daemon:
         self.fleet.set_chain(chain)
         self.services.health.configure(new.health)
         self.monitor.configure(new.health)
+        self.providers.check_timeout = new.health.timeout_seconds
         self.membership.configure(new.health.interval_seconds)
         self.watcher.configure(new.daemon)
         self.reconciler.configure(new.workers)

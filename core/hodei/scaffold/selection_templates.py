@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-PYPROJECT = '''\
-[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
+from hodei.scaffold.package_template import pyproject
 
-[project]
-name = "$distribution"
-version = "0.1.0"
-description = "Hodei selection rules '$name'."
-requires-python = ">=3.11"
-dependencies = ["hodei>=0.1"]
-
-[project.optional-dependencies]
-test = ["pytest>=8.2", "hypothesis>=6.100"]
-
-# How Hodei finds the rules: the entry point's name is how [plugins] allow/deny in hodei.toml name them.
-[project.entry-points.hodei]
-$name = "$module"
-
-[tool.setuptools]
-packages = ["$module"]
-
-# Hodei's fixtures (hodei_pm, ...) and its contract suite come from its pytest plugin.
-[tool.pytest.ini_options]
-addopts = "-p hodei.testing.pytest_plugin"
-testpaths = ["tests"]
-'''
+PYPROJECT = pyproject("Hodei selection rules '$name'.",
+                      "How Hodei finds the rules: the entry point's name is how [plugins] allow/deny in hodei.toml name them.")
 
 MODULE = '''\
 """Hodei selection rules ``$name``, on the providers' ``$name`` annotation.

@@ -10,12 +10,15 @@ whichever entry point found them.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import anyio
 
 from hodei import health
+from hodei.calls import run_blocking
 from hodei.checks import CheckResult, check_provider
 from hodei.domain import Provider, ProviderState, ProviderStatus
 from hodei.errors import InvalidInput, Problem
@@ -48,35 +51,45 @@ class LocalHealth:
         """The status ``state``'s counts ask for, with its cause (None: leave it), by the current thresholds."""
         return health.decide(status, state, self.thresholds)
 
-    def record(self, results: Sequence[Result]) -> list[Recorded]:
+    def record(self, results: Sequence[Result], *, actor: str | None = None) -> list[Recorded]:
         """Count ``results`` (in their order) in one transaction; see :mod:`hodei.storage.health_results`.
-        A result no newer than the provider's last counted one is not counted again."""
-        return record_results(self.store.engine, results, self.decide)
+        A result no newer than the provider's last counted one is not counted again. The changes of health
+        and status they make go to the history as ``actor``'s."""
+        return record_results(self.store.engine, results, self.decide, actor=actor)
 
-    def check(self, names: Sequence[str], timeout: float) -> tuple[list[CheckResult], list[StoredProvider]]:
-        """Check the named providers (every valid one when none are named) now, at once, and record what
-        they answer. Returns the results by name, and the invalid rows that were left out. It runs an
-        event loop of its own (the daemon's monitor checks with :meth:`probe` on the daemon's loop)."""
+    def _targets(self, names: Sequence[str]) -> tuple[list[Provider], list[StoredProvider]]:
         rows = [self.store.get(name) for name in names] if names else self.store.all()
         invalid = [row for row in rows if not row.valid]
         if names and invalid:
             raise InvalidInput([Problem(row.name, "is not valid, so it cannot be checked: "
                                         + "; ".join(map(str, row.problems))) for row in invalid])
-        targets = [row.to_provider() for row in rows if row.valid]
+        return [row.to_provider() for row in rows if row.valid], invalid
+
+    async def check_now(self, names: Sequence[str], timeout: float, *, actor: str | None = None,
+                        call: Callable[..., Awaitable[Any]] = run_blocking,
+                        ) -> tuple[list[CheckResult], list[StoredProvider]]:
+        """Check the named providers (every valid one when none are named) now, at once, and record what
+        they answer as ``actor``'s. Returns the results by name, and the invalid rows that were left out.
+        ``call`` runs the database work off the event loop (the daemon's database link); the checks run on
+        the loop, as the daemon's monitor runs them with :meth:`probe`."""
+        targets, invalid = await call(self._targets, names)
         results: list[CheckResult] = []
 
-        async def run_all() -> None:
-            async def one(provider: Provider) -> None:
-                results.append(await self.probe(provider, timeout))
+        async def one(provider: Provider) -> None:
+            results.append(await self.probe(provider, timeout))
 
-            async with anyio.create_task_group() as group:
-                for provider in targets:
-                    group.start_soon(one, provider)
-
-        anyio.run(run_all)
+        async with anyio.create_task_group() as group:
+            for provider in targets:
+                group.start_soon(one, provider)
         results.sort(key=lambda r: r.provider.name)
-        self.record([Result(r.provider.id, r.health, r.capacity) for r in results])
+        await call(functools.partial(self.record, [Result(r.provider.id, r.health, r.capacity) for r in results],
+                                     actor=actor))
         return results, invalid
+
+    def check(self, names: Sequence[str], timeout: float, *, actor: str | None = None,
+              ) -> tuple[list[CheckResult], list[StoredProvider]]:
+        """:meth:`check_now` in an event loop of its own (``hodei providers check`` on the database)."""
+        return anyio.run(functools.partial(self.check_now, names, timeout, actor=actor))
 
     def states(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProviderState]:
         """The recorded state of these providers (those never checked are left out)."""

@@ -21,8 +21,9 @@ from hodei.plugins import HodeiPluginManager, make_plugin_manager
 from hodei.selection import InvalidRow, SelectionChain, Selector, build_chain
 from hodei.selection.outcome import SelectionRecorder
 from hodei.services.daemons import LocalDaemons
+from hodei.services.fleet_reads import FleetReads
 from hodei.services.health import LocalHealth, Result
-from hodei.services.providers import LocalProviders, provider_lookup
+from hodei.services.providers import DEFAULT_CHECK_TIMEOUT, LocalProviders, provider_lookup
 from hodei.services.selection import LocalSelection
 from hodei.services.workers import LocalWorkers
 from hodei.settings import HealthSettings, Settings, WorkerSettings
@@ -45,12 +46,13 @@ def selection_chain(settings: Settings, pm: HodeiPluginManager) -> SelectionChai
     return build_chain(pm, selection.filters, selection.rankers, selection.weights)
 
 
-def open_store(settings: Settings, pm: HodeiPluginManager, *, check: bool = True) -> Store:
-    """The providers' store on ``[database] url``; with ``check``, refused unless the schema is current.
+def open_store(settings: Settings, pm: HodeiPluginManager, *, check: bool = True, create: bool = False) -> Store:
+    """The providers' store on ``[database] url``; with ``check``, refused unless the schema is current;
+    with ``create``, a missing SQLite file is made (the daemon's), else it is an error.
 
     :raises DatabaseNotReady:
     """
-    return Store.open(settings.database.url, pm, check=check)
+    return Store.open(settings.database.url, pm, check=check, create=create)
 
 
 def selector_from_database(store: Store, states: ProviderStates, chain: SelectionChain) -> Selector:
@@ -103,22 +105,25 @@ class OnDatabase:
     workers: LocalWorkers
     health: LocalHealth
     daemons: LocalDaemons
+    fleet_reads: FleetReads
 
 
 def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | None = None, *,
-                health: Thresholds | None = None, runtime: Runtime | None = None) -> OnDatabase:
+                health: Thresholds | None = None, runtime: Runtime | None = None, actor: str | None = None,
+                check_timeout: float = DEFAULT_CHECK_TIMEOUT) -> OnDatabase:
     """The services over ``store``'s database, with ``chain``'s rules, ``[workers]`` ``settings`` and
-    ``[health]`` thresholds; a daemon passes its ``runtime``."""
+    ``[health]`` thresholds; a daemon passes its ``runtime``. The changes they make are ``actor``'s
+    (default: this process's user, as the CLI's); a check on demand is given ``check_timeout`` seconds."""
     states = ProviderStates(store.engine)
     checks = LocalHealth(store, store.pm, health or HealthSettings())
-    providers = LocalProviders(store, states, store.pm, checks)
+    providers = LocalProviders(store, states, store.pm, checks, actor=actor, check_timeout=check_timeout)
     records = WorkerRecords(store.engine)
     if runtime is None:
         selection = LocalSelection(lambda: selector_from_database(store, states, chain), lambda: chain)
 
         async def count_failure(provider_id: uuid.UUID, result: HealthResult) -> None:
             # A failed provision counts as a failed health check, recorded as the daemon records it.
-            checks.record([Result(provider_id, result)])
+            checks.record([Result(provider_id, result)], actor=providers.actor)
 
         provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection,
                                   on_failure=count_failure, provider_of=provider_lookup(store))
@@ -145,7 +150,7 @@ def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | 
     workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id, queue=queue,
                            call=call)
     return OnDatabase(store, states, providers, selection, records, provisioner, workers, checks,
-                      LocalDaemons(store.engine))
+                      LocalDaemons(store.engine), FleetReads(store, states))
 
 
 __all__ = ["OnDatabase", "Runtime", "SelectionChain", "Store", "on_database", "open_store", "plugin_manager",

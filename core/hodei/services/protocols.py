@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from hodei.provider_change import ProviderChange
-from hodei.services.views import Change, HistoryEntry, ProviderView, Worker
+from hodei.services.views import Change, CheckReport, HistoryEntry, ProviderView, Worker
 from hodei.workers.queue import QueueEntry
 
 
@@ -38,12 +38,18 @@ class Providers(Protocol):
         ...
 
     def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
-        """Status and health changes, newest first (a deleted provider's too, by id)."""
+        """Every change (status, health, created, changed, deleted), newest first (a deleted provider's too,
+        by id)."""
         ...
 
     def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
         """Make ``documents`` the providers as written, by name, in one transaction (all or nothing); with
         ``prune``, delete those they do not name. Secret config values masked in the changes."""
+        ...
+
+    def check(self, names: Sequence[str], timeout: float | None = None) -> CheckReport:
+        """Check these providers (every valid one when none are named) now, each within ``timeout`` (default:
+        ``[health] timeout_seconds`` of whoever runs the checks), and record what they answer."""
         ...
 
 
@@ -76,8 +82,8 @@ class Workers(Protocol):
         :raises NoProviderAvailable:"""
         ...
 
-    async def waiting(self) -> list[QueueEntry]:
-        """The requests waiting in the placement queue, in order."""
+    async def waiting(self, limit: int = 200) -> list[QueueEntry]:
+        """The first ``limit`` requests waiting in the placement queue, in order."""
         ...
 
     async def cancel(self, request_id: str) -> None:

@@ -3,11 +3,15 @@ with secrets masked in everything shown."""
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from hodei import limits
+import anyio
+
+from hodei import actors, limits
+from hodei.calls import run_blocking
 from hodei.domain import Capacity, HealthResult, Provider, ProviderState, ProviderStatus
 from hodei.errors import InvalidInput, NotFound, Problem
 from hodei.masking import MASK, masked_config
@@ -15,14 +19,19 @@ from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
 from hodei.redaction import quote
 from hodei.services import listing
-from hodei.services.health import CheckResult, LocalHealth, Result
-from hodei.services.views import HistoryEntry, ProviderView, sorted_pairs
+from hodei.services.health import LocalHealth, Result
+from hodei.services.views import CheckOutcome, CheckReport, HistoryEntry, ProviderView, sorted_pairs
 from hodei.settings import HealthSettings
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Change, Store, StoredProvider
 
 # The statuses an operator sets; UNHEALTHY is the health monitor's.
 OPERATOR_STATUSES = tuple(s.value for s in ProviderStatus if s is not ProviderStatus.UNHEALTHY)
+# The longest a check made on demand may be given, as [health] timeout_seconds: a caller cannot hold the
+# daemon's checks open for ever.
+MAX_CHECK_TIMEOUT = 300.0
+DEFAULT_CHECK_TIMEOUT = 5.0
+MAX_CHECK_NAMES = 1000  # more is a check of every provider
 
 
 def _matcher(provider_type: str | None, status: str | None, region: str | None,
@@ -42,12 +51,19 @@ def _matcher(provider_type: str | None, status: str | None, region: str | None,
 
 
 class LocalProviders:
-    """The providers service on the database. Sync: the daemon runs it in its database threads."""
+    """The providers service on the database. Sync: the daemon runs it in its database threads.
 
-    def __init__(self, store: Store, states: ProviderStates, pm: HodeiPluginManager, health: LocalHealth | None = None):
+    Every change it records in a provider's history names its actor (:mod:`hodei.actors`): the one a
+    method is given (the API: the caller), else ``actor`` (the CLI: its user; default, this process's).
+    """
+
+    def __init__(self, store: Store, states: ProviderStates, pm: HodeiPluginManager, health: LocalHealth | None = None,
+                 *, actor: str | None = None, check_timeout: float = DEFAULT_CHECK_TIMEOUT):
         self.store, self.states, self.pm = store, states, pm
         # Its checks' results are written by the health service, the one write path for health.
         self.health = health or LocalHealth(store, pm, HealthSettings())
+        self.actor = actor or actors.cli()
+        self.check_timeout = check_timeout  # [health] timeout_seconds: a check's, when not given one
 
     # -- what is shown ------------------------------------------------------------------------
 
@@ -118,34 +134,52 @@ class LocalProviders:
     def get(self, ref: str | uuid.UUID) -> ProviderView:
         return self.view(self.store.get(ref))
 
-    def create(self, document: Mapping[str, Any]) -> ProviderView:
-        return self.view(self.store.create(document))
+    def create(self, document: Mapping[str, Any], *, actor: str | None = None) -> ProviderView:
+        return self.view(self.store.create(document, actor=actor or self.actor))
 
-    def update(self, ref: str | uuid.UUID, change: ProviderChange) -> ProviderView:
+    def update(self, ref: str | uuid.UUID, change: ProviderChange, *, actor: str | None = None) -> ProviderView:
         if not change:
             raise InvalidInput(Problem("", "nothing to change"))
-        return self.view(self.store.update(ref, change))
+        return self.view(self.store.update(ref, change, actor=actor or self.actor))
 
-    def set_status(self, ref: str | uuid.UUID, status: str, cause: str) -> ProviderView:
+    def set_status(self, ref: str | uuid.UUID, status: str, cause: str, *, actor: str | None = None) -> ProviderView:
         if status not in OPERATOR_STATUSES:
             raise InvalidInput(Problem("status", f"must be one of {', '.join(OPERATOR_STATUSES)} (UNHEALTHY is "
                                                  f"set by the health monitor), got {quote(status)}"))
-        return self.view(self.store.set_status(ref, status, cause=cause))
+        return self.view(self.store.set_status(ref, status, cause=cause, actor=actor or self.actor))
 
-    def delete(self, ref: str | uuid.UUID) -> ProviderView:
+    def delete(self, ref: str | uuid.UUID, *, actor: str | None = None) -> ProviderView:
         state = self.states.of(ref)  # the row and its state go together
-        return self.view(self.store.delete(ref), state)
+        return self.view(self.store.delete(ref, actor=actor or self.actor), state)
 
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
+        """The newest ``limit`` changes, read a page at a time."""
+        if limit < 1:
+            raise InvalidInput(Problem("limit", f"must be at least 1, got {limit}"))
+        entries: list[HistoryEntry] = []
+        token = ""
+        while len(entries) < limit:
+            page, token = self.history_page(ref, min(limits.LISTED, limit - len(entries)), token)
+            entries += page
+            if not token:
+                break
+        return entries
+
+    def history_page(self, ref: str | uuid.UUID, limit: int = 50,
+                     page_token: str = "") -> tuple[list[HistoryEntry], str]:
+        """``limit`` changes, newest first, after where ``page_token`` says, and the next page's token ("" after
+        the oldest). :raises InvalidInput: a limit past :data:`hodei.limits.LISTED`, a token not ours."""
         if not 1 <= limit <= limits.LISTED:
             raise InvalidInput(Problem("limit", f"must be between 1 and {limits.LISTED}, got {limit}"))
-        return self.states.history(ref, limit)
+        entries, last = self.states.history_page(ref, limit, listing.after_row("history", page_token, int))
+        return entries, "" if last is None else listing.row_token("history", last)
 
     # -- on the database only -----------------------------------------------------------------
 
-    def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
+    def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False,
+              actor: str | None = None) -> list[Change]:
         """``Store.apply``, with secret config values masked in the changes it reports."""
-        changes = self.store.apply(documents, dry_run=dry_run, prune=prune)
+        changes = self.store.apply(documents, dry_run=dry_run, prune=prune, actor=actor or self.actor)
         types = {d.get("name"): d.get("provider_type") for d in documents if isinstance(d, Mapping)}
         return [self._masked_change(c, types.get(c.name)) for c in changes]
 
@@ -158,18 +192,51 @@ class LocalProviders:
             after = f"{MASK} (a secret changed)"
         return Change(change.name, change.action, {**change.fields, "config": (before, after)}, change.id)
 
+    def record_outside_changes(self, seen: Sequence[tuple[uuid.UUID, ProviderStatus, ProviderStatus, str]],
+                               ) -> list[tuple[str, str, str]]:
+        """Status changes made in SQL, outside Hodei, that the daemon's change watcher saw, into the history,
+        once across replicas: :meth:`hodei.storage.provider_state.ProviderStates.record_outside_changes`."""
+        return self.states.record_outside_changes(seen)
+
     def record_check(self, ref: str | uuid.UUID, health: HealthResult | None = None,
-                     capacity: Capacity | None = None) -> ProviderState:
+                     capacity: Capacity | None = None, *, actor: str | None = None) -> ProviderState:
         """Record one check's answer through the health service (counted, and the status rules applied, as
         the daemon records them); returns the provider's state after it."""
         provider_id = self.store.get(ref).id
-        self.health.record([Result(provider_id, health, capacity)])
-        return self.states.of(provider_id)
+        recorded = self.health.record([Result(provider_id, health, capacity)], actor=actor or self.actor)
+        try:
+            return self.states.of(provider_id)
+        except NotFound:  # deleted right after: what was recorded was recorded all the same
+            if recorded:
+                return recorded[0].state
+            raise
 
-    def check(self, names: Sequence[str], timeout: float) -> tuple[list[CheckResult], list[StoredProvider]]:
-        """Check the named providers (every valid one when none are named) now and record what they
-        answer: :meth:`hodei.services.health.LocalHealth.check`."""
-        return self.health.check(names, timeout)
+    async def check_now(self, names: Sequence[str], timeout: float | None = None, *, actor: str | None = None,
+                        call: Callable[..., Awaitable[Any]] = run_blocking) -> CheckReport:
+        """Check the named providers (every valid one when none are named) now, at once, each within
+        ``timeout`` (default: :attr:`check_timeout`), and record what they answer through the health service.
+        Invalid rows are left out of a check of all, and named, refused. ``call`` runs the database reads and
+        writes off the event loop (the daemon's database link); the checks themselves run on the loop, like
+        the health monitor's."""
+        timeout = self.check_timeout if timeout is None else timeout
+        if not 0 < timeout <= MAX_CHECK_TIMEOUT:  # also NaN
+            raise InvalidInput(Problem("timeout_seconds", f"must be more than 0 and at most {MAX_CHECK_TIMEOUT:g} "
+                                                  f"seconds, got {timeout}"))
+        if len(names) > MAX_CHECK_NAMES:
+            raise InvalidInput(Problem("providers", f"at most {MAX_CHECK_NAMES} names, got {len(names)}"))
+        results, invalid = await self.health.check_now(list(dict.fromkeys(names)), timeout, actor=actor or self.actor,
+                                                       call=call)
+        return CheckReport(
+            tuple(CheckOutcome(str(r.provider.id), r.provider.name, r.health.status.value, r.health.reason,
+                               r.health.duration_seconds or 0.0,
+                               r.capacity.active_workers if r.capacity else None, r.provider.max_workers,
+                               r.capacity_error) for r in results),
+            tuple((row.name, tuple(row.problems)) for row in invalid))
+
+    def check(self, names: Sequence[str], timeout: float | None = None) -> CheckReport:
+        """:meth:`check_now` in an event loop of its own, for ``hodei providers check`` (the daemon checks
+        through its monitor, and the API through ``check_now``)."""
+        return anyio.run(functools.partial(self.check_now, names, timeout))
 
 
 def provider_lookup(store: Store) -> Callable[[uuid.UUID], Provider | None]:

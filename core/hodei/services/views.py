@@ -11,6 +11,7 @@ from typing import Any
 
 from hodei.columns import Unreadable
 from hodei.domain import ProviderState
+from hodei.errors import Problem
 from hodei.storage.membership import DaemonInfo
 from hodei.storage.provider_state import HistoryEntry
 from hodei.storage.rows import as_uuid, row_key
@@ -19,8 +20,8 @@ from hodei.workers import Attempt, Worker
 
 # The values the services answer with, defined where they are made and named here, so the entry points
 # (hodei.api, hodei.cli) import them from the services alone.
-__all__ = ["Attempt", "Change", "DaemonInfo", "HistoryEntry", "ProviderView", "Worker", "sorted_pairs",
-           "state_document"]
+__all__ = ["Attempt", "Change", "CheckOutcome", "CheckReport", "DaemonInfo", "HistoryEntry", "ProviderView", "Worker",
+           "sorted_pairs", "state_document"]
 
 
 def sorted_pairs(value: Any) -> Any:
@@ -63,3 +64,31 @@ class ProviderView:
 
     def as_json(self) -> dict[str, Any]:
         return {**self.document, "state": state_document(self.state)}
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What one provider answered to a check made now (``hodei providers check``, ``CheckProviders``)."""
+
+    provider_id: str
+    name: str
+    health: str  # Healthy, Degraded or Unhealthy
+    reason: str
+    duration_seconds: float
+    active_workers: int | None  # None: no capacity report
+    max_workers: int
+    capacity_error: str = ""
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """A check of some providers: their answers by name, and the invalid rows left out of a check of all."""
+
+    results: tuple[CheckOutcome, ...]
+    skipped: tuple[tuple[str, tuple[Problem, ...]], ...] = ()
+
+    def document(self) -> list[dict[str, Any]]:
+        """As ``hodei providers check -o json`` prints it."""
+        return [{"name": r.name, "health": r.health, "reason": r.reason, "duration_seconds": r.duration_seconds,
+                 "active_workers": r.active_workers, "capacity_error": r.capacity_error or None}
+                for r in self.results]

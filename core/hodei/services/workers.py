@@ -7,6 +7,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from hodei import limits
@@ -14,6 +15,7 @@ from hodei.calls import run_blocking
 from hodei.domain import SLOT_HOLDING, WorkerState
 from hodei.errors import InvalidInput, NotFound, Problem
 from hodei.redaction import quote
+from hodei.services import listing
 from hodei.services.selection import LocalSelection
 from hodei.workers import NoProviderAvailable, Provisioner, Worker, WorkerRecords
 from hodei.workers.queue import PlacementQueue, QueueEntry, WaitCancelled
@@ -60,9 +62,40 @@ class LocalWorkers:
         result = await self.queue.place(job, float(wait_seconds), request_id or str(uuid.uuid4()))
         return result.worker
 
-    async def waiting(self) -> list[QueueEntry]:
-        """The requests waiting in the placement queue, in order."""
-        return await self.queue.entries()
+    async def waiting(self, limit: int = 200) -> list[QueueEntry]:
+        """The first ``limit`` requests waiting in the placement queue, in order, read a page at a time."""
+        if limit < 1:
+            raise InvalidInput(Problem("limit", f"must be at least 1, got {limit}"))
+        found: list[QueueEntry] = []
+        token = ""
+        while len(found) < limit:
+            page, token = await self.queue_page(limit=min(limits.LISTED, limit - len(found)), page_token=token)
+            found += page
+            if not token:
+                break
+        return found
+
+    async def queue_page(self, *, limit: int = 200, page_token: str = "") -> tuple[list[QueueEntry], str]:
+        """One page of :meth:`waiting`'s list: ``limit`` requests after where ``page_token`` says, and the next
+        page's token ("" after the last)."""
+        if not 1 <= limit <= limits.LISTED:
+            raise InvalidInput(Problem("limit", f"must be between 1 and {limits.LISTED}, got {limit}"))
+        key = listing.after_key("queue", page_token, (int, str, str))
+        after = None
+        if key is not None:
+            try:
+                arrived = datetime.fromisoformat(key[1])
+                if arrived.tzinfo is None:
+                    raise ValueError("no time zone")
+                after = (key[0], arrived, key[2])
+            except ValueError:
+                raise InvalidInput(Problem("page_token", "is not a token this server gave: pass a previous "
+                                                         "answer's next_page_token unchanged")) from None
+        found = await self.queue.entries(limit + 1, after)
+        if len(found) <= limit:
+            return found, ""
+        last = found[limit - 1]
+        return found[:limit], listing.key_token("queue", [last.priority, last.enqueued_at.isoformat(), last.id])
 
     async def cancel(self, request_id: str) -> None:
         """Cancel a waiting request. :raises NotFound: when none of that id waits."""
@@ -79,7 +112,24 @@ class LocalWorkers:
 
     async def find(self, *, provider: str | None = None, states: Sequence[str] = (), everything: bool = False,
                    limit: int = 200) -> list[Worker]:
-        """Workers, newest first: those holding a slot, or in ``states``, or all with ``everything``."""
+        """Workers, newest first: those holding a slot, or in ``states``, or all with ``everything``; the
+        first ``limit``, read a page at a time."""
+        if limit < 1:
+            raise InvalidInput(Problem("limit", f"must be at least 1, got {limit}"))
+        found: list[Worker] = []
+        token = ""
+        while len(found) < limit:
+            page, token = await self.page(provider=provider, states=states, everything=everything,
+                                          limit=min(limits.LISTED, limit - len(found)), page_token=token)
+            found += page
+            if not token:
+                break
+        return found
+
+    async def page(self, *, provider: str | None = None, states: Sequence[str] = (), everything: bool = False,
+                   limit: int = 200, page_token: str = "") -> tuple[list[Worker], str]:
+        """One page of :meth:`find`'s list: ``limit`` workers after where ``page_token`` says, and the next
+        page's token ("" after the last)."""
         allowed = ", ".join(s.value for s in WorkerState)
         problems = [Problem(f"states[{i}]", f"must be one of {allowed}, got {quote(s)}")
                     for i, s in enumerate(states) if s not in WorkerState.__members__]
@@ -87,11 +137,13 @@ class LocalWorkers:
             problems.append(Problem("limit", f"must be between 1 and {limits.LISTED}, got {limit}"))
         if problems:
             raise InvalidInput(problems)
+        after = listing.after_row("workers", page_token, str)
         chosen = [WorkerState(s) for s in states] or (None if everything else list(SLOT_HOLDING))
         provider_id = await self._call(self.provider_id, provider) if provider else None
         found: list[Worker] = await self._call(self.records.find, provider_id=provider_id, states=chosen,
-                                               limit=limit)
-        return found
+                                               limit=limit + 1, after=after)
+        more = len(found) > limit
+        return found[:limit], listing.row_token("workers", found[limit - 1].id) if more else ""
 
 
 def _required(worker_id: str, field: str = "worker_id") -> str:

@@ -55,8 +55,10 @@ class Recorded:
     health_changed: bool = False
 
 
-def record_results(engine: Engine, results: Sequence[Result], decide: Decide) -> list[Recorded]:
+def record_results(engine: Engine, results: Sequence[Result], decide: Decide, *,
+                   actor: str | None = None) -> list[Recorded]:
     """Count ``results`` (in their order) in one transaction; providers deleted meanwhile are skipped.
+    The changes of health and status they make go to the history as ``actor``'s (the health monitor).
 
     A result no newer than the provider's last counted check is skipped: a retried write counts once.
     The providers' rows are locked in id order (FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite),
@@ -86,7 +88,7 @@ def record_results(engine: Engine, results: Sequence[Result], decide: Decide) ->
             if last is not None and checked_at is not None and checked_at <= last:
                 continue  # counted already, or older than what is counted
             before = row.health
-            _store_state(session, provider, row, after_check(_state(row), result.health, result.capacity))
+            _store_state(session, provider, row, after_check(_state(row), result.health, result.capacity), actor)
             if row.health != before:
                 changed.add(provider.id)
             status = ProviderStatus(provider.status)
@@ -96,7 +98,8 @@ def record_results(engine: Engine, results: Sequence[Result], decide: Decide) ->
                 provider.status, provider.updated_at = new.value, utcnow()
                 session.add(provider)
                 session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="status",
-                                               old_value=status.value, new_value=new.value, cause=cause))
+                                               old_value=status.value, new_value=new.value, cause=cause,
+                                               actor=actor))
                 transitions.setdefault(provider.id, []).append((status, new, cause))
         session.commit()
         return [Recorded(provider_id, provider.name, _state(rows[provider_id]), ProviderStatus(provider.status),

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from hodei import limits
+from hodei.actors import UNKNOWN
 from hodei.columns import raw_text
-from hodei.domain import HealthStatus, ProviderState, Resources
+from hodei.database import write_session
+from hodei.domain import HealthStatus, ProviderState, ProviderStatus, Resources
 from hodei.errors import NotFound
 from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
 from hodei.redaction import shorten
@@ -24,18 +27,20 @@ from hodei.storage.slots import slot_counts, with_slots
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One change of a provider's status or health, with its cause."""
+    """One change of a provider (its status, its health, its creation, its other fields, its deletion),
+    with its cause."""
 
     at: str  # ISO 8601, UTC
-    kind: str  # "status" or "health"
+    kind: str  # "status", "health", "created", "changed" (new_value: the fields) or "deleted"
     old_value: str | None
     new_value: str | None
     cause: str
     provider_name: str
+    actor: str = UNKNOWN  # who or what made it (hodei.actors)
 
     def document(self) -> dict[str, str | None]:
         return {"at": self.at, "kind": self.kind, "from": self.old_value, "to": self.new_value,
-                "cause": self.cause, "provider": self.provider_name}
+                "cause": self.cause, "provider": self.provider_name, "actor": self.actor}
 
 
 def _fit(value: Any, kind: type | tuple[type, ...], default: Any = None) -> Any:
@@ -76,13 +81,13 @@ def _kept_reason(reason: str) -> str:
 
 
 def _store_state(session: Session, provider: ProviderConfigRow, row: ProviderStateRow | None,
-                 state: ProviderState) -> None:
+                 state: ProviderState, actor: str | None) -> None:
     row = row or ProviderStateRow(provider_id=provider.id)
     reason = _kept_reason(state.health_reason)
     new_health = state.health.value if state.health else None
     if new_health is not None and row.health != new_health:
         session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="health",
-                                       old_value=row.health, new_value=new_health, cause=reason))
+                                       old_value=row.health, new_value=new_health, cause=reason, actor=actor))
     row.health, row.health_reason = new_health, reason
     row.checked_at, row.check_duration_seconds = state.checked_at, state.check_duration_seconds
     row.consecutive_failures = state.consecutive_failures
@@ -134,8 +139,41 @@ class ProviderStates:
             state = _state(session.get(ProviderStateRow, provider_id))
             return with_slots(state, slot_counts(session, provider_id).get(provider_id))
 
+    def record_outside_changes(self, seen: Sequence[tuple[uuid.UUID, ProviderStatus, ProviderStatus, str]],
+                               ) -> list[tuple[str, str, str]]:
+        """Status changes made outside Hodei (in SQL) that a daemon saw, into the history: ``seen`` holds each
+        provider's id, the status the daemon knew before and the one it read, and the actor to record. A
+        status changed again since it was read is left to the read that sees it. A change Hodei made has its
+        history entry already (written in the same transaction), and so has one another daemon recorded
+        first (the row is locked while it looks): each change is recorded once. Returns (name, before,
+        after) of those recorded."""
+        recorded = []
+        with write_session(self.engine) as session:
+            for provider_id, before, after, actor in seen:
+                provider = session.get(ProviderConfigRow, provider_id, with_for_update=True)
+                if provider is None or provider.status != after.value:
+                    continue
+                last = session.exec(select(ProviderHistoryRow.new_value).where(
+                    ProviderHistoryRow.provider_id == provider_id, ProviderHistoryRow.kind == "status")
+                    .order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc()).limit(1)).first()
+                if last == provider.status:
+                    continue
+                session.add(ProviderHistoryRow(provider_id=provider_id, provider_name=provider.name, kind="status",
+                                               old_value=before.value, new_value=provider.status,
+                                               cause="changed in SQL, outside Hodei", actor=actor))
+                recorded.append((provider.name, before.value, provider.status))
+            session.commit()
+        return recorded
+
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
-        """The provider's status and health changes, newest first (also of a deleted provider, by id)."""
+        """The provider's changes, newest first (also of a deleted provider, by id)."""
+        return self.history_page(ref, limit)[0]
+
+    def history_page(self, ref: str | uuid.UUID, size: int,
+                     after: int | None = None) -> tuple[list[HistoryEntry], int | None]:
+        """:meth:`history`'s first ``size`` entries after the entry ``after`` (the first page without), and
+        the entry the next page starts after (``None`` after the last). Keyed on the row (never deleted, its
+        time never changes), not a position: entries recorded between two pages do not shift the next."""
         with Session(self.engine) as session:
             try:
                 provider_id = find_provider_row(session, ref).id
@@ -144,12 +182,20 @@ class ProviderStates:
                 if found is None:
                     raise
                 provider_id = found
-            query = (select(ProviderHistoryRow).where(ProviderHistoryRow.provider_id == provider_id)
-                     .order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc()).limit(limit))
-            return [HistoryEntry(at=moment(row, "at", []).isoformat(), kind=_shown(row.kind) or "",
-                                 old_value=_shown(row.old_value), new_value=_shown(row.new_value),
-                                 cause=_shown(row.cause) or "", provider_name=_shown(row.provider_name) or "")
-                    for row in session.exec(query).all()]
+            query = select(ProviderHistoryRow).where(ProviderHistoryRow.provider_id == provider_id)
+            if after is not None:  # the database compares its own value, even one it cannot give back
+                at = select(ProviderHistoryRow.at).where(ProviderHistoryRow.id == after).scalar_subquery()
+                query = query.where(or_(col(ProviderHistoryRow.at) < at,
+                                        and_(col(ProviderHistoryRow.at) == at, col(ProviderHistoryRow.id) < after)))
+            query = (query.order_by(col(ProviderHistoryRow.at).desc(), col(ProviderHistoryRow.id).desc())
+                     .limit(size + 1))
+            rows = session.exec(query).all()
+            entries = [HistoryEntry(at=moment(row, "at", []).isoformat(), kind=_shown(row.kind) or "",
+                                    old_value=_shown(row.old_value), new_value=_shown(row.new_value),
+                                    cause=_shown(row.cause) or "", provider_name=_shown(row.provider_name) or "",
+                                    actor=_shown(row.actor) or UNKNOWN)
+                       for row in rows[:size]]
+            return entries, rows[size - 1].id if len(rows) > size else None
 
 
 def _shown(value: Any) -> str | None:

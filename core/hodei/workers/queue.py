@@ -208,10 +208,11 @@ class PlacementQueue:
 
     # -- reading and cancelling -------------------------------------------------------------------------
 
-    async def entries(self) -> list[QueueEntry]:
-        queued = await self._call(self.records.waiting, self.claim_grace_seconds)
+    async def entries(self, limit: int, after: tuple[int, datetime, str] | None = None) -> list[QueueEntry]:
+        """Up to ``limit`` waiting requests in queue order, after the one keyed ``after`` (priority, arrival, id)."""
+        queued, ahead = await self._call(self.records.page, self.claim_grace_seconds, limit, after)
         return [QueueEntry(position, q.id, q.priority, q.enqueued_at, q.deadline, q.reasons, q.daemon)
-                for position, q in enumerate(queued, start=1)]
+                for position, q in enumerate(queued, start=ahead + 1)]
 
     async def cancel(self, request_id: str) -> bool:
         """Take a waiting request out of the queue; its waiter (here, or another daemon's on its next look)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import and_, delete, func, not_, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -95,3 +95,25 @@ class QueueRecords:
                 session.commit()
         gone = set(stale)
         return sorted((q for q in rows if q.id not in gone and q.deadline >= now), key=Queued.order)
+
+    def page(self, grace_seconds: float, limit: int,
+             after: tuple[int, datetime, str] | None = None) -> tuple[list[Queued], int]:
+        """Up to ``limit`` requests waiting now, in queue order, after the one keyed ``after`` (its priority,
+        arrival and id: it may have left since), and how many wait ahead of the first of them."""
+        self.waiting(grace_seconds)  # drops the rows nobody waits for any more
+        with Session(self.engine) as session:
+            live = col(PlacementRow.deadline) >= utcnow()
+            query = select(PlacementRow).where(live)
+            ahead = 0
+            if after is not None:
+                priority, enqueued_at, request_id = after
+                later = or_(col(PlacementRow.priority) < priority,
+                            and_(col(PlacementRow.priority) == priority,
+                                 or_(col(PlacementRow.enqueued_at) > enqueued_at,
+                                     and_(col(PlacementRow.enqueued_at) == enqueued_at,
+                                          col(PlacementRow.id) > request_id))))
+                query = query.where(later)
+                ahead = session.exec(select(func.count()).select_from(PlacementRow).where(live, not_(later))).one()
+            query = query.order_by(col(PlacementRow.priority).desc(), col(PlacementRow.enqueued_at),
+                                   col(PlacementRow.id)).limit(limit)
+            return [_queued(row) for row in session.exec(query).all()], int(ahead)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
@@ -293,13 +294,21 @@ class WorkerRecords:
             return _worker(row)
 
     def find(self, *, provider_id: uuid.UUID | None = None, states: Iterable[WorkerState] | None = None,
-             limit: int | None = None) -> list[Worker]:
+             limit: int | None = None, after: str | None = None) -> list[Worker]:
+        """Workers, newest first (then by id); with ``after``, those listed after that worker's row. Keyed on
+        the row (its creation time, read by the database, and id), not a position: workers created between
+        two pages neither shift the next one nor repeat."""
         with Session(self.engine) as session:
             query = select(WorkerRow)
             if provider_id is not None:
                 query = query.where(WorkerRow.provider_id == provider_id)
             if states is not None:
                 query = query.where(col(WorkerRow.state).in_([s.value for s in states]))
+            if after is not None:
+                # The database compares its own value: a time edited into something unreadable still pages.
+                created = select(WorkerRow.created_at).where(WorkerRow.id == after).scalar_subquery()
+                query = query.where(or_(col(WorkerRow.created_at) < created,
+                                        and_(col(WorkerRow.created_at) == created, col(WorkerRow.id) > after)))
             query = query.order_by(col(WorkerRow.created_at).desc(), col(WorkerRow.id))
             if limit is not None:
                 query = query.limit(limit)

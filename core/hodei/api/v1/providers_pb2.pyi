@@ -211,34 +211,40 @@ class SetProviderStatusRequest(_message.Message):
     def __init__(self, provider_id: _Optional[str] = ..., status: _Optional[str] = ..., cause: _Optional[str] = ...) -> None: ...
 
 class GetProviderHistoryRequest(_message.Message):
-    __slots__ = ("provider_id", "limit")
+    __slots__ = ("provider_id", "limit", "page_token")
     PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     provider_id: str
     limit: int
-    def __init__(self, provider_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, provider_id: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class HistoryEntry(_message.Message):
-    __slots__ = ("at", "kind", "old_value", "new_value", "cause", "provider_name")
+    __slots__ = ("at", "kind", "old_value", "new_value", "cause", "provider_name", "actor")
     AT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     OLD_VALUE_FIELD_NUMBER: _ClassVar[int]
     NEW_VALUE_FIELD_NUMBER: _ClassVar[int]
     CAUSE_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     at: _timestamp_pb2.Timestamp
     kind: str
     old_value: str
     new_value: str
     cause: str
     provider_name: str
-    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., old_value: _Optional[str] = ..., new_value: _Optional[str] = ..., cause: _Optional[str] = ..., provider_name: _Optional[str] = ...) -> None: ...
+    actor: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., old_value: _Optional[str] = ..., new_value: _Optional[str] = ..., cause: _Optional[str] = ..., provider_name: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class GetProviderHistoryResponse(_message.Message):
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "next_page_token")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
-    def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ApplyProvidersRequest(_message.Message):
     __slots__ = ("providers_json", "dry_run", "prune")
@@ -279,3 +285,47 @@ class ApplyProvidersResponse(_message.Message):
     dry_run: bool
     changes: _containers.RepeatedCompositeFieldContainer[ApplyProvidersChange]
     def __init__(self, dry_run: _Optional[bool] = ..., changes: _Optional[_Iterable[_Union[ApplyProvidersChange, _Mapping]]] = ...) -> None: ...
+
+class CheckProvidersRequest(_message.Message):
+    __slots__ = ("providers", "timeout_seconds")
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    providers: _containers.RepeatedScalarFieldContainer[str]
+    timeout_seconds: float
+    def __init__(self, providers: _Optional[_Iterable[str]] = ..., timeout_seconds: _Optional[float] = ...) -> None: ...
+
+class ProviderCheck(_message.Message):
+    __slots__ = ("provider_id", "name", "health", "reason", "duration_seconds", "active_workers", "max_workers", "capacity_error")
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_ERROR_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    name: str
+    health: str
+    reason: str
+    duration_seconds: float
+    active_workers: int
+    max_workers: int
+    capacity_error: str
+    def __init__(self, provider_id: _Optional[str] = ..., name: _Optional[str] = ..., health: _Optional[str] = ..., reason: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., active_workers: _Optional[int] = ..., max_workers: _Optional[int] = ..., capacity_error: _Optional[str] = ...) -> None: ...
+
+class SkippedProvider(_message.Message):
+    __slots__ = ("name", "problems")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    problems: _containers.RepeatedCompositeFieldContainer[FieldProblem]
+    def __init__(self, name: _Optional[str] = ..., problems: _Optional[_Iterable[_Union[FieldProblem, _Mapping]]] = ...) -> None: ...
+
+class CheckProvidersResponse(_message.Message):
+    __slots__ = ("results", "skipped")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ProviderCheck]
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedProvider]
+    def __init__(self, results: _Optional[_Iterable[_Union[ProviderCheck, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedProvider, _Mapping]]] = ...) -> None: ...

@@ -74,6 +74,11 @@ class ProviderServiceStub:
                 request_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersRequest.SerializeToString,
                 response_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersResponse.FromString,
                 _registered_method=True)
+        self.CheckProviders = channel.unary_unary(
+                '/hodei.api.v1.ProviderService/CheckProviders',
+                request_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersRequest.SerializeToString,
+                response_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersResponse.FromString,
+                _registered_method=True)
 
 
 class ProviderServiceServicer:
@@ -139,6 +144,15 @@ class ProviderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckProviders(self, request, context):
+        """Check providers' health and capacity now, each within timeout_seconds, and record what they answer
+        (the same as `hodei providers check`): every valid provider, or only those named. NOT_FOUND when a
+        named provider does not exist; INVALID_ARGUMENT when a named one is not valid (nothing is checked).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProviderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -181,6 +195,11 @@ def add_ProviderServiceServicer_to_server(servicer, server):
                     servicer.ApplyProviders,
                     request_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersRequest.FromString,
                     response_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersResponse.SerializeToString,
+            ),
+            'CheckProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckProviders,
+                    request_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersRequest.FromString,
+                    response_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -399,6 +418,33 @@ class ProviderService:
             '/hodei.api.v1.ProviderService/ApplyProviders',
             hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersRequest.SerializeToString,
             hodei_dot_api_dot_v1_dot_providers__pb2.ApplyProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hodei.api.v1.ProviderService/CheckProviders',
+            hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersRequest.SerializeToString,
+            hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -80,26 +80,34 @@ class GetWorkerRequest(_message.Message):
     def __init__(self, worker_id: _Optional[str] = ...) -> None: ...
 
 class ListWorkersRequest(_message.Message):
-    __slots__ = ("provider", "states", "all", "limit")
+    __slots__ = ("provider", "states", "all", "limit", "page_token")
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     STATES_FIELD_NUMBER: _ClassVar[int]
     ALL_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     provider: str
     states: _containers.RepeatedScalarFieldContainer[str]
     all: bool
     limit: int
-    def __init__(self, provider: _Optional[str] = ..., states: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ..., limit: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, provider: _Optional[str] = ..., states: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListWorkersResponse(_message.Message):
-    __slots__ = ("workers",)
+    __slots__ = ("workers", "next_page_token")
     WORKERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     workers: _containers.RepeatedCompositeFieldContainer[Worker]
-    def __init__(self, workers: _Optional[_Iterable[_Union[Worker, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, workers: _Optional[_Iterable[_Union[Worker, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListQueueRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("limit", "page_token")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    page_token: str
+    def __init__(self, limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class QueuedRequest(_message.Message):
     __slots__ = ("position", "id", "priority", "enqueued_at", "deadline", "waits_at", "reasons")
@@ -120,10 +128,12 @@ class QueuedRequest(_message.Message):
     def __init__(self, position: _Optional[int] = ..., id: _Optional[str] = ..., priority: _Optional[int] = ..., enqueued_at: _Optional[str] = ..., deadline: _Optional[str] = ..., waits_at: _Optional[str] = ..., reasons: _Optional[str] = ...) -> None: ...
 
 class ListQueueResponse(_message.Message):
-    __slots__ = ("requests",)
+    __slots__ = ("requests", "next_page_token")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     requests: _containers.RepeatedCompositeFieldContainer[QueuedRequest]
-    def __init__(self, requests: _Optional[_Iterable[_Union[QueuedRequest, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, requests: _Optional[_Iterable[_Union[QueuedRequest, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CancelRequestRequest(_message.Message):
     __slots__ = ("request_id",)

@@ -6,8 +6,8 @@
 * On PostgreSQL, NOTIFY hodei_placement when a worker stops holding a slot (released, failed, ended) or
   a request leaves the queue, so every daemon retries its waiting requests at once.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0007"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

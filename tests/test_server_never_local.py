@@ -45,10 +45,12 @@ ARGUMENTS: dict[tuple[str, ...], list[str]] = {
     ("select",): [],
     ("explain",): ["local-only"],
     ("serve",): [],
-    ("workers", "provision"): [],
+    ("workers", "provision"): ["--wait", "1s"],  # a waiting client retries an unreachable server, then says so
     ("workers", "release"): ["w-1"],
     ("workers", "list"): [],
     ("workers", "show"): ["w-1"],
+    ("workers", "cancel"): ["r-1"],
+    ("queue",): [],
     ("daemons",): [],
 }
 

@@ -32,6 +32,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,8 @@ def settings(url: str) -> str:
             '[api]\nlisten = "127.0.0.1:0"\n[metrics]\nlisten = ""\n'
             # One round of checks at start, then none while the tests run; a hanging check hangs on.
             '[health]\ninterval_seconds = 3600.0\ntimeout_seconds = 300.0\n'
-            '[workers]\nreconcile_seconds = 3600.0\n'
+            # Requests seeded in the placement queue stay while the tests run (nobody waits for them).
+            '[workers]\nreconcile_seconds = 3600.0\nqueue_claim_grace_seconds = 86400.0\n'
             '[daemon]\npoll_seconds = 0.05\nshutdown_grace_seconds = 1.0\n')
 
 
@@ -182,6 +184,19 @@ def fill_read_world(world: World) -> None:
     world.ok("workers", "release", ended["id"], "--reason", "finished")
     with_spec = world.json("workers", "provision", "-r", world.path("spec.json"))
     world.context.update(worker=kept["id"], ended=ended["id"], spec=with_spec["id"])
+    # Two requests waiting (left by a daemon that went away), for `hodei queue`: they keep no provider.
+    from hodei.database import create_engine
+    from hodei.workers.queue_records import QueueRecords
+
+    engine = create_engine(world.url)
+    try:
+        rows = QueueRecords(engine)
+        later = datetime.now(UTC) + timedelta(days=30)
+        for request_id, priority in (("batch-night", 0), ("urgent-fix", 7)):
+            rows.join(request_id, priority, later, {**NOTHING_FITS, "priority": priority}, "daemon gone:1",
+                      "no provider fits: 0/5 providers available: 5 missing label team=nobody")
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +274,8 @@ READS = [
     Read("select with an image", ("select",), lambda w: ["select", "--image", "python:3.12", "--env", "A=1"]),
     Read("explain with a command", ("explain",), lambda w: ["explain", "plain", "--command", "run it"]),
     Read("daemons", ("daemons",), lambda w: ["daemons"]),
+    Read("queue", ("queue",), lambda w: ["queue"]),
+    Read("workers cancel of no such request", ("workers", "cancel"), lambda w: ["workers", "cancel", "no-such"]),
     Read("plan", ("plan",), lambda w: ["plan", "-f", w.path("batch.jsonl")]),
     Read("plan, a job at fault", ("plan",), lambda w: ["plan", "-f", w.path("faulty.yaml")]),
 ]

@@ -47,10 +47,12 @@ ARGUMENTS: dict[tuple[str, ...], list[str]] = {
     ("plan",): ["-f", "{folder}/jobs.jsonl"],
     ("simulate",): ["--trace", "{folder}/trace.jsonl"],
     ("serve",): [],
-    ("workers", "provision"): [],
+    ("workers", "provision"): ["--wait", "1s"],  # a waiting client retries an unreachable server, then says so
     ("workers", "release"): ["w-1"],
     ("workers", "list"): [],
     ("workers", "show"): ["w-1"],
+    ("workers", "cancel"): ["r-1"],
+    ("queue",): [],
     ("daemons",): [],
 }
 

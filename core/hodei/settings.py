@@ -181,6 +181,12 @@ class WorkerSettings(_Section):
         "A backend worker with Hodei's labels and no live row is removed once seen this long"))
     max_lifetime_seconds: Annotated[float, Field(ge=0)] = Field(0.0, description=(
         "Workers running longer are released; 0 means no limit"))
+    queue_sweep_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(5.0, description=(
+        "How often `hodei serve` retries the requests waiting in the placement queue when no event (a slot "
+        "freed, a provider changed) said they could fit now"))
+    queue_claim_grace_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(60.0, description=(
+        "How long a waiting request outlives the daemon it waited at (a client that reconnects with the same "
+        "request id keeps its place); then it is dropped"))
 
     @property
     def provision_budget_seconds(self) -> float:

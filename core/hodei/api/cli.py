@@ -14,7 +14,7 @@ REMOTE = {
     ("providers", "history"), ("providers", "apply"), ("providers", "check"), ("providers", "reset-cooldown"),
     ("select",), ("explain",), ("plan",),
     ("workers", "provision"), ("workers", "release"), ("workers", "list"), ("workers", "show"),
-    ("daemons",),
+    ("workers", "cancel"), ("queue",), ("daemons",),
 }
 
 # Why a command has no API call, by its first word.

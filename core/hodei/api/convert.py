@@ -37,6 +37,7 @@ from hodei.services.views import (
     Worker,
     sorted_pairs,
 )
+from hodei.services.workers import QueueEntry
 
 _EXACT = 2**53
 
@@ -416,6 +417,17 @@ def worker_from(message: wpb.Worker) -> Worker:
                   for a in message.attempts],
         created_at=datetime.fromisoformat(message.created_at), updated_at=datetime.fromisoformat(message.updated_at),
         ended_at=datetime.fromisoformat(message.ended_at) if message.HasField("ended_at") else None)
+
+
+def queued_message(entry: QueueEntry) -> wpb.QueuedRequest:
+    return wpb.QueuedRequest(position=entry.position, id=entry.id, priority=entry.priority,
+                             enqueued_at=entry.enqueued_at.isoformat(), deadline=entry.deadline.isoformat(),
+                             waits_at=entry.daemon, reasons=entry.reasons)
+
+
+def queued_from(message: wpb.QueuedRequest) -> QueueEntry:
+    return QueueEntry(message.position, message.id, message.priority, datetime.fromisoformat(message.enqueued_at),
+                      datetime.fromisoformat(message.deadline), message.reasons, message.waits_at)
 
 
 # -- selection ------------------------------------------------------------------------------------

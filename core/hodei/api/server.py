@@ -344,7 +344,8 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
     @answers
     async def ProvisionWorker(self, request: wpb.ProvisionWorkerRequest, context: Any) -> wpb.Worker:
         try:
-            worker = await self.workers.provision(await anyio.to_thread.run_sync(_requirements, request))
+            worker = await self.workers.provision(await anyio.to_thread.run_sync(_requirements, request),
+                                                  wait_seconds=request.wait_seconds, request_id=request.request_id)
         except NoProviderAvailable as exc:
             failure = wpb.ProvisionFailure(attempts=[convert.attempt_message(a) for a in exc.attempts],
                                            summary=exc.summary)
@@ -374,6 +375,16 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
                                                everything=request.all, limit=request.limit or 200,
                                                page_token=request.page_token)
         return wpb.ListWorkersResponse(workers=[convert.worker_message(w) for w in found], next_page_token=token)
+
+    @answers
+    async def ListQueue(self, request: wpb.ListQueueRequest, context: Any) -> wpb.ListQueueResponse:
+        found, token = await self.workers.queue_page(limit=request.limit or 200, page_token=request.page_token)
+        return wpb.ListQueueResponse(requests=[convert.queued_message(e) for e in found], next_page_token=token)
+
+    @answers
+    async def CancelRequest(self, request: wpb.CancelRequestRequest, context: Any) -> wpb.CancelRequestResponse:
+        await self.workers.cancel(request.request_id)
+        return wpb.CancelRequestResponse()
 
 
 # -- authentication -------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ def pair(key: str, value: str) -> str:
 
 
 class StatusFilter(IndexedFilter):
+    depends_on = "load"
     name = "status"
     _hints = {
         "DISABLED": "an operator disabled it; {enable} brings it back",
@@ -61,6 +62,7 @@ class StatusFilter(IndexedFilter):
 
 
 class HealthFilter(IndexedFilter):
+    depends_on = "load"
     name = "health"
 
     def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
@@ -82,6 +84,7 @@ class HealthFilter(IndexedFilter):
 class CooldownFilter(IndexedFilter):
     """Providers whose provisions kept failing are skipped until their cooldown ends (:mod:`hodei.cooldown`)."""
 
+    depends_on = "load"
     name = "cooldown"
 
     def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
@@ -99,6 +102,7 @@ class CooldownFilter(IndexedFilter):
 
 
 class CapacityFilter(IndexedFilter):
+    depends_on = "load"
     name = "capacity"
 
     def mask(self, index: ProviderIndex, job: Requirements) -> Mask:

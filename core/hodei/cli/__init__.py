@@ -140,5 +140,6 @@ main.add_command(plan_cmd.plan)
 main.add_command(simulate_cmd.simulate)
 main.add_command(serve_cmd.serve)
 main.add_command(workers_cmd.workers)
+main.add_command(workers_cmd.queue)
 main.add_command(daemons_cmd.daemons)
 _guard_local_commands(main)  # last: after every command is added

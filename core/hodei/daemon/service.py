@@ -11,11 +11,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import heapq
 import logging
+import math
 import os
 import signal
+import socket
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,18 +90,23 @@ class Daemon:
                                         call=self.db.call, recorder=self.telemetry, telemetry=self.telemetry,
                                         on_slots=self._adjust_slots, on_failure=self._check_soon,
                                         provider_of=lambda provider_id: self.fleet.providers.get(provider_id),
-                                        on_cooldown=self._cooldown_recorded))
+                                        on_cooldown=self._cooldown_recorded,
+                                        queue_sweep_seconds=settings.workers.queue_sweep_seconds,
+                                        waiter=f"daemon {socket.gethostname()}:{os.getpid()}"))
         # The live view reads (and validates changed rows) through the services, like every other part.
         self.fleet = Fleet(self.services.fleet_reads, self.chain)
         self.states = self.services.states
         self.selection, self.providers = self.services.selection, self.services.providers
         self.records, self.provisioner, self.workers = (self.services.records, self.services.provisioner,
                                                         self.services.workers)
+        self.queue = self.workers.queue
+        self.fleet.on_recovered = self.queue.wake
         # Concurrent requests' reservations and transitions share transactions (group commit).
         self.writes = self.provisioner.writes
         self.watcher = ConfigWatcher(self.fleet, self.db, settings.daemon, on_change=self._fleet_changed,
                                      on_daemons=self._daemons_changed,
-                                     record_sql_edits=self.providers.record_outside_changes)
+                                     record_sql_edits=self.providers.record_outside_changes,
+                                     on_placement=self._placement_possible)
         self.monitor = HealthMonitor(self.fleet, self.services.health, self.db, settings.health,
                                      telemetry=self.telemetry)
         # One SQLite file, one daemon (a lock); on PostgreSQL the replicas divide the providers.
@@ -160,12 +169,19 @@ class Daemon:
         """Worker counts from the table: each reconcile round (other daemons' workers included)."""
         with contextlib.suppress(DatabaseUnavailable):  # the next resync brings them
             self.fleet.set_slots(await self.db.call(self.records.slot_counts))
+            self.queue.wake()  # a worker ended, or another daemon's did
+
+    async def _placement_possible(self) -> None:
+        """Another daemon freed a slot or a request left the queue: the counts, then the waiting requests."""
+        await self._refresh_slots()
 
     def _adjust_slots(self, provider_id: uuid.UUID, reserved: int, active: int) -> None:
         """This daemon's own reservations and releases, applied to selection's load at once."""
         held_reserved, held_active = self.fleet.slots.get(provider_id, (0, 0))
         self.fleet.set_slots({provider_id: (max(0, held_reserved + reserved), max(0, held_active + active))},
                              complete=False)
+        if reserved + active < 0:  # a slot freed (not a reservation turned running): a waiting request may take it
+            self.queue.wake()
 
     async def _provider_written(self, provider_id: uuid.UUID) -> None:
         """Read-your-writes for selection: the daemon's view of a provider written through the API now,
@@ -196,6 +212,7 @@ class Daemon:
 
     def _fleet_changed(self, changes: FleetChanges) -> None:
         self.telemetry.fleet_changed(changes)
+        self.queue.wake()  # a provider added, enabled, its max_workers raised
         self.membership.wake()
         self.monitor.wake()
         if self.ready:
@@ -247,6 +264,7 @@ class Daemon:
     async def _run_parts(self) -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(self._signals, group)
+            group.start_soon(self._wake_at_cooldown_ends)
             interval = watchdog_interval()
             if interval is not None and self.notifier.enabled:
                 group.start_soon(self._watchdog, interval)
@@ -266,10 +284,32 @@ class Daemon:
     def shutdown(self) -> None:
         if not self.stopping:
             self.stopping = True
+            self.queue.closing = True  # waiting requests keep their rows for their clients to come back
             self.notifier.send(STOPPING=1, STATUS="stopping")
             for part in self.parts:
                 part.stop()
             self._stopped.set()
+
+    async def _wake_at_cooldown_ends(self) -> None:
+        """Waiting requests try again the moment a provider's cooldown ends, not at the next sweep."""
+        added = anyio.Event()
+
+        def end_added() -> None:
+            nonlocal added
+            added.set()
+
+        self.fleet.on_cooldown_end_added = end_added
+        ends = self.fleet.cooldown_ends
+        while True:
+            now = datetime.now(UTC)
+            if ends and ends[0][0] <= now:
+                while ends and ends[0][0] <= now:
+                    heapq.heappop(ends)
+                self.queue.wake()
+                continue
+            with anyio.move_on_after((ends[0][0] - now).total_seconds() if ends else math.inf):
+                await added.wait()
+            added = anyio.Event()
 
     async def _drain(self) -> None:
         grace = self.settings.daemon.shutdown_grace_seconds

@@ -9,6 +9,8 @@ cooldowns it records applied to its view.
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ from hodei.settings import CooldownSettings, HealthSettings, Settings, WorkerSet
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.workers import Provisioner, WorkerRecords
+from hodei.workers.queue import PlacementQueue
+from hodei.workers.queue_records import QueueRecords
 
 
 def plugin_manager(settings: Settings) -> HodeiPluginManager:
@@ -80,6 +84,8 @@ class Runtime:
     :param provider_of: a provider by id from its live view.
     :param on_cooldown: told a provider's streak of failed provisions as recorded, so its live view
         skips (or readmits) the provider at once.
+    :param queue_sweep_seconds: how often its waiting requests are tried when no event said so.
+    :param waiter: how ``hodei queue`` names it.
     """
 
     selector: Callable[[], Selector]
@@ -91,6 +97,8 @@ class Runtime:
     on_failure: Callable[[uuid.UUID], Any]
     provider_of: Callable[[uuid.UUID], Provider | None]
     on_cooldown: Callable[[uuid.UUID, Streak], None] | None = None
+    queue_sweep_seconds: float = 5.0
+    waiter: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,7 +143,21 @@ def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | 
                                   on_slots=runtime.on_slots, on_failure=runtime.on_failure,
                                   provider_of=runtime.provider_of, telemetry=runtime.telemetry,
                                   cooldowns=cooldowns, on_cooldown=runtime.on_cooldown)
-    workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id, call=call)
+    queue = PlacementQueue(provisioner, QueueRecords(store.engine), could_fit=selection.could_fit,
+                           parse=selection.requirements, call=call,
+                           # Alone (the CLI), nothing tells it of changes elsewhere: it looks more often.
+                           sweep_seconds=runtime.queue_sweep_seconds if runtime else 1.0,
+                           claim_grace_seconds=(settings or WorkerSettings()).queue_claim_grace_seconds,
+                           waiter=runtime.waiter if runtime else f"cli {socket.gethostname()}:{os.getpid()}",
+                           telemetry=runtime.telemetry if runtime else None)
+    if runtime is None:
+        def slot_freed(provider_id: uuid.UUID, reserved: int, active: int) -> None:
+            if reserved + active < 0:  # this process freed a slot: its waiting requests look at once
+                queue.wake()
+
+        provisioner.on_slots = slot_freed
+    workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id, queue=queue,
+                           call=call)
     return OnDatabase(store, states, providers, selection, records, provisioner, workers, checks,
                       LocalDaemons(store.engine), FleetReads(store, states), cooldowns)
 

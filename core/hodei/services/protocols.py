@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from hodei.provider_change import ProviderChange
 from hodei.services.views import Change, CheckReport, CooldownReset, HistoryEntry, ProviderView, Worker
+from hodei.workers.queue import QueueEntry
 
 
 class Providers(Protocol):
@@ -97,8 +98,18 @@ class Planning(Protocol):
 
 
 class Workers(Protocol):
-    async def provision(self, requirements: Mapping[str, Any]) -> Worker:
-        """Start a worker on the best provider. :raises NoProviderAvailable:"""
+    async def provision(self, requirements: Mapping[str, Any], *, wait_seconds: float = 0.0,
+                        request_id: str = "") -> Worker:
+        """Start a worker on the best provider, waiting up to ``wait_seconds`` in the placement queue.
+        :raises NoProviderAvailable:"""
+        ...
+
+    async def waiting(self, limit: int = 200) -> list[QueueEntry]:
+        """The first ``limit`` requests waiting in the placement queue, in order."""
+        ...
+
+    async def cancel(self, request_id: str) -> None:
+        """Cancel a waiting request. :raises NotFound:"""
         ...
 
     async def release(self, worker_id: str, reason: str) -> Worker: ...

@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -73,9 +73,10 @@ class Attempt:
 class NoProviderAvailable(HodeiError):
     """No provider could take the worker; ``attempts`` says what was tried, ``summary`` why the rest were out."""
 
-    def __init__(self, message: str, attempts: list[Attempt], summary: str = ""):
+    def __init__(self, message: str, attempts: list[Attempt], summary: str = "", *, the_jobs: bool = False):
         self.attempts = attempts
         self.summary = summary
+        self.the_jobs = the_jobs  # the job itself failed to start: waiting would not help
         super().__init__(message)
 
 
@@ -151,13 +152,15 @@ class Provisioner:
             if hasattr(result, "__await__"):
                 await result
 
-    async def provision(self, job: Requirements) -> Provisioned:
+    async def provision(self, job: Requirements, kept: Collection[uuid.UUID] = frozenset()) -> Provisioned:
+        """:param kept: providers kept for requests waiting ahead of this one (the placement queue's order):
+            not tried."""
         held = _Held()
         try:
             if self.telemetry is None:
-                return await self._provision(job, held)
+                return await self._provision(job, held, kept)
             with self.telemetry.provision_span() as span:
-                provisioned = await self._provision(job, held)
+                provisioned = await self._provision(job, held, kept)
                 span.set_attribute("hodei.worker_id", provisioned.worker.id)
                 return provisioned
         except anyio.get_cancelled_exc_class():
@@ -174,9 +177,12 @@ class Provisioner:
         return self.telemetry.attempt_span(provider.name, provider.provider_type, attempt=attempt,
                                            attributes={"hodei.worker_id": worker_id})
 
-    async def _provision(self, job: Requirements, held: _Held) -> Provisioned:
+    async def _provision(self, job: Requirements, held: _Held, kept: Collection[uuid.UUID]) -> Provisioned:
         # Only as many as a request can try: ranking every provider of a large fleet per request is waste.
-        candidates, why_none = self.selection.candidates(job, self.settings.max_attempts + MAX_REFUSALS)
+        candidates, why_none = self.selection.candidates(job, self.settings.max_attempts + MAX_REFUSALS + len(kept))
+        fitting = len(candidates)
+        if kept:
+            candidates = [c for c in candidates if c.provider.id not in kept]
         attempts: list[Attempt] = []
         tried = refused = 0
         for candidate in candidates:
@@ -223,7 +229,7 @@ class Provisioner:
                     # Not the provider's cooldown, and not another provider's slot: one tenant's bad job
                     # must not take a shared provider away from everyone else.
                     raise NoProviderAvailable(f"the job cannot start: {provider.name}: {reason} (the job's own "
-                                              "failure: no other provider was tried)", attempts)
+                                              "failure: no other provider was tried)", attempts, the_jobs=True)
                 await self._count(provider, reason)
                 if self.on_failure is not None:
                     self.on_failure(provider.id)
@@ -245,7 +251,11 @@ class Provisioner:
             log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
             return Provisioned(worker, attempts)
         summary = ""
-        if not candidates:
+        if not candidates and fitting:
+            summary = (f"{fitting} provider{'s' if fitting > 1 else ''} that fit{'' if fitting > 1 else 's'} "
+                       f"{'are' if fitting > 1 else 'is'} kept for requests waiting ahead in the placement queue")
+            message = f"no provider is free: {summary}"
+        elif not candidates:
             summary = why_none()
             message = f"no provider fits: {summary}"
         else:

@@ -94,8 +94,7 @@ def main() -> None:
 
         from hodei.planning.trace import generate
 
-        records, _ = generate(options.trace_jobs, options.seed, providers=options.providers,
-                              with_priority=False)
+        records, _ = generate(options.trace_jobs, options.seed, providers=options.providers)
         (folder / "trace.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         _, generated_fleet = generate(1, options.seed, providers=options.providers)
         (folder / "sim-fleet.json").write_text(json.dumps(generated_fleet), encoding="utf-8")

@@ -12,15 +12,14 @@ from typing import Any
 
 from hodei.planning.view import FleetView
 from hodei.selection import Candidate, Requirements, Selector
-
-# The built-in filters whose verdict follows the load (status, health, capacity, cooldown): a provider they
-# refuse may take the job later. A rule that declares ``depends_on`` says so itself.
-LOAD_FILTERS = frozenset({"status", "health", "capacity", "cooldown"})
+from hodei.selection.index import mask_of
+from hodei.selection.rules import depends_on
 
 
 def load_dependent(rule: Any) -> bool:
-    declared = getattr(rule, "depends_on", None)
-    return declared == "load" if declared is not None else getattr(rule, "name", "") in LOAD_FILTERS
+    """Whether ``rule``'s verdict follows the load (status, health, cooldown, capacity): the rule says so
+    (``depends_on``), as the placement queue reads it."""
+    return depends_on(rule) == "load"
 
 
 @dataclass(eq=False)
@@ -47,17 +46,12 @@ class Placer:
         self._fits.clear()
 
     def could_fit(self, pending: Pending) -> int:
-        """The providers that could take ``pending`` once the load allows (cached by its requirements)."""
+        """The providers that could take ``pending`` once the load allows (the selector's own answer, which
+        the placement queue refuses a never-fitting request by; cached by its requirements)."""
         mask = self._fits.get(pending.key)
         if mask is None:
-            selector = self.view.selector
-            rules = [rule for rule in selector.chain.filters if not load_dependent(rule)]
-            mask = selector.index.all
-            for rule in rules:
-                if not mask:
-                    break
-                mask = selector._apply(rule, mask, pending.job, [])
-            self._fits[pending.key] = mask
+            fitting = self.view.selector.could_fit(pending.job)
+            mask = self._fits[pending.key] = mask_of((c.index for c in fitting), len(self.view.index.candidates))
         return mask
 
     def place(self, pending: Pending, kept: int = 0) -> Candidate | None:

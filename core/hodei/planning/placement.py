@@ -41,10 +41,6 @@ class Placer:
         self.view = view
         self._fits: dict[str, int] = {}
 
-    def forget(self) -> None:
-        """The fleet's rows changed (a provider added, its labels or status): what could fit is asked again."""
-        self._fits.clear()
-
     def could_fit(self, pending: Pending) -> int:
         """The providers that could take ``pending`` once the load allows (the selector's own answer, which
         the placement queue refuses a never-fitting request by; cached by its requirements)."""
@@ -93,9 +89,6 @@ class Placer:
             kept |= fit
             stuck.add(pending.key)
         return placed, kept
-
-    def members(self, mask: int) -> list[Candidate]:
-        return self.view.index.members(mask)
 
 
 def sole_blocker(selector: Selector, job: Requirements) -> tuple[str, int] | None:

@@ -115,11 +115,12 @@ class Planner:
             details = tuple(f"{cause.filter}: {cause.count} {cause.examples[0][1].group or 'rejected'}"
                             if cause.examples else f"{cause.filter}: {cause.count} rejected" for cause in report.causes)
             if not fit:
-                reasons[pending.key] = (self.never(job, selector), *details)
+                reasons[pending.key] = (self.never(job, selector), "the placement queue refuses it at once: no "
+                                        "provider could ever take it, whatever the load", *details)
             elif report.selected is not None:
                 reasons[pending.key] = (f"kept for jobs ahead{scope(job)}",
-                                        f"the providers that fit with a free slot ({fit.bit_count()} could take it) "
-                                        "are kept for jobs ahead of it in the queue", *details)
+                                        f"{fit.bit_count()} providers could take it; those with a free slot are kept "
+                                        "for jobs ahead of it in the queue", *details)
             else:
                 decision = selector.decide(job, limit=0)
                 failing = selector.failing_filters(decision, fit)

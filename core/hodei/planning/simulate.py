@@ -77,7 +77,6 @@ class Simulation:
         self.wait = wait
         self.seed = seed
         self.outcome = Outcome(name, jobs=len(trace.jobs))
-        self.by_name = {p.name: p for p in self.providers}
         self.used = sum(c.load for c in self.view.index.candidates)
         self.slots = self.view.slots()
         self.heap: list[tuple[float, int, int]] = []

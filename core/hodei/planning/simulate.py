@@ -42,6 +42,7 @@ class Outcome:
     waits: list[float] = field(default_factory=list)
     per_provider: Counter[str] = field(default_factory=Counter)
     placements: dict[int, str] = field(default_factory=dict)  # trace record number -> provider
+    placed_at: dict[int, float] = field(default_factory=dict)  # trace record number -> when it was placed
     samples: list[tuple[float, float, int]] = field(default_factory=list)  # (time, utilization, queue depth)
     still_waiting: int = 0
 
@@ -149,6 +150,7 @@ class Simulation:
             outcome.waits.append(now - self.queued.pop(pending.number)[1])
             outcome.per_provider[chosen.name] += 1
             outcome.placements[pending.number] = chosen.name
+            outcome.placed_at[pending.number] = now
             self.running[pending.number] = chosen.provider.id
             heapq.heappush(self.heap, (now + pending.duration, _FINISH, pending.number))
 

@@ -3,11 +3,12 @@ workers start at once) and through ``hodei simulate`` gives the same placements:
 (the chain and the capacity rules), then jobs that wait in the daemon's placement queue (its order and
 policy too).
 
-The trace's jobs arrive one at a time (distinct instants) and may not wait (``wait: 0``), so the daemon's
-answer to each ``workers provision`` is the whole decision: a provider, or none fits now. The replay keeps
-virtual time: a worker is released when its duration has passed, before any job arriving at that instant,
-as the simulator orders them. The daemon then decides with its live view of the slots, the simulator with
-its copy; both with the chain, the capacity rules and the region tiers.
+The first traces' jobs arrive one at a time (distinct instants) and may not wait (``wait: 0``), so the
+daemon's answer to each ``workers provision`` is the whole decision: a provider, or none fits now. The
+replay keeps virtual time: a worker is released when its duration has passed, before any job arriving at
+that instant, as the simulator orders them. The queue traces' jobs wait: each request is a ProvisionWorker
+with a wait in a thread of its own, and after each instant the replay lets the daemon settle (every
+request placed or listed in its queue) before virtual time moves on.
 """
 
 from __future__ import annotations

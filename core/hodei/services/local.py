@@ -19,6 +19,7 @@ from hodei.plugins import HodeiPluginManager, make_plugin_manager
 from hodei.selection import InvalidRow, SelectionChain, Selector, build_chain
 from hodei.selection.outcome import SelectionRecorder
 from hodei.services.daemons import LocalDaemons
+from hodei.services.decisions import Decisions
 from hodei.services.fleet_reads import FleetReads
 from hodei.services.health import LocalHealth, Result
 from hodei.services.providers import DEFAULT_CHECK_TIMEOUT, LocalProviders, provider_lookup
@@ -74,6 +75,7 @@ class Runtime:
     :param on_slots: told how a provider's worker counts changed, so its live view follows.
     :param on_failure: told of a failed provision (its health monitor records it, and checks again).
     :param provider_of: a provider by id from its live view.
+    :param decisions: where its served decisions are kept for the status page.
     """
 
     selector: Callable[[], Selector]
@@ -84,6 +86,7 @@ class Runtime:
     on_slots: Callable[[uuid.UUID, int, int], Any]
     on_failure: Callable[[uuid.UUID, HealthResult], Any]
     provider_of: Callable[[uuid.UUID], Provider | None]
+    decisions: Decisions | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | 
                                   on_failure=count_failure, provider_of=provider_lookup(store))
         call = None
     else:
-        selection = LocalSelection(runtime.selector, runtime.chain, runtime.recorder)
+        selection = LocalSelection(runtime.selector, runtime.chain, runtime.recorder, runtime.decisions)
         call = runtime.call
         provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection, call=call,
                                   on_slots=runtime.on_slots, on_failure=runtime.on_failure,

@@ -13,6 +13,7 @@ from hodei.domain import SLOT_HOLDING, WorkerState
 from hodei.errors import InvalidInput, Problem
 from hodei.redaction import quote
 from hodei.services import listing
+from hodei.services.decisions import provision_entries
 from hodei.services.selection import LocalSelection
 from hodei.workers import NoProviderAvailable, Provisioner, Worker, WorkerRecords
 
@@ -34,7 +35,19 @@ class LocalWorkers:
         self._call = call or run_blocking
 
     async def provision(self, requirements: Mapping[str, Any]) -> Worker:
-        result = await self.provisioner.provision(self.selection.requirements(requirements))
+        job = self.selection.requirements(requirements)
+        decisions = self.selection.decisions
+        if decisions is None:
+            return (await self.provisioner.provision(job)).worker
+        with provision_entries() as numbers:  # its selection is kept in the recent decisions: add how it ended
+            try:
+                result = await self.provisioner.provision(job)
+            except NoProviderAvailable as exc:
+                for number in numbers:
+                    decisions.provisioned(number, exc.attempts, str(exc))
+                raise
+        for number in numbers:
+            decisions.provisioned(number, result.attempts, f"provisioned on {result.worker.provider_name}")
         return result.worker
 
     async def release(self, worker_id: str, reason: str) -> Worker:

@@ -17,6 +17,7 @@ Rerun: .venv/bin/python bench/ui.py [--providers 10000] [--renders 30] [--second
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import statistics
@@ -91,6 +92,8 @@ def server_side(count: int, renders: int) -> None:
     from hodei.ui.app import StatusPage, UiServices
 
     live = _Live(count, random.Random(7))
+    gc.collect()
+    gc.freeze()  # as the daemon does at start: what lives as long as it is not walked by every collection
     services = UiServices(live, None, None, None, Decisions(), call=None, replicas=None,  # type: ignore[arg-type]
                           status_line=lambda: f"ready: {count} providers")
     page = StatusPage(services, refresh_seconds=5)

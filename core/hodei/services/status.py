@@ -147,7 +147,7 @@ def _row(provider: Provider, state: ProviderState | None, health: str) -> FleetR
         labels=tuple(sorted((str(k), str(v)) for k, v in provider.required_labels.items())))
 
 
-def fleet_page(seen: Snapshot, wanted: FleetFilter, page: int = 1) -> FleetPage:  # noqa: C901
+def fleet_page(seen: Snapshot, wanted: FleetFilter, page: int = 1) -> FleetPage:
     """The providers ``wanted`` matches, by name, the ``page``-th :data:`PAGE_SIZE` of them (a page past the
     last shows the last), with the counts every filter choice needs. Pure: run it off the event loop.
 

@@ -181,6 +181,8 @@ class StatusPage:
         self.refresh = refresh_seconds
         self.env = _environment()
         self.protect(token, secure=secure)
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._guessing: anyio.Lock | None = None
         routes = [
             Route("/", self.fleet, methods=["GET", "HEAD"]),
             Route("/providers/{name:path}", self.provider, methods=["GET", "HEAD"]),
@@ -192,6 +194,13 @@ class StatusPage:
         ]
         self.app: ASGIApp = _SecurityHeaders(Starlette(routes=routes, exception_handlers={
             404: self._not_found, 405: self._not_allowed}))
+
+    async def _off_loop(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function`` in a worker thread, one page at a time: however many browsers refresh at once, one
+        thread competes with the event loop (which answers the API) for the interpreter, and the rest wait."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(1)  # made in the loop, where it is used
+        return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
 
     # -- access -----------------------------------------------------------------------------------
 
@@ -216,7 +225,7 @@ class StatusPage:
         values = {"request_path": request.url.path, "refresh": self.refresh if refresh else None, "nav": NAV,
                   "daemon": self.services.status_line() if signed_in else "", "now": datetime.now(UTC),
                   "signed_in": self.token is not None and signed_in, **context}
-        body = await anyio.to_thread.run_sync(self.env.get_template(template).render, values)
+        body = await self._off_loop(self.env.get_template(template).render, values)
         return HTMLResponse(body, status_code=status_code, headers=dict(headers or {}))
 
     async def _refused(self, request: Request, problem: str = "") -> Response:
@@ -240,7 +249,10 @@ class StatusPage:
         target = _safe_next(form.get("next", "/"))
         given = form.get("token", "").strip()
         if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
-            await anyio.sleep(1.0)  # a guess costs a second
+            if self._guessing is None:
+                self._guessing = anyio.Lock()
+            async with self._guessing:  # a wrong guess costs a second, and guesses take turns
+                await anyio.sleep(1.0)
             return await self._render(request, "signin.html", {
                 "next": target, "title": "Sign in",
                 "problem": "That is not the token in [api] token_file." if given else "Enter the token."},
@@ -279,7 +291,7 @@ class StatusPage:
         except ValueError:
             number = 1
         seen = status.snapshot(self.services.live)  # in the loop: the fleet changes only there
-        page = await anyio.to_thread.run_sync(status.fleet_page, seen, wanted, number)
+        page = await self._off_loop(status.fleet_page, seen, wanted, number)
         return await self._render(request, "fleet.html", {
             "title": "Fleet", "page": page, "wanted": wanted, "statuses": status.STATUSES, "healths": status.HEALTHS,
             "page_size": status.PAGE_SIZE})
@@ -301,7 +313,7 @@ class StatusPage:
         explanation, problem = None, ""
         if text is not None:
             try:
-                explanation = await anyio.to_thread.run_sync(self._explain, view.name, text)
+                explanation = await self._off_loop(self._explain, view.name, text)
             except HodeiError as exc:
                 problem = str(exc)
         return await self._render(request, "provider.html", {

@@ -169,6 +169,27 @@ def test_unknown_pages_and_methods(daemon: Served) -> None:
     assert get(daemon.ui_url + "static/../app.py")[0] == 404
 
 
+@pytest.mark.parametrize("path", [
+    "providers/%00", "providers/%ff%fe", "providers/%E2%80%AEevil", "providers/" + "x" * 100_000,
+    "?page=" + "9" * 5000, "?page=NaN", "?page=-1", "?status=%00&health=%ff&type=" + "t" * 10_000,
+    "providers/edge?requirements=" + urllib.parse.quote("[" * 100_000),
+    "providers/edge?requirements=" + urllib.parse.quote('{"cpu": NaN, "required_labels": {"a\u0000": "b"}}'),
+    "providers/edge?requirements=" + urllib.parse.quote("a: &a [*a]"),
+])
+def test_hostile_requests_are_answered_never_a_server_error(daemon: Served, path: str) -> None:
+    assert daemon.ui_url is not None
+    code, page, _ = get(daemon.ui_url + path)
+    assert code < 500, (code, page[:500])
+    assert "Traceback" not in page
+    assert get(daemon.ui_url)[0] == 200  # and the page still answers
+
+
+def test_a_form_past_its_limit_is_refused_by_name(guarded: Served) -> None:
+    assert guarded.ui_url is not None
+    code, page, _ = get(guarded.ui_url + "signin", data=b"token=" + b"x" * 20_000)
+    assert code == 400 and "form: more than 16384 bytes" in page
+
+
 def test_replicas_page_names_this_daemon_and_what_it_owns(daemon: Served) -> None:
     assert daemon.ui_url is not None and daemon.address is not None
     _, page, _ = get(daemon.ui_url + "replicas")

@@ -24,10 +24,11 @@ from hodei.ui.app import StatusPage
 
 log = logging.getLogger("hodei.ui")
 
-# Connections a browser or a poller may hold open at once, and how long an idle one is kept: a page is
-# small and quick, so a few are plenty, and the rest wait in the backlog.
+# Connections waiting to be accepted, how long an idle one is kept, and how long a request may take to
+# arrive (a client that sends a byte a minute is let go): a page is small and quick.
 BACKLOG = 64
 KEEP_ALIVE_SECONDS = 5
+READ_SECONDS = 10
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -81,6 +82,8 @@ class UiServer:
         config.bind = [f"fd://{fd}"]
         config.backlog = BACKLOG
         config.keep_alive_timeout = KEEP_ALIVE_SECONDS
+        config.read_timeout = READ_SECONDS
+        config.h11_max_incomplete_size = 16 * 1024  # a request line and headers: 16 KiB
         config.graceful_timeout = self.grace_seconds
         config.accesslog = None
         # Hypercorn's own lines ("Running on ...") would repeat what this part logs; its errors are kept.

@@ -59,9 +59,16 @@ def console_errors(driver: Any) -> list[str]:
 
 
 def wait_for(condition: Any, seconds: float, what: str) -> Any:
+    """``condition()`` once it is true; asked again while the page is between two documents (an element
+    not there yet, or gone with the page it belonged to)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + seconds
     while True:
-        found = condition()
+        try:
+            found = condition()
+        except (NoSuchElementException, StaleElementReferenceException):
+            found = None
         if found:
             return found
         if time.monotonic() > deadline:

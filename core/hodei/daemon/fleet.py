@@ -69,6 +69,7 @@ class Fleet:
         self._floor = 0  # ticket of the latest full read applied: older reads say nothing newer
         self.selector = Selector(chain)
         self.generation = 0  # bumped on every change of the provider set
+        self.version = 0  # bumped on every change of what it holds (providers, states, slots): views cache on it
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -133,6 +134,7 @@ class Fleet:
             self._read_at = {k: v for k, v in self._read_at.items() if v > ticket}
         if changes:
             self.generation += 1
+            self.version += 1
             self.rebuild()
         return changes
 
@@ -170,6 +172,7 @@ class Fleet:
         if provider_id in self.providers:
             state = with_slots(state, self.slots.get(provider_id))
             self.states[provider_id] = state
+            self.version += 1
             self.selector.update_state(provider_id, state)
 
     def load_states(self, states: dict[uuid.UUID, ProviderState]) -> None:
@@ -192,4 +195,5 @@ class Fleet:
         provider = self.providers.get(provider_id)
         if provider is not None and provider.status is not status:
             self.providers[provider_id] = dataclasses.replace(provider, status=status)
+            self.version += 1
             self.rebuild()

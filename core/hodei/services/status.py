@@ -42,6 +42,11 @@ class LiveFleet(Protocol):
         """Rows that cannot be used: each with ``name`` and ``problems``."""
         ...
 
+    @property
+    def version(self) -> int:
+        """Changes whenever anything above does: what was computed for one version holds until the next."""
+        ...
+
 
 @dataclass(frozen=True)
 class Snapshot:

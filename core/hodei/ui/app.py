@@ -51,6 +51,7 @@ HISTORY_SHOWN = 50
 WORKERS_SHOWN = 50
 DECISIONS_SHOWN = 100
 OWNED_SHOWN = 50
+FLEET_PAGES_KEPT = 16
 # The pages in the header, in order: a new page is a route, a template and a line here.
 NAV = (("/", "Fleet"), ("/decisions", "Recent decisions"), ("/replicas", "Replicas"))
 # No inline script or style anywhere: the page's own files only, and no frame may hold it.
@@ -182,6 +183,8 @@ class StatusPage:
         self.env = _environment()
         self.protect(token, secure=secure)
         self._limiter: anyio.CapacityLimiter | None = None
+        # (fleet version, filter, page number) -> the page computed for it.
+        self._fleet_pages: dict[tuple[int, status.FleetFilter, int], status.FleetPage] = {}
         self._guessing: anyio.Lock | None = None
         routes = [
             Route("/", self.fleet, methods=["GET", "HEAD"]),
@@ -290,8 +293,18 @@ class StatusPage:
             number = int(query.get("page", "1"))
         except ValueError:
             number = 1
-        seen = status.snapshot(self.services.live)  # in the loop: the fleet changes only there
-        page = await self._off_loop(status.fleet_page, seen, wanted, number)
+        live = self.services.live
+        key = (live.version, wanted, number)
+        cached = self._fleet_pages.get(key)
+        if cached is None:
+            seen = status.snapshot(live)  # in the loop: the fleet changes only there
+            cached = await self._off_loop(status.fleet_page, seen, wanted, number)
+            # Every browser refreshing the same view of an unchanged fleet shares one computation: the pages
+            # of the latest version are kept, a few of them.
+            kept = {k: v for k, v in self._fleet_pages.items() if k[0] == key[0]}
+            self._fleet_pages = kept if len(kept) < FLEET_PAGES_KEPT else {}
+            self._fleet_pages[key] = cached
+        page = cached
         return await self._render(request, "fleet.html", {
             "title": "Fleet", "page": page, "wanted": wanted, "statuses": status.STATUSES, "healths": status.HEALTHS,
             "page_size": status.PAGE_SIZE})

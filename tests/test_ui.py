@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -325,3 +326,67 @@ def test_the_decisions_ring_keeps_the_last_n_with_the_reasons_for_the_rest() -> 
     assert [entry.number for entry in decisions.latest()] == [5]
     nothing = selection.select({"required_labels": {"gpu": "yes"}})
     assert nothing.selected is None and decisions.latest()[0].winner is None
+
+
+# -- the listener -----------------------------------------------------------------------------------
+
+
+def test_the_listen_setting_is_checked_like_the_others() -> None:
+    from pydantic import ValidationError
+
+    assert Settings().ui.listen == "127.0.0.1:9465"
+    assert Settings.model_validate({"ui": {"listen": False}}).ui.listen == ""
+    for wrong in ({"listen": True}, {"listen": "localhost"}, {"listen": "127.0.0.1:70000"},
+                  {"refresh_seconds": 0}, {"decisions": 0}, {"lisen": "127.0.0.1:1"}):
+        with pytest.raises(ValidationError):
+            Settings.model_validate({"ui": wrong})
+
+
+def test_a_held_address_leaves_the_daemon_running_without_a_page(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        write_config(tmp_path, ui_listen=f"127.0.0.1:{port}")
+        assert hodei(tmp_path, "db", "upgrade").returncode == 0
+        with serve(tmp_path / "hodei.toml", env={"HODEI_PLUGINS_ENABLE": "static"}) as served:
+            assert served.ui_url is None
+            assert served.address is not None  # the API answers all the same
+            assert (f"no status page: status page ([ui] listen) cannot listen on 127.0.0.1:{port}: "
+                    "Address already in use") in served.log()
+    write_config(tmp_path, ui_listen="")
+    with serve(tmp_path / "hodei.toml", env={"HODEI_PLUGINS_ENABLE": "static"}) as served:
+        assert "status page off ([ui] listen is empty)" in served.log()
+
+
+def test_replicas_on_one_database_each_show_who_owns_what(hodei_postgres_url: str, tmp_path: Path) -> None:
+    from hodei import database
+    from hodei.plugins import make_plugin_manager
+    from hodei.store import Store
+
+    engine = database.create_engine(hodei_postgres_url)
+    database.upgrade(engine)
+    store = Store(engine, make_plugin_manager(enable=["static"]))
+    store.apply([{"name": f"p-{i:03d}", "provider_type": "static"} for i in range(60)])
+    store.close()
+    configs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        write_config(tmp_path / name)
+        config = tmp_path / name / "hodei.toml"
+        config.write_text(config.read_text().replace('url = "sqlite:///hodei.db"', f'url = "{hodei_postgres_url}"'))
+        configs.append(config)
+    with serve(configs[0], ui=True) as first, serve(configs[1], ui=True) as second:
+        def owned(served: Served) -> list[int]:
+            assert served.ui_url is not None
+            page = get(served.ui_url + "replicas")[1]
+            return [int(n) for n in re.findall(r"<td>(\d+)</td>\s*</tr>", page)]
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (len(owned(first)) == 2 and sum(owned(first)) == 60):
+            time.sleep(0.2)
+        assert len(owned(first)) == 2 and sum(owned(first)) == 60 and min(owned(first)) > 0
+        assert sorted(owned(second)) == sorted(owned(first))  # both tell the same division
+        assert "this one" in get(second.ui_url + "replicas")[1]  # type: ignore[operator]

@@ -390,3 +390,35 @@ def test_replicas_on_one_database_each_show_who_owns_what(hodei_postgres_url: st
         assert len(owned(first)) == 2 and sum(owned(first)) == 60 and min(owned(first)) > 0
         assert sorted(owned(second)) == sorted(owned(first))  # both tell the same division
         assert "this one" in get(second.ui_url + "replicas")[1]  # type: ignore[operator]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_a_reload_applies_the_refresh_and_the_ring_and_keeps_the_address(tmp_path: Path) -> None:
+    from hodei import database
+    from hodei.daemon import Daemon
+    from hodei.settings import load_settings
+    from hodei.testing.daemon import running
+
+    config = tmp_path / "hodei.toml"
+    text = ('[database]\nurl = "sqlite:///hodei.db"\n[api]\nlisten = "127.0.0.1:0"\n[metrics]\nlisten = ""\n'
+            '[ui]\nlisten = "127.0.0.1:0"\nrefresh_seconds = 5\ndecisions = 10\n')
+    config.write_text(text, encoding="utf-8")
+    settings = load_settings(config)
+    engine = database.create_engine(settings.database.url)
+    database.upgrade(engine)
+    engine.dispose()
+    async with running(Daemon(settings, config_path=config)) as daemon:
+        url = daemon.ui.url
+        assert url is not None
+        config.write_text(text.replace("refresh_seconds = 5", "refresh_seconds = 2").replace(
+            "decisions = 10", "decisions = 3").replace('listen = "127.0.0.1:0"\nrefresh', 'listen = "127.0.0.1:1"\nrefresh'),
+            encoding="utf-8")
+        assert await daemon.reload() == ["ui.listen"]  # the address needs a restart; the rest is live
+        assert daemon.ui.page.refresh == 2 and daemon.settings.ui.refresh_seconds == 2
+        assert daemon.decisions.latest() == [] and daemon.decisions.size == 3
+        assert daemon.ui.url == url and daemon.settings.ui.listen == "127.0.0.1:0"

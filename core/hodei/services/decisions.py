@@ -88,6 +88,11 @@ class Decisions:
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
 
+    @property
+    def size(self) -> int:
+        """How many decisions are kept."""
+        return self._entries.maxlen or 0
+
     def resize(self, size: int) -> None:
         with self._lock:
             self._entries = deque(self._entries, maxlen=size)

@@ -390,6 +390,10 @@ def test_replicas_on_one_database_each_show_who_owns_what(hodei_postgres_url: st
         assert len(owned(first)) == 2 and sum(owned(first)) == 60 and min(owned(first)) > 0
         assert sorted(owned(second)) == sorted(owned(first))  # both tell the same division
         assert "this one" in get(second.ui_url + "replicas")[1]  # type: ignore[operator]
+        # Names PostgreSQL cannot even be asked about are answered as any unknown name.
+        for name in ("%00", "%ff", "x" * 5000, "p-001%00"):
+            assert get(f"{first.ui_url}providers/{name}")[0] in (400, 404), name
+        assert get(f"{first.ui_url}providers/p-001")[0] == 200
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,12 +38,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hodei.documents import parse_text, sniff_format
 from hodei.errors import HodeiError, InvalidInput, NotFound, Problem
+from hodei.redaction import quote, shorten
 from hodei.services import status
 from hodei.services.decisions import Decisions
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection
 from hodei.services.views import DaemonInfo
 from hodei.services.workers import LocalWorkers
+
+log = logging.getLogger("hodei.ui")
 
 COOKIE = "hodei_ui_session"
 # The most a form may send (the sign-in token, a job's requirements): a page is not an upload.
@@ -196,7 +200,7 @@ class StatusPage:
             Mount("/static", StaticFiles(packages=[("hodei.ui", "static")]), name="static"),
         ]
         self.app: ASGIApp = _SecurityHeaders(Starlette(routes=routes, exception_handlers={
-            404: self._not_found, 405: self._not_allowed}))
+            404: self._not_found, 405: self._not_allowed, Exception: self._failed}))
 
     async def _off_loop(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function`` in a worker thread, one page at a time: however many browsers refresh at once, one
@@ -276,6 +280,13 @@ class StatusPage:
         return await self._render(request, "error.html", {"title": "Not found", "problem": "There is no such page."},
                                   status_code=404, refresh=False)
 
+    async def _failed(self, request: Request, exc: Exception) -> Response:
+        # Logged for the operator (the log handlers scrub credentials); the page says only that it failed.
+        log.error("status page: %s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__,
+                  shorten(str(exc), 300))
+        return Response("the status page failed to answer; the daemon's log says why\n", status_code=500,
+                        media_type="text/plain")
+
     async def _not_allowed(self, request: Request, exc: Exception) -> Response:
         return Response("only GET and HEAD (this page is read-only)\n", status_code=405,
                         media_type="text/plain", headers={"allow": "GET, HEAD"})
@@ -316,12 +327,18 @@ class StatusPage:
         call = self.services.call
         try:
             view = await call(self.services.providers.get, name)
+            history, _ = await call(self.services.providers.history_page, view.id, HISTORY_SHOWN)
+            workers, more_workers = await self.services.workers.page(provider=str(view.id), limit=WORKERS_SHOWN)
         except NotFound:
             return await self._render(request, "error.html", {
-                "title": "No such provider", "problem": f"There is no provider named {name!r}."},
+                "title": "No such provider", "problem": f"There is no provider named {quote(name)}."},
                 status_code=404, refresh=False)
-        history, _ = await call(self.services.providers.history_page, view.id, HISTORY_SHOWN)
-        workers, more_workers = await self.services.workers.page(provider=str(view.id), limit=WORKERS_SHOWN)
+        except InvalidInput as exc:
+            return await self._render(request, "error.html", {"title": "Not a provider", "problem": str(exc)},
+                                      status_code=400, refresh=False)
+        except HodeiError as exc:  # the database is away or slow: the page says so, and the next refresh retries
+            return await self._render(request, "error.html", {"title": "Unavailable", "problem": str(exc)},
+                                      status_code=503, refresh=True)
         text = request.query_params.get("requirements")
         explanation, problem = None, ""
         if text is not None:

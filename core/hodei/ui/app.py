@@ -36,6 +36,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hodei import limits
 from hodei.documents import parse_text, sniff_format
 from hodei.errors import HodeiError, InvalidInput, NotFound, Problem
 from hodei.redaction import quote, shorten
@@ -326,6 +327,8 @@ class StatusPage:
         name = request.path_params["name"]
         call = self.services.call
         try:
+            if len(name) > limits.NAME_CHARS or "\x00" in name:  # no provider has it: the database is not asked
+                raise NotFound(name)
             view = await call(self.services.providers.get, name)
             history, _ = await call(self.services.providers.history_page, view.id, HISTORY_SHOWN)
             workers, more_workers = await self.services.workers.page(provider=str(view.id), limit=WORKERS_SHOWN)

@@ -28,7 +28,7 @@
       return;
     }
     busy = true;
-    fetch(window.location.href, {credentials: "same-origin", headers: {"X-Hodei-Refresh": "1"}})
+    fetch(window.location.href, {credentials: "same-origin"})
       .then(function (response) {
         if (response.status === 401) {
           window.location.reload();  // signed out meanwhile: show the sign-in form

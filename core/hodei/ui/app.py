@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,7 +57,10 @@ HISTORY_SHOWN = 50
 WORKERS_SHOWN = 50
 DECISIONS_SHOWN = 100
 OWNED_SHOWN = 50
-FLEET_PAGES_KEPT = 16
+FLEET_PAGES_KEPT = 64
+# How long a fleet page computed for a fleet that changed since may still be shown: less than the shortest
+# refresh (1 s), so a change appears within the refresh interval all the same.
+FLEET_PAGE_SECONDS = 0.5
 # The pages in the header, in order: a new page is a route, a template and a line here.
 NAV = (("/", "Fleet"), ("/decisions", "Recent decisions"), ("/replicas", "Replicas"))
 # No inline script or style anywhere: the page's own files only, and no frame may hold it.
@@ -188,8 +192,8 @@ class StatusPage:
         self.env = _environment()
         self.protect(token, secure=secure)
         self._limiter: anyio.CapacityLimiter | None = None
-        # (fleet version, filter, page number) -> the page computed for it.
-        self._fleet_pages: dict[tuple[int, status.FleetFilter, int], status.FleetPage] = {}
+        # (filter, page number) -> (the fleet's version, when, the page computed for them).
+        self._fleet_pages: dict[tuple[status.FleetFilter, int], tuple[int, float, status.FleetPage]] = {}
         self._guessing: anyio.Lock | None = None
         routes = [
             Route("/", self.fleet, methods=["GET", "HEAD"]),
@@ -305,21 +309,27 @@ class StatusPage:
             number = int(query.get("page", "1"))
         except ValueError:
             number = 1
-        live = self.services.live
-        key = (live.version, wanted, number)
-        cached = self._fleet_pages.get(key)
-        if cached is None:
-            seen = status.snapshot(live)  # in the loop: the fleet changes only there
-            cached = await self._off_loop(status.fleet_page, seen, wanted, number)
-            # Every browser refreshing the same view of an unchanged fleet shares one computation: the pages
-            # of the latest version are kept, a few of them.
-            kept = {k: v for k, v in self._fleet_pages.items() if k[0] == key[0]}
-            self._fleet_pages = kept if len(kept) < FLEET_PAGES_KEPT else {}
-            self._fleet_pages[key] = cached
-        page = cached
+        page = await self._fleet_page(wanted, number)
         return await self._render(request, "fleet.html", {
             "title": "Fleet", "page": page, "wanted": wanted, "statuses": status.STATUSES, "healths": status.HEALTHS,
             "page_size": status.PAGE_SIZE})
+
+    async def _fleet_page(self, wanted: status.FleetFilter, number: int) -> status.FleetPage:
+        """The page computed for this view of the live fleet, shared by every browser that asks for it while
+        the fleet is unchanged, or within :data:`FLEET_PAGE_SECONDS` of its computation (a fleet being checked
+        changes hundreds of times a second: each view is then computed at most once in that time, whatever
+        the number of browsers refreshing it)."""
+        live = self.services.live
+        version, now = live.version, time.monotonic()
+        cached = self._fleet_pages.get((wanted, number))
+        if cached is not None and (cached[0] == version or now - cached[1] < FLEET_PAGE_SECONDS):
+            return cached[2]
+        seen = status.snapshot(live)  # in the loop: the fleet changes only there
+        page: status.FleetPage = await self._off_loop(status.fleet_page, seen, wanted, number)
+        if len(self._fleet_pages) >= FLEET_PAGES_KEPT:
+            self._fleet_pages.clear()
+        self._fleet_pages[(wanted, number)] = (version, now, page)
+        return page
 
     async def provider(self, request: Request) -> Response:
         if not self._signed_in(request):

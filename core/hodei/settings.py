@@ -126,6 +126,22 @@ class HealthSettings(_Section):
         "A provider that keeps failing is checked less often, doubling up to this, with jitter"))
 
 
+class CooldownSettings(_Section):
+    after_failures: Annotated[int, Field(ge=1, le=1000)] = Field(3, description=(
+        "Failed provisions in a row (not counting failures the job caused) after which a provider is skipped"))
+    initial_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(60.0, description=(
+        "The first cooldown; each further failure doubles it"))
+    max_seconds: Annotated[float, Field(gt=0, le=604800)] = Field(1800.0, description=(
+        "The longest cooldown, however many failures follow"))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CooldownSettings:
+        if self.max_seconds < self.initial_seconds:
+            raise ValueError(f"max_seconds ({self.max_seconds:g}) must be at least initial_seconds "
+                             f"({self.initial_seconds:g})")
+        return self
+
+
 class DaemonSettings(_Section):
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(10.0, description=(
         "On SIGTERM or SIGINT, how long in-flight work may take to finish before it is cancelled"))
@@ -140,7 +156,7 @@ class DaemonSettings(_Section):
 class SelectionSettings(_Section):
     filters: list[str] | None = Field(None, description=(
         "Filters to run, in this order (only these); unset runs every installed filter, the built-in ones "
-        "(status, health, capacity, resources, labels, annotations, allowed-regions, image) first"))
+        "(status, health, cooldown, capacity, resources, labels, annotations, allowed-regions, image) first"))
     rankers: list[str] | None = Field(None, description=(
         "Rankers, in this order (only these); unset: priority, utilization, then installed third-party "
         "rankers, then name"))
@@ -165,6 +181,12 @@ class WorkerSettings(_Section):
         "A backend worker with Hodei's labels and no live row is removed once seen this long"))
     max_lifetime_seconds: Annotated[float, Field(ge=0)] = Field(0.0, description=(
         "Workers running longer are released; 0 means no limit"))
+    queue_sweep_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(5.0, description=(
+        "How often `hodei serve` retries the requests waiting in the placement queue when no event (a slot "
+        "freed, a provider changed) said they could fit now"))
+    queue_claim_grace_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(60.0, description=(
+        "How long a waiting request outlives the daemon it waited at (a client that reconnects with the same "
+        "request id keeps its place); then it is dropped"))
 
     @property
     def provision_budget_seconds(self) -> float:
@@ -300,6 +322,7 @@ class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    cooldown: CooldownSettings = Field(default_factory=CooldownSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

@@ -51,7 +51,7 @@ from hodei.redaction import quote, shorten
 from hodei.services.daemons import LocalDaemons
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection, Report, page_token
-from hodei.services.views import Change, ProviderView
+from hodei.services.views import Change, CooldownReset, ProviderView
 from hodei.services.workers import LocalWorkers, NoProviderAvailable
 
 if TYPE_CHECKING:
@@ -199,6 +199,18 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
                                  request.cause or "set through the API", actor=caller(context, self.token))
 
     @answers
+    async def ResetProviderCooldown(self, request: pb.ResetProviderCooldownRequest,
+                                    context: Any) -> pb.ResetProviderCooldownResponse:
+        ref = _required(request.provider_id, "provider_id")
+        reset: CooldownReset = await self.services.call(self.providers.reset_cooldown, ref,
+                                                        actor=caller(context, self.token))
+        try:
+            await self.services.changed(reset.provider.id)  # the daemon's selection takes the provider back now
+        except Exception as exc:  # the daemon catches up on its own
+            log.warning("could not refresh provider %s after a change: %s", reset.provider.id, exc)
+        return convert.cooldown_reset_message(reset)
+
+    @answers
     async def GetProviderHistory(self, request: pb.GetProviderHistoryRequest,
                                  context: Any) -> pb.GetProviderHistoryResponse:
         ref = _required(request.provider_id, "provider_id")
@@ -321,7 +333,8 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
     @answers
     async def ProvisionWorker(self, request: wpb.ProvisionWorkerRequest, context: Any) -> wpb.Worker:
         try:
-            worker = await self.workers.provision(await anyio.to_thread.run_sync(_requirements, request))
+            worker = await self.workers.provision(await anyio.to_thread.run_sync(_requirements, request),
+                                                  wait_seconds=request.wait_seconds, request_id=request.request_id)
         except NoProviderAvailable as exc:
             failure = wpb.ProvisionFailure(attempts=[convert.attempt_message(a) for a in exc.attempts],
                                            summary=exc.summary)
@@ -351,6 +364,16 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
                                                everything=request.all, limit=request.limit or 200,
                                                page_token=request.page_token)
         return wpb.ListWorkersResponse(workers=[convert.worker_message(w) for w in found], next_page_token=token)
+
+    @answers
+    async def ListQueue(self, request: wpb.ListQueueRequest, context: Any) -> wpb.ListQueueResponse:
+        found, token = await self.workers.queue_page(limit=request.limit or 200, page_token=request.page_token)
+        return wpb.ListQueueResponse(requests=[convert.queued_message(e) for e in found], next_page_token=token)
+
+    @answers
+    async def CancelRequest(self, request: wpb.CancelRequestRequest, context: Any) -> wpb.CancelRequestResponse:
+        await self.workers.cancel(request.request_id)
+        return wpb.CancelRequestResponse()
 
 
 # -- authentication -------------------------------------------------------------------------------

@@ -8,13 +8,15 @@ a typo in a SQL UPDATE must not take a working provider away.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import itertools
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from hodei.domain import Provider, ProviderState, ProviderStatus
+from hodei.domain import HealthStatus, Provider, ProviderState, ProviderStatus
 from hodei.errors import Problem
 from hodei.selection import InvalidRow, SelectionChain, Selector
 from hodei.services.fleet_reads import FleetReads, RawRow, StoredProvider, with_slots
@@ -70,6 +72,12 @@ class Fleet:
         self.selector = Selector(chain)
         self.generation = 0  # bumped on every change of the provider set
         self.version = 0  # bumped on every change of what it holds (providers, states, slots): views cache on it
+        # A provider may be admitted again: its health stopped being Unhealthy, or its cooldown was lifted.
+        self.on_recovered: Callable[[], None] | None = None
+        # Cooldown ends still to come (a heap; an entry whose cooldown was lifted early stays, harmlessly), so
+        # waiting requests are woken when one ends rather than on the next sweep. Told of each new end.
+        self.cooldown_ends: list[tuple[datetime, uuid.UUID]] = []
+        self.on_cooldown_end_added: Callable[[], None] | None = None
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -171,9 +179,19 @@ class Fleet:
     def set_state(self, provider_id: uuid.UUID, state: ProviderState) -> None:
         if provider_id in self.providers:
             state = with_slots(state, self.slots.get(provider_id))
+            previous = self.states.get(provider_id)
             self.states[provider_id] = state
             self.version += 1
             self.selector.update_state(provider_id, state)
+            until = state.cooldown_until
+            if until is not None and (previous is None or previous.cooldown_until != until):
+                heapq.heappush(self.cooldown_ends, (until, provider_id))
+                if self.on_cooldown_end_added is not None:
+                    self.on_cooldown_end_added()
+            if self.on_recovered is not None and previous is not None and (
+                    (previous.health is HealthStatus.UNHEALTHY and state.health is not HealthStatus.UNHEALTHY)
+                    or (previous.cooldown_until is not None and until is None)):
+                self.on_recovered()
 
     def load_states(self, states: dict[uuid.UUID, ProviderState]) -> None:
         for provider_id, state in states.items():

@@ -75,6 +75,10 @@ class LocalSelection:
         """Why provider ``name`` would or would not run the job (not counted as a served selection)."""
         return self._selector().explain(name, self.requirements(requirements))
 
+    def could_fit(self, job: Requirements) -> list[Candidate]:
+        """The providers that could take ``job`` once the load allows (see :meth:`Selector.could_fit`)."""
+        return self._selector().could_fit(job)
+
     def candidates(self, job: Requirements, limit: int) -> tuple[list[Candidate], Callable[[], str]]:
         """For provisioning: the best ``limit`` providers across the region tiers, best first, and a way to
         say why none fit (computed only when asked)."""

@@ -29,8 +29,8 @@ Decide = Callable[[ProviderStatus, ProviderState], tuple[ProviderStatus, str] | 
 
 @dataclass(frozen=True)
 class Result:
-    """One answer to count: a health check's (with its capacity report), or a failed provision's
-    (or, with no health, a capacity report alone, which counts nothing). It is stamped with the time it
+    """One answer to count: a health check's (with its capacity report), or, with no health, a
+    capacity report alone, which counts nothing. It is stamped with the time it
     was found, so counting it twice (a write retried after a timeout that had committed after all) or
     after a newer one (another daemon's) counts it not at all."""
 

@@ -6,6 +6,7 @@ filters and paging and the decisions ring are checked here on their own too.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -426,3 +427,58 @@ async def test_a_reload_applies_the_refresh_and_the_ring_and_keeps_the_address(t
         assert daemon.ui.page.refresh == 2 and daemon.settings.ui.refresh_seconds == 2
         assert daemon.decisions.latest() == [] and daemon.decisions.size == 3
         assert daemon.ui.url == url and daemon.settings.ui.listen == "127.0.0.1:0"
+
+
+# -- the placement queue and cooldowns --------------------------------------------------------------
+
+
+def test_the_queue_page_shows_what_waits_and_the_fleet_a_cooldown(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    config = tmp_path / "hodei.toml"
+    config.write_text(config.read_text() + "[cooldown]\nafter_failures = 1\ninitial_seconds = 600\n")
+    assert hodei(tmp_path, "db", "upgrade").returncode == 0
+    assert hodei(tmp_path, "providers", "add", "single", "--type", "static", "--max-workers", "1",
+                 "--label", "tier=single").returncode == 0
+    assert hodei(tmp_path, "providers", "add", "flaky", "--type", "static", "--label", "tier=flaky", "--config",
+                 '{"type": "static", "fail_provision": "backend refused"}').returncode == 0
+    with serve(config, env={"HODEI_PLUGINS_ENABLE": "static"}, ui=True) as served:
+        assert served.ui_url is not None and served.address is not None
+        _, page, _ = get(served.ui_url + "queue")
+        assert "Nothing waits" in page and '<a href="/queue" aria-current="page">Queue</a>' in page
+
+        def provision(tier: str, *wait: str) -> subprocess.Popen[str]:
+            process = subprocess.Popen(
+                [*hodei_command(), "--server", served.address or "", "workers", "provision", "-r", "-", *wait],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=clean_environment())
+            assert process.stdin is not None
+            process.stdin.write(json.dumps({"required_labels": {"tier": tier}}))
+            process.stdin.close()
+            return process
+
+        assert provision("flaky").wait(60) != 0  # failed: the provider cools down
+        row = re.search(r'<tr data-provider="flaky">.*?</tr>', get(served.ui_url)[1], re.S)
+        assert row is not None and "until" in row[0] and "1 failed provisions in a row" in row[0]
+        assert "backend refused" in row[0]
+        assert "skipped by selection until then" in get(served.ui_url + "providers/flaky")[1]
+
+        first = provision("single")
+        assert first.wait(60) == 0, first.stderr.read() if first.stderr else ""
+        waiting = provision("single", "--wait", "60s")
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and "data-request=" not in get(served.ui_url + "queue")[1]:
+                time.sleep(0.1)
+            page = get(served.ui_url + "queue")[1]
+            row = re.search(r"<tr data-request=.*?</tr>", page, re.S)
+            assert row is not None, page
+            assert "<td>1</td>" in row[0]  # its position
+            assert "single" in row[0]  # why: the one provider that fits is full
+        finally:
+            workers = subprocess.run([*hodei_command(), "--server", served.address, "workers", "list", "-o", "json"],
+                                     capture_output=True, text=True, env=clean_environment(), timeout=60)
+            for worker in json.loads(workers.stdout):
+                subprocess.run([*hodei_command(), "--server", served.address, "workers", "release", worker["id"]],
+                               capture_output=True, text=True, env=clean_environment(), timeout=60)
+            assert waiting.wait(60) == 0  # placed once the slot was freed
+        assert "Nothing waits" in get(served.ui_url + "queue")[1]

@@ -103,6 +103,9 @@ class FleetRow:
     max_workers: int
     region: str
     labels: tuple[tuple[str, str], ...]
+    cooldown_until: datetime | None = None  # skipped by selection until then, after failed provisions
+    provision_failures: int = 0
+    last_provision_error: str = ""
 
     @property
     def percent(self) -> int:
@@ -149,7 +152,9 @@ def _row(provider: Provider, state: ProviderState | None, health: str) -> FleetR
         status=provider.status.value, health=health, health_reason=state.health_reason, checked_at=state.checked_at,
         used=state.active_workers + state.reserved_workers, reserved=state.reserved_workers,
         max_workers=provider.max_workers, region=provider.preferred_region or "",
-        labels=tuple(sorted((str(k), str(v)) for k, v in provider.required_labels.items())))
+        labels=tuple(sorted((str(k), str(v)) for k, v in provider.required_labels.items())),
+        cooldown_until=state.cooldown_until, provision_failures=state.provision_failures,
+        last_provision_error=state.last_provision_error)
 
 
 def fleet_page(seen: Snapshot, wanted: FleetFilter, page: int = 1) -> FleetPage:

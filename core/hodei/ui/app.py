@@ -1,7 +1,7 @@
 """The status page's web application: server-rendered HTML (Starlette routes, Jinja2 templates), read-only.
 
-Pages: the fleet (``/``), a provider (``/providers/NAME``, with its explain form), the recent decisions
-(``/decisions``) and the replicas (``/replicas``). Every page is whole HTML that works without
+Pages: the fleet (``/``), a provider (``/providers/NAME``, with its explain form), the placement queue
+(``/queue``), the recent decisions (``/decisions``) and the replicas (``/replicas``). Every page is whole HTML that works without
 JavaScript (a ``<noscript>`` refresh reloads it); with JavaScript, ``static/refresh.js`` fetches the same
 URL every ``refresh_seconds`` and swaps the parts marked ``data-live`` in place.
 
@@ -62,7 +62,8 @@ FLEET_PAGES_KEPT = 64
 # refresh (1 s), so a change appears within the refresh interval all the same.
 FLEET_PAGE_SECONDS = 0.5
 # The pages in the header, in order: a new page is a route, a template and a line here.
-NAV = (("/", "Fleet"), ("/decisions", "Recent decisions"), ("/replicas", "Replicas"))
+NAV = (("/", "Fleet"), ("/queue", "Queue"), ("/decisions", "Recent decisions"), ("/replicas", "Replicas"))
+QUEUE_SHOWN = 100
 # No inline script or style anywhere: the page's own files only, and no frame may hold it.
 _HEADERS = {
     "content-security-policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -198,6 +199,7 @@ class StatusPage:
         routes = [
             Route("/", self.fleet, methods=["GET", "HEAD"]),
             Route("/providers/{name:path}", self.provider, methods=["GET", "HEAD"]),
+            Route("/queue", self.queue, methods=["GET", "HEAD"]),
             Route("/decisions", self.decisions, methods=["GET", "HEAD"]),
             Route("/replicas", self.replicas, methods=["GET", "HEAD"]),
             Route("/signin", self.signin, methods=["GET", "HEAD", "POST"]),
@@ -371,6 +373,21 @@ class StatusPage:
             raise InvalidInput(Problem("requirements", f"more than {FORM_BYTES} bytes"))
         document = parse_text(text, sniff_format(text), "the form", field="requirements") if text.strip() else {}
         return self.services.selection.explain(name, document)
+
+    async def queue(self, request: Request) -> Response:
+        if not self._signed_in(request):
+            return await self._refused(request)
+        after = request.query_params.get("after", "")
+        try:
+            entries, following = await self.services.workers.queue_page(limit=QUEUE_SHOWN, page_token=after)
+        except InvalidInput as exc:  # a token not of this page's making
+            return await self._render(request, "error.html", {"title": "Queue", "problem": str(exc)},
+                                      status_code=400, refresh=False)
+        except HodeiError as exc:
+            return await self._render(request, "error.html", {"title": "Unavailable", "problem": str(exc)},
+                                      status_code=503)
+        return await self._render(request, "queue.html", {
+            "title": "Queue", "entries": entries, "following": following, "first": after == ""})
 
     async def decisions(self, request: Request) -> Response:
         if not self._signed_in(request):

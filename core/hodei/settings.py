@@ -295,7 +295,7 @@ def loopback(listen: str) -> bool:
 
 class UiSettings(_Section):
     listen: str = Field("127.0.0.1:9465", description=(
-        "Address of the status page of `hodei serve` (read-only HTML: fleet, providers, decisions, replicas), "
+        "Address of the status page of `hodei serve` (read-only HTML: fleet, providers, queue, decisions, replicas), "
         "HOST:PORT ([::1]:9465 for IPv6; port 0 picks a free one); \"\" or false: no page. Beyond a loopback "
         "address, [api] token_file is required: the page asks for that token (a sign-in form, or the header "
         "authorization: Bearer TOKEN); with [api] tls_cert_file it is served over HTTPS with that certificate"))

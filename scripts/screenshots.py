@@ -3,8 +3,8 @@
 Rerun: .venv/bin/python scripts/screenshots.py (needs Debian's chromium and chromium-driver)
 
 A real ``hodei serve`` on a scratch SQLite database with the seed's providers (config/providers.example.toml)
-and a dozen ``static`` ones in several regions, some busy, one Degraded and one Unhealthy; a few selections
-and provisions, so the decisions have something to show. Headless Chromium then takes the fleet page and
+and a few ``static`` ones in several regions, some busy, one Degraded, one Unhealthy, one cooling down after
+failed provisions; a few selections and provisions, so the decisions have something to show. Headless Chromium then takes the fleet page and
 a provider's page with its explain form answered, each as tall as its content.
 """
 
@@ -33,6 +33,7 @@ STATIC = [
     ("gpu-eu-1", "eu-central-1", {"tier": "gpu", "gpu": "a100"}, 4, {}),
     ("gpu-us-1", "us-east-1", {"tier": "gpu", "gpu": "h100"}, 4,
      {"health": "Unhealthy", "health_reason": "node pool scaled to zero"}),
+    ("spot-eu-1", "eu-west-1", {"tier": "spot"}, 16, {"fail_provision": "spot capacity not available"}),
 ]
 
 
@@ -47,7 +48,8 @@ def main() -> None:
         (work / "hodei.toml").write_text(
             '[database]\nurl = "sqlite:///hodei.db"\n[plugins]\nenable = ["static"]\n'
             '[health]\ninterval_seconds = 1\n[daemon]\npoll_seconds = 0.2\n[metrics]\nlisten = ""\n'
-            '[api]\nlisten = "127.0.0.1:0"\n[ui]\nlisten = "127.0.0.1:0"\nrefresh_seconds = 5\n', encoding="utf-8")
+            '[api]\nlisten = "127.0.0.1:0"\n[ui]\nlisten = "127.0.0.1:0"\nrefresh_seconds = 5\n'
+            '[cooldown]\nafter_failures = 2\ninitial_seconds = 300\n', encoding="utf-8")
         env = clean_environment(HODEI_CONFIG=str(work / "hodei.toml"), HODEI_PLUGINS_ENABLE="static")
 
         def hodei(*args: str, stdin: str | None = None) -> str:
@@ -68,6 +70,10 @@ def main() -> None:
                                ('{"required_labels": {"tier": "gpu"}}', 3)):
                 for _ in range(count):
                     hodei("--server", daemon.address, "workers", "provision", "-r", "-", "--format", "json", stdin=job)
+            for _ in range(2):  # two failed provisions: spot-eu-1 cools down
+                subprocess.run([*hodei_command(), "--server", daemon.address, "workers", "provision", "-r", "-",
+                                "--format", "json"], cwd=work, env=env, input='{"required_labels": {"tier": "spot"}}',
+                               capture_output=True, text=True, timeout=60)
             subprocess.run([*hodei_command(), "--server", daemon.address, "select", "-r", "-", "--format", "json"],
                            cwd=work, env=env, input='{"required_labels": {"tier": "gpu", "gpu": "h100"}}',
                            capture_output=True, text=True, timeout=60)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -15,6 +16,8 @@ from hodei import actors, database
 from hodei.api.v1 import providers_pb2 as pb
 from hodei.api.v1 import providers_pb2_grpc as pb_grpc
 from hodei.daemon import Daemon
+from hodei.provider_change import ProviderChange
+from hodei.services.workers import NoProviderAvailable
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.testing.daemon import running, wait_for
@@ -133,3 +136,31 @@ async def test_a_cooldown_one_replica_recorded_is_honoured_by_the_other(
         await anyio.to_thread.run_sync(reset_through_the_api, a.api.address, "flaky")
         await wait_for(lambda: not cooling(b, "flaky"), what="replica B to see the reset")
         assert b.selection.select({}).as_dict()["selected"] == "flaky"
+
+
+async def test_a_request_waiting_only_for_a_cooldown_is_placed_when_it_ends_not_at_the_next_sweep(
+        hodei_store: Any, hodei_database_url: str, tmp_path: Any) -> None:
+    row = hodei_store.create({"name": "flaky", "provider_type": "static",
+                              "config": {"fail_provision": "no capacity in zone"}})
+    config = tmp_path / "hodei.toml"
+    config.write_text("", encoding="utf-8")
+    cooldown_seconds = 2.0
+    daemon = Daemon(settings(hodei_database_url, health={"interval_seconds": 3600.0, "timeout_seconds": 1.0},
+                             cooldown={"after_failures": 1, "initial_seconds": cooldown_seconds,
+                                       "max_seconds": cooldown_seconds},
+                             workers={"queue_sweep_seconds": 600.0}),
+                    config_path=config, database_url=hodei_database_url)
+    async with running(daemon):
+        with pytest.raises(NoProviderAvailable):
+            await daemon.workers.provision({})
+        assert cooling(daemon, "flaky")
+        # The backend is fixed meanwhile; the provider still cools down until its cooldown ends.
+        hodei_store.update("flaky", ProviderChange(merge_config={"fail_provision": None}))
+        await wait_for(lambda: by_name(daemon, "flaky").config["fail_provision"] is None)
+        ends = daemon.fleet.states[row.id].cooldown_until
+        assert ends is not None
+        provisioned = await daemon.workers.provision({}, wait_seconds=60)
+        placed_at = datetime.now(UTC)
+        assert provisioned.provider_name == "flaky"
+        # Placed as the cooldown ended: long before the 600 s sweep, and not before the end.
+        assert ends <= placed_at < ends + timedelta(seconds=5)

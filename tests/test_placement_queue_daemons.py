@@ -115,12 +115,13 @@ def test_a_slot_freed_at_another_daemon_places_the_request(hodei_postgres_url: s
     store.close()
     job = tmp_path / "job.json"
     job.write_text("{}", encoding="utf-8")
-    configs = [write_config(tmp_path, f"d{i}", hodei_postgres_url) for i in range(2)]
+    configs = [write_config(tmp_path, f"d{i}", hodei_postgres_url) for i in range(3)]
     daemons = [start(config) for config in configs]
     try:
         for daemon in daemons:
             daemon.wait_ready()
-        assert place_after_release(configs[0], daemons[0], daemons[1], job) < 10, "placed by NOTIFY, not the sweep"
+        # Three replicas: the request waits at the first, the slot is freed at the third.
+        assert place_after_release(configs[0], daemons[0], daemons[2], job) < 10, "placed by NOTIFY, not the sweep"
     finally:
         for daemon in daemons:
             daemon.stop()

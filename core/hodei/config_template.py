@@ -21,6 +21,7 @@ _SECTION_HELP = {
     "tracing": "OpenTelemetry traces of `hodei serve` (span names and attributes: docs/metrics.md).",
     "logging": "The log lines of `hodei serve` on standard error.",
     "api": "`hodei serve`'s gRPC API (`hodei --server`, grpcurl): where it listens, its token and TLS.",
+    "ui": "`hodei serve`'s status page: where it listens (its token and TLS are [api]'s), how often it refreshes.",
 }
 
 # Settings whose default is "not set" are shown commented out, with the value they behave like.

@@ -275,17 +275,47 @@ class ApiSettings(_Section):
     @property
     def loopback(self) -> bool:
         """Whether ``listen`` is reachable from this machine only."""
-        import ipaddress
+        return loopback(self.listen)
 
-        from hodei.observability.address import parse_listen
 
-        host, _ = parse_listen(self.listen)
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False  # a host name: it may resolve to anything
+def loopback(listen: str) -> bool:
+    """Whether the address ``listen`` (``HOST:PORT``) is reachable from this machine only."""
+    import ipaddress
+
+    from hodei.observability.address import parse_listen
+
+    host, _ = parse_listen(listen)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+class UiSettings(_Section):
+    listen: str = Field("127.0.0.1:9465", description=(
+        "Address of the status page of `hodei serve` (read-only HTML: fleet, providers, queue, decisions, replicas), "
+        "HOST:PORT ([::1]:9465 for IPv6; port 0 picks a free one); \"\" or false: no page. Beyond a loopback "
+        "address, [api] token_file is required: the page asks for that token (a sign-in form, or the header "
+        "authorization: Bearer TOKEN); with [api] tls_cert_file it is served over HTTPS with that certificate"))
+    refresh_seconds: Annotated[float, Field(ge=1, le=3600)] = Field(5.0, description=(
+        "How often an open page refreshes itself (in place with JavaScript, a reload without)"))
+    decisions: Annotated[int, Field(ge=1, le=10000)] = Field(200, description=(
+        "How many recent selections and provisions the daemon keeps in memory for the decisions page"))
+
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> Any:
+        if value is False:
+            return ""
+        if value is True:
+            raise ValueError('must be an address HOST:PORT, or "" or false for no status page')
+        if isinstance(value, str) and value:
+            from hodei.observability.address import parse_listen
+
+            parse_listen(value)
+        return value
 
 
 class Settings(_Section):
@@ -300,10 +330,18 @@ class Settings(_Section):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     # Where the settings came from, for messages; not settings.
     source: Path | None = Field(None, exclude=True)
     origin: Origin | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _ui_secure_enough(self) -> Settings:
+        if self.ui.listen and self.api.token_file is None and not loopback(self.ui.listen):
+            raise ValueError(f"[ui] listen = {self.ui.listen!r} is not a loopback address, so [api] token_file is "
+                             "required: the status page asks for the API's token (or listen on 127.0.0.1 / [::1])")
+        return self
 
 
 def _find(explicit: str | os.PathLike[str] | None) -> tuple[Path | None, str, tuple[Path, ...]]:

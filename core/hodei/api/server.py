@@ -552,6 +552,19 @@ class ApiServer:
         ca = _read(base, api.client_ca_file, "client_ca_file") if api.client_ca_file else None
         return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
+    def certificate_files(self) -> tuple[str, str] | None:
+        """The TLS certificate and key as paths (a relative one from hodei.toml's folder), or None: plaintext."""
+        api = self.settings
+        if api.tls_cert_file is None or api.tls_key_file is None:
+            return None
+        return tuple(str(path if path.is_absolute() else self.base / path)  # type: ignore[return-value]
+                     for path in (Path(api.tls_cert_file), Path(api.tls_key_file)))
+
+    def token(self) -> str | None:
+        """The bearer token every call must carry (``[api] token_file``, read now), or None: no token.
+        :raises InvalidInput: a token file that cannot be read, or is empty."""
+        return self._token()
+
     def _token(self) -> str | None:
         if self.settings.token_file is None:
             return None

@@ -71,6 +71,7 @@ class Fleet:
         self._floor = 0  # ticket of the latest full read applied: older reads say nothing newer
         self.selector = Selector(chain)
         self.generation = 0  # bumped on every change of the provider set
+        self.version = 0  # bumped on every change of what it holds (providers, states, slots): views cache on it
         # A provider may be admitted again: its health stopped being Unhealthy, or its cooldown was lifted.
         self.on_recovered: Callable[[], None] | None = None
         # Cooldown ends still to come (a heap; an entry whose cooldown was lifted early stays, harmlessly), so
@@ -141,6 +142,7 @@ class Fleet:
             self._read_at = {k: v for k, v in self._read_at.items() if v > ticket}
         if changes:
             self.generation += 1
+            self.version += 1
             self.rebuild()
         return changes
 
@@ -179,6 +181,7 @@ class Fleet:
             state = with_slots(state, self.slots.get(provider_id))
             previous = self.states.get(provider_id)
             self.states[provider_id] = state
+            self.version += 1
             self.selector.update_state(provider_id, state)
             until = state.cooldown_until
             if until is not None and (previous is None or previous.cooldown_until != until):
@@ -210,4 +213,5 @@ class Fleet:
         provider = self.providers.get(provider_id)
         if provider is not None and provider.status is not status:
             self.providers[provider_id] = dataclasses.replace(provider, status=status)
+            self.version += 1
             self.rebuild()

@@ -33,7 +33,7 @@ from hodei.daemon.config_watch import ConfigWatcher
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable, SqliteFile
 from hodei.daemon.fleet import Fleet, FleetChanges
 from hodei.daemon.health_monitor import HealthMonitor
-from hodei.daemon.membership import Membership
+from hodei.daemon.membership import Membership, owners
 from hodei.daemon.sqlite_lock import SqliteLock
 from hodei.daemon.systemd import Notifier, watchdog_interval
 from hodei.database import create_engine, safe_url, sqlite_file
@@ -43,14 +43,19 @@ from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.observability.tracing import destination as tracing_destination
 from hodei.plugins import HodeiPluginManager
+from hodei.services.decisions import Decisions
 from hodei.services.local import Runtime, on_database, open_store, plugin_manager, selection_chain
 from hodei.settings import Settings, load_settings
+from hodei.ui.app import OWNED_SHOWN, Replica, StatusPage, UiServices
+from hodei.ui.server import UiServer
 from hodei.workers import Reconciler
 
 log = logging.getLogger("hodei.daemon")
 
 # Sections (or keys) a reload applies at once; anything else needs a restart.
 LIVE = {"health", "cooldown", "selection", "daemon", "workers"}
+# [ui] keys a reload applies at once (the address and the token need a restart).
+LIVE_UI = {"refresh_seconds", "decisions"}
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -79,6 +84,8 @@ class Daemon:
         self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed,
                                file=SqliteFile(self.store.engine, sqlite_path) if sqlite_path else None)
         self.telemetry = telemetry or Telemetry(settings.tracing)  # metrics registry, tracer provider
+        # The last selections and provisions, for the status page's decisions page.
+        self.decisions = Decisions(settings.ui.decisions)
         # The application services, built as the CLI builds them, with the daemon's runtime: selection from
         # the live fleet, recorded in this daemon's telemetry; database calls through the database link.
         # Its changes are made for API callers, each named as the actor of its own (hodei.actors).
@@ -92,7 +99,8 @@ class Daemon:
                                         provider_of=lambda provider_id: self.fleet.providers.get(provider_id),
                                         on_cooldown=self._cooldown_recorded,
                                         queue_sweep_seconds=settings.workers.queue_sweep_seconds,
-                                        waiter=f"daemon {socket.gethostname()}:{os.getpid()}"))
+                                        waiter=f"daemon {socket.gethostname()}:{os.getpid()}",
+                                        decisions=self.decisions))
         # The live view reads (and validates changed rows) through the services, like every other part.
         self.fleet = Fleet(self.services.fleet_reads, self.chain)
         self.states = self.services.states
@@ -140,7 +148,14 @@ class Daemon:
             serving=lambda: self.ready and not self.stopping and self.db.file_problem is None,
             interceptors=[self.telemetry.grpc_interceptor(METHODS)],
             grace_seconds=settings.daemon.shutdown_grace_seconds)
-        self.parts += [self.api, self.monitor]
+        # The status page asks for the API's token and speaks the API's TLS, both read when it starts.
+        self.ui = UiServer(
+            StatusPage(UiServices(self.fleet, self.providers, self.selection, self.workers, self.decisions,
+                                  call=self.db.call, replicas=self._replicas, status_line=self.status_line),
+                       refresh_seconds=settings.ui.refresh_seconds),
+            settings.ui.listen, token=self.api.token, certificate=self.api.certificate_files(),
+            grace_seconds=min(settings.daemon.shutdown_grace_seconds, 5.0))
+        self.parts += [self.api, self.ui, self.monitor]
         self.ready = False
         self.stopping = False
         self._stopped = anyio.Event()
@@ -206,6 +221,19 @@ class Daemon:
         if self.monitor.owned is None:
             return self.fleet.providers
         return {k: v for k, v in self.fleet.providers.items() if k in self.monitor.owned}
+
+    async def _replicas(self) -> list[Replica]:
+        """The live daemons and the providers each owns (rendezvous, as each divides them), for the status page."""
+        members = {d.id: d for d in self.membership.live}
+        members.setdefault(self.membership.me.id, self.membership.me)
+        names = {provider_id: provider.name for provider_id, provider in self.fleet.providers.items()}
+        shares = await anyio.to_thread.run_sync(owners, list(names), sorted(members))
+        owned: dict[str, list[str]] = {daemon_id: [] for daemon_id in members}
+        for provider_id, daemon_id in shares.items():
+            owned[daemon_id].append(names[provider_id])
+        return [Replica(info, info.id == self.membership.me.id, len(owned[info.id]),
+                        tuple(sorted(owned[info.id])[:OWNED_SHOWN]))
+                for info in sorted(members.values(), key=lambda d: d.started_at)]
 
     def _daemons_changed(self) -> None:
         self.membership.wake()
@@ -356,13 +384,16 @@ class Daemon:
             self.notifier.send(READY=1, STATUS=self.status_line())
             return []
         changed = _diff(self.settings.model_dump(mode="json"), new.model_dump(mode="json"))
-        live = [key for key in changed if key.split(".")[0] in LIVE]
-        restart = [key for key in changed if key.split(".")[0] not in LIVE]
+        live = [key for key in changed if key.split(".")[0] in LIVE or key.removeprefix("ui.") in LIVE_UI]
+        restart = [key for key in changed if key not in live]
         # What needs a restart keeps running as it is: the running settings say what runs, so the next
         # reload compares with them (a restart-only key changed and changed back is no change).
         for section in type(new).model_fields:
             if section not in LIVE:
-                setattr(new, section, getattr(self.settings, section))
+                kept = getattr(self.settings, section)
+                if section == "ui":  # its live keys from the file, its address as it runs
+                    kept = kept.model_copy(update={key: getattr(new.ui, key) for key in LIVE_UI})
+                setattr(new, section, kept)
         self.settings = new
         self.chain = chain
         self.fleet.set_chain(chain)
@@ -373,6 +404,8 @@ class Daemon:
         self.membership.configure(new.health.interval_seconds)
         self.watcher.configure(new.daemon)
         self.reconciler.configure(new.workers)
+        self.ui.page.refresh = new.ui.refresh_seconds
+        self.decisions.resize(new.ui.decisions)
         self.provisioner.settings = new.workers
         self.db.timeout = self.heartbeat_db.timeout = new.daemon.database_timeout_seconds
         log.info("reloaded %s: %s", self.config_path or "settings",

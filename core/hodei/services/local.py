@@ -25,6 +25,7 @@ from hodei.selection import InvalidRow, SelectionChain, Selector, build_chain
 from hodei.selection.outcome import SelectionRecorder
 from hodei.services.cooldowns import LocalCooldowns
 from hodei.services.daemons import LocalDaemons
+from hodei.services.decisions import Decisions
 from hodei.services.fleet_reads import FleetReads
 from hodei.services.health import LocalHealth
 from hodei.services.providers import DEFAULT_CHECK_TIMEOUT, LocalProviders, provider_lookup
@@ -86,6 +87,7 @@ class Runtime:
         skips (or readmits) the provider at once.
     :param queue_sweep_seconds: how often its waiting requests are tried when no event said so.
     :param waiter: how ``hodei queue`` names it.
+    :param decisions: where its served decisions are kept for the status page.
     """
 
     selector: Callable[[], Selector]
@@ -99,6 +101,7 @@ class Runtime:
     on_cooldown: Callable[[uuid.UUID, Streak], None] | None = None
     queue_sweep_seconds: float = 5.0
     waiter: str = ""
+    decisions: Decisions | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | 
                                   provider_of=provider_lookup(store), cooldowns=cooldowns)
         call = None
     else:
-        selection = LocalSelection(runtime.selector, runtime.chain, runtime.recorder)
+        selection = LocalSelection(runtime.selector, runtime.chain, runtime.recorder, runtime.decisions)
         call = runtime.call
         provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection, call=call,
                                   on_slots=runtime.on_slots, on_failure=runtime.on_failure,

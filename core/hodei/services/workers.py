@@ -16,6 +16,7 @@ from hodei.domain import SLOT_HOLDING, WorkerState
 from hodei.errors import InvalidInput, NotFound, Problem
 from hodei.redaction import quote
 from hodei.services import listing
+from hodei.services.decisions import provision_entries
 from hodei.services.selection import LocalSelection
 from hodei.workers import NoProviderAvailable, Provisioner, Worker, WorkerRecords
 from hodei.workers.queue import PlacementQueue, QueueEntry, WaitCancelled
@@ -59,7 +60,20 @@ class LocalWorkers:
         if problems:
             raise InvalidInput(problems)
         job = self.selection.requirements(requirements)
-        result = await self.queue.place(job, float(wait_seconds), request_id or str(uuid.uuid4()))
+        decisions = self.selection.decisions
+        if decisions is None:
+            return (await self.queue.place(job, float(wait_seconds), request_id or str(uuid.uuid4()))).worker
+        # Its selections (one per attempt, a waiting request's too) are kept in the recent decisions: each is
+        # told how the provision ended.
+        with provision_entries() as numbers:
+            try:
+                result = await self.queue.place(job, float(wait_seconds), request_id or str(uuid.uuid4()))
+            except NoProviderAvailable as exc:
+                for number in numbers:
+                    decisions.provisioned(number, exc.attempts, str(exc))
+                raise
+        for number in numbers:
+            decisions.provisioned(number, result.attempts, f"provisioned on {result.worker.provider_name}")
         return result.worker
 
     async def waiting(self, limit: int = 200) -> list[QueueEntry]:

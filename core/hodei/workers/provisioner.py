@@ -250,18 +250,7 @@ class Provisioner:
                 await self._count(provider, None)  # the success that ends a streak (the others cost no write)
             log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
             return Provisioned(worker, attempts)
-        summary = ""
-        if not candidates and fitting:
-            summary = (f"{fitting} provider{'s' if fitting > 1 else ''} that fit{'' if fitting > 1 else 's'} "
-                       f"{'are' if fitting > 1 else 'is'} kept for requests waiting ahead in the placement queue")
-            message = f"no provider is free: {summary}"
-        elif not candidates:
-            summary = why_none()
-            message = f"no provider fits: {summary}"
-        else:
-            message = "no provider could take the worker: " + "; ".join(
-                f"{a.provider}: {a.reason}" for a in attempts)
-        raise NoProviderAvailable(message, attempts, summary)
+        raise _none_placed(bool(candidates), fitting, why_none, attempts)
 
     async def _count(self, provider: Provider, error: str | None) -> None:
         """Record a provision's outcome for the provider's cooldown. Never fails the request: a database
@@ -388,3 +377,18 @@ class Provisioner:
             if current.state in (WorkerState.TERMINATED, WorkerState.FAILED):
                 return None
             raise
+
+
+def _none_placed(tried_any: bool, fitting: int, why_none: Callable[[], str],
+                 attempts: list[Attempt]) -> NoProviderAvailable:
+    """Why a request got no worker: every fitting provider is kept for requests ahead, none fits, or each
+    one tried failed."""
+    if not tried_any and fitting:
+        summary = (f"{fitting} provider{'s' if fitting > 1 else ''} that fit{'' if fitting > 1 else 's'} "
+                   f"{'are' if fitting > 1 else 'is'} kept for requests waiting ahead in the placement queue")
+        return NoProviderAvailable(f"no provider is free: {summary}", attempts, summary)
+    if not tried_any:
+        summary = why_none()
+        return NoProviderAvailable(f"no provider fits: {summary}", attempts, summary)
+    return NoProviderAvailable("no provider could take the worker: " + "; ".join(
+        f"{a.provider}: {a.reason}" for a in attempts), attempts, "")

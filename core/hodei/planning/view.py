@@ -69,8 +69,5 @@ class FleetView:
         """The providers with a free slot (all of them when the chain has no capacity filter)."""
         return self.index.all & ~self.index.full if self.capacity_filtered else self.index.all
 
-    def used(self) -> int:
-        return sum(c.load for c in self.index.candidates)
-
     def slots(self) -> int:
         return sum(c.max_workers for c in self.index.candidates)

@@ -76,3 +76,17 @@ def test_a_batch_that_fits_exits_0_and_one_at_fault_names_the_job(hodei_database
     faulty = hodei(url, tmp_path, "plan", "-f", str(tmp_path / "jobs.toml"))
     assert faulty.returncode == 1
     assert "jobs[1].cpu" in faulty.stderr and "Traceback" not in faulty.stderr
+
+
+def test_the_example_batch_plans_on_the_seed_s_providers(hodei_database_url: str, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    assert "hodei plan -f docs/examples/jobs.jsonl" in readme
+    url = hodei_database_url
+    assert hodei(url, tmp_path, "db", "upgrade").returncode == 0
+    ok(url, tmp_path, "providers", "apply", "-f", str(root / "config" / "providers.example.toml"))
+    done = hodei(url, tmp_path, "plan", "-f", str(root / "docs" / "examples" / "jobs.jsonl"))
+    assert done.returncode == 3, done.stderr
+    assert ("35 of 39 placed; 4 would wait: 2 no capacity with label environment=development, 2 no provider "
+            "could ever take it in eu-west-1 with label environment=staging") in done.stdout
+    assert "  - raise max_workers of Local Docker by 2 (10 to 12): places 2 more" in done.stdout

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import and_, or_
@@ -42,8 +42,8 @@ ENDED = frozenset({WorkerState.TERMINATED, WorkerState.FAILED})
 
 # The hot path writes with SQL statements (one executemany per kind of change), not ORM objects: a batch
 # of a few dozen writes costs a few statements, and no unit of work.
-WORKERS = cast(sa.Table, WorkerRow.__table__)
-PROVIDERS = cast(sa.Table, ProviderConfigRow.__table__)
+WORKERS = WorkerRow.metadata.tables["workers"]
+PROVIDERS = ProviderConfigRow.metadata.tables["provider_configs"]
 # Columns a transition may change; a column it does not change is never written back (it may hold a
 # value edited in SQL that cannot be read, kept as it is).
 _CHANGING = ("state", "reason", "updated_at", "ended_at", "handle", "backend_id", "attempts")
@@ -95,7 +95,7 @@ class Worker:
 NO_PROVIDER = uuid.UUID(int=0)
 
 
-def _worker(row: WorkerRow) -> Worker:
+def _worker(row: Any) -> Worker:
     """A row as a worker, whatever it holds: a column edited in SQL into something that cannot be read
     (a timestamp of 'infinity') is named in ``problems`` and in the reason, and shown as a stand-in
     (1970; FAILED for a state, which then holds no slot: slots are counted by state), so the row is

@@ -96,6 +96,7 @@ class ConfigWatcher:
         rows = await self.db.call(self.reads.rows)
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
         changes = self.fleet.apply(prepared, complete=True)
+        await self.fleet.rebuilt()
         self._report(changes, how)
         await self._record_sql_edits(changes)
         self._writers.clear()  # what they said is older than this read: not to be told of a later change
@@ -109,6 +110,7 @@ class ConfigWatcher:
         rows = await self.db.call(self.reads.rows, sorted(ids))
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
         changes = self.fleet.apply(prepared, complete=False, deleted=ids)
+        await self.fleet.rebuilt()
         self._report(changes, "notification")
         await self._record_sql_edits(changes)
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskStatus
 
 from hodei import actors
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "hodei_provider_configs"
 STATE_CHANNEL = "hodei_provider_state"
+NOTES_PER_TURN = 200  # notifications read between two turns of the event loop
 DAEMONS_CHANNEL = "hodei_daemons"
 
 
@@ -209,9 +211,14 @@ class ConfigWatcher:
                 async for note in connection.notifies(timeout=wait, stop_after=1):
                     everything |= self._sort(note, schema, ids, states)
                 if ids or everything or states:
-                    # A burst (an apply of many rows) arrives as many notifications: take them together.
+                    # A burst (an apply of many rows, a health round's results) arrives as many notifications:
+                    # take them together, letting the event loop answer others between every few hundred.
+                    read = 0
                     async for note in connection.notifies(timeout=0.02):
                         everything |= self._sort(note, schema, ids, states)
+                        read += 1
+                        if read % NOTES_PER_TURN == 0:
+                            await anyio.lowlevel.checkpoint()
                     if everything:
                         await self.resync("notification")
                     elif ids:

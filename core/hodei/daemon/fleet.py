@@ -210,6 +210,8 @@ class Fleet:
     def set_state(self, provider_id: uuid.UUID, state: ProviderState) -> None:
         if provider_id in self.providers:
             state = with_slots(state, self.slots.get(provider_id))
+            if self.states.get(provider_id) == state:
+                return  # what it holds already (on PostgreSQL, this daemon's own results come back notified)
             self.states[provider_id] = state
             self.selector.update_state(provider_id, state)
             if self._touched is not None:

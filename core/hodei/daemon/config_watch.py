@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "hodei_provider_configs"
 STATE_CHANNEL = "hodei_provider_state"
 NOTES_PER_TURN = 200  # notifications read between two turns of the event loop
+STATES_PER_TURN = 500  # states taken between two turns of the event loop
 DAEMONS_CHANNEL = "hodei_daemons"
 
 
@@ -118,9 +119,12 @@ class ConfigWatcher:
 
     async def refresh_states(self, ids: set[uuid.UUID]) -> None:
         """These providers' state as stored: health another daemon found, for this daemon's selection."""
-        stored = await self.db.call(self.reads.states_of, sorted(ids))
-        for provider_id, state in self._not_older(stored).items():
-            self.fleet.set_state(provider_id, state)
+        stored = list((await self.db.call(self.reads.states_of, sorted(ids))).items())
+        for start in range(0, len(stored), STATES_PER_TURN):
+            if start:  # a health round's burst: let the event loop answer others (and compare after it)
+                await anyio.lowlevel.checkpoint()
+            for provider_id, state in self._not_older(dict(stored[start:start + STATES_PER_TURN])).items():
+                self.fleet.set_state(provider_id, state)
 
     def _not_older(self, stored: dict[uuid.UUID, ProviderState]) -> dict[uuid.UUID, ProviderState]:
         """Stored states, but not over a newer one in the view (a check of this daemon's, not yet written)."""

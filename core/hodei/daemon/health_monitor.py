@@ -39,7 +39,7 @@ from hodei.settings import HealthSettings
 
 log = logging.getLogger(__name__)
 
-STEP = 1000  # providers scheduled between two turns of the event loop
+STEP = 1000  # providers scheduled (or results taken) between two turns of the event loop
 
 
 class HealthMonitor:
@@ -215,9 +215,12 @@ class HealthMonitor:
         except Exception:
             log.exception("storing %d health results failed", len(batch))
             return
-        newer = {r.provider_id for r in self._pending}  # results found meanwhile: their guess stands
-        for entry in recorded:
-            self._take(entry, entry.provider_id not in newer)
+        for start in range(0, len(recorded), STEP):
+            if start:
+                await anyio.lowlevel.checkpoint()  # a round's batch can be thousands: let the loop answer others
+            newer = {r.provider_id for r in self._pending}  # results found meanwhile: their guess stands
+            for entry in recorded[start:start + STEP]:
+                self._take(entry, entry.provider_id not in newer)
 
     def _keep(self) -> int:
         # Through a long outage a lone daemon keeps checking: hold a few results per provider, not all.

@@ -37,8 +37,8 @@ def test_an_unhealthy_provider_without_a_capacity_report_is_counted_unhealthy_on
                                                                             "c": ["health", "resources"]}
     # The metrics' rejection counts are the report's.
     decision = chosen.decide(job(cpu=2, memory=2**30), limit=None)
-    assert chosen.rejections(decision) == {"status": 0, "health": 2, "capacity": 0, "resources": 1, "labels": 0,
-                                           "annotations": 0, "allowed-regions": 0, "image": 0}
+    assert chosen.rejections(decision) == {"status": 0, "health": 2, "cooldown": 0, "capacity": 0, "resources": 1,
+                                           "labels": 0, "annotations": 0, "allowed-regions": 0, "image": 0}
 
 
 def test_a_provider_that_never_reported_capacity_is_of_unknown_size_not_too_small() -> None:

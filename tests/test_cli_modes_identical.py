@@ -32,6 +32,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,8 @@ def settings(url: str) -> str:
             '[api]\nlisten = "127.0.0.1:0"\n[metrics]\nlisten = ""\n'
             # One round of checks at start, then none while the tests run; a hanging check hangs on.
             '[health]\ninterval_seconds = 3600.0\ntimeout_seconds = 300.0\n'
-            '[workers]\nreconcile_seconds = 3600.0\n'
+            # Requests seeded in the placement queue stay while the tests run (nobody waits for them).
+            '[workers]\nreconcile_seconds = 3600.0\nqueue_claim_grace_seconds = 86400.0\n'
             '[daemon]\npoll_seconds = 0.05\nshutdown_grace_seconds = 1.0\n')
 
 
@@ -178,6 +180,19 @@ def fill_read_world(world: World) -> None:
     world.ok("workers", "release", ended["id"], "--reason", "finished")
     with_spec = world.json("workers", "provision", "-r", world.path("spec.json"))
     world.context.update(worker=kept["id"], ended=ended["id"], spec=with_spec["id"])
+    # Two requests waiting (left by a daemon that went away), for `hodei queue`: they keep no provider.
+    from hodei.database import create_engine
+    from hodei.workers.queue_records import QueueRecords
+
+    engine = create_engine(world.url)
+    try:
+        rows = QueueRecords(engine)
+        later = datetime.now(UTC) + timedelta(days=30)
+        for request_id, priority in (("batch-night", 0), ("urgent-fix", 7)):
+            rows.join(request_id, priority, later, {**NOTHING_FITS, "priority": priority}, "daemon gone:1",
+                      "no provider fits: 0/5 providers available: 5 missing label team=nobody")
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -255,6 +270,8 @@ READS = [
     Read("select with an image", ("select",), lambda w: ["select", "--image", "python:3.12", "--env", "A=1"]),
     Read("explain with a command", ("explain",), lambda w: ["explain", "plain", "--command", "run it"]),
     Read("daemons", ("daemons",), lambda w: ["daemons"]),
+    Read("queue", ("queue",), lambda w: ["queue"]),
+    Read("workers cancel of no such request", ("workers", "cancel"), lambda w: ["workers", "cancel", "no-such"]),
 ]
 
 
@@ -297,6 +314,19 @@ def fresh_provider(*options: str, status: str = "ACTIVE") -> Callable[[World, st
     def prepare(world: World, name: str) -> None:
         world.ok("providers", "add", name, "--type", "static", "--config", HANG, "--status", status, *options)
     return prepare
+
+
+def cooling_provider(world: World, name: str) -> None:
+    """A provider whose provisions failed three times in a row (``[cooldown] after_failures``): cooling down.
+    Its health is checked (once, then not for an hour) before it fails, so nothing moves while it is read."""
+    world.ok("providers", "add", name, "--type", "static", "--label", f"cool={name}",
+             "--config", '{"fail_provision": "quota exceeded"}')
+    settle(world, [name])
+    job = world.path(f"{name}-job.json")
+    Path(job).write_text(json.dumps({"required_labels": {"cool": name}}), encoding="utf-8")
+    for _ in range(3):
+        assert world.run("local", "workers", "provision", "-r", job).exit_code != 0
+    assert world.json("providers", "show", name)["state"]["cooldown"]["until"] is not None
 
 
 def checked_provider(world: World, name: str) -> None:
@@ -369,6 +399,8 @@ WRITES = [
           lambda n, _: ["providers", "disable", n, "--reason", "off"], show_and_history),
     Write("providers maintenance", ("providers", "maintenance"), fresh_provider(),
           lambda n, _: ["providers", "maintenance", n, "--reason", "patching"], show_and_history),
+    Write("providers reset-cooldown", ("providers", "reset-cooldown"), cooling_provider,
+          lambda n, _: ["providers", "reset-cooldown", n], show_and_history),
     Write("providers apply", ("providers", "apply"), apply_file,
           lambda n, path: ["providers", "apply", "-f", path], show, prints_changes=True),
     Write("providers check", ("providers", "check"), checked_provider,

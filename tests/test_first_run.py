@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def run_demo(folder: Path) -> tuple[str, Served]:
                                env=clean_environment(HODEI_DATABASE_URL="sqlite:////nonexistent/x.db",
                                                      HODEI_CONFIG="/nonexistent/hodei.toml"))
     served = Served(process)
-    served.wait_ready(300)
+    served.wait_ready(300, ui=True)
     return "".join(served.stdout), served
 
 
@@ -69,6 +70,13 @@ def test_the_demo_reaches_a_ready_daemon_every_time(checkout: Path) -> None:
         try:
             assert "Traceback" not in shown + served.log(), served.log()
             assert "created Local Docker" in shown if attempt == 1 else "unchanged Local Docker" in shown
+            # The status page's address is printed, and the page shows the demo's fleet.
+            assert "the status page, in a browser: http://127.0.0.1:" in shown
+            assert served.ui_url is not None
+            with urllib.request.urlopen(served.ui_url, timeout=30) as answer:
+                page = answer.read().decode("utf-8")
+            for name in ("Production Kubernetes", "Local Docker", "Lambda us-east-1"):
+                assert f'data-provider="{name}"' in page, page
             # The production job: nothing fits here, and the demo says why (the Docker one lacks the label).
             production = shown.split("a production job preferring us-east-1")[1]
             assert "0/3 providers available" in production and "environment=production" in production

@@ -59,6 +59,10 @@ ROWS: dict[str, dict[str, Any]] = {
         "id": "d-1", "host": "hodei-a", "pid": 811, "address": "10.0.0.11:50051", "version": "0.1.0",
         "started_at": AT, "heartbeat_at": AT, "lease_seconds": 30.0, "providers_owned": 1,
     },
+    "placement_queue": {
+        "id": "request-1", "priority": 5, "enqueued_at": AT, "deadline": AT, "requirements": {"cpu": 1.0},
+        "daemon": "daemon hodei-a:811", "seen_at": AT, "reasons": "1 at capacity (edge-1: 2/2)",
+    },
 }
 # Tables Hodei fills itself (a counter, Alembic's own): no rows of the operator's to keep.
 OWN = {"alembic_version", "provider_configs_version"}

@@ -109,6 +109,17 @@ def test_the_core_wheel_ships_the_proto_files_and_no_test_plugin_entry_points(wh
     assert "[console_scripts]" in entry_points and "hodei = hodei.cli:main" in entry_points
 
 
+def test_the_core_wheel_ships_the_status_pages_templates_and_static_files(wheels: dict[str, Path]) -> None:
+    ui = ROOT / "core" / "hodei" / "ui"
+    expected = sorted(f"hodei/ui/{path.relative_to(ui).as_posix()}" for folder in ("templates", "static")
+                      for path in (ui / folder).iterdir())
+    with zipfile.ZipFile(wheels["hodei"]) as archive:
+        shipped = sorted(n for n in archive.namelist() if n.startswith(("hodei/ui/templates/", "hodei/ui/static/")))
+        assert shipped == expected and expected
+        for name in shipped:  # as they are: no build step
+            assert archive.read(name) == (ui / name.removeprefix("hodei/ui/")).read_bytes()
+
+
 @pytest.fixture(scope="module")
 def venv(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding the four wheels; the rest of its dependencies are this environment's."""

@@ -160,7 +160,7 @@ def test_explain_says_why_not_and_what_would_fit(fleet: Hodei, tmp_path: Path) -
     assert explained["fits"] is False and explained["selected"] == "k8s-east"
     assert [c["filter"] for c in explained["checks"] if not c["passed"]] == ["labels"]
     assert {c["filter"] for c in explained["checks"]} == {
-        "status", "health", "capacity", "resources", "labels", "annotations", "allowed-regions", "image"}
+        "status", "health", "cooldown", "capacity", "resources", "labels", "annotations", "allowed-regions", "image"}
     health = next(c for c in explained["checks"] if c["filter"] == "health")
     assert health == {"filter": "health", "passed": True, "message": "health never checked", "hint": ""}
     result = fleet("explain", "docker-local", "-r", job)

@@ -9,7 +9,7 @@ from hodei.plugins import make_plugin_manager
 from hodei.selection import Filter, Ranker, Reason, build_chain, parse_requirements
 from hodei.testing.selection import job, provider, selector, state
 
-DEFAULT_FILTERS = ["status", "health", "capacity", "resources", "labels", "annotations", "allowed-regions", "image"]
+DEFAULT_FILTERS = ["status", "health", "cooldown", "capacity", "resources", "labels", "annotations", "allowed-regions", "image"]
 
 
 def pm_with(*plugins):

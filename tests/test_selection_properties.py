@@ -19,7 +19,7 @@ from hodei.testing.strategies import fleets, jobs, maybe_amount
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-FILTERS = ["status", "health", "capacity", "resources", "labels", "annotations", "allowed-regions", "image"]
+FILTERS = ["status", "health", "cooldown", "capacity", "resources", "labels", "annotations", "allowed-regions", "image"]
 RANKERS = ["priority", "utilization", "name"]
 
 providers = fleets

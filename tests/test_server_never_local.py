@@ -41,13 +41,16 @@ ARGUMENTS: dict[tuple[str, ...], list[str]] = {
     ("providers", "apply"): ["-f", "{folder}/providers.json"],
     ("providers", "check"): [],
     ("providers", "history"): ["local-only"],
+    ("providers", "reset-cooldown"): ["local-only"],
     ("select",): [],
     ("explain",): ["local-only"],
     ("serve",): [],
-    ("workers", "provision"): [],
+    ("workers", "provision"): ["--wait", "1s"],  # a waiting client retries an unreachable server, then says so
     ("workers", "release"): ["w-1"],
     ("workers", "list"): [],
     ("workers", "show"): ["w-1"],
+    ("workers", "cancel"): ["r-1"],
+    ("queue",): [],
     ("daemons",): [],
 }
 

@@ -178,6 +178,9 @@ def test_a_failure_quoting_a_secret_is_recorded_with_the_secret_masked(fleet: On
     assert SECRET not in str(failed.value) and "engine refused env ***" in str(failed.value)
     [worker] = anyio.run(lambda: fleet.workers.find(everything=True))
     assert SECRET not in json.dumps(worker.document())
+    # The error kept for the provider's cooldown (shown by `providers show`, selection, the API) too.
+    kept = fleet.providers.get("jobs").state.last_provision_error
+    assert kept == "RuntimeError: engine refused env ***"
 
 
 def _config_change(config: dict[str, Any]) -> Any:

@@ -13,6 +13,7 @@ _SECTION_HELP = {
     "database": "Where provider configs live. SQLite is the embedded default; use PostgreSQL in production.",
     "plugins": "Which installed plugins (entry points in the 'hodei' group) are loaded.",
     "health": "Provider health checks (`hodei providers check` and the monitor of `hodei serve`).",
+    "cooldown": "Providers whose provisions keep failing are skipped for a while (`hodei providers reset-cooldown`).",
     "daemon": "`hodei serve`: shutdown, and how it follows changes to provider_configs.",
     "workers": "Workers: provisioning, release and reconciliation (`hodei workers`, and the daemon's reconciler).",
     "selection": "The selection chain: which filters and rankers decide where a job's worker runs.",
@@ -20,11 +21,12 @@ _SECTION_HELP = {
     "tracing": "OpenTelemetry traces of `hodei serve` (span names and attributes: docs/metrics.md).",
     "logging": "The log lines of `hodei serve` on standard error.",
     "api": "`hodei serve`'s gRPC API (`hodei --server`, grpcurl): where it listens, its token and TLS.",
+    "ui": "`hodei serve`'s status page: where it listens (its token and TLS are [api]'s), how often it refreshes.",
 }
 
 # Settings whose default is "not set" are shown commented out, with the value they behave like.
 _UNSET_EXAMPLES = {
-    ("selection", "filters"): ["status", "health", "capacity", "resources", "labels", "annotations",
+    ("selection", "filters"): ["status", "health", "cooldown", "capacity", "resources", "labels", "annotations",
                                "allowed-regions", "image"],
     ("selection", "rankers"): ["priority", "utilization", "name"],
     # The same names as config/hodei.toml and the README's walk-through of a token and TLS.

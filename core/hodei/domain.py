@@ -182,3 +182,7 @@ class ProviderState:
     consecutive_failures: int = 0
     consecutive_successes: int = 0
     backend_workers: int | None = None  # what the backend itself counted at its last capacity report
+    # Failed provisions in a row (not the job's own failures), the cooldown they earned, the last error.
+    provision_failures: int = 0
+    cooldown_until: datetime | None = None
+    last_provision_error: str = ""

@@ -57,11 +57,14 @@ class ProviderStateRow(SQLModel, table=True):
                                                                           nullable=True))
     consecutive_failures: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
     consecutive_successes: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    provision_failures: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    cooldown_until: datetime | None = Field(default=None, sa_column=sa.Column(Moment(), nullable=True))
+    last_provision_error: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(Moment(), nullable=False))
 
 
 class ProviderHistoryRow(SQLModel, table=True):
-    """A change of a provider (status, health, created, changed, deleted), with its cause and actor. Kept
+    """A change of a provider (status, health, created, changed, deleted, cooldown), with its cause and actor. Kept
     after the provider is deleted."""
 
     __tablename__ = "provider_history"
@@ -114,3 +117,18 @@ class DaemonRow(SQLModel, table=True):
                                                                       nullable=False))
     lease_seconds: float = Field(sa_column=sa.Column(sa.Float(), nullable=False))
     providers_owned: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
+
+
+class PlacementRow(SQLModel, table=True):
+    """A request for a worker waiting in the placement queue (priority, then arrival)."""
+
+    __tablename__ = "placement_queue"
+
+    id: str = Field(sa_column=sa.Column(sa.Text(), primary_key=True))
+    priority: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    enqueued_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(Moment(), nullable=False))
+    deadline: datetime = Field(sa_column=sa.Column(Moment(), nullable=False))
+    requirements: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONDocument(), nullable=False))
+    daemon: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    seen_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(Moment(), nullable=False))
+    reasons: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))

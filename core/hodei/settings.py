@@ -126,6 +126,22 @@ class HealthSettings(_Section):
         "A provider that keeps failing is checked less often, doubling up to this, with jitter"))
 
 
+class CooldownSettings(_Section):
+    after_failures: Annotated[int, Field(ge=1, le=1000)] = Field(3, description=(
+        "Failed provisions in a row (not counting failures the job caused) after which a provider is skipped"))
+    initial_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(60.0, description=(
+        "The first cooldown; each further failure doubles it"))
+    max_seconds: Annotated[float, Field(gt=0, le=604800)] = Field(1800.0, description=(
+        "The longest cooldown, however many failures follow"))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CooldownSettings:
+        if self.max_seconds < self.initial_seconds:
+            raise ValueError(f"max_seconds ({self.max_seconds:g}) must be at least initial_seconds "
+                             f"({self.initial_seconds:g})")
+        return self
+
+
 class DaemonSettings(_Section):
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(10.0, description=(
         "On SIGTERM or SIGINT, how long in-flight work may take to finish before it is cancelled"))
@@ -140,7 +156,7 @@ class DaemonSettings(_Section):
 class SelectionSettings(_Section):
     filters: list[str] | None = Field(None, description=(
         "Filters to run, in this order (only these); unset runs every installed filter, the built-in ones "
-        "(status, health, capacity, resources, labels, annotations, allowed-regions, image) first"))
+        "(status, health, cooldown, capacity, resources, labels, annotations, allowed-regions, image) first"))
     rankers: list[str] | None = Field(None, description=(
         "Rankers, in this order (only these); unset: priority, utilization, then installed third-party "
         "rankers, then name"))
@@ -165,6 +181,12 @@ class WorkerSettings(_Section):
         "A backend worker with Hodei's labels and no live row is removed once seen this long"))
     max_lifetime_seconds: Annotated[float, Field(ge=0)] = Field(0.0, description=(
         "Workers running longer are released; 0 means no limit"))
+    queue_sweep_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(5.0, description=(
+        "How often `hodei serve` retries the requests waiting in the placement queue when no event (a slot "
+        "freed, a provider changed) said they could fit now"))
+    queue_claim_grace_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(60.0, description=(
+        "How long a waiting request outlives the daemon it waited at (a client that reconnects with the same "
+        "request id keeps its place); then it is dropped"))
 
     @property
     def provision_budget_seconds(self) -> float:
@@ -253,23 +275,54 @@ class ApiSettings(_Section):
     @property
     def loopback(self) -> bool:
         """Whether ``listen`` is reachable from this machine only."""
-        import ipaddress
+        return loopback(self.listen)
 
-        from hodei.observability.address import parse_listen
 
-        host, _ = parse_listen(self.listen)
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False  # a host name: it may resolve to anything
+def loopback(listen: str) -> bool:
+    """Whether the address ``listen`` (``HOST:PORT``) is reachable from this machine only."""
+    import ipaddress
+
+    from hodei.observability.address import parse_listen
+
+    host, _ = parse_listen(listen)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+class UiSettings(_Section):
+    listen: str = Field("127.0.0.1:9465", description=(
+        "Address of the status page of `hodei serve` (read-only HTML: fleet, providers, queue, decisions, replicas), "
+        "HOST:PORT ([::1]:9465 for IPv6; port 0 picks a free one); \"\" or false: no page. Beyond a loopback "
+        "address, [api] token_file is required: the page asks for that token (a sign-in form, or the header "
+        "authorization: Bearer TOKEN); with [api] tls_cert_file it is served over HTTPS with that certificate"))
+    refresh_seconds: Annotated[float, Field(ge=1, le=3600)] = Field(5.0, description=(
+        "How often an open page refreshes itself (in place with JavaScript, a reload without)"))
+    decisions: Annotated[int, Field(ge=1, le=10000)] = Field(200, description=(
+        "How many recent selections and provisions the daemon keeps in memory for the decisions page"))
+
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> Any:
+        if value is False:
+            return ""
+        if value is True:
+            raise ValueError('must be an address HOST:PORT, or "" or false for no status page')
+        if isinstance(value, str) and value:
+            from hodei.observability.address import parse_listen
+
+            parse_listen(value)
+        return value
 
 
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    cooldown: CooldownSettings = Field(default_factory=CooldownSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
@@ -277,10 +330,18 @@ class Settings(_Section):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     # Where the settings came from, for messages; not settings.
     source: Path | None = Field(None, exclude=True)
     origin: Origin | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _ui_secure_enough(self) -> Settings:
+        if self.ui.listen and self.api.token_file is None and not loopback(self.ui.listen):
+            raise ValueError(f"[ui] listen = {self.ui.listen!r} is not a loopback address, so [api] token_file is "
+                             "required: the status page asks for the API's token (or listen on 127.0.0.1 / [::1])")
+        return self
 
 
 def _find(explicit: str | os.PathLike[str] | None) -> tuple[Path | None, str, tuple[Path, ...]]:

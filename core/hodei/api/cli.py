@@ -11,9 +11,10 @@ from hodei.hints import command
 REMOTE = {
     ("providers", "list"), ("providers", "show"), ("providers", "add"), ("providers", "update"),
     ("providers", "delete"), ("providers", "enable"), ("providers", "disable"), ("providers", "maintenance"),
-    ("providers", "history"), ("providers", "apply"), ("providers", "check"), ("select",), ("explain",),
+    ("providers", "history"), ("providers", "apply"), ("providers", "check"), ("providers", "reset-cooldown"),
+    ("select",), ("explain",),
     ("workers", "provision"), ("workers", "release"), ("workers", "list"), ("workers", "show"),
-    ("daemons",),
+    ("workers", "cancel"), ("queue",), ("daemons",),
 }
 
 # Why a command has no API call, by its first word.

@@ -30,11 +30,14 @@ from hodei.services.views import (
     Change,
     CheckOutcome,
     CheckReport,
+    CooldownReset,
     HistoryEntry,
     ProviderView,
+    Streak,
     Worker,
     sorted_pairs,
 )
+from hodei.services.workers import QueueEntry
 
 _EXACT = 2**53
 
@@ -246,8 +249,9 @@ def state_message(state: ProviderState) -> pb.ProviderState:
         health=state.health.value if state.health else "", health_reason=state.health_reason or "",
         active_workers=state.active_workers, reserved_workers=state.reserved_workers,
         consecutive_failures=state.consecutive_failures, consecutive_successes=state.consecutive_successes,
+        provision_failures=state.provision_failures, last_provision_error=state.last_provision_error,
     )
-    for field in ("checked_at", "capacity_reported_at"):
+    for field in ("checked_at", "capacity_reported_at", "cooldown_until"):
         moment = getattr(state, field)
         if moment is not None:
             getattr(message, field).CopyFrom(timestamp(moment))
@@ -274,6 +278,8 @@ def state_from(message: pb.ProviderState) -> ProviderState:
                                 for f in ("cpu", "memory", "gpu")}),
         capacity_reported_at=from_timestamp(message, "capacity_reported_at"),
         consecutive_failures=message.consecutive_failures, consecutive_successes=message.consecutive_successes,
+        provision_failures=message.provision_failures, cooldown_until=from_timestamp(message, "cooldown_until"),
+        last_provision_error=message.last_provision_error,
     )
     if message.HasField("backend_workers"):
         values["backend_workers"] = message.backend_workers
@@ -325,6 +331,19 @@ def provider_view(message: pb.Provider) -> ProviderView:
         "valid": message.valid, "problems": [{"field": p.field, "reason": p.reason} for p in message.problems],
     }
     return ProviderView(document, state_from(message.state))
+
+
+def cooldown_reset_message(reset: CooldownReset) -> pb.ResetProviderCooldownResponse:
+    message = pb.ResetProviderCooldownResponse(provider=provider_message(reset.provider),
+                                               ended_failures=reset.ended.failures)
+    if reset.ended.until is not None:
+        message.ended_until.CopyFrom(timestamp(reset.ended.until))
+    return message
+
+
+def cooldown_reset_from(message: pb.ResetProviderCooldownResponse) -> CooldownReset:
+    return CooldownReset(provider_view(message.provider),
+                         Streak(failures=message.ended_failures, until=from_timestamp(message, "ended_until")))
 
 
 def history_message(entry: HistoryEntry) -> pb.HistoryEntry:
@@ -398,6 +417,17 @@ def worker_from(message: wpb.Worker) -> Worker:
                   for a in message.attempts],
         created_at=datetime.fromisoformat(message.created_at), updated_at=datetime.fromisoformat(message.updated_at),
         ended_at=datetime.fromisoformat(message.ended_at) if message.HasField("ended_at") else None)
+
+
+def queued_message(entry: QueueEntry) -> wpb.QueuedRequest:
+    return wpb.QueuedRequest(position=entry.position, id=entry.id, priority=entry.priority,
+                             enqueued_at=entry.enqueued_at.isoformat(), deadline=entry.deadline.isoformat(),
+                             waits_at=entry.daemon, reasons=entry.reasons)
+
+
+def queued_from(message: wpb.QueuedRequest) -> QueueEntry:
+    return QueueEntry(message.position, message.id, message.priority, datetime.fromisoformat(message.enqueued_at),
+                      datetime.fromisoformat(message.deadline), message.reasons, message.waits_at)
 
 
 # -- selection ------------------------------------------------------------------------------------

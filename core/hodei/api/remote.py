@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import anyio
 import grpc
 from google.protobuf import field_mask_pb2
 
@@ -20,8 +23,8 @@ from hodei.provider_change import ProviderChange
 from hodei.services import listing
 from hodei.services.providers import MAX_CHECK_TIMEOUT
 from hodei.services.selection import MAX_PAGE, report_text
-from hodei.services.views import Attempt, Change, CheckReport, HistoryEntry, ProviderView, Worker
-from hodei.services.workers import NoProviderAvailable
+from hodei.services.views import Attempt, Change, CheckReport, CooldownReset, HistoryEntry, ProviderView, Worker
+from hodei.services.workers import NoProviderAvailable, QueueEntry
 
 T = TypeVar("T")
 
@@ -68,6 +71,10 @@ class RemoteProviders:
             merge_annotations=dict(change.annotations), remove_annotations=list(change.remove_annotations),
             expected_version=convert.version_of(change.expected_version) if change.expected_version else "")
         return convert.provider_view(self.call(self.api.UpdateProvider, request))
+
+    def reset_cooldown(self, ref: str) -> CooldownReset:
+        request = pb.ResetProviderCooldownRequest(provider_id=ref)
+        return convert.cooldown_reset_from(self.call(self.api.ResetProviderCooldown, request))
 
     def set_status(self, ref: str, status: str, cause: str) -> ProviderView:
         request = pb.SetProviderStatusRequest(provider_id=ref, status=status, cause=cause)
@@ -164,10 +171,27 @@ class RemoteWorkers:
         self.api = connection.workers
         self.provision_seconds = max(provision_seconds or 0.0, connection.options.timeout)
 
-    async def provision(self, requirements: Mapping[str, Any]) -> Worker:
-        request = wpb.ProvisionWorkerRequest(requirements=_requirements(requirements))
+    async def provision(self, requirements: Mapping[str, Any], *, wait_seconds: float = 0.0,
+                        request_id: str = "") -> Worker:
+        """A request that may wait has an id: when the daemon goes away while it waits (a restart), it asks
+        again with the same id until its wait is over, and keeps its place in the queue."""
+        request_id = request_id or (str(uuid.uuid4()) if wait_seconds > 0 else "")
+        until = time.monotonic() + wait_seconds
+        while True:
+            left = max(0.0, until - time.monotonic())
+            request = wpb.ProvisionWorkerRequest(requirements=_requirements(requirements), wait_seconds=left
+                                                 if wait_seconds > 0 else 0.0, request_id=request_id)
+            try:
+                return self._provision(request, left)
+            except ServerError as exc:
+                if wait_seconds <= 0 or exc.code is not grpc.StatusCode.UNAVAILABLE or time.monotonic() >= until:
+                    raise
+            await anyio.sleep(min(1.0, max(0.0, until - time.monotonic())))
+
+    def _provision(self, request: wpb.ProvisionWorkerRequest, wait_seconds: float) -> Worker:
         try:
-            return convert.worker_from(self.call(self.api.ProvisionWorker, request, timeout=self.provision_seconds))
+            return convert.worker_from(self.call(self.api.ProvisionWorker, request,
+                                                 timeout=self.provision_seconds + wait_seconds))
         except ServerError as exc:
             failure = unpack(exc.details, wpb.ProvisionFailure) if exc.code is grpc.StatusCode.FAILED_PRECONDITION \
                 else None
@@ -175,6 +199,14 @@ class RemoteWorkers:
                 attempts = [Attempt(a.provider, a.outcome, a.reason, a.seconds) for a in failure.attempts]
                 raise NoProviderAvailable(str(exc), attempts, failure.summary) from None
             raise
+
+    async def waiting(self, limit: int = 200) -> list[QueueEntry]:
+        """Page after page (each one call within its own deadline), up to ``limit`` requests."""
+        return _pages(self.call, self.api.ListQueue, wpb.ListQueueRequest(), limit,
+                      lambda answer: [convert.queued_from(q) for q in answer.requests])
+
+    async def cancel(self, request_id: str) -> None:
+        self.call(self.api.CancelRequest, wpb.CancelRequestRequest(request_id=request_id))
 
     async def release(self, worker_id: str, reason: str) -> Worker:
         request = wpb.ReleaseWorkerRequest(worker_id=worker_id, reason=reason)

@@ -51,7 +51,7 @@ from hodei.redaction import quote, shorten
 from hodei.services.daemons import LocalDaemons
 from hodei.services.providers import LocalProviders
 from hodei.services.selection import LocalSelection, Report, page_token
-from hodei.services.views import Change, ProviderView
+from hodei.services.views import Change, CooldownReset, ProviderView
 from hodei.services.workers import LocalWorkers, NoProviderAvailable
 
 if TYPE_CHECKING:
@@ -199,6 +199,18 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
                                  request.cause or "set through the API", actor=caller(context, self.token))
 
     @answers
+    async def ResetProviderCooldown(self, request: pb.ResetProviderCooldownRequest,
+                                    context: Any) -> pb.ResetProviderCooldownResponse:
+        ref = _required(request.provider_id, "provider_id")
+        reset: CooldownReset = await self.services.call(self.providers.reset_cooldown, ref,
+                                                        actor=caller(context, self.token))
+        try:
+            await self.services.changed(reset.provider.id)  # the daemon's selection takes the provider back now
+        except Exception as exc:  # the daemon catches up on its own
+            log.warning("could not refresh provider %s after a change: %s", reset.provider.id, exc)
+        return convert.cooldown_reset_message(reset)
+
+    @answers
     async def GetProviderHistory(self, request: pb.GetProviderHistoryRequest,
                                  context: Any) -> pb.GetProviderHistoryResponse:
         ref = _required(request.provider_id, "provider_id")
@@ -321,7 +333,8 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
     @answers
     async def ProvisionWorker(self, request: wpb.ProvisionWorkerRequest, context: Any) -> wpb.Worker:
         try:
-            worker = await self.workers.provision(await anyio.to_thread.run_sync(_requirements, request))
+            worker = await self.workers.provision(await anyio.to_thread.run_sync(_requirements, request),
+                                                  wait_seconds=request.wait_seconds, request_id=request.request_id)
         except NoProviderAvailable as exc:
             failure = wpb.ProvisionFailure(attempts=[convert.attempt_message(a) for a in exc.attempts],
                                            summary=exc.summary)
@@ -351,6 +364,16 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
                                                everything=request.all, limit=request.limit or 200,
                                                page_token=request.page_token)
         return wpb.ListWorkersResponse(workers=[convert.worker_message(w) for w in found], next_page_token=token)
+
+    @answers
+    async def ListQueue(self, request: wpb.ListQueueRequest, context: Any) -> wpb.ListQueueResponse:
+        found, token = await self.workers.queue_page(limit=request.limit or 200, page_token=request.page_token)
+        return wpb.ListQueueResponse(requests=[convert.queued_message(e) for e in found], next_page_token=token)
+
+    @answers
+    async def CancelRequest(self, request: wpb.CancelRequestRequest, context: Any) -> wpb.CancelRequestResponse:
+        await self.workers.cancel(request.request_id)
+        return wpb.CancelRequestResponse()
 
 
 # -- authentication -------------------------------------------------------------------------------
@@ -517,6 +540,19 @@ class ApiServer:
         key, cert = _read(base, api.tls_key_file, "tls_key_file"), _read(base, api.tls_cert_file, "tls_cert_file")
         ca = _read(base, api.client_ca_file, "client_ca_file") if api.client_ca_file else None
         return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+    def certificate_files(self) -> tuple[str, str] | None:
+        """The TLS certificate and key as paths (a relative one from hodei.toml's folder), or None: plaintext."""
+        api = self.settings
+        if api.tls_cert_file is None or api.tls_key_file is None:
+            return None
+        return tuple(str(path if path.is_absolute() else self.base / path)  # type: ignore[return-value]
+                     for path in (Path(api.tls_cert_file), Path(api.tls_key_file)))
+
+    def token(self) -> str | None:
+        """The bearer token every call must carry (``[api] token_file``, read now), or None: no token.
+        :raises InvalidInput: a token file that cannot be read, or is empty."""
+        return self._token()
 
     def _token(self) -> str | None:
         if self.settings.token_file is None:

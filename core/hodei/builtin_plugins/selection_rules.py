@@ -1,12 +1,13 @@
 """The selection contract's own rules, as a plugin on the same hooks and interface third parties use.
 
-Filters: status, health, capacity, resources, labels, annotations, allowed-regions, image.
+Filters: status, health, cooldown, capacity, resources, labels, annotations, allowed-regions, image.
 Rankers: priority (higher first), utilization (lower first, weighted), name (ascending).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from hodei.domain import HealthStatus
 from hodei.hints import command
@@ -42,6 +43,7 @@ def pair(key: str, value: str) -> str:
 
 
 class StatusFilter(IndexedFilter):
+    depends_on = "load"
     name = "status"
     _hints = {
         "DISABLED": "an operator disabled it; {enable} brings it back",
@@ -60,6 +62,7 @@ class StatusFilter(IndexedFilter):
 
 
 class HealthFilter(IndexedFilter):
+    depends_on = "load"
     name = "health"
 
     def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
@@ -78,7 +81,28 @@ class HealthFilter(IndexedFilter):
         return None
 
 
+class CooldownFilter(IndexedFilter):
+    """Providers whose provisions kept failing are skipped until their cooldown ends (:mod:`hodei.cooldown`)."""
+
+    depends_on = "load"
+    name = "cooldown"
+
+    def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
+        return index.mask_all() - index.mask_cooling(datetime.now(UTC))
+
+    def explain(self, candidate: Candidate, job: Requirements) -> Reason:
+        until = candidate.cooldown_until
+        end = until.isoformat(timespec="seconds") if until is not None else "unknown"
+        error = shown(candidate.last_provision_error) if candidate.last_provision_error else "no error recorded"
+        return Reason(
+            f"cooling down until {end} after {candidate.provision_failures} failed provisions "
+            f"in a row; the last: {error}", "cooling down", f"until {end}",
+            f"it is tried again once the cooldown ends; fix what the error says, then "
+            f"{command('providers', 'reset-cooldown', candidate.name)} to try it now")
+
+
 class CapacityFilter(IndexedFilter):
+    depends_on = "load"
     name = "capacity"
 
     def mask(self, index: ProviderIndex, job: Requirements) -> Mask:
@@ -257,7 +281,7 @@ class NameRanker(Ranker):
         return [c.name for c in candidates]
 
 
-DEFAULT_FILTERS = (StatusFilter(), HealthFilter(), CapacityFilter(), ResourcesFilter(), LabelsFilter(),
+DEFAULT_FILTERS = (StatusFilter(), HealthFilter(), CooldownFilter(), CapacityFilter(), ResourcesFilter(), LabelsFilter(),
                    AnnotationsFilter(), AllowedRegionsFilter(), ImageFilter())
 DEFAULT_RANKERS = (PriorityRanker(), UtilizationRanker(), NameRanker())
 

@@ -136,5 +136,6 @@ main.add_command(select_cmd.select)
 main.add_command(select_cmd.explain)
 main.add_command(serve_cmd.serve)
 main.add_command(workers_cmd.workers)
+main.add_command(workers_cmd.queue)
 main.add_command(daemons_cmd.daemons)
 _guard_local_commands(main)  # last: after every command is added

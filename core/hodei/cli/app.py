@@ -93,7 +93,7 @@ class App:
         from hodei.services.local import on_database
 
         return on_database(self.store, self.chain, self.settings.workers, health=self.settings.health,
-                           check_timeout=self.settings.health.timeout_seconds)
+                           cooldown=self.settings.cooldown, check_timeout=self.settings.health.timeout_seconds)
 
     @property
     def local_providers(self) -> LocalProviders:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -79,11 +80,24 @@ def _show_one(item: ProviderView, output: str) -> None:
         ("checked_at", doc["state"]["checked_at"]),
         ("workers", f"{doc['state']['active_workers']} active, {doc['state']['reserved_workers']} reserved, "
                     f"{doc['max_workers']} at most"),
+        ("cooldown", _cooldown(item)),
     ]))
     for problem in doc["problems"]:
         click.echo(f"  {problem['field']}: {problem['reason']}" if problem["field"] else f"  {problem['reason']}")
     click.echo("config:")
     click.echo("  " + json.dumps(doc["config"], indent=2).replace("\n", "\n  "))
+
+
+def _cooldown(item: ProviderView) -> str:
+    state = item.state
+    failures = f"{state.provision_failures} failed provisions in a row"
+    error = f"; the last: {state.last_provision_error}" if state.last_provision_error else ""
+    if state.cooldown_until is not None:
+        end = state.cooldown_until.isoformat(timespec="seconds")
+        if state.cooldown_until > datetime.now(UTC):
+            return f"until {end} ({failures}{error}); skipped by selection until then"
+        return f"ended {end} ({failures}{error}); the next provision decides"
+    return f"none ({failures}{error})" if state.provision_failures else "none"
 
 
 # -- parsing options --------------------------------------------------------------------------
@@ -293,6 +307,22 @@ providers.add_command(_status_command(ProviderStatus.MAINTENANCE, "maintenance",
                                       "Set provider NAME to MAINTENANCE: selection skips it."))
 
 
+@providers.command("reset-cooldown")
+@click.argument("name")
+@output_option
+@click.pass_obj
+def reset_cooldown(app: App, name: str, output: str) -> None:
+    """End provider NAME's cooldown now: selection tries it again at once.
+
+    A provider whose provisions failed `[cooldown] after_failures` times in a row is skipped until its
+    cooldown ends (see `hodei providers show NAME`); this ends it early, after the cause is fixed."""
+    reset = app.providers.reset_cooldown(name)
+    if output == "json":
+        emit_json(reset.provider.as_json())
+    else:
+        click.echo(reset.message())
+
+
 def _describe(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
 
@@ -376,11 +406,11 @@ def check(app: App, names: tuple[str, ...], timeout: float | None, output: str) 
 @click.pass_obj
 def history(app: App, name: str, limit: int, output: str) -> None:
     """Changes of provider NAME (or of a deleted provider, by its id), newest first: of its status and its
-    health (FROM, TO), its creation (TO: its type), its deletion (FROM: its type) and every other change
-    (KIND changed, TO: the fields changed, `config.KEY` for a config's keys, never their values), each
-    with who or what made it (ACTOR: `cli USER@HOST`, `api PEER (token ...)`, `health monitor on
-    HOST (...)`, `sql (...)` for an edit made in SQL that a daemon saw; `unknown` before Hodei recorded
-    actors) and why (CAUSE)."""
+    health (FROM, TO), its creation (TO: its type), its deletion (FROM: its type), its cooldowns (started:
+    TO `until ...`; ended: FROM `until ...`, TO `ended`) and every other change (KIND changed, TO: the
+    fields changed, `config.KEY` for a config's keys, never their values), each with who or what made it
+    (ACTOR: `cli USER@HOST`, `api PEER (token ...)`, `health monitor on HOST (...)`, `sql (...)` for an
+    edit made in SQL that a daemon saw; `unknown` before Hodei recorded actors) and why (CAUSE)."""
     documents = [entry.document() for entry in app.providers.history(name, limit)]
     if output == "json":
         emit_json(documents)

@@ -22,7 +22,10 @@ def serve(ctx: click.Context, migrate: bool | None) -> None:
     SIGHUP re-reads hodei.toml. Under systemd (Type=notify) it reports READY=1, STATUS and
     STOPPING=1, and pings the watchdog when WatchdogSec is set. Logs at INFO unless --log-level says,
     as JSON lines with the trace id unless on a terminal ([logging] format). Serves Prometheus metrics
-    on [metrics] listen (127.0.0.1:9464) and sends traces as [tracing] says (off by default).
+    on [metrics] listen (127.0.0.1:9464), a read-only status page (the fleet, each provider with an
+    explain form, the placement queue, recent decisions, replicas) on [ui] listen
+    (http://127.0.0.1:9465/; beyond loopback it asks for [api] token_file's token), and sends traces
+    as [tracing] says (off by default).
     """
     from hodei.daemon import serve as run
     from hodei.observability.logs import set_format

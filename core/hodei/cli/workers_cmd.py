@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -65,20 +67,43 @@ def _show(worker: Worker, output: str) -> None:
             click.echo(f"  {attempt['provider']}: {attempt['outcome']}{reason} ({attempt['seconds']:.3f}s)")
 
 
+class Duration(click.ParamType):
+    """Seconds, or a number with a unit: 90, 90s, 10m, 2h, 1d."""
+
+    name = "duration"
+    _units = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value))
+        if match is None:
+            self.fail(f"{value!r} is not a duration (90, 90s, 10m, 2h, 1d)", param, ctx)
+        return float(match[1]) * self._units[match[2]]
+
+
 @workers.command()
 @requirements_options
+@click.option("--wait", "wait", type=Duration(), default="0", show_default=True, metavar="DURATION",
+              help="How long to wait in the placement queue for a provider to be free (90s, 10m, 2h); 0: fail at "
+                   "once. A job no provider could ever take is refused at once all the same.")
+@click.option("--request-id", default="", help="The request's id in the queue (default: made up); "
+                                               "`hodei workers cancel ID` cancels it while it waits.")
 @output_option
 @click.pass_obj
-def provision(app: App, path: str | None, fmt: str | None, output: str) -> None:
+def provision(app: App, path: str | None, fmt: str | None, wait: float, request_id: str, output: str) -> None:
     """Start a worker for a job on the best provider, trying the next ones if it fails.
 
     The slot is reserved in the database first, so max_workers holds whatever else provisions at
-    the same time. Exit status: 0 when a worker runs, 3 when no provider could take it, 1 on an error.
+    the same time. With --wait, a job that fits nowhere now (providers full, unhealthy, disabled) waits
+    its turn (requirements priority, then arrival; see `hodei queue`). Exit status: 0 when a worker runs,
+    3 when no provider could take it (within the wait), 1 on an error.
     """
     from hodei.services.workers import NoProviderAvailable
 
     try:
-        worker = _run(app.workers.provision, read_requirements(path, fmt))
+        worker = _run(app.workers.provision, read_requirements(path, fmt), wait_seconds=wait,
+                      request_id=request_id)
     except NoProviderAvailable as exc:
         if output == "json":
             emit_json({"error": "NoProviderAvailable", "message": str(exc),
@@ -98,6 +123,52 @@ def release(app: App, worker_id: str, reason: str, output: str) -> None:
     """Stop worker WORKER_ID through its provider's plugin and free its slot. Releasing an ended worker
     changes nothing."""
     _show(_run(app.workers.release, worker_id, reason), output)
+
+
+@workers.command()
+@click.argument("request_id")
+@output_option
+@click.pass_obj
+def cancel(app: App, request_id: str, output: str) -> None:
+    """Cancel REQUEST_ID, a request waiting in the placement queue (see `hodei queue`): its client is
+    answered that it was cancelled (exit 3)."""
+    _run(app.workers.cancel, request_id)
+    if output == "json":
+        emit_json({"cancelled": request_id})
+    else:
+        click.echo(f"cancelled {request_id}")
+
+
+@click.command("queue")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True,
+              help="At most this many, the first in the queue (read a page of 1000 at a time).")
+@output_option
+@click.pass_obj
+def queue(app: App, limit: int, output: str) -> None:
+    """The requests waiting for a provider, in the order they will be placed (priority, then arrival), with
+    why each waits."""
+    entries = _run(app.workers.waiting, limit)
+    now = datetime.now(UTC)
+    if output == "json":
+        emit_json([{"position": e.position, "id": e.id, "priority": e.priority,
+                    "enqueued_at": e.enqueued_at.isoformat(), "deadline": e.deadline.isoformat(),
+                    "waits_at": e.daemon, "reasons": e.reasons} for e in entries])
+        return
+    if not entries:
+        click.echo("no request waits")
+        return
+    click.echo(table(["POSITION", "ID", "PRIORITY", "AGE", "LEFT", "WAITS AT", "WHY IT WAITS"], [
+        [e.position, e.id, e.priority, _age((now - e.enqueued_at).total_seconds()),
+         _age((e.deadline - now).total_seconds()), e.daemon, e.reasons] for e in entries]))
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
 
 
 @workers.command("list")

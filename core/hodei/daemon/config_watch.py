@@ -13,12 +13,14 @@ and leaving (NOTIFY hodei_daemons: the membership re-divides the providers).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -39,6 +41,7 @@ STATE_CHANNEL = "hodei_provider_state"
 NOTES_PER_TURN = 200  # notifications read between two turns of the event loop
 STATES_PER_TURN = 500  # states taken between two turns of the event loop
 DAEMONS_CHANNEL = "hodei_daemons"
+PLACEMENT_CHANNEL = "hodei_placement"  # a slot freed or a request left the placement queue, on any daemon
 
 
 class ConfigWatcher:
@@ -48,7 +51,8 @@ class ConfigWatcher:
                  on_change: Callable[[FleetChanges], None] | None = None,
                  on_daemons: Callable[[], None] | None = None,
                  record_sql_edits: Callable[[list[tuple[uuid.UUID, ProviderStatus, ProviderStatus, str]]],
-                                            list[tuple[str, str, str]]] | None = None):
+                                            list[tuple[str, str, str]]] | None = None,
+                 on_placement: Callable[[], Awaitable[None]] | None = None):
         self.fleet, self.db = fleet, db
         # Where status changes made in SQL are recorded (the providers service; None: not recorded).
         self.record_sql_edits = record_sql_edits
@@ -56,10 +60,12 @@ class ConfigWatcher:
         self.settings = settings
         self.on_change = on_change
         self.on_daemons = on_daemons
+        self.on_placement = on_placement
         self.postgres = self.reads.postgres
         self.listening = False
         self.resyncs = 0
         self.stopping = False
+        self._placement = False  # a placement notification arrived in this batch
         self._version: int | None = None  # SQLite: the change counter when the providers were last read
         # PostgreSQL: who last wrote each row notified since the last refresh, as its notification said.
         self._writers: dict[uuid.UUID, str] = {}
@@ -127,12 +133,15 @@ class ConfigWatcher:
                 self.fleet.set_state(provider_id, state)
 
     def _not_older(self, stored: dict[uuid.UUID, ProviderState]) -> dict[uuid.UUID, ProviderState]:
-        """Stored states, but not over a newer one in the view (a check of this daemon's, not yet written)."""
+        """Stored states, but not over a newer one in the view (a check of this daemon's, not yet written).
+        The cooldown is taken as stored all the same: it is written to the database before any view."""
         def older(provider_id: uuid.UUID, state: ProviderState) -> bool:
             held = self.fleet.states.get(provider_id)
             return bool(held is not None and held.checked_at is not None and
                         (state.checked_at is None or held.checked_at > state.checked_at))
-        return {k: v for k, v in stored.items() if not older(k, v)}
+        return {k: v if not older(k, v) else dataclasses.replace(
+            self.fleet.states[k], provision_failures=v.provision_failures, cooldown_until=v.cooldown_until,
+            last_provision_error=v.last_provision_error) for k, v in stored.items()}
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         delay = 0.5
@@ -198,7 +207,7 @@ class ConfigWatcher:
                                                                connect_timeout=max(1, int(timeout)))
         async with connection:
             with anyio.fail_after(timeout):
-                for channel in (CHANNEL, STATE_CHANNEL, DAEMONS_CHANNEL):
+                for channel in (CHANNEL, STATE_CHANNEL, DAEMONS_CHANNEL, PLACEMENT_CHANNEL):
                     await connection.execute(f"LISTEN {channel}")
                 found = await (await connection.execute("SELECT current_schema()")).fetchone()
                 schema = found[0] if found else "public"
@@ -212,9 +221,10 @@ class ConfigWatcher:
                 ids: set[uuid.UUID] = set()
                 states: set[uuid.UUID] = set()
                 everything = False
+                self._placement = False
                 async for note in connection.notifies(timeout=wait, stop_after=1):
                     everything |= self._sort(note, schema, ids, states)
-                if ids or everything or states:
+                if ids or everything or states or self._placement:
                     # A burst (an apply of many rows, a health round's results) arrives as many notifications:
                     # take them together, letting the event loop answer others between every few hundred.
                     read = 0
@@ -223,6 +233,8 @@ class ConfigWatcher:
                         read += 1
                         if read % NOTES_PER_TURN == 0:
                             await anyio.lowlevel.checkpoint()
+                    if self._placement and self.on_placement is not None:
+                        await self.on_placement()
                     if everything:
                         await self.resync("notification")
                     elif ids:
@@ -239,6 +251,10 @@ class ConfigWatcher:
         """Route one notification by its channel; ``True`` when the whole table must be re-read."""
         if note.channel == STATE_CHANNEL:
             return self._collect(note.payload, schema, states)  # a TRUNCATE of provider_state: read it all
+        if note.channel == PLACEMENT_CHANNEL:
+            with contextlib.suppress(ValueError, TypeError, AttributeError, RecursionError):
+                self._placement |= json.loads(note.payload).get("schema") == schema
+            return False
         if note.channel == DAEMONS_CHANNEL:
             found: set[uuid.UUID] = set()
             self._collect(note.payload, schema, found)  # only this schema's daemons

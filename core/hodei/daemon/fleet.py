@@ -12,15 +12,17 @@ learnt meanwhile are replayed onto it; a change of state or status updates the i
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import itertools
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import anyio
 
-from hodei.domain import Provider, ProviderState, ProviderStatus
+from hodei.domain import HealthStatus, Provider, ProviderState, ProviderStatus
 from hodei.errors import Problem
 from hodei.selection import InvalidRow, SelectionChain, Selector
 from hodei.services.fleet_reads import FleetReads, RawRow, StoredProvider, with_slots
@@ -80,6 +82,13 @@ class Fleet:
         self._building = anyio.Lock()
         # Providers whose state or status changed while an index was being built, to replay onto it.
         self._touched: set[uuid.UUID] | None = None
+        self.version = 0  # bumped on every change of what it holds (providers, states, slots): views cache on it
+        # A provider may be admitted again: its health stopped being Unhealthy, or its cooldown was lifted.
+        self.on_recovered: Callable[[], None] | None = None
+        # Cooldown ends still to come (a heap; an entry whose cooldown was lifted early stays, harmlessly), so
+        # waiting requests are woken when one ends rather than on the next sweep. Told of each new end.
+        self.cooldown_ends: list[tuple[datetime, uuid.UUID]] = []
+        self.on_cooldown_end_added: Callable[[], None] | None = None
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -144,6 +153,7 @@ class Fleet:
             self._read_at = {k: v for k, v in self._read_at.items() if v > ticket}
         if changes:
             self.generation += 1
+            self.version += 1
             self._stale = True
         return changes
 
@@ -210,12 +220,23 @@ class Fleet:
     def set_state(self, provider_id: uuid.UUID, state: ProviderState) -> None:
         if provider_id in self.providers:
             state = with_slots(state, self.slots.get(provider_id))
-            if self.states.get(provider_id) == state:
+            previous = self.states.get(provider_id)
+            if previous == state:
                 return  # what it holds already (on PostgreSQL, this daemon's own results come back notified)
             self.states[provider_id] = state
+            self.version += 1
             self.selector.update_state(provider_id, state)
             if self._touched is not None:
                 self._touched.add(provider_id)
+            until = state.cooldown_until
+            if until is not None and (previous is None or previous.cooldown_until != until):
+                heapq.heappush(self.cooldown_ends, (until, provider_id))
+                if self.on_cooldown_end_added is not None:
+                    self.on_cooldown_end_added()
+            if self.on_recovered is not None and previous is not None and (
+                    (previous.health is HealthStatus.UNHEALTHY and state.health is not HealthStatus.UNHEALTHY)
+                    or (previous.cooldown_until is not None and until is None)):
+                self.on_recovered()
 
     def load_states(self, states: dict[uuid.UUID, ProviderState]) -> None:
         for provider_id, state in states.items():
@@ -237,6 +258,7 @@ class Fleet:
         provider = self.providers.get(provider_id)
         if provider is not None and provider.status is not status:
             self.providers[provider_id] = changed = dataclasses.replace(provider, status=status)
+            self.version += 1
             self.selector.update_status(changed)  # in place: not a new index of the whole fleet
             if self._touched is not None:
                 self._touched.add(provider_id)

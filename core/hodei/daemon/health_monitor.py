@@ -31,7 +31,7 @@ from hodei import actors
 from hodei.checks import CheckResult
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable
 from hodei.daemon.fleet import Fleet
-from hodei.domain import HealthResult, HealthStatus, ProviderState, ProviderStatus
+from hodei.domain import HealthStatus, ProviderState, ProviderStatus
 from hodei.health import after_check, next_delay, next_status
 from hodei.observability.telemetry import Telemetry
 from hodei.services.health import LocalHealth, Recorded, Result
@@ -236,13 +236,6 @@ class HealthMonitor:
                 self.telemetry.status_changed(provider, wanted)
         if entry.transitions:
             self.fleet.set_status(entry.provider_id, entry.status)
-
-    def note_failure(self, provider_id: uuid.UUID, result: HealthResult) -> None:
-        """A failure seen outside a check (a provision that failed): counted like a failed check."""
-        provider = self.fleet.providers.get(provider_id)
-        if provider is not None:
-            self._apply(provider_id, CheckResult(provider, result, None))
-            self.check_soon(provider_id)
 
     def _apply(self, provider_id: uuid.UUID, result: CheckResult) -> tuple[ProviderState, ProviderState]:
         before = self.fleet.states.get(provider_id) or ProviderState()

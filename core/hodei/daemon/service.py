@@ -9,12 +9,17 @@ rest is reported as needing a restart.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
+import heapq
 import logging
+import math
 import os
 import signal
+import socket
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +28,34 @@ from sqlalchemy.engine import make_url
 
 from hodei import actors
 from hodei.api.server import METHODS, ApiServer, ApiServices
+from hodei.cooldown import Streak
 from hodei.daemon.config_watch import ConfigWatcher
 from hodei.daemon.database import DatabaseLink, DatabaseUnavailable, SqliteFile
 from hodei.daemon.fleet import Fleet, FleetChanges
 from hodei.daemon.health_monitor import HealthMonitor
-from hodei.daemon.membership import Membership
+from hodei.daemon.membership import Membership, owners
 from hodei.daemon.sqlite_lock import SqliteLock
 from hodei.daemon.systemd import Notifier, watchdog_interval
 from hodei.database import create_engine, safe_url, sqlite_file
-from hodei.domain import HealthResult
+from hodei.domain import ProviderState
 from hodei.errors import HodeiError, InvalidInput, Problem, StartupFailure
 from hodei.observability.endpoint import MetricsEndpoint
 from hodei.observability.telemetry import Telemetry, traced_reload
 from hodei.observability.tracing import destination as tracing_destination
 from hodei.plugins import HodeiPluginManager
+from hodei.services.decisions import Decisions
 from hodei.services.local import Runtime, on_database, open_store, plugin_manager, selection_chain
 from hodei.settings import Settings, load_settings
+from hodei.ui.app import OWNED_SHOWN, Replica, StatusPage, UiServices
+from hodei.ui.server import UiServer
 from hodei.workers import Reconciler
 
 log = logging.getLogger("hodei.daemon")
 
 # Sections (or keys) a reload applies at once; anything else needs a restart.
-LIVE = {"health", "selection", "daemon", "workers"}
+LIVE = {"health", "cooldown", "selection", "daemon", "workers"}
+# [ui] keys a reload applies at once (the address and the token need a restart).
+LIVE_UI = {"refresh_seconds", "decisions"}
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -73,27 +84,37 @@ class Daemon:
         self.db = DatabaseLink(settings.daemon.database_timeout_seconds, on_change=self._database_changed,
                                file=SqliteFile(self.store.engine, sqlite_path) if sqlite_path else None)
         self.telemetry = telemetry or Telemetry(settings.tracing)  # metrics registry, tracer provider
+        # The last selections and provisions, for the status page's decisions page.
+        self.decisions = Decisions(settings.ui.decisions)
         # The application services, built as the CLI builds them, with the daemon's runtime: selection from
         # the live fleet, recorded in this daemon's telemetry; database calls through the database link.
         # Its changes are made for API callers, each named as the actor of its own (hodei.actors).
         self.services = on_database(self.store, self.chain, settings.workers, health=settings.health,
-                                    actor=actors.api("", None), check_timeout=settings.health.timeout_seconds,
+                                    cooldown=settings.cooldown, actor=actors.api("", None),
+                                    check_timeout=settings.health.timeout_seconds,
                                     runtime=Runtime(
                                         selector=lambda: self.fleet.selector, chain=lambda: self.chain,
                                         call=self.db.call, recorder=self.telemetry, telemetry=self.telemetry,
-                                        on_slots=self._adjust_slots, on_failure=self._provision_failed,
-                                        provider_of=lambda provider_id: self.fleet.providers.get(provider_id)))
+                                        on_slots=self._adjust_slots, on_failure=self._check_soon,
+                                        provider_of=lambda provider_id: self.fleet.providers.get(provider_id),
+                                        on_cooldown=self._cooldown_recorded,
+                                        queue_sweep_seconds=settings.workers.queue_sweep_seconds,
+                                        waiter=f"daemon {socket.gethostname()}:{os.getpid()}",
+                                        decisions=self.decisions))
         # The live view reads (and validates changed rows) through the services, like every other part.
         self.fleet = Fleet(self.services.fleet_reads, self.chain)
         self.states = self.services.states
         self.selection, self.providers = self.services.selection, self.services.providers
         self.records, self.provisioner, self.workers = (self.services.records, self.services.provisioner,
                                                         self.services.workers)
+        self.queue = self.workers.queue
+        self.fleet.on_recovered = self.queue.wake
         # Concurrent requests' reservations and transitions share transactions (group commit).
         self.writes = self.provisioner.writes
         self.watcher = ConfigWatcher(self.fleet, self.db, settings.daemon, on_change=self._fleet_changed,
                                      on_daemons=self._daemons_changed,
-                                     record_sql_edits=self.providers.record_outside_changes)
+                                     record_sql_edits=self.providers.record_outside_changes,
+                                     on_placement=self._placement_possible)
         self.monitor = HealthMonitor(self.fleet, self.services.health, self.db, settings.health,
                                      telemetry=self.telemetry)
         # One SQLite file, one daemon (a lock); on PostgreSQL the replicas divide the providers.
@@ -127,7 +148,14 @@ class Daemon:
             serving=lambda: self.ready and not self.stopping and self.db.file_problem is None,
             interceptors=[self.telemetry.grpc_interceptor(METHODS)],
             grace_seconds=settings.daemon.shutdown_grace_seconds)
-        self.parts += [self.api, self.monitor]
+        # The status page asks for the API's token and speaks the API's TLS, both read when it starts.
+        self.ui = UiServer(
+            StatusPage(UiServices(self.fleet, self.providers, self.selection, self.workers, self.decisions,
+                                  call=self.db.call, replicas=self._replicas, status_line=self.status_line),
+                       refresh_seconds=settings.ui.refresh_seconds),
+            settings.ui.listen, token=self.api.token, certificate=self.api.certificate_files(),
+            grace_seconds=min(settings.daemon.shutdown_grace_seconds, 5.0))
+        self.parts += [self.api, self.ui, self.monitor]
         self.ready = False
         self.stopping = False
         self._stopped = anyio.Event()
@@ -156,21 +184,37 @@ class Daemon:
         """Worker counts from the table: each reconcile round (other daemons' workers included)."""
         with contextlib.suppress(DatabaseUnavailable):  # the next resync brings them
             self.fleet.set_slots(await self.db.call(self.records.slot_counts))
+            self.queue.wake()  # a worker ended, or another daemon's did
+
+    async def _placement_possible(self) -> None:
+        """Another daemon freed a slot or a request left the queue: the counts, then the waiting requests."""
+        await self._refresh_slots()
 
     def _adjust_slots(self, provider_id: uuid.UUID, reserved: int, active: int) -> None:
         """This daemon's own reservations and releases, applied to selection's load at once."""
         held_reserved, held_active = self.fleet.slots.get(provider_id, (0, 0))
         self.fleet.set_slots({provider_id: (max(0, held_reserved + reserved), max(0, held_active + active))},
                              complete=False)
+        if reserved + active < 0:  # a slot freed (not a reservation turned running): a waiting request may take it
+            self.queue.wake()
 
     async def _provider_written(self, provider_id: uuid.UUID) -> None:
         """Read-your-writes for selection: the daemon's view of a provider written through the API now,
         not at the next notification."""
         await self.watcher.refresh({provider_id})
+        await self.watcher.refresh_states({provider_id})  # a cooldown reset through the API, say
 
-    async def _provision_failed(self, provider_id: uuid.UUID, result: HealthResult) -> None:
-        """A failed provision counts as a failed health check, and the provider is checked again now."""
-        self.monitor.note_failure(provider_id, result)
+    def _check_soon(self, provider_id: uuid.UUID) -> None:
+        """A provision failed: the provider is checked now (its cooldown counts the failure itself), so a
+        backend that is down is found Unhealthy by its check, not by one failed provision."""
+        self.monitor.check_soon(provider_id)
+
+    def _cooldown_recorded(self, provider_id: uuid.UUID, streak: Streak) -> None:
+        """A streak this daemon recorded, applied to selection at once (the others hear it by NOTIFY)."""
+        state = self.fleet.states.get(provider_id) or ProviderState()
+        self.fleet.set_state(provider_id, dataclasses.replace(
+            state, provision_failures=streak.failures, cooldown_until=streak.until,
+            last_provision_error=streak.last_error))
 
     def _owned_providers(self) -> dict[uuid.UUID, Any]:
         """The providers this daemon reconciles: those it owns among the replicas."""
@@ -178,11 +222,25 @@ class Daemon:
             return self.fleet.providers
         return {k: v for k, v in self.fleet.providers.items() if k in self.monitor.owned}
 
+    async def _replicas(self) -> list[Replica]:
+        """The live daemons and the providers each owns (rendezvous, as each divides them), for the status page."""
+        members = {d.id: d for d in self.membership.live}
+        members.setdefault(self.membership.me.id, self.membership.me)
+        names = {provider_id: provider.name for provider_id, provider in self.fleet.providers.items()}
+        shares = await anyio.to_thread.run_sync(owners, list(names), sorted(members))
+        owned: dict[str, list[str]] = {daemon_id: [] for daemon_id in members}
+        for provider_id, daemon_id in shares.items():
+            owned[daemon_id].append(names[provider_id])
+        return [Replica(info, info.id == self.membership.me.id, len(owned[info.id]),
+                        tuple(sorted(owned[info.id])[:OWNED_SHOWN]))
+                for info in sorted(members.values(), key=lambda d: d.started_at)]
+
     def _daemons_changed(self) -> None:
         self.membership.wake()
 
     def _fleet_changed(self, changes: FleetChanges) -> None:
         self.telemetry.fleet_changed(changes)
+        self.queue.wake()  # a provider added, enabled, its max_workers raised
         self.membership.wake()
         self.monitor.wake()
         if self.ready:
@@ -234,6 +292,7 @@ class Daemon:
     async def _run_parts(self) -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(self._signals, group)
+            group.start_soon(self._wake_at_cooldown_ends)
             interval = watchdog_interval()
             if interval is not None and self.notifier.enabled:
                 group.start_soon(self._watchdog, interval)
@@ -253,10 +312,32 @@ class Daemon:
     def shutdown(self) -> None:
         if not self.stopping:
             self.stopping = True
+            self.queue.closing = True  # waiting requests keep their rows for their clients to come back
             self.notifier.send(STOPPING=1, STATUS="stopping")
             for part in self.parts:
                 part.stop()
             self._stopped.set()
+
+    async def _wake_at_cooldown_ends(self) -> None:
+        """Waiting requests try again the moment a provider's cooldown ends, not at the next sweep."""
+        added = anyio.Event()
+
+        def end_added() -> None:
+            nonlocal added
+            added.set()
+
+        self.fleet.on_cooldown_end_added = end_added
+        ends = self.fleet.cooldown_ends
+        while True:
+            now = datetime.now(UTC)
+            if ends and ends[0][0] <= now:
+                while ends and ends[0][0] <= now:
+                    heapq.heappop(ends)
+                self.queue.wake()
+                continue
+            with anyio.move_on_after((ends[0][0] - now).total_seconds() if ends else math.inf):
+                await added.wait()
+            added = anyio.Event()
 
     async def _drain(self) -> None:
         grace = self.settings.daemon.shutdown_grace_seconds
@@ -303,22 +384,28 @@ class Daemon:
             self.notifier.send(READY=1, STATUS=self.status_line())
             return []
         changed = _diff(self.settings.model_dump(mode="json"), new.model_dump(mode="json"))
-        live = [key for key in changed if key.split(".")[0] in LIVE]
-        restart = [key for key in changed if key.split(".")[0] not in LIVE]
+        live = [key for key in changed if key.split(".")[0] in LIVE or key.removeprefix("ui.") in LIVE_UI]
+        restart = [key for key in changed if key not in live]
         # What needs a restart keeps running as it is: the running settings say what runs, so the next
         # reload compares with them (a restart-only key changed and changed back is no change).
         for section in type(new).model_fields:
             if section not in LIVE:
-                setattr(new, section, getattr(self.settings, section))
+                kept = getattr(self.settings, section)
+                if section == "ui":  # its live keys from the file, its address as it runs
+                    kept = kept.model_copy(update={key: getattr(new.ui, key) for key in LIVE_UI})
+                setattr(new, section, kept)
         self.settings = new
         self.chain = chain
         self.fleet.set_chain(chain)
         self.services.health.configure(new.health)
+        self.services.cooldowns.configure(new.cooldown)
         self.monitor.configure(new.health)
         self.providers.check_timeout = new.health.timeout_seconds
         self.membership.configure(new.health.interval_seconds)
         self.watcher.configure(new.daemon)
         self.reconciler.configure(new.workers)
+        self.ui.page.refresh = new.ui.refresh_seconds
+        self.decisions.resize(new.ui.decisions)
         self.provisioner.settings = new.workers
         self.db.timeout = self.heartbeat_db.timeout = new.daemon.database_timeout_seconds
         log.info("reloaded %s: %s", self.config_path or "settings",

@@ -23,12 +23,22 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, GCCollector, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from hodei.cooldown import remaining
 from hodei.domain import HealthStatus, ProviderState, ProviderStatus
 
 log = logging.getLogger(__name__)
@@ -72,6 +82,10 @@ SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("hodei_provider_consecutive_failures", "gauge", P, "Failed health checks in a row."),
     MetricSpec("hodei_provider_last_check_timestamp_seconds", "gauge", P, "Unix time of the last health check "
                                                                           "(absent until the first check)."),
+    MetricSpec("hodei_provider_provision_failures", "gauge", P, "Failed provisions in a row (not counting "
+                                                                "failures the job caused)."),
+    MetricSpec("hodei_provider_cooldown_seconds", "gauge", P, "Seconds left of the provider's cooldown after "
+                                                              "failed provisions (0: selection may use it)."),
     # -- events ---------------------------------------------------------------------------------
     MetricSpec("hodei_health_checks_total", "counter", (*P, "outcome"), "Health checks by outcome: healthy, "
                                                                         "degraded, unhealthy (a timeout or an "
@@ -92,6 +106,14 @@ SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("hodei_provision_duration_seconds", "histogram", ("provider_type", "outcome"),
                "How long provisioning attempts took."),
     MetricSpec("hodei_reconcile_actions_total", "counter", ("action",), "Actions the reconciler took."),
+    MetricSpec("hodei_queue_waiting", "gauge", ("reason",), "Requests this daemon's clients have waiting in the "
+                                                            "placement queue, by why they wait: capacity, health, "
+                                                            "status, behind (providers kept for requests ahead), "
+                                                            "other (sum over the daemons: the queue's depth)."),
+    MetricSpec("hodei_queue_requests_total", "counter", ("outcome",), "Requests that left the placement queue: "
+                                                                      "placed, expired, cancelled."),
+    MetricSpec("hodei_queue_wait_duration_seconds", "histogram", ("outcome",),
+               "How long requests waited in the placement queue, by how they left it."),
     MetricSpec("hodei_daemon_ownership_changes_total", "counter", (),
                "Providers this daemon took from or handed to another daemon (a daemon joined, left or lapsed)."),
     MetricSpec("hodei_provider_changes_total", "counter", ("change",), "Provider rows the daemon took in: "
@@ -108,11 +130,16 @@ PROVISION_OUTCOMES = ("succeeded", "failed", "timeout", "cancelled")
 SELECTION_TIERS = ("preferred", "allowed", "any")
 PROVIDER_CHANGES = ("added", "changed", "removed", "invalid")
 RELOAD_RESULTS = ("applied", "refused")
+# Gauges kept by an instrument of :class:`Metrics` as events happen, not read from the fleet by the collector.
+INSTRUMENTED_GAUGES = frozenset({"hodei_queue_waiting"})
+QUEUE_REASONS = ("capacity", "health", "status", "behind", "other")
+QUEUE_OUTCOMES = ("placed", "expired", "cancelled")
 _ACTION = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 HEALTH_CHECK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 SELECTION_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.1)
 PROVISION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+QUEUE_BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0, 86400.0)
 GRPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 _SPEC = {spec.name: spec for spec in SPECS}
@@ -165,6 +192,15 @@ class Metrics:
         self.config_reloads = _counter("hodei_config_reloads_total", r)
         self.grpc_requests = _counter("hodei_grpc_requests_total", r)
         self.grpc_seconds = _histogram("hodei_grpc_request_duration_seconds", r, GRPC_BUCKETS)
+        self.queue_waiting = Gauge("hodei_queue_waiting", _SPEC["hodei_queue_waiting"].help,
+                                   _SPEC["hodei_queue_waiting"].labels, registry=r)
+        self.queue_requests = _counter("hodei_queue_requests_total", r)
+        self.queue_seconds = _histogram("hodei_queue_wait_duration_seconds", r, QUEUE_BUCKETS)
+        for reason in QUEUE_REASONS:
+            self.queue_waiting.labels(reason)
+        for outcome in QUEUE_OUTCOMES:
+            self.queue_requests.labels(outcome)
+            self.queue_seconds.labels(outcome)
         # Series with a small fixed label set start at 0, so rate() and alerts see them from the start.
         for tier in SELECTION_TIERS:
             self.selections.labels("selected", tier)
@@ -175,6 +211,17 @@ class Metrics:
             self.provider_changes.labels(change)
         for result in RELOAD_RESULTS:
             self.config_reloads.labels(result)
+
+    # -- placement queue -------------------------------------------------------------------------
+
+    def queue_moved(self, reason: str, change: int) -> None:
+        """A request of this daemon's started (+1) or stopped (-1) waiting for ``reason``."""
+        self.queue_waiting.labels(_bounded(reason, QUEUE_REASONS, "queue reason")).inc(change)
+
+    def queue_left(self, outcome: str, seconds: float) -> None:
+        outcome = _bounded(outcome, QUEUE_OUTCOMES, "queue outcome")
+        self.queue_requests.labels(outcome).inc()
+        self.queue_seconds.labels(outcome).observe(seconds)
 
     # -- health -------------------------------------------------------------------------------
 
@@ -251,7 +298,7 @@ class DaemonCollector(Collector):
     @staticmethod
     def _families() -> dict[str, GaugeMetricFamily]:
         return {spec.name: GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
-                for spec in SPECS if spec.type == "gauge"}
+                for spec in SPECS if spec.type == "gauge" and spec.name not in INSTRUMENTED_GAUGES}
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(self._families().values())
@@ -277,6 +324,7 @@ class DaemonCollector(Collector):
             families["hodei_daemons_live"].add_metric([], float(len(self.membership.live)))
             families["hodei_daemon_providers_owned"].add_metric([], float(self.membership.owned_count))
         empty = ProviderState()
+        now = datetime.now(UTC)
         owned = self._owned()
         for provider_id, provider in list(fleet.providers.items()):
             if owned is not None and provider_id not in owned:
@@ -298,4 +346,6 @@ class DaemonCollector(Collector):
             if state.checked_at is not None:
                 families["hodei_provider_last_check_timestamp_seconds"].add_metric(
                     labels, state.checked_at.timestamp())
+            families["hodei_provider_provision_failures"].add_metric(labels, float(state.provision_failures))
+            families["hodei_provider_cooldown_seconds"].add_metric(labels, remaining(state.cooldown_until, now))
         return iter(families.values())

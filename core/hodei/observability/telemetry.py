@@ -163,6 +163,20 @@ class Telemetry:
             yield span
 
     @contextmanager
+    def wait_span(self, request_id: str, priority: int) -> Iterator[Span]:
+        """Span ``hodei.queue.wait`` around one request's wait in the placement queue (its outcome is set on
+        it when it ends); the provisions tried meanwhile are its children."""
+        with self.tracer.start_as_current_span("hodei.queue.wait", attributes={
+                "hodei.request_id": request_id, "hodei.priority": priority}) as span:
+            yield span
+
+    def queue_moved(self, reason: str, change: int) -> None:
+        self.metrics.queue_moved(reason, change)
+
+    def queue_left(self, outcome: str, seconds: float) -> None:
+        self.metrics.queue_left(outcome, seconds)
+
+    @contextmanager
     def release_span(self, worker_id: str) -> Iterator[Span]:
         """Span ``hodei.release`` around one worker's release (its provider and outcome are set on it)."""
         with self.tracer.start_as_current_span("hodei.release", attributes={"hodei.worker_id": worker_id}) as span:

@@ -21,8 +21,8 @@ Kind = Literal["provider", "selection"]
 KINDS: Final[tuple[Kind, ...]] = ("provider", "selection")
 NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,39}")
 # Names the core's own plugins and rules already use: a plugin with one of them would be refused.
-RESERVED: Final = frozenset({"hodei", "static", "selection", "status", "health", "capacity", "resources", "labels",
-                             "annotations", "allowed-regions", "image", "priority", "utilization", "name"})
+RESERVED: Final = frozenset({"hodei", "static", "selection", "status", "health", "cooldown", "capacity", "resources",
+                             "labels", "annotations", "allowed-regions", "image", "priority", "utilization", "name"})
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from hodei.domain import HealthStatus, Provider, ProviderState, Resources
@@ -47,6 +48,10 @@ class Candidate:
     resources: Resources = field(default_factory=Resources)
     # The job images its config allows (references and globs); None: its type runs no job image or command.
     images: tuple[str, ...] | None = None
+    # Failed provisions in a row, the cooldown they earned (skipped until then) and the last error.
+    provision_failures: int = 0
+    cooldown_until: datetime | None = None
+    last_provision_error: str = ""
 
     @classmethod
     def build(cls, index: int, provider: Provider, state: ProviderState) -> Candidate:
@@ -66,6 +71,9 @@ class Candidate:
         self.active_workers = state.active_workers
         self.reserved_workers = state.reserved_workers
         self.resources = effective_resources(self.provider, state.per_worker)
+        self.provision_failures = state.provision_failures
+        self.cooldown_until = state.cooldown_until
+        self.last_provision_error = state.last_provision_error
 
     @property
     def load(self) -> int:

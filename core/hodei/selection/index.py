@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from hodei.domain import HealthStatus, Provider, ProviderState
@@ -115,7 +116,9 @@ class ProviderIndex:
         the masks it answers from)."""
         states = {c.provider.id: ProviderState(health=c.health, health_reason=c.health_reason,
                                                active_workers=c.active_workers, reserved_workers=c.reserved_workers,
-                                               per_worker=c.resources) for c in candidates}
+                                               per_worker=c.resources, provision_failures=c.provision_failures,
+                                               cooldown_until=c.cooldown_until,
+                                               last_provision_error=c.last_provision_error) for c in candidates}
         return cls([c.provider for c in candidates], states)
 
     # -- the lookups an IndexedFilter answers from: opaque masks --------------------------------
@@ -131,6 +134,10 @@ class ProviderIndex:
     def mask_unhealthy(self) -> Mask:
         """The providers whose last health check was Unhealthy."""
         return Mask(self.unhealthy)
+
+    def mask_cooling(self, now: datetime) -> Mask:
+        """The providers whose cooldown (after failed provisions) still holds at ``now``."""
+        return Mask(mask_of((i for i, until in self.cooling.items() if until > now), len(self.candidates)))
 
     def mask_full(self) -> Mask:
         """The providers with no free worker slot."""
@@ -169,6 +176,8 @@ class ProviderIndex:
     def _refresh_state_masks(self) -> None:
         self.unhealthy = mask_of(c.index for c in self.candidates if c.health is HealthStatus.UNHEALTHY)
         self.full = mask_of(c.index for c in self.candidates if c.load >= c.max_workers)
+        # Few providers cool down at once: their ends are kept by position, compared with the time when asked.
+        self.cooling = {c.index: c.cooldown_until for c in self.candidates if c.cooldown_until is not None}
         self._resource_masks: dict[tuple[str, float], int] = {}
         self._unknown_masks: dict[str, int] = {}
 
@@ -182,6 +191,10 @@ class ProviderIndex:
         bit = 1 << candidate.index
         self.unhealthy = (self.unhealthy | bit) if candidate.health is HealthStatus.UNHEALTHY else (self.unhealthy & ~bit)
         self.full = (self.full | bit) if candidate.load >= candidate.max_workers else (self.full & ~bit)
+        if candidate.cooldown_until is not None:
+            self.cooling[candidate.index] = candidate.cooldown_until
+        else:
+            self.cooling.pop(candidate.index, None)
         if candidate.resources != resources_before:
             self._resource_masks.clear()
             self._unknown_masks.clear()

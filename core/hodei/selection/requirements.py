@@ -58,6 +58,10 @@ def _regions(value: Any) -> Any:
 Region = Annotated[str, Field(max_length=limits.TEXT_CHARS)]
 
 
+# A job's priority in the placement queue: bounded, so it stays a small integer in every store and message.
+MAX_PRIORITY = 1000
+
+
 class RequirementsModel(StrictModel):
     cpu: CpuQuantity = Field(0.0, description="cores the worker needs (2, 0.5, '500m')")
     memory: MemoryQuantity = Field(0, description="bytes the worker needs (bytes, '512Mi', '4Gi', '2G')")
@@ -81,6 +85,8 @@ class RequirementsModel(StrictModel):
     labels: WorkerLabels = Field(default_factory=dict, description="labels for the worker itself")
     timeout_seconds: Annotated[int, Field(gt=0, le=MAX_TIMEOUT_SECONDS)] | None = Field(None, description=(
         "the worker's own lifetime: it is stopped this long after it started"))
+    priority: Annotated[int, Field(ge=-MAX_PRIORITY, le=MAX_PRIORITY)] = Field(0, description=(
+        "the job's place in the placement queue: higher first, then arrival"))
 
 BUILTIN_FIELDS = tuple(RequirementsModel.model_fields)
 
@@ -104,6 +110,7 @@ class Requirements:
     secret_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     labels: Mapping[str, str] = field(default_factory=dict)
     timeout_seconds: int | None = None
+    priority: int = 0
 
     def spec(self) -> dict[str, Any]:
         """The worker spec the job asked for (only what it set), secret values shown as ``***``."""
@@ -120,7 +127,7 @@ class Requirements:
             "cpu": self.cpu, "memory": self.memory, "gpu": self.gpu,
             "required_labels": dict(self.required_labels), "required_annotations": dict(self.required_annotations),
             "preferred_region": self.preferred_region, "allowed_regions": list(self.allowed_regions),
-            **self.spec(), **dict(self.extensions),
+            **self.spec(), **({"priority": self.priority} if self.priority else {}), **dict(self.extensions),
         }
 
 
@@ -162,4 +169,5 @@ def parse_requirements(document: Any, model: type[BaseModel] = RequirementsModel
         preferred_region=values["preferred_region"], allowed_regions=tuple(values["allowed_regions"]),
         extensions=extensions, image=values["image"], command=tuple(values["command"]), env=values["env"],
         secret_env=values["secret_env"], labels=values["labels"], timeout_seconds=values["timeout_seconds"],
+        priority=values["priority"],
     )

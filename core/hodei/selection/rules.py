@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 OnError = Literal["open", "closed"]
 ON_ERROR: Final[tuple[OnError, ...]] = ("open", "closed")
 DEFAULT_ON_ERROR: Final[OnError] = "open"
+# What a filter's verdict depends on: "static" (the provider's configuration and the job: a provider it
+# refuses stays refused, whatever the fleet does) or "load" (status, health, capacity, cooldown: it may
+# change while a request waits). The placement queue refuses at once a request every provider refuses for
+# a static reason; one refused only for load-dependent reasons waits. Unknown filters count as static,
+# so a third-party filter never makes a request wait for something that cannot change.
+DependsOn = Literal["static", "load"]
+DEPENDS_ON: Final[tuple[DependsOn, ...]] = ("static", "load")
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,8 @@ class FilterRule(Protocol):
 
     Optional members, read when present: ``explain(candidate, job) -> Reason | str | None`` (why a
     refused candidate fails), ``note(candidate, job) -> str | None`` (something worth saying about one
-    that passes), ``requirement_fields`` (job fields it reads) and ``on_error`` (``"open"``, the default:
+    that passes), ``requirement_fields`` (job fields it reads), ``depends_on`` (``"static"``, the default,
+    or ``"load"``: see :data:`DependsOn`) and ``on_error`` (``"open"``, the default:
     a failing filter admits every provider it was asked about; ``"closed"``: it admits none).
     """
 
@@ -173,12 +181,15 @@ class Filter:
     ``{"accepted_tiers": (list[str], [])}`` (a type pydantic understands, and its default); the
     job's value arrives in ``job.extensions``. ``on_error`` says what a decision does when the
     filter raises: ``"open"`` (the default) skips it, ``"closed"`` rejects every provider it was
-    asked about; either way the decision carries a warning naming it.
+    asked about; either way the decision carries a warning naming it. ``depends_on`` says whether a
+    refusal can change while a request waits: ``"static"`` (the default) or ``"load"`` (see
+    :data:`DependsOn`).
     """
 
     name: ClassVar[str] = ""
     requirement_fields: ClassVar[Mapping[str, tuple[Any, Any]]] = {}
     on_error: ClassVar[OnError] = DEFAULT_ON_ERROR
+    depends_on: ClassVar[DependsOn] = "static"
 
     def admit(self, candidates: Sequence[Candidate], job: Requirements) -> Iterable[bool]:
         """For each candidate, in order, whether it passes."""
@@ -251,6 +262,11 @@ def is_scoring(rule: object) -> bool:
 def on_error(rule: object) -> OnError:
     value = getattr(rule, "on_error", DEFAULT_ON_ERROR)
     return value if value in ON_ERROR else DEFAULT_ON_ERROR
+
+
+def depends_on(rule: object) -> DependsOn:
+    """``"load"`` only for a filter that declares it; anything else is static (the conservative answer)."""
+    return "load" if getattr(rule, "depends_on", "static") == "load" else "static"
 
 
 def checked_scores(rule: Any, candidates: Sequence[Candidate], job: Requirements) -> list[float]:

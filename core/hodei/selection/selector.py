@@ -35,6 +35,7 @@ from hodei.selection.rules import (
     OrderingRule,
     Reason,
     as_reason,
+    depends_on,
     mask_bits,
     on_error,
 )
@@ -195,6 +196,17 @@ class Selector:
         else:
             ranking = self._rank(chosen[1], job, limit, warnings, scored)
         return Decision(job, passed, asked, mask, chosen[0], tiers, ranking, len(self.index.candidates), warnings)
+
+    def could_fit(self, job: Requirements) -> list[Candidate]:
+        """The providers that could take ``job`` once the load allows: every filter but those that declare
+        ``depends_on = "load"`` (status, health, capacity). Empty: the job can never fit as the fleet is
+        configured, whatever it waits for."""
+        warnings: list[str] = []
+        mask = self.index.all
+        for rule in self.chain.filters:
+            if mask and depends_on(rule) == "static":
+                mask = self._apply(rule, mask, job, warnings)
+        return self.index.members(mask)
 
     def failing_filters(self, decision: Decision, mask: int) -> list[int]:
         """For the providers in ``mask``: per filter, those it rejects. A filter not asked about a provider

@@ -1,9 +1,9 @@
-"""Health as every entry point records it: the one write path for what checks and failed provisions find.
+"""Health as every entry point records it: the one write path for what checks find.
 
-``hodei providers check``, a provision that failed (in the CLI and in the daemon) and the daemon's
-health monitor all record through :meth:`LocalHealth.record`: the counts, the change of health in the
-history and the status the policy (:mod:`hodei.health`) asks for are decided in the transaction that
-records a result, under the provider row's lock, with the stale-result guard
+``hodei providers check`` and the daemon's health monitor record through :meth:`LocalHealth.record`
+(a failed provision is not a health result: it counts toward the cooldown, :mod:`hodei.cooldown`).
+The counts, the change of health in the history and the status the policy (:mod:`hodei.health`) asks
+for are decided in the transaction that records a result, under the provider row's lock, with the stale-result guard
 (:func:`hodei.storage.health_results.record_results`). So the same results make the same history,
 whichever entry point found them.
 """

@@ -70,3 +70,27 @@ def after_row(kind: str, page_token: str, of: type[str] | type[int]) -> Any:
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise InvalidInput(Problem("page_token", "is not a token this server gave: pass a previous answer's "
                                                  "next_page_token unchanged")) from None
+
+
+def key_token(kind: str, key: list[str | int]) -> str:
+    """The token of the page after the row keyed ``key`` in a listing of ``kind`` whose rows may leave
+    between two pages (the placement queue): the key itself, not the row, says where the page ended."""
+    return base64.urlsafe_b64encode(json.dumps([kind, *key]).encode()).decode().rstrip("=")
+
+
+def after_key(kind: str, page_token: str, types: tuple[type[str] | type[int], ...]) -> list[Any] | None:
+    """The key ``page_token`` (of :func:`key_token`) says the page starts after, its parts of ``types``;
+    ``None`` for the first. :raises InvalidInput: a token of another listing or not one this server gave."""
+    if not page_token:
+        return None
+    try:
+        if len(page_token) > _TOKEN_CHARS:
+            raise ValueError("too long")
+        said, *key = json.loads(base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4)))
+        if said != kind or len(key) != len(types) or any(
+                isinstance(part, bool) or not isinstance(part, of) for part, of in zip(key, types, strict=True)):
+            raise ValueError("not a key")
+        return key
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise InvalidInput(Problem("page_token", "is not a token this server gave: pass a previous answer's "
+                                                 "next_page_token unchanged")) from None

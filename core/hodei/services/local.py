@@ -3,31 +3,40 @@
 The CLI runs the services on the database alone (every decision reads the providers and their state as
 they are now; tests use them so too). The daemon builds the same graph with its :class:`Runtime`:
 selection from its live fleet and recorded in its telemetry, database calls through its link, its view
-of the worker slots kept current, and failed provisions handed to its health monitor.
+of the worker slots kept current, failed provisions handed to its health monitor (a check now) and the
+cooldowns it records applied to its view.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hodei.domain import HealthResult, Provider
+from hodei import actors
+from hodei.cooldown import Policy, Streak
+from hodei.domain import Provider
 from hodei.health import Thresholds
 from hodei.plugins import HodeiPluginManager, make_plugin_manager
 from hodei.selection import InvalidRow, SelectionChain, Selector, build_chain
 from hodei.selection.outcome import SelectionRecorder
+from hodei.services.cooldowns import LocalCooldowns
 from hodei.services.daemons import LocalDaemons
+from hodei.services.decisions import Decisions
 from hodei.services.fleet_reads import FleetReads
-from hodei.services.health import LocalHealth, Result
+from hodei.services.health import LocalHealth
 from hodei.services.providers import DEFAULT_CHECK_TIMEOUT, LocalProviders, provider_lookup
 from hodei.services.selection import LocalSelection
 from hodei.services.workers import LocalWorkers
-from hodei.settings import HealthSettings, Settings, WorkerSettings
+from hodei.settings import CooldownSettings, HealthSettings, Settings, WorkerSettings
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Store
 from hodei.workers import Provisioner, WorkerRecords
+from hodei.workers.queue import PlacementQueue
+from hodei.workers.queue_records import QueueRecords
 
 
 def plugin_manager(settings: Settings) -> HodeiPluginManager:
@@ -72,8 +81,13 @@ class Runtime:
     :param recorder: where served selections are counted and traced (its telemetry).
     :param telemetry: where provisions are counted and traced.
     :param on_slots: told how a provider's worker counts changed, so its live view follows.
-    :param on_failure: told of a failed provision (its health monitor records it, and checks again).
+    :param on_failure: told of a failed provision (its health monitor checks the provider at once).
     :param provider_of: a provider by id from its live view.
+    :param on_cooldown: told a provider's streak of failed provisions as recorded, so its live view
+        skips (or readmits) the provider at once.
+    :param queue_sweep_seconds: how often its waiting requests are tried when no event said so.
+    :param waiter: how ``hodei queue`` names it.
+    :param decisions: where its served decisions are kept for the status page.
     """
 
     selector: Callable[[], Selector]
@@ -82,8 +96,12 @@ class Runtime:
     recorder: SelectionRecorder
     telemetry: Any
     on_slots: Callable[[uuid.UUID, int, int], Any]
-    on_failure: Callable[[uuid.UUID, HealthResult], Any]
+    on_failure: Callable[[uuid.UUID], Any]
     provider_of: Callable[[uuid.UUID], Provider | None]
+    on_cooldown: Callable[[uuid.UUID, Streak], None] | None = None
+    queue_sweep_seconds: float = 5.0
+    waiter: str = ""
+    decisions: Decisions | None = None
 
 
 @dataclass(frozen=True)
@@ -98,37 +116,53 @@ class OnDatabase:
     health: LocalHealth
     daemons: LocalDaemons
     fleet_reads: FleetReads
+    cooldowns: LocalCooldowns
 
 
 def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | None = None, *,
-                health: Thresholds | None = None, runtime: Runtime | None = None, actor: str | None = None,
+                health: Thresholds | None = None, cooldown: Policy | None = None,
+                runtime: Runtime | None = None, actor: str | None = None,
                 check_timeout: float = DEFAULT_CHECK_TIMEOUT) -> OnDatabase:
-    """The services over ``store``'s database, with ``chain``'s rules, ``[workers]`` ``settings`` and
-    ``[health]`` thresholds; a daemon passes its ``runtime``. The changes they make are ``actor``'s
-    (default: this process's user, as the CLI's); a check on demand is given ``check_timeout`` seconds."""
+    """The services over ``store``'s database, with ``chain``'s rules, ``[workers]`` ``settings``,
+    ``[health]`` thresholds and ``[cooldown]`` policy; a daemon passes its ``runtime``. The changes they
+    make are ``actor``'s (default: this process's user, as the CLI's); a check on demand is given
+    ``check_timeout`` seconds. A cooldown its provisions start or end is the daemon's own (its health
+    monitor's, as a failed check's) under a ``runtime``, else ``actor``'s."""
     states = ProviderStates(store.engine)
     checks = LocalHealth(store, store.pm, health or HealthSettings())
-    providers = LocalProviders(store, states, store.pm, checks, actor=actor, check_timeout=check_timeout)
+    cooldowns = LocalCooldowns(store, cooldown or CooldownSettings(),
+                               actor=actor if runtime is None else actors.health_monitor())
+    providers = LocalProviders(store, states, store.pm, checks, cooldowns, actor=actor, check_timeout=check_timeout)
     records = WorkerRecords(store.engine)
     if runtime is None:
         selection = LocalSelection(lambda: selector_from_database(store, states, chain), lambda: chain)
-
-        async def count_failure(provider_id: uuid.UUID, result: HealthResult) -> None:
-            # A failed provision counts as a failed health check, recorded as the daemon records it.
-            checks.record([Result(provider_id, result)], actor=providers.actor)
-
         provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection,
-                                  on_failure=count_failure, provider_of=provider_lookup(store))
+                                  provider_of=provider_lookup(store), cooldowns=cooldowns)
         call = None
     else:
-        selection = LocalSelection(runtime.selector, runtime.chain, runtime.recorder)
+        selection = LocalSelection(runtime.selector, runtime.chain, runtime.recorder, runtime.decisions)
         call = runtime.call
         provisioner = Provisioner(store.pm, records, settings or WorkerSettings(), selection=selection, call=call,
                                   on_slots=runtime.on_slots, on_failure=runtime.on_failure,
-                                  provider_of=runtime.provider_of, telemetry=runtime.telemetry)
-    workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id, call=call)
+                                  provider_of=runtime.provider_of, telemetry=runtime.telemetry,
+                                  cooldowns=cooldowns, on_cooldown=runtime.on_cooldown)
+    queue = PlacementQueue(provisioner, QueueRecords(store.engine), could_fit=selection.could_fit,
+                           parse=selection.requirements, call=call,
+                           # Alone (the CLI), nothing tells it of changes elsewhere: it looks more often.
+                           sweep_seconds=runtime.queue_sweep_seconds if runtime else 1.0,
+                           claim_grace_seconds=(settings or WorkerSettings()).queue_claim_grace_seconds,
+                           waiter=runtime.waiter if runtime else f"cli {socket.gethostname()}:{os.getpid()}",
+                           telemetry=runtime.telemetry if runtime else None)
+    if runtime is None:
+        def slot_freed(provider_id: uuid.UUID, reserved: int, active: int) -> None:
+            if reserved + active < 0:  # this process freed a slot: its waiting requests look at once
+                queue.wake()
+
+        provisioner.on_slots = slot_freed
+    workers = LocalWorkers(provisioner, records, selection, provider_id=lambda ref: store.get(ref).id, queue=queue,
+                           call=call)
     return OnDatabase(store, states, providers, selection, records, provisioner, workers, checks,
-                      LocalDaemons(store.engine), FleetReads(store, states))
+                      LocalDaemons(store.engine), FleetReads(store, states), cooldowns)
 
 
 __all__ = ["OnDatabase", "Runtime", "SelectionChain", "Store", "on_database", "open_store", "plugin_manager",

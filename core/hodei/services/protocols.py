@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from hodei.provider_change import ProviderChange
-from hodei.services.views import Change, CheckReport, HistoryEntry, ProviderView, Worker
+from hodei.services.views import Change, CheckReport, CooldownReset, HistoryEntry, ProviderView, Worker
+from hodei.workers.queue import QueueEntry
 
 
 class Providers(Protocol):
@@ -36,9 +37,13 @@ class Providers(Protocol):
         """Remove one; answers with the row and state it had."""
         ...
 
+    def reset_cooldown(self, ref: str) -> CooldownReset:
+        """End a provider's cooldown and its streak of failed provisions now. :raises NotFound:"""
+        ...
+
     def history(self, ref: str, limit: int = 50) -> list[HistoryEntry]:
-        """Every change (status, health, created, changed, deleted), newest first (a deleted provider's too,
-        by id)."""
+        """Every change (status, health, created, changed, deleted, cooldown), newest first (a deleted
+        provider's too, by id)."""
         ...
 
     def apply(self, documents: Sequence[Any], *, dry_run: bool = False, prune: bool = False) -> list[Change]:
@@ -75,8 +80,18 @@ class Selection(Protocol):
 
 
 class Workers(Protocol):
-    async def provision(self, requirements: Mapping[str, Any]) -> Worker:
-        """Start a worker on the best provider. :raises NoProviderAvailable:"""
+    async def provision(self, requirements: Mapping[str, Any], *, wait_seconds: float = 0.0,
+                        request_id: str = "") -> Worker:
+        """Start a worker on the best provider, waiting up to ``wait_seconds`` in the placement queue.
+        :raises NoProviderAvailable:"""
+        ...
+
+    async def waiting(self, limit: int = 200) -> list[QueueEntry]:
+        """The first ``limit`` requests waiting in the placement queue, in order."""
+        ...
+
+    async def cancel(self, request_id: str) -> None:
+        """Cancel a waiting request. :raises NotFound:"""
         ...
 
     async def release(self, worker_id: str, reason: str) -> Worker: ...

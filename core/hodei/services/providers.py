@@ -19,9 +19,10 @@ from hodei.plugins import HodeiPluginManager
 from hodei.provider_change import ProviderChange
 from hodei.redaction import quote
 from hodei.services import listing
+from hodei.services.cooldowns import LocalCooldowns
 from hodei.services.health import LocalHealth, Result
-from hodei.services.views import CheckOutcome, CheckReport, HistoryEntry, ProviderView, sorted_pairs
-from hodei.settings import HealthSettings
+from hodei.services.views import CheckOutcome, CheckReport, CooldownReset, HistoryEntry, ProviderView, sorted_pairs
+from hodei.settings import CooldownSettings, HealthSettings
 from hodei.storage.provider_state import ProviderStates
 from hodei.store import Change, Store, StoredProvider
 
@@ -58,11 +59,13 @@ class LocalProviders:
     """
 
     def __init__(self, store: Store, states: ProviderStates, pm: HodeiPluginManager, health: LocalHealth | None = None,
-                 *, actor: str | None = None, check_timeout: float = DEFAULT_CHECK_TIMEOUT):
+                 cooldowns: LocalCooldowns | None = None, *, actor: str | None = None,
+                 check_timeout: float = DEFAULT_CHECK_TIMEOUT):
         self.store, self.states, self.pm = store, states, pm
         # Its checks' results are written by the health service, the one write path for health.
         self.health = health or LocalHealth(store, pm, HealthSettings())
         self.actor = actor or actors.cli()
+        self.cooldowns = cooldowns or LocalCooldowns(store, CooldownSettings(), actor=self.actor)
         self.check_timeout = check_timeout  # [health] timeout_seconds: a check's, when not given one
 
     # -- what is shown ------------------------------------------------------------------------
@@ -151,6 +154,10 @@ class LocalProviders:
     def delete(self, ref: str | uuid.UUID, *, actor: str | None = None) -> ProviderView:
         state = self.states.of(ref)  # the row and its state go together
         return self.view(self.store.delete(ref, actor=actor or self.actor), state)
+
+    def reset_cooldown(self, ref: str | uuid.UUID, *, actor: str | None = None) -> CooldownReset:
+        provider_id, ended = self.cooldowns.reset(ref, actor=actor or self.actor)
+        return CooldownReset(self.view(self.store.get(provider_id)), ended)
 
     def history(self, ref: str | uuid.UUID, limit: int = 50) -> list[HistoryEntry]:
         """The newest ``limit`` changes, read a page at a time."""

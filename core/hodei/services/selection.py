@@ -12,6 +12,7 @@ from hodei.selection.candidates import Candidate
 from hodei.selection.outcome import NotRecorded, SelectionOutcome, SelectionRecorder
 from hodei.selection.report import MAX_PAGE, SHOWN, Explanation, Page, Report, report_text
 from hodei.selection.selector import Decision
+from hodei.services.decisions import Decisions, noted
 
 page_token = pages.page_token
 
@@ -26,13 +27,15 @@ class LocalSelection:
         providers change).
     :param chain: the current chain, whose requirements model checks a job's requirements.
     :param recorder: where served decisions are counted and traced.
+    :param decisions: where served decisions are kept for the status page (the daemon's recent ones).
     """
 
     def __init__(self, selector: Callable[[], Selector], chain: Callable[[], SelectionChain],
-                 recorder: SelectionRecorder | None = None):
+                 recorder: SelectionRecorder | None = None, decisions: Decisions | None = None):
         self._selector = selector
         self._chain = chain
         self.recorder: SelectionRecorder = recorder or NotRecorded()
+        self.decisions = decisions
 
     def requirements(self, document: Mapping[str, Any] | Requirements | None) -> Requirements:
         """A job's requirements, checked. :raises InvalidInput: naming each field at fault."""
@@ -41,8 +44,9 @@ class LocalSelection:
         return self._chain().parse_requirements({} if document is None else document)
 
     def decide(self, job: Requirements, *, limit: int | None = 1, across_tiers: bool = False,
-               scored: bool = False, selector: Selector | None = None) -> Decision:
-        """One recorded decision (the path every served selection takes)."""
+               scored: bool = False, selector: Selector | None = None, kind: str = "selection") -> Decision:
+        """One recorded decision (the path every served selection takes); ``kind``: "selection", or
+        "provision" for the candidates of a provision."""
         selector = selector or self._selector()
         started_ns, started = time.time_ns(), time.perf_counter()
         decision = selector.decide(job, limit=limit, across_tiers=across_tiers, scored=scored)
@@ -53,6 +57,8 @@ class LocalSelection:
             provider_type=chosen.provider.provider_type if chosen else None, candidates=decision.candidates,
             warnings=tuple(decision.warnings),
             rejections=selector.rejections(decision) if chosen is None else {}))
+        if self.decisions is not None:
+            noted(self.decisions.note(selector, decision, kind))
         return decision
 
     def select(self, requirements: Mapping[str, Any] | Requirements, *, everything: bool = False,
@@ -69,9 +75,13 @@ class LocalSelection:
         """Why provider ``name`` would or would not run the job (not counted as a served selection)."""
         return self._selector().explain(name, self.requirements(requirements))
 
+    def could_fit(self, job: Requirements) -> list[Candidate]:
+        """The providers that could take ``job`` once the load allows (see :meth:`Selector.could_fit`)."""
+        return self._selector().could_fit(job)
+
     def candidates(self, job: Requirements, limit: int) -> tuple[list[Candidate], Callable[[], str]]:
         """For provisioning: the best ``limit`` providers across the region tiers, best first, and a way to
         say why none fit (computed only when asked)."""
         selector = self._selector()
-        decision = self.decide(job, limit=limit, across_tiers=True, selector=selector)
+        decision = self.decide(job, limit=limit, across_tiers=True, selector=selector, kind="provision")
         return [c for c, _ in decision.ranking], lambda: selector.report(job).summary

@@ -10,8 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from hodei.columns import Unreadable
+from hodei.cooldown import Streak
 from hodei.domain import ProviderState
 from hodei.errors import Problem
+from hodei.redaction import quote
 from hodei.storage.membership import DaemonInfo
 from hodei.storage.provider_state import HistoryEntry
 from hodei.storage.rows import as_uuid, row_key
@@ -20,8 +22,8 @@ from hodei.workers import Attempt, Worker
 
 # The values the services answer with, defined where they are made and named here, so the entry points
 # (hodei.api, hodei.cli) import them from the services alone.
-__all__ = ["Attempt", "Change", "CheckOutcome", "CheckReport", "DaemonInfo", "HistoryEntry", "ProviderView", "Worker",
-           "sorted_pairs", "state_document"]
+__all__ = ["Attempt", "Change", "CheckOutcome", "CheckReport", "CooldownReset", "DaemonInfo", "HistoryEntry",
+           "ProviderView", "Streak", "Worker", "sorted_pairs", "state_document"]
 
 
 def sorted_pairs(value: Any) -> Any:
@@ -38,6 +40,9 @@ def state_document(state: ProviderState) -> dict[str, Any]:
         "checked_at": state.checked_at.isoformat() if state.checked_at else None,
         "active_workers": state.active_workers, "reserved_workers": state.reserved_workers,
         "per_worker": {"cpu": state.per_worker.cpu, "memory": state.per_worker.memory, "gpu": state.per_worker.gpu},
+        "cooldown": {"until": state.cooldown_until.isoformat() if state.cooldown_until else None,
+                     "provision_failures": state.provision_failures,
+                     "last_error": state.last_provision_error or None},
     }
 
 
@@ -92,3 +97,21 @@ class CheckReport:
         return [{"name": r.name, "health": r.health, "reason": r.reason, "duration_seconds": r.duration_seconds,
                  "active_workers": r.active_workers, "capacity_error": r.capacity_error or None}
                 for r in self.results]
+
+
+@dataclass(frozen=True)
+class CooldownReset:
+    """What ``hodei providers reset-cooldown`` did: the provider after it, and the streak it ended
+    (``Streak()``: it had none, so nothing changed)."""
+
+    provider: ProviderView
+    ended: Streak
+
+    def message(self) -> str:
+        name = self.provider.name
+        if self.ended.failures == 0 and self.ended.until is None:
+            return f"provider {quote(name)} was not cooling down and had no failed provisions; nothing changed"
+        # When the cooldown would have ended is in the history (`hodei providers history NAME`).
+        was = "its cooldown ended" if self.ended.until is not None else "it was not cooling down yet"
+        return (f"cooldown of provider {quote(name)} reset after {self.ended.failures} failed provisions in a row: "
+                f"{was}; selection tries it again")

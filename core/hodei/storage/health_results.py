@@ -42,8 +42,8 @@ Decide = Callable[[ProviderStatus, ProviderState], tuple[ProviderStatus, str] | 
 
 @dataclass(frozen=True)
 class Result:
-    """One answer to count: a health check's (with its capacity report), or a failed provision's
-    (or, with no health, a capacity report alone, which counts nothing). It is stamped with the time it
+    """One answer to count: a health check's (with its capacity report), or, with no health, a
+    capacity report alone, which counts nothing. It is stamped with the time it
     was found, so counting it twice (a write retried after a timeout that had committed after all) or
     after a newer one (another daemon's) counts it not at all."""
 
@@ -132,7 +132,8 @@ def _empty_state(provider_id: uuid.UUID) -> SimpleNamespace:
     return SimpleNamespace(provider_id=provider_id, health=None, health_reason="", checked_at=None,
                            check_duration_seconds=None, active_workers=0, reserved_workers=0, capacity_cpu=None,
                            capacity_memory=None, capacity_gpu=None, capacity_reported_at=None,
-                           consecutive_failures=0, consecutive_successes=0, updated_at=None)
+                           consecutive_failures=0, consecutive_successes=0, provision_failures=0,
+                           cooldown_until=None, last_provision_error="", updated_at=None)
 
 
 def _set_state(row: SimpleNamespace, state: ProviderState, now: datetime) -> bool:

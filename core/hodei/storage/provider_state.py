@@ -31,7 +31,7 @@ class HistoryEntry:
     with its cause."""
 
     at: str  # ISO 8601, UTC
-    kind: str  # "status", "health", "created", "changed" (new_value: the fields) or "deleted"
+    kind: str  # "status", "health", "created", "changed" (new_value: the fields), "deleted" or "cooldown"
     old_value: str | None
     new_value: str | None
     cause: str
@@ -72,6 +72,9 @@ def _state(row: Any) -> ProviderState:
         capacity_reported_at=maybe_aware(reported),
         consecutive_failures=_fit(row.consecutive_failures, int, 0),
         consecutive_successes=_fit(row.consecutive_successes, int, 0),
+        provision_failures=_fit(row.provision_failures, int, 0),
+        cooldown_until=maybe_aware(_fit(row.cooldown_until, datetime)),
+        last_provision_error=_fit(row.last_provision_error, str, ""),
     )
 
 

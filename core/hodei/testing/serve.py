@@ -26,6 +26,7 @@ from typing import IO
 
 _API = re.compile(r"API listening on grpcs?://(\S+?)[\s,)]")
 _METRICS = re.compile(r"metrics endpoint listening on (http://\S+)")
+_UI = re.compile(r"status page listening on (https?://\S+)")
 # Variables of the test run that must not reach the daemon unless a test passes them on purpose.
 _PRIVATE = ("HODEI_", "NOTIFY_", "WATCHDOG_", "OTEL_")
 # HODEI_SYSTEM_CONFIG: where a test run keeps children away from the host's /etc/hodei/hodei.toml.
@@ -55,12 +56,14 @@ def _message(line: str) -> str:
 
 
 class Served:
-    """A running ``hodei serve``: ``address`` (HOST:PORT of the API), ``metrics_url``, its output so far."""
+    """A running ``hodei serve``: ``address`` (HOST:PORT of the API), ``metrics_url``, ``ui_url`` (the status
+    page's), its output so far."""
 
     def __init__(self, process: subprocess.Popen[str]):
         self.process = process
         self.address: str | None = None
         self.metrics_url: str | None = None
+        self.ui_url: str | None = None
         self.stderr: list[str] = []  # log lines
         self.stdout: list[str] = []  # the console span exporter writes here
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -80,10 +83,11 @@ class Served:
     def log(self) -> str:
         return "".join(self.stderr)
 
-    def wait_ready(self, seconds: float = 60.0, *, metrics: bool = False) -> None:
-        """Until it says where it listens (the metrics endpoint too, if ``metrics``) and answers SERVING."""
+    def wait_ready(self, seconds: float = 60.0, *, metrics: bool = False, ui: bool = False) -> None:
+        """Until it says where it listens (the metrics endpoint too, if ``metrics``; the status page, if ``ui``)
+        and answers SERVING."""
         deadline = time.monotonic() + seconds
-        while self.address is None or (metrics and self.metrics_url is None):
+        while self.address is None or (metrics and self.metrics_url is None) or (ui and self.ui_url is None):
             try:
                 line = self._lines.get(timeout=max(0.05, deadline - time.monotonic()))
             except queue.Empty:
@@ -97,6 +101,8 @@ class Served:
                 self.address = found[1]
             if found := _METRICS.search(message):
                 self.metrics_url = found[1]
+            if found := _UI.search(message):
+                self.ui_url = found[1]
             if time.monotonic() > deadline:
                 raise AssertionError(f"hodei serve did not say where it listens within {seconds}s:\n{self.log()}")
         self._wait_serving(deadline)
@@ -147,12 +153,13 @@ def start(config: str | Path, *, env: Mapping[str, str] | None = None, cwd: str 
 
 @contextmanager
 def serve(config: str | Path, *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
-          ready_seconds: float = 60.0, metrics: bool = False) -> Iterator[Served]:
+          ready_seconds: float = 60.0, metrics: bool = False, ui: bool = False) -> Iterator[Served]:
     """``hodei serve`` with ``config`` as its hodei.toml (which should set ``[api] listen = "127.0.0.1:0"``),
-    ready when it is yielded and stopped (SIGTERM) after. ``metrics``: also wait for the metrics endpoint."""
+    ready when it is yielded and stopped (SIGTERM) after. ``metrics``: also wait for the metrics endpoint;
+    ``ui``: for the status page (``[ui] listen = "127.0.0.1:0"``)."""
     served = start(config, env=env, cwd=cwd)
     try:
-        served.wait_ready(ready_seconds, metrics=metrics)
+        served.wait_ready(ready_seconds, metrics=metrics, ui=ui)
         yield served
     finally:
         served.stop()

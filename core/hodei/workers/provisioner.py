@@ -2,8 +2,9 @@
 
 Select; reserve a slot on the winner in the database (atomic, whatever else shares it); ask the
 provider's plugin to start the worker within a timeout; record its handle. A provider that fails
-(error or timeout) gets its slot back, the failure counted toward its health, and the next-ranked
-provider is tried, up to ``max_attempts``. The answer lists every provider tried and why each failed.
+(error or timeout) gets its slot back, the failure counted toward its cooldown (:mod:`hodei.cooldown`;
+not a failure the job caused), and the next-ranked provider is tried, up to ``max_attempts``. The
+answer lists every provider tried and why each failed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import anyio
 
 from hodei.calls import run_blocking
-from hodei.domain import HealthResult, Provider, WorkerHandle, WorkerRequest
+from hodei.domain import Provider, WorkerHandle, WorkerRequest
 from hodei.errors import HodeiError, JobFailed
 from hodei.redaction import HELD_SECRETS, mask_secrets, secret_forms
 from hodei.selection import Requirements
@@ -45,6 +46,12 @@ log = logging.getLogger(__name__)
 MAX_REFUSALS = 50
 
 
+class CooldownRecorder(Protocol):
+    def record(self, provider_id: uuid.UUID, error: str | None) -> Any:
+        """Count a provision that failed with ``error`` (None: succeeded); sync, run through ``call``."""
+        ...
+
+
 class CandidateSource(Protocol):
     def candidates(self, job: Requirements, limit: int) -> tuple[list[Candidate], Callable[[], str]]:
         """The best ``limit`` providers for ``job``, best first, and a way to say why none fit."""
@@ -66,9 +73,10 @@ class Attempt:
 class NoProviderAvailable(HodeiError):
     """No provider could take the worker; ``attempts`` says what was tried, ``summary`` why the rest were out."""
 
-    def __init__(self, message: str, attempts: list[Attempt], summary: str = ""):
+    def __init__(self, message: str, attempts: list[Attempt], summary: str = "", *, the_jobs: bool = False):
         self.attempts = attempts
         self.summary = summary
+        self.the_jobs = the_jobs  # the job itself failed to start: waiting would not help
         super().__init__(message)
 
 
@@ -106,19 +114,24 @@ class Provisioner:
     def __init__(self, pm: Any, records: WorkerRecords, settings: WorkerSettings, *,
                  selection: CandidateSource, call: Callable[..., Any] | None = None,
                  on_slots: Callable[[uuid.UUID, int, int], Any] | None = None,
-                 on_failure: Callable[[uuid.UUID, HealthResult], Any] | None = None,
+                 on_failure: Callable[[uuid.UUID], Any] | None = None,
                  provider_of: Callable[[uuid.UUID], Provider | None] | None = None, telemetry: Any = None,
-                 writes: WorkerWrites | None = None):
+                 writes: WorkerWrites | None = None, cooldowns: CooldownRecorder | None = None,
+                 on_cooldown: Callable[[uuid.UUID, Any], Any] | None = None):
         """
         :param selection: ranks the providers for a job (``LocalSelection``: the daemon's live selector, or
             one read from the database), recording the decision as a served selection.
         :param call: runs a sync database call off the event loop (the daemon's ``DatabaseLink.call``).
         :param on_slots: told how a provider's worker counts changed, ``(provider_id, reserved, active)``
             as differences, so selection's load follows without a query.
-        :param on_failure: told when a provider failed to provision (to count it toward its health).
+        :param on_failure: told when a provider failed to provision (the daemon checks its health at once;
+            the failure itself counts toward the provider's cooldown, not its health).
         :param provider_of: finds a provider by id, for release.
         :param writes: how reservations and transitions reach the database (the daemon's batches them
             across concurrent requests); one by one through ``call`` by default.
+        :param cooldowns: where provision outcomes are counted toward the provider's cooldown.
+        :param on_cooldown: told the streak ``cooldowns`` wrote, ``(provider_id, streak)``, so selection
+            skips (or readmits) the provider at once.
         """
         self.pm, self.records, self.settings = pm, records, settings
         self.selection = selection
@@ -128,6 +141,7 @@ class Provisioner:
         self.provider_of = provider_of
         self.telemetry = telemetry
         self.writes = writes or WorkerWrites(records, self._call)
+        self.cooldowns, self.on_cooldown = cooldowns, on_cooldown
         # Releases in flight in this process, by worker id: a second release (the API's, the reconciler's)
         # waits for the first instead of asking the backend again.
         self._releases: dict[str, anyio.Event] = {}
@@ -138,13 +152,15 @@ class Provisioner:
             if hasattr(result, "__await__"):
                 await result
 
-    async def provision(self, job: Requirements) -> Provisioned:
+    async def provision(self, job: Requirements, kept: Collection[uuid.UUID] = frozenset()) -> Provisioned:
+        """:param kept: providers kept for requests waiting ahead of this one (the placement queue's order):
+            not tried."""
         held = _Held()
         try:
             if self.telemetry is None:
-                return await self._provision(job, held)
+                return await self._provision(job, held, kept)
             with self.telemetry.provision_span() as span:
-                provisioned = await self._provision(job, held)
+                provisioned = await self._provision(job, held, kept)
                 span.set_attribute("hodei.worker_id", provisioned.worker.id)
                 return provisioned
         except anyio.get_cancelled_exc_class():
@@ -161,9 +177,12 @@ class Provisioner:
         return self.telemetry.attempt_span(provider.name, provider.provider_type, attempt=attempt,
                                            attributes={"hodei.worker_id": worker_id})
 
-    async def _provision(self, job: Requirements, held: _Held) -> Provisioned:
+    async def _provision(self, job: Requirements, held: _Held, kept: Collection[uuid.UUID]) -> Provisioned:
         # Only as many as a request can try: ranking every provider of a large fleet per request is waste.
-        candidates, why_none = self.selection.candidates(job, self.settings.max_attempts + MAX_REFUSALS)
+        candidates, why_none = self.selection.candidates(job, self.settings.max_attempts + MAX_REFUSALS + len(kept))
+        fitting = len(candidates)
+        if kept:
+            candidates = [c for c in candidates if c.provider.id not in kept]
         attempts: list[Attempt] = []
         tried = refused = 0
         for candidate in candidates:
@@ -207,12 +226,13 @@ class Provisioner:
                 held.provider = None
                 await self._slots_changed(provider.id, -1, 0)
                 if the_jobs:
-                    # Not the provider's health, and not another provider's slot: one tenant's bad job
-                    # must not turn a shared provider Unhealthy for everyone else.
+                    # Not the provider's cooldown, and not another provider's slot: one tenant's bad job
+                    # must not take a shared provider away from everyone else.
                     raise NoProviderAvailable(f"the job cannot start: {provider.name}: {reason} (the job's own "
-                                              "failure: no other provider was tried)", attempts)
+                                              "failure: no other provider was tried)", attempts, the_jobs=True)
+                await self._count(provider, reason)
                 if self.on_failure is not None:
-                    await self.on_failure(provider.id, HealthResult.unhealthy(f"provisioning failed: {reason}"))
+                    self.on_failure(provider.id)
                 continue
             attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
             try:
@@ -226,16 +246,29 @@ class Provisioner:
                 await self._deprovision(provider, handle)
                 raise
             await self._slots_changed(provider.id, -1, 1)
+            if candidate.provision_failures or candidate.cooldown_until is not None:
+                await self._count(provider, None)  # the success that ends a streak (the others cost no write)
             log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
             return Provisioned(worker, attempts)
-        summary = ""
-        if not candidates:
-            summary = why_none()
-            message = f"no provider fits: {summary}"
-        else:
-            message = "no provider could take the worker: " + "; ".join(
-                f"{a.provider}: {a.reason}" for a in attempts)
-        raise NoProviderAvailable(message, attempts, summary)
+        raise _none_placed(bool(candidates), fitting, why_none, attempts)
+
+    async def _count(self, provider: Provider, error: str | None) -> None:
+        """Record a provision's outcome for the provider's cooldown. Never fails the request: a database
+        that cannot take it now loses one count, not the worker or the answer."""
+        if self.cooldowns is None:
+            return
+        try:
+            streak = await self._call(self.cooldowns.record, provider.id, error)
+        except Exception as exc:
+            log.warning("recording the provision outcome of %r for its cooldown failed: %s", provider.name, exc)
+            return
+        if streak is None:
+            return
+        if error is not None and streak.until is not None and streak.until > datetime.now(UTC):
+            log.warning("provider %r cools down until %s after %d failed provisions in a row", provider.name,
+                        streak.until.isoformat(timespec="seconds"), streak.failures)
+        if self.on_cooldown is not None:
+            self.on_cooldown(provider.id, streak)
 
     async def _give_back(self, provider: Provider, worker_id: str, handle: WorkerHandle | None) -> None:
         """Undo a cancelled attempt: its reservation fails (freeing the slot), or the worker it started
@@ -344,3 +377,18 @@ class Provisioner:
             if current.state in (WorkerState.TERMINATED, WorkerState.FAILED):
                 return None
             raise
+
+
+def _none_placed(tried_any: bool, fitting: int, why_none: Callable[[], str],
+                 attempts: list[Attempt]) -> NoProviderAvailable:
+    """Why a request got no worker: every fitting provider is kept for requests ahead, none fits, or each
+    one tried failed."""
+    if not tried_any and fitting:
+        summary = (f"{fitting} provider{'s' if fitting > 1 else ''} that fit{'' if fitting > 1 else 's'} "
+                   f"{'are' if fitting > 1 else 'is'} kept for requests waiting ahead in the placement queue")
+        return NoProviderAvailable(f"no provider is free: {summary}", attempts, summary)
+    if not tried_any:
+        summary = why_none()
+        return NoProviderAvailable(f"no provider fits: {summary}", attempts, summary)
+    return NoProviderAvailable("no provider could take the worker: " + "; ".join(
+        f"{a.provider}: {a.reason}" for a in attempts), attempts, "")

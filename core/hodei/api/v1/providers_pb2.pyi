@@ -68,7 +68,7 @@ class Resources(_message.Message):
     def __init__(self, cpu: _Optional[float] = ..., memory: _Optional[int] = ..., gpu: _Optional[int] = ...) -> None: ...
 
 class ProviderState(_message.Message):
-    __slots__ = ("health", "health_reason", "checked_at", "check_duration_seconds", "active_workers", "reserved_workers", "per_worker", "capacity_reported_at", "consecutive_failures", "consecutive_successes", "backend_workers")
+    __slots__ = ("health", "health_reason", "checked_at", "check_duration_seconds", "active_workers", "reserved_workers", "per_worker", "capacity_reported_at", "consecutive_failures", "consecutive_successes", "backend_workers", "provision_failures", "cooldown_until", "last_provision_error")
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     HEALTH_REASON_FIELD_NUMBER: _ClassVar[int]
     CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +80,9 @@ class ProviderState(_message.Message):
     CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
     CONSECUTIVE_SUCCESSES_FIELD_NUMBER: _ClassVar[int]
     BACKEND_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    PROVISION_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    COOLDOWN_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    LAST_PROVISION_ERROR_FIELD_NUMBER: _ClassVar[int]
     health: str
     health_reason: str
     checked_at: _timestamp_pb2.Timestamp
@@ -91,7 +94,10 @@ class ProviderState(_message.Message):
     consecutive_failures: int
     consecutive_successes: int
     backend_workers: int
-    def __init__(self, health: _Optional[str] = ..., health_reason: _Optional[str] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., check_duration_seconds: _Optional[float] = ..., active_workers: _Optional[int] = ..., reserved_workers: _Optional[int] = ..., per_worker: _Optional[_Union[Resources, _Mapping]] = ..., capacity_reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consecutive_failures: _Optional[int] = ..., consecutive_successes: _Optional[int] = ..., backend_workers: _Optional[int] = ...) -> None: ...
+    provision_failures: int
+    cooldown_until: _timestamp_pb2.Timestamp
+    last_provision_error: str
+    def __init__(self, health: _Optional[str] = ..., health_reason: _Optional[str] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., check_duration_seconds: _Optional[float] = ..., active_workers: _Optional[int] = ..., reserved_workers: _Optional[int] = ..., per_worker: _Optional[_Union[Resources, _Mapping]] = ..., capacity_reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consecutive_failures: _Optional[int] = ..., consecutive_successes: _Optional[int] = ..., backend_workers: _Optional[int] = ..., provision_failures: _Optional[int] = ..., cooldown_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_provision_error: _Optional[str] = ...) -> None: ...
 
 class Provider(_message.Message):
     __slots__ = ("id", "config", "created_at", "updated_at", "version", "valid", "problems", "state", "config_json")
@@ -329,3 +335,19 @@ class CheckProvidersResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[ProviderCheck]
     skipped: _containers.RepeatedCompositeFieldContainer[SkippedProvider]
     def __init__(self, results: _Optional[_Iterable[_Union[ProviderCheck, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedProvider, _Mapping]]] = ...) -> None: ...
+
+class ResetProviderCooldownRequest(_message.Message):
+    __slots__ = ("provider_id",)
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    def __init__(self, provider_id: _Optional[str] = ...) -> None: ...
+
+class ResetProviderCooldownResponse(_message.Message):
+    __slots__ = ("provider", "ended_failures", "ended_until")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    ENDED_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    provider: Provider
+    ended_failures: int
+    ended_until: _timestamp_pb2.Timestamp
+    def __init__(self, provider: _Optional[_Union[Provider, _Mapping]] = ..., ended_failures: _Optional[int] = ..., ended_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -79,6 +79,11 @@ class ProviderServiceStub:
                 request_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersRequest.SerializeToString,
                 response_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersResponse.FromString,
                 _registered_method=True)
+        self.ResetProviderCooldown = channel.unary_unary(
+                '/hodei.api.v1.ProviderService/ResetProviderCooldown',
+                request_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.ResetProviderCooldownRequest.SerializeToString,
+                response_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.ResetProviderCooldownResponse.FromString,
+                _registered_method=True)
 
 
 class ProviderServiceServicer:
@@ -153,6 +158,14 @@ class ProviderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResetProviderCooldown(self, request, context):
+        """End a provider's cooldown (and its streak of failed provisions) now: it is selected again.
+        NOT_FOUND when there is no such provider; a provider not cooling down is left as it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProviderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -200,6 +213,11 @@ def add_ProviderServiceServicer_to_server(servicer, server):
                     servicer.CheckProviders,
                     request_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersRequest.FromString,
                     response_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersResponse.SerializeToString,
+            ),
+            'ResetProviderCooldown': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetProviderCooldown,
+                    request_deserializer=hodei_dot_api_dot_v1_dot_providers__pb2.ResetProviderCooldownRequest.FromString,
+                    response_serializer=hodei_dot_api_dot_v1_dot_providers__pb2.ResetProviderCooldownResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -445,6 +463,33 @@ class ProviderService:
             '/hodei.api.v1.ProviderService/CheckProviders',
             hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersRequest.SerializeToString,
             hodei_dot_api_dot_v1_dot_providers__pb2.CheckProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetProviderCooldown(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hodei.api.v1.ProviderService/ResetProviderCooldown',
+            hodei_dot_api_dot_v1_dot_providers__pb2.ResetProviderCooldownRequest.SerializeToString,
+            hodei_dot_api_dot_v1_dot_providers__pb2.ResetProviderCooldownResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ahodei/api/v1/workers.proto\x12\x0chodei.api.v1\x1a\x1cgoogle/protobuf/struct.proto\"G\n\x16ProvisionWorkerRequest\x12-\n\x0crequirements\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"M\n\x07\x41ttempt\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\"\xc1\x02\n\x06Worker\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0bprovider_id\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x17\n\nbackend_id\x18\x06 \x01(\tH\x00\x88\x01\x01\x12-\n\x0crequirements\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x08\x61ttempts\x18\x08 \x03(\x0b\x32\x15.hodei.api.v1.Attempt\x12\x12\n\ncreated_at\x18\t \x01(\t\x12\x12\n\nupdated_at\x18\n \x01(\t\x12\x15\n\x08\x65nded_at\x18\x0b \x01(\tH\x01\x88\x01\x01\x12\x19\n\x11requirements_json\x18\x0c \x01(\tB\r\n\x0b_backend_idB\x0b\n\t_ended_at\"L\n\x10ProvisionFailure\x12\'\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x15.hodei.api.v1.Attempt\x12\x0f\n\x07summary\x18\x02 \x01(\t\"9\n\x14ReleaseWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"%\n\x10GetWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\"f\n\x12ListWorkersRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0e\n\x06states\x18\x02 \x03(\t\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\x12\r\n\x05limit\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"U\n\x13ListWorkersResponse\x12%\n\x07workers\x18\x01 \x03(\x0b\x32\x14.hodei.api.v1.Worker\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xc0\x02\n\rWorkerService\x12M\n\x0fProvisionWorker\x12$.hodei.api.v1.ProvisionWorkerRequest\x1a\x14.hodei.api.v1.Worker\x12I\n\rReleaseWorker\x12\".hodei.api.v1.ReleaseWorkerRequest\x1a\x14.hodei.api.v1.Worker\x12\x41\n\tGetWorker\x12\x1e.hodei.api.v1.GetWorkerRequest\x1a\x14.hodei.api.v1.Worker\x12R\n\x0bListWorkers\x12 .hodei.api.v1.ListWorkersRequest\x1a!.hodei.api.v1.ListWorkersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ahodei/api/v1/workers.proto\x12\x0chodei.api.v1\x1a\x1cgoogle/protobuf/struct.proto\"q\n\x16ProvisionWorkerRequest\x12-\n\x0crequirements\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cwait_seconds\x18\x02 \x01(\x01\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"M\n\x07\x41ttempt\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\"\xc1\x02\n\x06Worker\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0bprovider_id\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x17\n\nbackend_id\x18\x06 \x01(\tH\x00\x88\x01\x01\x12-\n\x0crequirements\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x08\x61ttempts\x18\x08 \x03(\x0b\x32\x15.hodei.api.v1.Attempt\x12\x12\n\ncreated_at\x18\t \x01(\t\x12\x12\n\nupdated_at\x18\n \x01(\t\x12\x15\n\x08\x65nded_at\x18\x0b \x01(\tH\x01\x88\x01\x01\x12\x19\n\x11requirements_json\x18\x0c \x01(\tB\r\n\x0b_backend_idB\x0b\n\t_ended_at\"L\n\x10ProvisionFailure\x12\'\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x15.hodei.api.v1.Attempt\x12\x0f\n\x07summary\x18\x02 \x01(\t\"9\n\x14ReleaseWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"%\n\x10GetWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\"f\n\x12ListWorkersRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0e\n\x06states\x18\x02 \x03(\t\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\x12\r\n\x05limit\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"U\n\x13ListWorkersResponse\x12%\n\x07workers\x18\x01 \x03(\x0b\x32\x14.hodei.api.v1.Worker\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"5\n\x10ListQueueRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\x89\x01\n\rQueuedRequest\x12\x10\n\x08position\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\x13\n\x0b\x65nqueued_at\x18\x04 \x01(\t\x12\x10\n\x08\x64\x65\x61\x64line\x18\x05 \x01(\t\x12\x10\n\x08waits_at\x18\x06 \x01(\t\x12\x0f\n\x07reasons\x18\x07 \x01(\t\"[\n\x11ListQueueResponse\x12-\n\x08requests\x18\x01 \x03(\x0b\x32\x1b.hodei.api.v1.QueuedRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x14\x43\x61ncelRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x17\n\x15\x43\x61ncelRequestResponse2\xe8\x03\n\rWorkerService\x12M\n\x0fProvisionWorker\x12$.hodei.api.v1.ProvisionWorkerRequest\x1a\x14.hodei.api.v1.Worker\x12I\n\rReleaseWorker\x12\".hodei.api.v1.ReleaseWorkerRequest\x1a\x14.hodei.api.v1.Worker\x12\x41\n\tGetWorker\x12\x1e.hodei.api.v1.GetWorkerRequest\x1a\x14.hodei.api.v1.Worker\x12R\n\x0bListWorkers\x12 .hodei.api.v1.ListWorkersRequest\x1a!.hodei.api.v1.ListWorkersResponse\x12L\n\tListQueue\x12\x1e.hodei.api.v1.ListQueueRequest\x1a\x1f.hodei.api.v1.ListQueueResponse\x12X\n\rCancelRequest\x12\".hodei.api.v1.CancelRequestRequest\x1a#.hodei.api.v1.CancelRequestResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,21 +33,31 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hodei.api.v1.workers_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PROVISIONWORKERREQUEST']._serialized_start=74
-  _globals['_PROVISIONWORKERREQUEST']._serialized_end=145
-  _globals['_ATTEMPT']._serialized_start=147
-  _globals['_ATTEMPT']._serialized_end=224
-  _globals['_WORKER']._serialized_start=227
-  _globals['_WORKER']._serialized_end=548
-  _globals['_PROVISIONFAILURE']._serialized_start=550
-  _globals['_PROVISIONFAILURE']._serialized_end=626
-  _globals['_RELEASEWORKERREQUEST']._serialized_start=628
-  _globals['_RELEASEWORKERREQUEST']._serialized_end=685
-  _globals['_GETWORKERREQUEST']._serialized_start=687
-  _globals['_GETWORKERREQUEST']._serialized_end=724
-  _globals['_LISTWORKERSREQUEST']._serialized_start=726
-  _globals['_LISTWORKERSREQUEST']._serialized_end=828
-  _globals['_LISTWORKERSRESPONSE']._serialized_start=830
-  _globals['_LISTWORKERSRESPONSE']._serialized_end=915
-  _globals['_WORKERSERVICE']._serialized_start=918
-  _globals['_WORKERSERVICE']._serialized_end=1238
+  _globals['_PROVISIONWORKERREQUEST']._serialized_end=187
+  _globals['_ATTEMPT']._serialized_start=189
+  _globals['_ATTEMPT']._serialized_end=266
+  _globals['_WORKER']._serialized_start=269
+  _globals['_WORKER']._serialized_end=590
+  _globals['_PROVISIONFAILURE']._serialized_start=592
+  _globals['_PROVISIONFAILURE']._serialized_end=668
+  _globals['_RELEASEWORKERREQUEST']._serialized_start=670
+  _globals['_RELEASEWORKERREQUEST']._serialized_end=727
+  _globals['_GETWORKERREQUEST']._serialized_start=729
+  _globals['_GETWORKERREQUEST']._serialized_end=766
+  _globals['_LISTWORKERSREQUEST']._serialized_start=768
+  _globals['_LISTWORKERSREQUEST']._serialized_end=870
+  _globals['_LISTWORKERSRESPONSE']._serialized_start=872
+  _globals['_LISTWORKERSRESPONSE']._serialized_end=957
+  _globals['_LISTQUEUEREQUEST']._serialized_start=959
+  _globals['_LISTQUEUEREQUEST']._serialized_end=1012
+  _globals['_QUEUEDREQUEST']._serialized_start=1015
+  _globals['_QUEUEDREQUEST']._serialized_end=1152
+  _globals['_LISTQUEUERESPONSE']._serialized_start=1154
+  _globals['_LISTQUEUERESPONSE']._serialized_end=1245
+  _globals['_CANCELREQUESTREQUEST']._serialized_start=1247
+  _globals['_CANCELREQUESTREQUEST']._serialized_end=1289
+  _globals['_CANCELREQUESTRESPONSE']._serialized_start=1291
+  _globals['_CANCELREQUESTRESPONSE']._serialized_end=1314
+  _globals['_WORKERSERVICE']._serialized_start=1317
+  _globals['_WORKERSERVICE']._serialized_end=1805
 # @@protoc_insertion_point(module_scope)

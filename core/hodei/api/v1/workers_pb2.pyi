@@ -8,10 +8,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ProvisionWorkerRequest(_message.Message):
-    __slots__ = ("requirements",)
+    __slots__ = ("requirements", "wait_seconds", "request_id")
     REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     requirements: _struct_pb2.Struct
-    def __init__(self, requirements: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    wait_seconds: float
+    request_id: str
+    def __init__(self, requirements: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., wait_seconds: _Optional[float] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class Attempt(_message.Message):
     __slots__ = ("provider", "outcome", "reason", "seconds")
@@ -96,3 +100,47 @@ class ListWorkersResponse(_message.Message):
     workers: _containers.RepeatedCompositeFieldContainer[Worker]
     next_page_token: str
     def __init__(self, workers: _Optional[_Iterable[_Union[Worker, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListQueueRequest(_message.Message):
+    __slots__ = ("limit", "page_token")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    page_token: str
+    def __init__(self, limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class QueuedRequest(_message.Message):
+    __slots__ = ("position", "id", "priority", "enqueued_at", "deadline", "waits_at", "reasons")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    ENQUEUED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    WAITS_AT_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    id: str
+    priority: int
+    enqueued_at: str
+    deadline: str
+    waits_at: str
+    reasons: str
+    def __init__(self, position: _Optional[int] = ..., id: _Optional[str] = ..., priority: _Optional[int] = ..., enqueued_at: _Optional[str] = ..., deadline: _Optional[str] = ..., waits_at: _Optional[str] = ..., reasons: _Optional[str] = ...) -> None: ...
+
+class ListQueueResponse(_message.Message):
+    __slots__ = ("requests", "next_page_token")
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[QueuedRequest]
+    next_page_token: str
+    def __init__(self, requests: _Optional[_Iterable[_Union[QueuedRequest, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CancelRequestRequest(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+
+class CancelRequestResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

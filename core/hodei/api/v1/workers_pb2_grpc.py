@@ -54,6 +54,16 @@ class WorkerServiceStub:
                 request_serializer=hodei_dot_api_dot_v1_dot_workers__pb2.ListWorkersRequest.SerializeToString,
                 response_deserializer=hodei_dot_api_dot_v1_dot_workers__pb2.ListWorkersResponse.FromString,
                 _registered_method=True)
+        self.ListQueue = channel.unary_unary(
+                '/hodei.api.v1.WorkerService/ListQueue',
+                request_serializer=hodei_dot_api_dot_v1_dot_workers__pb2.ListQueueRequest.SerializeToString,
+                response_deserializer=hodei_dot_api_dot_v1_dot_workers__pb2.ListQueueResponse.FromString,
+                _registered_method=True)
+        self.CancelRequest = channel.unary_unary(
+                '/hodei.api.v1.WorkerService/CancelRequest',
+                request_serializer=hodei_dot_api_dot_v1_dot_workers__pb2.CancelRequestRequest.SerializeToString,
+                response_deserializer=hodei_dot_api_dot_v1_dot_workers__pb2.CancelRequestResponse.FromString,
+                _registered_method=True)
 
 
 class WorkerServiceServicer:
@@ -88,6 +98,22 @@ class WorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListQueue(self, request, context):
+        """The requests waiting in the placement queue, in the order they will be placed (priority, then
+        arrival), each with why it waits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRequest(self, request, context):
+        """Cancel a waiting request: its ProvisionWorker answers FAILED_PRECONDITION (cancelled). None of that
+        id waiting: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +136,16 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.ListWorkers,
                     request_deserializer=hodei_dot_api_dot_v1_dot_workers__pb2.ListWorkersRequest.FromString,
                     response_serializer=hodei_dot_api_dot_v1_dot_workers__pb2.ListWorkersResponse.SerializeToString,
+            ),
+            'ListQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQueue,
+                    request_deserializer=hodei_dot_api_dot_v1_dot_workers__pb2.ListQueueRequest.FromString,
+                    response_serializer=hodei_dot_api_dot_v1_dot_workers__pb2.ListQueueResponse.SerializeToString,
+            ),
+            'CancelRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRequest,
+                    request_deserializer=hodei_dot_api_dot_v1_dot_workers__pb2.CancelRequestRequest.FromString,
+                    response_serializer=hodei_dot_api_dot_v1_dot_workers__pb2.CancelRequestResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +256,60 @@ class WorkerService:
             '/hodei.api.v1.WorkerService/ListWorkers',
             hodei_dot_api_dot_v1_dot_workers__pb2.ListWorkersRequest.SerializeToString,
             hodei_dot_api_dot_v1_dot_workers__pb2.ListWorkersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hodei.api.v1.WorkerService/ListQueue',
+            hodei_dot_api_dot_v1_dot_workers__pb2.ListQueueRequest.SerializeToString,
+            hodei_dot_api_dot_v1_dot_workers__pb2.ListQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hodei.api.v1.WorkerService/CancelRequest',
+            hodei_dot_api_dot_v1_dot_workers__pb2.CancelRequestRequest.SerializeToString,
+            hodei_dot_api_dot_v1_dot_workers__pb2.CancelRequestResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskStatus
 
 from hodei import actors
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "hodei_provider_configs"
 STATE_CHANNEL = "hodei_provider_state"
+NOTES_PER_TURN = 200  # notifications read between two turns of the event loop
+STATES_PER_TURN = 500  # states taken between two turns of the event loop
 DAEMONS_CHANNEL = "hodei_daemons"
 PLACEMENT_CHANNEL = "hodei_placement"  # a slot freed or a request left the placement queue, on any daemon
 
@@ -102,6 +105,7 @@ class ConfigWatcher:
         rows = await self.db.call(self.reads.rows)
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
         changes = self.fleet.apply(prepared, complete=True)
+        await self.fleet.rebuilt()
         self._report(changes, how)
         await self._record_sql_edits(changes)
         self._writers.clear()  # what they said is older than this read: not to be told of a later change
@@ -115,14 +119,18 @@ class ConfigWatcher:
         rows = await self.db.call(self.reads.rows, sorted(ids))
         prepared = await anyio.to_thread.run_sync(self.fleet.prepare, rows, ticket)
         changes = self.fleet.apply(prepared, complete=False, deleted=ids)
+        await self.fleet.rebuilt()
         self._report(changes, "notification")
         await self._record_sql_edits(changes)
 
     async def refresh_states(self, ids: set[uuid.UUID]) -> None:
         """These providers' state as stored: health another daemon found, for this daemon's selection."""
-        stored = await self.db.call(self.reads.states_of, sorted(ids))
-        for provider_id, state in self._not_older(stored).items():
-            self.fleet.set_state(provider_id, state)
+        stored = list((await self.db.call(self.reads.states_of, sorted(ids))).items())
+        for start in range(0, len(stored), STATES_PER_TURN):
+            if start:  # a health round's burst: let the event loop answer others (and compare after it)
+                await anyio.lowlevel.checkpoint()
+            for provider_id, state in self._not_older(dict(stored[start:start + STATES_PER_TURN])).items():
+                self.fleet.set_state(provider_id, state)
 
     def _not_older(self, stored: dict[uuid.UUID, ProviderState]) -> dict[uuid.UUID, ProviderState]:
         """Stored states, but not over a newer one in the view (a check of this daemon's, not yet written).
@@ -217,9 +225,14 @@ class ConfigWatcher:
                 async for note in connection.notifies(timeout=wait, stop_after=1):
                     everything |= self._sort(note, schema, ids, states)
                 if ids or everything or states or self._placement:
-                    # A burst (an apply of many rows) arrives as many notifications: take them together.
+                    # A burst (an apply of many rows, a health round's results) arrives as many notifications:
+                    # take them together, letting the event loop answer others between every few hundred.
+                    read = 0
                     async for note in connection.notifies(timeout=0.02):
                         everything |= self._sort(note, schema, ids, states)
+                        read += 1
+                        if read % NOTES_PER_TURN == 0:
+                            await anyio.lowlevel.checkpoint()
                     if self._placement and self.on_placement is not None:
                         await self.on_placement()
                     if everything:

@@ -3,6 +3,10 @@
 Rows are read raw, fingerprinted, and validated through their plugin only when they changed. A
 row that changes into something invalid is reported, and its last valid version keeps serving:
 a typo in a SQL UPDATE must not take a working provider away.
+
+Nothing here that grows with the fleet runs on the event loop: a new selection index (rows added,
+changed or removed) is built in a worker thread (:meth:`Fleet.rebuilt`), and the states and statuses
+learnt meanwhile are replayed onto it; a change of state or status updates the index in place.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+
+import anyio
 
 from hodei.domain import HealthStatus, Provider, ProviderState, ProviderStatus
 from hodei.errors import Problem
@@ -71,6 +77,11 @@ class Fleet:
         self._floor = 0  # ticket of the latest full read applied: older reads say nothing newer
         self.selector = Selector(chain)
         self.generation = 0  # bumped on every change of the provider set
+        # The rows changed since the selector was built: :meth:`rebuilt` builds the next one.
+        self._stale = False
+        self._building = anyio.Lock()
+        # Providers whose state or status changed while an index was being built, to replay onto it.
+        self._touched: set[uuid.UUID] | None = None
         self.version = 0  # bumped on every change of what it holds (providers, states, slots): views cache on it
         # A provider may be admitted again: its health stopped being Unhealthy, or its cooldown was lifted.
         self.on_recovered: Callable[[], None] | None = None
@@ -143,7 +154,7 @@ class Fleet:
         if changes:
             self.generation += 1
             self.version += 1
-            self.rebuild()
+            self._stale = True
         return changes
 
     def _take(self, print_: str, stored: StoredProvider, changes: FleetChanges) -> None:
@@ -167,8 +178,38 @@ class Fleet:
         self.providers[stored.id] = provider
 
     def rebuild(self) -> None:
-        """A new selection index for the current providers (rows changed, or the chain did)."""
+        """A new selection index for the current providers, built here (the chain changed)."""
         self.selector = Selector(self.chain, list(self.providers.values()), self.states, self.invalid.values())
+        self._stale = False
+
+    async def rebuilt(self) -> None:
+        """The selector brought up to the rows :meth:`apply` took, built in a worker thread (it grows with
+        the fleet: on the event loop, it would pause every answer for as long). Selection keeps deciding
+        with the current one meanwhile; the states and statuses learnt during the build are replayed onto
+        the new one before it replaces it. Returns once the selector holds every row applied before the call."""
+        async with self._building:
+            while self._stale:
+                self._stale = False
+                self._touched = set()
+                chain, providers = self.chain, list(self.providers.values())
+                states, invalid = dict(self.states), list(self.invalid.values())
+                try:
+                    selector = await anyio.to_thread.run_sync(Selector, chain, providers, states, invalid)
+                    if chain is not self.chain:
+                        self._stale = True  # a reload changed the chain meanwhile (and rebuilt): build again
+                        continue
+                    for provider_id in self._touched:
+                        provider, state = self.providers.get(provider_id), self.states.get(provider_id)
+                        if provider is not None:
+                            selector.update_status(provider)
+                        if state is not None:
+                            selector.update_state(provider_id, state)
+                    self.selector = selector
+                except BaseException:
+                    self._stale = True  # cancelled (the daemon stops) or failed: the next call builds it
+                    raise
+                finally:
+                    self._touched = None
 
     def set_chain(self, chain: SelectionChain) -> None:
         self.chain = chain
@@ -180,9 +221,13 @@ class Fleet:
         if provider_id in self.providers:
             state = with_slots(state, self.slots.get(provider_id))
             previous = self.states.get(provider_id)
+            if previous == state:
+                return  # what it holds already (on PostgreSQL, this daemon's own results come back notified)
             self.states[provider_id] = state
             self.version += 1
             self.selector.update_state(provider_id, state)
+            if self._touched is not None:
+                self._touched.add(provider_id)
             until = state.cooldown_until
             if until is not None and (previous is None or previous.cooldown_until != until):
                 heapq.heappush(self.cooldown_ends, (until, provider_id))
@@ -212,6 +257,8 @@ class Fleet:
         """A status this daemon just wrote; the row's notification will say the same a moment later."""
         provider = self.providers.get(provider_id)
         if provider is not None and provider.status is not status:
-            self.providers[provider_id] = dataclasses.replace(provider, status=status)
+            self.providers[provider_id] = changed = dataclasses.replace(provider, status=status)
             self.version += 1
-            self.rebuild()
+            self.selector.update_status(changed)  # in place: not a new index of the whole fleet
+            if self._touched is not None:
+                self._touched.add(provider_id)

@@ -39,6 +39,8 @@ from hodei.settings import HealthSettings
 
 log = logging.getLogger(__name__)
 
+STEP = 1000  # providers scheduled (or results taken) between two turns of the event loop
+
 
 class HealthMonitor:
     name = "health monitor"
@@ -114,14 +116,20 @@ class HealthMonitor:
         age = (datetime.now(UTC) - state.checked_at).total_seconds()
         return now + max(0.0, next_delay(state, self.settings, self.rng) - max(0.0, age))
 
-    def _take_new_providers(self, now: float) -> None:
+    async def _take_new_providers(self, now: float) -> None:
+        """Schedule the providers added (or newly owned) since the last look, forget those gone. A look
+        goes over the whole fleet: it lets the event loop answer others every :data:`STEP` providers."""
         if self.fleet.generation == self._generation and self._owned_generation == self._taken_owned:
             return
         self._generation, self._taken_owned = self.fleet.generation, self._owned_generation
-        for provider_id in self.fleet.providers:
-            if provider_id not in self.due and provider_id not in self.in_flight and self.owns(provider_id):
-                self._schedule(provider_id, self._first_due(provider_id, now))
-        for gone in set(self.due) - {p for p in self.fleet.providers if self.owns(p)}:
+        providers = list(self.fleet.providers)  # a copy: the fleet may change while this look yields
+        for start in range(0, len(providers), STEP):
+            for provider_id in providers[start:start + STEP]:
+                if provider_id not in self.due and provider_id not in self.in_flight and self.owns(provider_id):
+                    self._schedule(provider_id, self._first_due(provider_id, now))
+            await anyio.lowlevel.checkpoint()
+        current = self.fleet.providers
+        for gone in [p for p in self.due if p not in current or not self.owns(p)]:
             del self.due[gone]
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -131,7 +139,7 @@ class HealthMonitor:
                 task_status.started()
                 while not self.stopping:
                     now = self.clock()
-                    self._take_new_providers(now)
+                    await self._take_new_providers(now)
                     started = 0
                     # No more checks started than may run (``concurrency``): the rest wait in the heap, not
                     # as tasks queued on the limiter, so a round over 100,000 providers holds a thousand
@@ -207,9 +215,12 @@ class HealthMonitor:
         except Exception:
             log.exception("storing %d health results failed", len(batch))
             return
-        newer = {r.provider_id for r in self._pending}  # results found meanwhile: their guess stands
-        for entry in recorded:
-            self._take(entry, entry.provider_id not in newer)
+        for start in range(0, len(recorded), STEP):
+            if start:
+                await anyio.lowlevel.checkpoint()  # a round's batch can be thousands: let the loop answer others
+            newer = {r.provider_id for r in self._pending}  # results found meanwhile: their guess stands
+            for entry in recorded[start:start + STEP]:
+                self._take(entry, entry.provider_id not in newer)
 
     def _keep(self) -> int:
         # Through a long outage a lone daemon keeps checking: hold a few results per provider, not all.

@@ -200,6 +200,20 @@ class ProviderIndex:
             self._unknown_masks.clear()
         return True
 
+    def update_status(self, provider: Provider) -> bool:
+        """Take a provider's new status (the health policy's, or an operator's): its status masks in place,
+        not a new index. ``False`` when the provider is not in this index."""
+        candidate = self.by_id.get(provider.id)
+        if candidate is None:
+            return False
+        bit = 1 << candidate.index
+        before, after = candidate.status, provider.status.value
+        if before != after:
+            self.by_status[before] = self.by_status.get(before, 0) & ~bit
+            self.by_status[after] = self.by_status.get(after, 0) | bit
+        candidate.provider, candidate.status = provider, after
+        return True
+
     # -- lookups for filters -----------------------------------------------------------------
 
     def having_all(self, index: Mapping[tuple[str, str], int], pairs: Mapping[str, str]) -> int:

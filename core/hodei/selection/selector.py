@@ -104,6 +104,9 @@ class Selector:
     def update_state(self, provider_id: uuid.UUID, state: ProviderState) -> bool:
         return self.index.update_state(provider_id, state)
 
+    def update_status(self, provider: Provider) -> bool:
+        return self.index.update_status(provider)
+
     # -- the one decision path ----------------------------------------------------------------
 
     def _apply(self, rule: AnyFilter, mask: int, job: Requirements, warnings: list[str]) -> int:

@@ -12,7 +12,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -20,8 +23,18 @@ from hodei.database import write_session
 from hodei.domain import Capacity, HealthResult, ProviderState, ProviderStatus
 from hodei.health import after_check
 from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
-from hodei.storage.provider_state import _state, _store_state
+from hodei.storage.provider_state import _kept_reason, _state
 from hodei.storage.rows import maybe_aware
+
+# A round of checks over a large fleet is recorded with SQL statements (one executemany per kind of
+# change), not ORM objects: recording 10,000 results must not hold the interpreter (and so the API) for
+# seconds.
+PROVIDERS = ProviderConfigRow.metadata.tables["provider_configs"]
+STATES = ProviderStateRow.metadata.tables["provider_state"]
+HISTORY = ProviderHistoryRow.metadata.tables["provider_history"]
+_COUNTED = ("health", "health_reason", "checked_at", "check_duration_seconds", "consecutive_failures",
+            "consecutive_successes", "updated_at")
+_CAPACITY = ("active_workers", "capacity_cpu", "capacity_memory", "capacity_gpu", "capacity_reported_at")
 
 # The status a provider's counts ask for, with the cause to record; None leaves the status alone.
 Decide = Callable[[ProviderStatus, ProviderState], tuple[ProviderStatus, str] | None]
@@ -69,11 +82,16 @@ def record_results(engine: Engine, results: Sequence[Result], decide: Decide, *,
     if not ids:
         return []
     with write_session(engine) as session:
-        providers = {p.id: p for p in session.exec(
-            select(ProviderConfigRow).where(col(ProviderConfigRow.id).in_(ids))
-            .order_by(col(ProviderConfigRow.id)).with_for_update()).all()}
-        rows = {r.provider_id: r for r in session.exec(
-            select(ProviderStateRow).where(col(ProviderStateRow.provider_id).in_(list(providers)))).all()}
+        providers = {p.id: p for p in session.execute(
+            sa.select(PROVIDERS.c.id, PROVIDERS.c.name, PROVIDERS.c.status).where(PROVIDERS.c.id.in_(ids))
+            .order_by(PROVIDERS.c.id).with_for_update())}
+        rows = {r.provider_id: SimpleNamespace(**r._mapping) for r in session.execute(
+            sa.select(STATES).where(STATES.c.provider_id.in_(list(providers))))}
+        statuses = {provider_id: ProviderStatus(p.status) for provider_id, p in providers.items()}
+        now = utcnow()
+        new_rows: set[uuid.UUID] = set()
+        written: dict[uuid.UUID, bool] = {}  # the state rows changed: with their capacity columns or not
+        history: list[dict[str, Any]] = []
         transitions: dict[uuid.UUID, list[tuple[ProviderStatus, ProviderStatus, str]]] = {}
         changed: set[uuid.UUID] = set()
         for result in results:
@@ -82,29 +100,84 @@ def record_results(engine: Engine, results: Sequence[Result], decide: Decide, *,
                 continue
             row = rows.get(provider.id)
             if row is None:
-                row = rows[provider.id] = ProviderStateRow(provider_id=provider.id)
+                row = rows[provider.id] = _empty_state(provider.id)
+                new_rows.add(provider.id)
             last = maybe_aware(row.checked_at)
             checked_at = result.health.checked_at if result.health is not None else None
             if last is not None and checked_at is not None and checked_at <= last:
                 continue  # counted already, or older than what is counted
             before = row.health
-            _store_state(session, provider, row, after_check(_state(row), result.health, result.capacity), actor)
+            state = after_check(_state(row), result.health, result.capacity)
+            written[provider.id] = _set_state(row, state, now) or written.get(provider.id, False)
             if row.health != before:
                 changed.add(provider.id)
-            status = ProviderStatus(provider.status)
+                if row.health is not None:
+                    history.append(_entry(provider, "health", before, row.health, row.health_reason, actor, now))
+            status = statuses[provider.id]
             wanted = decide(status, _state(row))
             if wanted is not None and wanted[0] is not status:
                 new, cause = wanted
-                provider.status, provider.updated_at = new.value, utcnow()
-                session.add(provider)
-                session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="status",
-                                               old_value=status.value, new_value=new.value, cause=cause,
-                                               actor=actor))
+                statuses[provider.id] = new
+                history.append(_entry(provider, "status", status.value, new.value, cause, actor, now))
                 transitions.setdefault(provider.id, []).append((status, new, cause))
+        _write(session, rows, new_rows, written, history, {i: statuses[i] for i in transitions}, now)
         session.commit()
-        return [Recorded(provider_id, provider.name, _state(rows[provider_id]), ProviderStatus(provider.status),
+        return [Recorded(provider_id, provider.name, _state(rows[provider_id]), statuses[provider_id],
                          tuple(transitions.get(provider_id, ())), provider_id in changed)
                 for provider_id, provider in providers.items() if provider_id in rows]
+
+
+def _empty_state(provider_id: uuid.UUID) -> SimpleNamespace:
+    """The columns of a provider_state row not written yet (a provider never checked)."""
+    return SimpleNamespace(provider_id=provider_id, health=None, health_reason="", checked_at=None,
+                           check_duration_seconds=None, active_workers=0, reserved_workers=0, capacity_cpu=None,
+                           capacity_memory=None, capacity_gpu=None, capacity_reported_at=None,
+                           consecutive_failures=0, consecutive_successes=0, provision_failures=0,
+                           cooldown_until=None, last_provision_error="", updated_at=None)
+
+
+def _set_state(row: SimpleNamespace, state: ProviderState, now: datetime) -> bool:
+    """``row``'s columns set to ``state``; whether its capacity columns were set too (a capacity report)."""
+    row.health, row.health_reason = state.health.value if state.health else None, _kept_reason(state.health_reason)
+    row.checked_at, row.check_duration_seconds = state.checked_at, state.check_duration_seconds
+    row.consecutive_failures = state.consecutive_failures
+    row.consecutive_successes = state.consecutive_successes
+    row.updated_at = now
+    if state.capacity_reported_at is None:
+        return False
+    row.active_workers = state.backend_workers or 0
+    row.capacity_cpu, row.capacity_memory = state.per_worker.cpu, state.per_worker.memory
+    row.capacity_gpu, row.capacity_reported_at = state.per_worker.gpu, state.capacity_reported_at
+    return True
+
+
+def _entry(provider: Any, kind: str, old: str | None, new: str, cause: str, actor: str | None,
+           now: datetime) -> dict[str, Any]:
+    return {"provider_id": provider.id, "provider_name": provider.name, "at": now, "kind": kind, "old_value": old,
+            "new_value": new, "cause": cause, "actor": actor}
+
+
+def _write(session: Session, rows: dict[uuid.UUID, SimpleNamespace], new_rows: set[uuid.UUID],
+           written: dict[uuid.UUID, bool], history: list[dict[str, Any]],
+           statuses: dict[uuid.UUID, ProviderStatus], now: datetime) -> None:
+    """What a batch counted, in one statement (an executemany) per kind of change. A column a result does
+    not set is not written (it may hold a value edited in SQL that cannot be read, kept as it is)."""
+    inserts = [vars(rows[i]) for i in written if i in new_rows]
+    if inserts:
+        session.execute(sa.insert(STATES), inserts)
+    for capacity in (False, True):
+        names = _COUNTED + (_CAPACITY if capacity else ())
+        params = [{"key": i, **{c: getattr(rows[i], c) for c in names}}
+                  for i, with_capacity in written.items() if with_capacity is capacity and i not in new_rows]
+        if params:
+            session.execute(sa.update(STATES).where(STATES.c.provider_id == sa.bindparam("key"))
+                            .values({c: sa.bindparam(c) for c in names}), params)
+    if statuses:
+        session.execute(sa.update(PROVIDERS).where(PROVIDERS.c.id == sa.bindparam("key"))
+                        .values(status=sa.bindparam("status"), updated_at=now),
+                        [{"key": i, "status": status.value} for i, status in statuses.items()])
+    if history:
+        session.execute(sa.insert(HISTORY), history)
 
 
 def read_states(engine: Engine, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProviderState]:

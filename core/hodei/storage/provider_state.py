@@ -19,7 +19,7 @@ from hodei.columns import raw_text
 from hodei.database import write_session
 from hodei.domain import HealthStatus, ProviderState, ProviderStatus, Resources
 from hodei.errors import NotFound
-from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow, utcnow
+from hodei.models import ProviderConfigRow, ProviderHistoryRow, ProviderStateRow
 from hodei.redaction import shorten
 from hodei.storage.rows import as_uuid, find_provider_row, maybe_aware, moment
 from hodei.storage.slots import slot_counts, with_slots
@@ -56,7 +56,8 @@ def _health(value: Any) -> HealthStatus | None:
         return None
 
 
-def _state(row: ProviderStateRow | None) -> ProviderState:
+def _state(row: Any) -> ProviderState:
+    """The state a provider_state row holds (as read, or a namespace of its columns; None: never checked)."""
     if row is None:
         return ProviderState()
     reported = _fit(row.capacity_reported_at, datetime)
@@ -81,26 +82,6 @@ def _kept_reason(reason: str) -> str:
     # A backend's answer can be megabytes; stored whole it would be copied into every list and
     # outgrow the API's message limit. What is kept says that it was cut.
     return shorten(reason, limits.HEALTH_REASON_CHARS)
-
-
-def _store_state(session: Session, provider: ProviderConfigRow, row: ProviderStateRow | None,
-                 state: ProviderState, actor: str | None) -> None:
-    row = row or ProviderStateRow(provider_id=provider.id)
-    reason = _kept_reason(state.health_reason)
-    new_health = state.health.value if state.health else None
-    if new_health is not None and row.health != new_health:
-        session.add(ProviderHistoryRow(provider_id=provider.id, provider_name=provider.name, kind="health",
-                                       old_value=row.health, new_value=new_health, cause=reason, actor=actor))
-    row.health, row.health_reason = new_health, reason
-    row.checked_at, row.check_duration_seconds = state.checked_at, state.check_duration_seconds
-    row.consecutive_failures = state.consecutive_failures
-    row.consecutive_successes = state.consecutive_successes
-    if state.capacity_reported_at is not None:
-        row.active_workers = state.backend_workers or 0
-        row.capacity_cpu, row.capacity_memory = state.per_worker.cpu, state.per_worker.memory
-        row.capacity_gpu, row.capacity_reported_at = state.per_worker.gpu, state.capacity_reported_at
-    row.updated_at = utcnow()
-    session.add(row)
 
 
 class ProviderStates:

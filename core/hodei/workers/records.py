@@ -12,8 +12,10 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import and_, or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -37,6 +39,14 @@ TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
     WorkerState.FAILED: frozenset(),
 }
 ENDED = frozenset({WorkerState.TERMINATED, WorkerState.FAILED})
+
+# The hot path writes with SQL statements (one executemany per kind of change), not ORM objects: a batch
+# of a few dozen writes costs a few statements, and no unit of work.
+WORKERS = WorkerRow.metadata.tables["workers"]
+PROVIDERS = ProviderConfigRow.metadata.tables["provider_configs"]
+# Columns a transition may change; a column it does not change is never written back (it may hold a
+# value edited in SQL that cannot be read, kept as it is).
+_CHANGING = ("state", "reason", "updated_at", "ended_at", "handle", "backend_id", "attempts")
 
 
 class CapacityExhausted(HodeiError):
@@ -85,7 +95,7 @@ class Worker:
 NO_PROVIDER = uuid.UUID(int=0)
 
 
-def _worker(row: WorkerRow) -> Worker:
+def _worker(row: Any) -> Worker:
     """A row as a worker, whatever it holds: a column edited in SQL into something that cannot be read
     (a timestamp of 'infinity') is named in ``problems`` and in the reason, and shown as a stand-in
     (1970; FAILED for a state, which then holds no slot: slots are counted by state), so the row is
@@ -158,8 +168,9 @@ def _answer(result: Worker | HodeiError) -> Worker:
     return result
 
 
-def _reserve(write: Reservation, provider: ProviderConfigRow | None, used: dict[uuid.UUID, int],
-             now: datetime) -> WorkerRow | HodeiError:
+def _reserve(write: Reservation, provider: Any, used: dict[uuid.UUID, int],
+             now: datetime) -> SimpleNamespace | HodeiError:
+    """The row to insert for ``write`` (``provider``: its id, name, status and max_workers, locked), or why not."""
     if provider is None:
         return CapacityExhausted(str(write.provider_id), "the provider was deleted")
     if provider.status != "ACTIVE":
@@ -168,14 +179,16 @@ def _reserve(write: Reservation, provider: ProviderConfigRow | None, used: dict[
     if taken >= provider.max_workers:
         return CapacityExhausted(provider.name, f"{provider.name} is at capacity ({taken}/{provider.max_workers})")
     used[provider.id] = taken + 1
-    return WorkerRow(id=write.worker_id, provider_id=provider.id, provider_name=provider.name,
-                     state=WorkerState.PROVISIONING.value, requirements=dict(write.requirements),
-                     attempts=[dict(a) for a in write.attempts], token_sha256=write.token_sha256,
-                     created_at=now, updated_at=now)
+    return SimpleNamespace(id=write.worker_id, provider_id=provider.id, provider_name=provider.name,
+                           state=WorkerState.PROVISIONING.value, reason="", backend_id=None, handle=None,
+                           requirements=dict(write.requirements), attempts=[dict(a) for a in write.attempts],
+                           token_sha256=write.token_sha256, created_at=now, updated_at=now, ended_at=None)
 
 
-def _transition(write: Transition, row: WorkerRow | None, used: dict[uuid.UUID, int],
-                now: datetime) -> WorkerRow | HodeiError:
+def _transition(write: Transition, row: SimpleNamespace | None, used: dict[uuid.UUID, int],
+                now: datetime, changed: set[str]) -> SimpleNamespace | HodeiError:
+    """``row`` (a worker's columns, as read or as this batch left them) moved as ``write`` says, the columns
+    changed added to ``changed``; or why not, changing nothing."""
     if row is None:
         return NotFound(f"no worker {quote(write.worker_id)}")
     current = _worker(row).state  # a column that cannot be read does not stop a release
@@ -191,14 +204,19 @@ def _transition(write: Transition, row: WorkerRow | None, used: dict[uuid.UUID, 
     row.state = write.new.value
     row.reason = write.reason
     row.updated_at = now
+    changed.update(("state", "reason", "updated_at"))
     if write.new in ENDED:
         row.ended_at = now
+        changed.add("ended_at")
     if write.handle is not None:
         row.handle = dict(write.handle)
+        changed.add("handle")
     if write.backend_id is not None:
         row.backend_id = write.backend_id
+        changed.add("backend_id")
     if write.attempts is not None:
         row.attempts = [dict(a) for a in write.attempts]
+        changed.add("attempts")
     return row
 
 
@@ -232,30 +250,43 @@ class WorkerRecords:
         provider_ids = sorted({w.provider_id for w in writes if isinstance(w, Reservation)})
         worker_ids = sorted({w.worker_id for w in writes if not isinstance(w, Reservation)})
         with write_session(self.engine) as session:
-            providers: dict[uuid.UUID, ProviderConfigRow] = {}
+            providers: dict[uuid.UUID, Any] = {}
             used: dict[uuid.UUID, int] = {}
             if provider_ids:
-                providers = {row.id: row for row in session.exec(
-                    select(ProviderConfigRow).where(col(ProviderConfigRow.id).in_(provider_ids))
-                    .order_by(col(ProviderConfigRow.id)).with_for_update())}
+                providers = {row.id: row for row in session.execute(
+                    sa.select(PROVIDERS.c.id, PROVIDERS.c.name, PROVIDERS.c.status, PROVIDERS.c.max_workers)
+                    .where(PROVIDERS.c.id.in_(provider_ids)).order_by(PROVIDERS.c.id).with_for_update())}
                 used = {found: reserved + active
                         for found, (reserved, active) in slot_counts(session, providers).items()}
-            rows: dict[str, WorkerRow] = {}
+            rows: dict[str, SimpleNamespace] = {}
             if worker_ids:
-                rows = {row.id: row for row in session.exec(
-                    select(WorkerRow).where(col(WorkerRow.id).in_(worker_ids))
-                    .order_by(col(WorkerRow.id)).with_for_update())}
+                rows = {row.id: SimpleNamespace(**row._mapping) for row in session.execute(
+                    sa.select(WORKERS).where(WORKERS.c.id.in_(worker_ids)).order_by(WORKERS.c.id).with_for_update())}
             now = utcnow()
             results: list[Worker | HodeiError] = []
+            inserted: dict[str, SimpleNamespace] = {}
+            changed: dict[str, set[str]] = {}
             for write in writes:
                 if isinstance(write, Reservation):
                     outcome = _reserve(write, providers.get(write.provider_id), used, now)
-                    if isinstance(outcome, WorkerRow):
-                        session.add(outcome)
-                        rows[outcome.id] = outcome
+                    if isinstance(outcome, SimpleNamespace):
+                        rows[outcome.id] = inserted[outcome.id] = outcome
                 else:
-                    outcome = _transition(write, rows.get(write.worker_id), used, now)
-                results.append(_worker(outcome) if isinstance(outcome, WorkerRow) else outcome)
+                    outcome = _transition(write, rows.get(write.worker_id), used, now,
+                                          changed.setdefault(write.worker_id, set()))
+                results.append(_worker(outcome) if isinstance(outcome, SimpleNamespace) else outcome)
+            if inserted:
+                session.execute(sa.insert(WORKERS), [vars(row) for row in inserted.values()])
+            # The rows a batch changed, as it left them: one statement per set of columns changed.
+            updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for worker_id, columns in changed.items():
+                if columns and worker_id not in inserted:
+                    names = tuple(c for c in _CHANGING if c in columns)
+                    row = rows[worker_id]
+                    updates.setdefault(names, []).append({"key": worker_id, **{c: getattr(row, c) for c in names}})
+            for names, params in updates.items():
+                session.execute(sa.update(WORKERS).where(WORKERS.c.id == sa.bindparam("key"))
+                                .values({c: sa.bindparam(c) for c in names}), params)
             session.commit()
             return results
 
@@ -278,11 +309,8 @@ class WorkerRecords:
     def note(self, worker_id: str, reason: str) -> None:
         """Say why a worker is still where it is (a release that failed, to be retried)."""
         with write_session(self.engine) as session:
-            row = session.get(WorkerRow, worker_id, with_for_update=True)
-            if row is not None:
-                row.reason, row.updated_at = reason, utcnow()
-                session.add(row)
-                session.commit()
+            session.execute(sa.update(WORKERS).where(WORKERS.c.id == worker_id).values(reason=reason, updated_at=utcnow()))
+            session.commit()
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -196,6 +196,19 @@ class WorkerSettings(_Section):
         return self.max_attempts * self.provision_timeout_seconds + self.release_timeout_seconds + 10.0
 
 
+def _optional_listen(value: Any, what: str) -> Any:
+    """A listener that may be turned off: HOST:PORT, or "" / false for none."""
+    if value is False:
+        return ""
+    if value is True:
+        raise ValueError(f'must be an address HOST:PORT, or "" or false for no {what}')
+    if isinstance(value, str) and value:
+        from hodei.observability.address import parse_listen
+
+        parse_listen(value)
+    return value
+
+
 class MetricsSettings(_Section):
     listen: str = Field("127.0.0.1:9464", description=(
         "Address of the Prometheus /metrics endpoint of `hodei serve`, HOST:PORT ([::1]:9464 for IPv6); "
@@ -204,15 +217,7 @@ class MetricsSettings(_Section):
     @field_validator("listen", mode="before")
     @classmethod
     def _address(cls, value: Any) -> Any:
-        if value is False:
-            return ""
-        if value is True:
-            raise ValueError('must be an address HOST:PORT, or "" or false for no endpoint')
-        if isinstance(value, str) and value:
-            from hodei.observability.address import parse_listen
-
-            parse_listen(value)
-        return value
+        return _optional_listen(value, "endpoint")
 
 
 class TracingSettings(_Section):
@@ -307,15 +312,7 @@ class UiSettings(_Section):
     @field_validator("listen", mode="before")
     @classmethod
     def _address(cls, value: Any) -> Any:
-        if value is False:
-            return ""
-        if value is True:
-            raise ValueError('must be an address HOST:PORT, or "" or false for no status page')
-        if isinstance(value, str) and value:
-            from hodei.observability.address import parse_listen
-
-            parse_listen(value)
-        return value
+        return _optional_listen(value, "status page")
 
 
 class Settings(_Section):

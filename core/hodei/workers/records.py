@@ -27,6 +27,7 @@ from hodei.models import ProviderConfigRow, WorkerRow, utcnow
 from hodei.redaction import quote
 from hodei.storage.rows import moment, value_reason
 from hodei.storage.slots import slot_counts
+from hodei.workers import queue_records
 
 # Which state may follow which; anything else is a bug or a race lost, and is refused.
 TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
@@ -127,6 +128,9 @@ class Reservation:
     token_sha256: str
     requirements: Mapping[str, Any]
     attempts: tuple[Mapping[str, Any], ...] = ()
+    # A request waiting in the placement queue (its id, the daemon whose client waits): the reservation
+    # takes its row out of the queue in the same transaction, or is refused when the row is gone.
+    request: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -245,17 +249,28 @@ class WorkerRecords:
                 rows = {row.id: row for row in session.exec(
                     select(WorkerRow).where(col(WorkerRow.id).in_(worker_ids))
                     .order_by(col(WorkerRow.id)).with_for_update())}
+            requests = [w.request for w in writes if isinstance(w, Reservation) and w.request is not None]
+            waiting = queue_records.claim(session, requests) if requests else set()
+            placed: list[str] = []
             now = utcnow()
             results: list[Worker | HodeiError] = []
             for write in writes:
+                outcome: WorkerRow | HodeiError
                 if isinstance(write, Reservation):
-                    outcome = _reserve(write, providers.get(write.provider_id), used, now)
+                    if write.request is not None and write.request[0] not in waiting:
+                        outcome = queue_records.RequestLeft(f"request {write.request[0]} left the placement queue")
+                    else:
+                        outcome = _reserve(write, providers.get(write.provider_id), used, now)
                     if isinstance(outcome, WorkerRow):
                         session.add(outcome)
                         rows[outcome.id] = outcome
+                        if write.request is not None:
+                            placed.append(write.request[0])
                 else:
                     outcome = _transition(write, rows.get(write.worker_id), used, now)
                 results.append(_worker(outcome) if isinstance(outcome, WorkerRow) else outcome)
+            if placed:
+                queue_records.remove(session, placed)
             session.commit()
             return results
 

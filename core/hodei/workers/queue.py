@@ -169,8 +169,8 @@ class PlacementQueue:
         # The requests waiting at other daemons, decided with the rest: their jobs by requirements.
         self._others: dict[str, str] = {}  # row id -> key
         self._jobs: dict[str, Requirements | None] = {}  # key -> job (None: its requirements do not parse)
-        self.rounds = 0  # rounds run (and the reservations they made: placements in batches)
-        self.reserved = 0
+        # Rounds run, their reservation transactions and the slots those reserved: placements in batches.
+        self.rounds = self.batches = self.reserved = 0
         # The daemon is stopping: its calls end, but its requests' rows stay for their clients to come back to.
         self.closing = False
 
@@ -434,6 +434,7 @@ class PlacementQueue:
         writes = [Reservation(c.provider.id, str(uuid.uuid4()), token_digest(token), r.job.document(),
                               tuple(a.as_dict() for a in r.attempts), (r.id, self.waiter) if r.row else None)
                   for (r, c), token in zip(picks, tokens, strict=True)]
+        self.batches += 1
         try:
             results: list[Worker | HodeiError | BaseException] = list(
                 await self._call(self.provisioner.records.write_many, writes))

@@ -119,6 +119,37 @@ async def test_a_disabled_provider_is_waited_for_and_enabling_it_places(world: W
     assert [w.provider_name for w in placed] == ["one"]
 
 
+async def test_waiting_requests_are_placed_together_in_one_transaction(world: World) -> None:
+    """Slots freed at once place the waiting requests in one round: the first in the queue, as many as
+    fit, reserved in one transaction; the provider never holds more than its max_workers."""
+    from hodei.provider_change import ProviderChange
+
+    world.store.create({"name": "one", "provider_type": "static", "max_workers": 1})
+    await world.workers.provision({})
+    placed: list[str] = []
+    queue = world.workers.queue
+    async with anyio.create_task_group() as group:
+        async def wait(request_id: str) -> None:
+            await world.workers.provision({}, wait_seconds=30, request_id=request_id)
+            placed.append(request_id)
+
+        for i in range(12):
+            group.start_soon(wait, f"r{i:02d}")
+            await world.until_waiting(i + 1)
+        batches, reserved = queue.batches, queue.reserved
+        world.store.update("one", ProviderChange(fields={"max_workers": 11}))  # ten more slots, for twelve
+        queue.wake()  # the daemon's change listener does this; the CLI alone sweeps
+        with anyio.fail_after(10):
+            while len(placed) < 10:
+                await anyio.sleep(0.02)
+        assert sorted(placed) == [f"r{i:02d}" for i in range(10)], "the first ten in the queue"
+        assert (queue.batches - batches, queue.reserved - reserved) == (1, 10), "one transaction reserved ten"
+        assert await world.waiting_ids() == ["r10", "r11"]
+        assert len(await world.workers.find(provider="one")) == 11
+        group.cancel_scope.cancel()
+    assert await world.waiting_ids() == []
+
+
 async def test_higher_priority_first_then_arrival(world: World) -> None:
     world.store.create({"name": "one", "provider_type": "static", "max_workers": 1})
     running = await world.workers.provision({})

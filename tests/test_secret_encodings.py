@@ -99,4 +99,4 @@ async def test_what_a_library_logs_during_provisioning_shows_no_secret(
     assert "sending" in text and "backend refused" in text
     leaked = sorted(form for form in secret_forms(secret) if form in text or form in outcome.attempts[0].reason)
     assert not leaked, leaked
-    assert not HELD_SECRETS._forms, "released when the call ended"
+    assert not HELD_SECRETS._counted and HELD_SECRETS._ordered() == (), "released when the call ended"

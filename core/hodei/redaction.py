@@ -108,34 +108,54 @@ def mask_secrets(text: str, forms: Iterable[str]) -> str:
 
 
 class _HeldSecrets:
-    """The secrets of the calls in flight (any thread): every log line Hodei writes is masked with them."""
+    """The secrets of the calls in flight (any thread): every log line Hodei writes is masked with them.
+
+    Thousands of calls may hold secrets at once (a burst of placements): holding and letting go cost the
+    forms of those secrets only, and the forms are put in order once per change, when a line is masked."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._held: Counter[str] = Counter()
-        self._forms: tuple[str, ...] = ()
+        self._counted: Counter[str] = Counter()  # each form of the held secrets: how many secrets have it
+        self._forms: tuple[str, ...] | None = ()  # longest first; None: to be put in order again
 
     @contextmanager
     def hold(self, *secrets: str) -> Iterator[None]:
         values = [s for s in secrets if s]
         with self._lock:
-            self._held.update(values)
-            self._refresh()
+            for secret in values:
+                if not self._held[secret]:
+                    self._counted.update(secret_forms(secret))
+                    self._forms = None
+                self._held[secret] += 1
         try:
             yield
         finally:
             with self._lock:
-                self._held.subtract(values)
-                self._held = +self._held  # drops the ones no call holds any more
-                self._refresh()
+                for secret in values:
+                    self._held[secret] -= 1
+                    if self._held[secret] <= 0:  # no call holds it any more
+                        del self._held[secret]
+                        for form in secret_forms(secret):
+                            self._counted[form] -= 1
+                            if self._counted[form] <= 0:
+                                del self._counted[form]
+                        self._forms = None
 
-    def _refresh(self) -> None:
-        forms = {form for secret in self._held for form in secret_forms(secret)}
-        self._forms = tuple(sorted(forms, key=len, reverse=True))
+    def _ordered(self) -> tuple[str, ...]:
+        with self._lock:
+            if self._forms is None:
+                self._forms = tuple(sorted(self._counted, key=len, reverse=True))
+            return self._forms
 
     def mask(self, text: str) -> str:
-        forms = self._forms  # read once: a tuple swapped whole, so no lock is needed here
-        return mask_secrets(text, forms) if forms else text
+        forms = self._forms  # read once: a tuple swapped whole
+        if forms is None:
+            forms = self._ordered()
+        for form in forms:  # the longest first (one may hold another)
+            if form in text:
+                text = text.replace(form, MASK)
+        return text
 
 
 HELD_SECRETS = _HeldSecrets()

@@ -146,7 +146,7 @@ def on_database(store: Store, chain: SelectionChain, settings: WorkerSettings | 
                                   on_slots=runtime.on_slots, on_failure=runtime.on_failure,
                                   provider_of=runtime.provider_of, telemetry=runtime.telemetry,
                                   cooldowns=cooldowns, on_cooldown=runtime.on_cooldown)
-    queue = PlacementQueue(provisioner, QueueRecords(store.engine), could_fit=selection.could_fit,
+    queue = PlacementQueue(provisioner, QueueRecords(store.engine), selection=selection,
                            parse=selection.requirements, call=call,
                            # Alone (the CLI), nothing tells it of changes elsewhere: it looks more often.
                            sweep_seconds=runtime.queue_sweep_seconds if runtime else 1.0,

@@ -79,13 +79,18 @@ class LocalSelection:
         """Why provider ``name`` would or would not run the job (not counted as a served selection)."""
         return self._selector().explain(name, self.requirements(requirements))
 
-    def could_fit(self, job: Requirements) -> list[Candidate]:
-        """The providers that could take ``job`` once the load allows (see :meth:`Selector.could_fit`)."""
-        return self._selector().could_fit(job)
+    def snapshot(self) -> Selector:
+        """The selector to decide a round of placements with (the daemon's live one, kept current)."""
+        return self._selector()
 
-    def candidates(self, job: Requirements, limit: int) -> tuple[list[Candidate], Callable[[], str]]:
+    def could_fit(self, job: Requirements, selector: Selector | None = None) -> list[Candidate]:
+        """The providers that could take ``job`` once the load allows (see :meth:`Selector.could_fit`)."""
+        return (selector or self._selector()).could_fit(job)
+
+    def candidates(self, job: Requirements, limit: int,
+                   selector: Selector | None = None) -> tuple[list[Candidate], Callable[[], str]]:
         """For provisioning: the best ``limit`` providers across the region tiers, best first, and a way to
         say why none fit (computed only when asked)."""
-        selector = self._selector()
+        selector = selector or self._selector()
         decision = self.decide(job, limit=limit, across_tiers=True, selector=selector, kind="provision")
         return [c for c, _ in decision.ranking], lambda: selector.report(job).summary

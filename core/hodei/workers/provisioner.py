@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -152,15 +152,15 @@ class Provisioner:
             if hasattr(result, "__await__"):
                 await result
 
-    async def provision(self, job: Requirements, kept: Collection[uuid.UUID] = frozenset()) -> Provisioned:
-        """:param kept: providers kept for requests waiting ahead of this one (the placement queue's order):
-            not tried."""
+    async def provision(self, job: Requirements) -> Provisioned:
+        """One request on its own: reserve a slot on the best provider and start the worker there, the next
+        provider on a failure. (The placement queue decides requests in rounds and calls :meth:`start`.)"""
         held = _Held()
         try:
             if self.telemetry is None:
-                return await self._provision(job, held, kept)
+                return await self._provision(job, held)
             with self.telemetry.provision_span() as span:
-                provisioned = await self._provision(job, held, kept)
+                provisioned = await self._provision(job, held)
                 span.set_attribute("hodei.worker_id", provisioned.worker.id)
                 return provisioned
         except anyio.get_cancelled_exc_class():
@@ -177,12 +177,9 @@ class Provisioner:
         return self.telemetry.attempt_span(provider.name, provider.provider_type, attempt=attempt,
                                            attributes={"hodei.worker_id": worker_id})
 
-    async def _provision(self, job: Requirements, held: _Held, kept: Collection[uuid.UUID]) -> Provisioned:
+    async def _provision(self, job: Requirements, held: _Held) -> Provisioned:
         # Only as many as a request can try: ranking every provider of a large fleet per request is waste.
-        candidates, why_none = self.selection.candidates(job, self.settings.max_attempts + MAX_REFUSALS + len(kept))
-        fitting = len(candidates)
-        if kept:
-            candidates = [c for c in candidates if c.provider.id not in kept]
+        candidates, why_none = self.selection.candidates(job, self.settings.max_attempts + MAX_REFUSALS)
         attempts: list[Attempt] = []
         tried = refused = 0
         for candidate in candidates:
@@ -200,57 +197,18 @@ class Provisioner:
                 continue
             await self._slots_changed(provider.id, 1, 0)
             tried += 1
-            held.provider, held.worker_id, held.handle = provider, worker_id, None
-            request = WorkerRequest(worker_id=worker_id, server_address=self.settings.server_address, token=token,
-                                    cpu=job.cpu or None, memory=job.memory or None, gpu=job.gpu,
-                                    labels=dict(job.labels), image=job.image, command=job.command,
-                                    env=dict(job.env), secret_env=dict(job.secret_env),
-                                    timeout_seconds=job.timeout_seconds)
-            timeout = self.settings.provision_timeout_seconds
-            failure: Exception | None = None
-            with self._attempt_span(provider, tried, worker_id) as record, HELD_SECRETS.hold(token, *job.secret_env.values()):
-                try:
-                    handle = await self.pm.provider_hooks.provision(provider, request, timeout)
-                    held.handle = handle
-                except Exception as exc:
-                    failure = exc
-                    record.outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
-            if failure is not None:
-                reason = _describe(failure, timeout, (token, *job.secret_env.values()))
-                attempts.append(Attempt(provider.name, "failed", reason, time.perf_counter() - started))
-                the_jobs = isinstance(failure, JobFailed)
-                log.warning("provisioning on %r failed: %s; %s", provider.name, reason,
-                            "the job's own failure" if the_jobs else "trying the next provider")
-                await self.writes.write(Transition(worker_id, WorkerState.FAILED, f"provision failed: {reason}",
-                                                   attempts=tuple(a.as_dict() for a in attempts)))
-                held.provider = None
-                await self._slots_changed(provider.id, -1, 0)
-                if the_jobs:
-                    # Not the provider's cooldown, and not another provider's slot: one tenant's bad job
-                    # must not take a shared provider away from everyone else.
-                    raise NoProviderAvailable(f"the job cannot start: {provider.name}: {reason} (the job's own "
-                                              "failure: no other provider was tried)", attempts, the_jobs=True)
-                await self._count(provider, reason)
-                if self.on_failure is not None:
-                    self.on_failure(provider.id)
-                continue
-            attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
-            try:
-                worker = await self.writes.write(Transition(
-                    worker_id, WorkerState.RUNNING, "provisioned", frozenset({WorkerState.PROVISIONING}),
-                    handle={"backend_id": handle.backend_id, "details": dict(handle.details)},
-                    backend_id=handle.backend_id, attempts=tuple(a.as_dict() for a in attempts)))
-            except IllegalTransition:
-                # The reconciler expired the reservation meanwhile: the worker must not run unrecorded.
-                held.provider = None
-                await self._deprovision(provider, handle)
-                raise
-            await self._slots_changed(provider.id, -1, 1)
-            if candidate.provision_failures or candidate.cooldown_until is not None:
-                await self._count(provider, None)  # the success that ends a streak (the others cost no write)
-            log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
-            return Provisioned(worker, attempts)
-        raise _none_placed(bool(candidates), fitting, why_none, attempts)
+            provisioned = await self._start(job, provider, worker_id, token, attempts, tried, started, held,
+                                            streak=_has_streak(candidate))
+            if provisioned is not None:
+                return provisioned
+        summary = ""
+        if not candidates:
+            summary = why_none()
+            message = f"no provider fits: {summary}"
+        else:
+            message = "no provider could take the worker: " + "; ".join(
+                f"{a.provider}: {a.reason}" for a in attempts)
+        raise NoProviderAvailable(message, attempts, summary)
 
     async def _count(self, provider: Provider, error: str | None) -> None:
         """Record a provision's outcome for the provider's cooldown. Never fails the request: a database
@@ -269,6 +227,78 @@ class Provisioner:
                         streak.until.isoformat(timespec="seconds"), streak.failures)
         if self.on_cooldown is not None:
             self.on_cooldown(provider.id, streak)
+
+    async def start(self, job: Requirements, provider: Provider, worker_id: str, token: str,
+                    attempts: list[Attempt], attempt: int, *, streak: bool = False) -> Provisioned | None:
+        """Start the worker on the slot reserved for it (``worker_id``, with ``token``; the reservation is
+        made): the plugin is asked, the worker recorded as running. ``None``: the provider failed, its slot
+        was given back and the failure counted toward its cooldown (``attempts`` says why): try another.
+        ``streak``: the provider has failed provisions in a row that a success ends.
+        :raises NoProviderAvailable: the job's own failure (no other provider is worth trying)."""
+        held = _Held()
+        try:
+            return await self._start(job, provider, worker_id, token, attempts, attempt, time.perf_counter(), held,
+                                     streak=streak)
+        except anyio.get_cancelled_exc_class():
+            if held.provider is not None:  # as in provision(): the slot is given back at once
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.release_timeout_seconds):
+                    await self._give_back(held.provider, held.worker_id, held.handle)
+            raise
+
+    async def _start(self, job: Requirements, provider: Provider, worker_id: str, token: str,
+                     attempts: list[Attempt], attempt: int, started: float, held: _Held, *,
+                     streak: bool = False) -> Provisioned | None:
+        held.provider, held.worker_id, held.handle = provider, worker_id, None
+        request = WorkerRequest(worker_id=worker_id, server_address=self.settings.server_address, token=token,
+                                cpu=job.cpu or None, memory=job.memory or None, gpu=job.gpu,
+                                labels=dict(job.labels), image=job.image, command=job.command,
+                                env=dict(job.env), secret_env=dict(job.secret_env),
+                                timeout_seconds=job.timeout_seconds)
+        timeout = self.settings.provision_timeout_seconds
+        failure: Exception | None = None
+        with self._attempt_span(provider, attempt, worker_id) as record, \
+                HELD_SECRETS.hold(token, *job.secret_env.values()):
+            try:
+                handle = await self.pm.provider_hooks.provision(provider, request, timeout)
+                held.handle = handle
+            except Exception as exc:
+                failure = exc
+                record.outcome = "timeout" if isinstance(exc, TimeoutError) else "failed"
+        if failure is not None:
+            reason = _describe(failure, timeout, (token, *job.secret_env.values()))
+            attempts.append(Attempt(provider.name, "failed", reason, time.perf_counter() - started))
+            the_jobs = isinstance(failure, JobFailed)
+            log.warning("provisioning on %r failed: %s; %s", provider.name, reason,
+                        "the job's own failure" if the_jobs else "trying the next provider")
+            await self.writes.write(Transition(worker_id, WorkerState.FAILED, f"provision failed: {reason}",
+                                               attempts=tuple(a.as_dict() for a in attempts)))
+            held.provider = None
+            await self._slots_changed(provider.id, -1, 0)
+            if the_jobs:
+                # Not the provider's cooldown, and not another provider's slot: one tenant's bad job
+                # must not take a shared provider away from everyone else.
+                raise NoProviderAvailable(f"the job cannot start: {provider.name}: {reason} (the job's own "
+                                          "failure: no other provider was tried)", attempts, the_jobs=True)
+            await self._count(provider, reason)
+            if self.on_failure is not None:
+                self.on_failure(provider.id)
+            return None
+        attempts.append(Attempt(provider.name, "provisioned", "", time.perf_counter() - started))
+        try:
+            worker = await self.writes.write(Transition(
+                worker_id, WorkerState.RUNNING, "provisioned", frozenset({WorkerState.PROVISIONING}),
+                handle={"backend_id": handle.backend_id, "details": dict(handle.details)},
+                backend_id=handle.backend_id, attempts=tuple(a.as_dict() for a in attempts)))
+        except IllegalTransition:
+            # The reconciler expired the reservation meanwhile: the worker must not run unrecorded.
+            held.provider = None
+            await self._deprovision(provider, handle)
+            raise
+        await self._slots_changed(provider.id, -1, 1)
+        if streak:
+            await self._count(provider, None)  # the success that ends a streak
+        log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
+        return Provisioned(worker, attempts)
 
     async def _give_back(self, provider: Provider, worker_id: str, handle: WorkerHandle | None) -> None:
         """Undo a cancelled attempt: its reservation fails (freeing the slot), or the worker it started
@@ -379,16 +409,6 @@ class Provisioner:
             raise
 
 
-def _none_placed(tried_any: bool, fitting: int, why_none: Callable[[], str],
-                 attempts: list[Attempt]) -> NoProviderAvailable:
-    """Why a request got no worker: every fitting provider is kept for requests ahead, none fits, or each
-    one tried failed."""
-    if not tried_any and fitting:
-        summary = (f"{fitting} provider{'s' if fitting > 1 else ''} that fit{'' if fitting > 1 else 's'} "
-                   f"{'are' if fitting > 1 else 'is'} kept for requests waiting ahead in the placement queue")
-        return NoProviderAvailable(f"no provider is free: {summary}", attempts, summary)
-    if not tried_any:
-        summary = why_none()
-        return NoProviderAvailable(f"no provider fits: {summary}", attempts, summary)
-    return NoProviderAvailable("no provider could take the worker: " + "; ".join(
-        f"{a.provider}: {a.reason}" for a in attempts), attempts, "")
+def _has_streak(candidate: Candidate) -> bool:
+    """Whether a success on this provider ends a streak of failed provisions (other successes cost no write)."""
+    return bool(candidate.provision_failures or candidate.cooldown_until is not None)

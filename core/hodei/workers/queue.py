@@ -1,45 +1,76 @@
-"""The placement queue: a request that fits nowhere now waits its turn instead of failing.
+"""The placement queue: requests are placed in rounds, and one that fits nowhere now waits its turn.
 
-A request is tried at once. When no provider can take it and it may wait (``wait_seconds``), it is
-refused at once if no provider could *ever* take it (every provider refused by a filter that does not
-depend on the load: type, labels, regions, images, size); otherwise it joins the queue (a row shared by
-every daemon) and is tried again each time something changes that could let it fit: a slot freed here
-(a release, a failed or given-up provision), a worker ending (the reconciler), the fleet changing (a
-provider added, enabled, its max_workers raised, its health read), a request leaving the queue, and on
-PostgreSQL the same events of every other daemon (NOTIFY hodei_placement). A slow sweep retries anyway.
+Every request for a worker (one that may wait, and one that may not) joins the round of placements of
+its process. A round takes whatever is undecided, in the queue's order, and decides it against the
+selector's view of capacity, each pick counted in that view at once (so the next request sees it); then
+one transaction reserves every pick (``max_workers`` counted under the providers' locks, as for one; a
+waiting request's row leaves the queue in that transaction, so a request is placed once whatever the
+replicas do). The plugins then start the workers, each request in its own task; a provider that fails
+sends its request back to the next round, to another provider.
 
-Order: higher ``priority`` first, then arrival. A provider that a request ahead could use is kept for it:
-a later request is placed only on providers no request ahead of it could take, so a waiting request is
-never overtaken on the providers it waits for (nothing starves within a priority), while a request
-ahead that waits for other providers (bigger ones, another region) does not hold it back.
+A request not placed in its round fails at once when it may not wait, or when no provider could *ever*
+take it (every provider refused by a filter that does not depend on the load: type, labels, regions,
+images, size). Otherwise it joins the queue (a row shared by every daemon; all the round's newcomers in
+one transaction) and is decided again in every round: a round runs when something changed that could
+let one fit: a slot freed here (a release, a failed or given-up provision), a worker ending (the
+reconciler), the fleet changing (a provider added, enabled, its max_workers raised, its health read), a
+request leaving the queue, and on PostgreSQL the same events of every other daemon (NOTIFY
+hodei_placement). A slow sweep runs one anyway.
+
+Order: higher ``priority`` first, then arrival; a new request is behind every waiting one of its priority
+or higher. A request ahead that is not placed keeps every provider it could take (waiting at this daemon
+or another): a request behind it is placed only on providers no request ahead of it could take, so a
+waiting request is never overtaken on the providers it waits for (nothing starves within a priority),
+while a request ahead that waits for other providers (bigger ones, another region) does not hold it back.
+
+There is no task of its own: the first request that finds no round running runs them (the leader) until
+its own is decided, then hands the rounds to another undecided request of the process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import logging
+import math
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
 from hodei.calls import run_blocking
-from hodei.errors import InvalidInput, Problem
+from hodei.errors import HodeiError, InvalidInput, Problem
 from hodei.redaction import quote
-from hodei.selection import Requirements
+from hodei.selection import Requirements, Selector
 from hodei.selection.candidates import Candidate
-from hodei.workers.provisioner import NoProviderAvailable, Provisioned, Provisioner
-from hodei.workers.queue_records import Queued, QueueRecords
+from hodei.workers.provisioner import MAX_REFUSALS, Attempt, NoProviderAvailable, Provisioned, Provisioner
+from hodei.workers.queue_records import InLine, QueueRecords, RequestLeft
+from hodei.workers.records import CapacityExhausted, Reservation, Transition, Worker, WorkerState, token_digest
 
 log = logging.getLogger(__name__)
+
+_YIELD_EVERY = 100  # decisions between two checkpoints of a round: the event loop keeps answering meanwhile
 
 
 class WaitCancelled(NoProviderAvailable):
     """The waiting request was cancelled (``hodei workers cancel``)."""
+
+
+class Choosing(Protocol):
+    """What a round decides with (the selection service)."""
+
+    def snapshot(self) -> Selector: ...
+
+    def candidates(self, job: Requirements, limit: int,
+                   selector: Selector | None = None) -> tuple[list[Candidate], Callable[[], str]]: ...
+
+    def could_fit(self, job: Requirements, selector: Selector | None = None) -> list[Candidate]: ...
 
 
 @dataclass(frozen=True)
@@ -61,39 +92,92 @@ class QueueEntry:
                 "waits_at": self.daemon, "reasons": self.reasons}
 
 
+@dataclass(frozen=True)
+class _Placed:
+    """A slot reserved for a request by a round: its plugin is asked next."""
+
+    candidate: Candidate
+    worker_id: str
+    token: str
+
+
+_sequence = itertools.count()
+
+
+@dataclass(eq=False)
+class _Request:
+    job: Requirements
+    id: str
+    key: str  # its requirements as canonical JSON: requests alike are decided alike, once per round
+    deadline: datetime | None  # None: it may not wait
+    seq: int = field(default_factory=lambda: next(_sequence))
+    arrival: datetime | None = None  # in the queue since (its row's), once it waited
+    row: bool = False  # its row is in the queue (False again once a round's reservation took it out)
+    deciding: bool = True  # in the next round (False while a plugin starts its worker)
+    outcome: _Placed | BaseException | None = None
+    last: NoProviderAvailable | None = None  # why it was not placed, as its last round found
+    tried: set[uuid.UUID] = field(default_factory=set)
+    attempts: list[Attempt] = field(default_factory=list)
+    refused: int = 0
+    gone: bool = False  # its client stopped waiting
+    nudge: anyio.Event = field(default_factory=anyio.Event)
+    waiting: _Waiting | None = None
+    span: Any = None
+
+    def order(self, now: datetime) -> tuple[int, datetime, int, str]:
+        if self.arrival is not None:
+            return (-self.job.priority, self.arrival, 0, self.id)
+        return (-self.job.priority, now, 1, f"{self.seq:020d}")  # new: behind every waiting one
+
+    def settle(self, outcome: _Placed | BaseException) -> None:
+        self.outcome, self.deciding = outcome, False
+        self.nudge.set()
+
+
+def _key(job: Requirements) -> str:
+    return json.dumps(job.document(), sort_keys=True, default=str)
+
+
 class PlacementQueue:
     """
-    :param could_fit: the providers that could take a job once the load allows (a selector's
-        :meth:`~hodei.selection.Selector.could_fit`).
+    :param selection: decides (the selection service: the daemon's live selector, kept current by the
+        slot changes the provisioner reports).
     :param parse: a stored requirements document as a job.
-    :param sweep_seconds: how often a waiting request is tried even when nothing said it could fit.
+    :param sweep_seconds: how often a round runs for waiting requests when nothing said one could fit.
     :param claim_grace_seconds: how long a request's row outlives its waiter (a restarted daemon's client
         coming back with the same request id keeps its place); then anyone drops it.
     :param waiter: who waits, as ``hodei queue`` shows it.
     """
 
-    def __init__(self, provisioner: Provisioner, records: QueueRecords, *,
-                 could_fit: Callable[[Requirements], list[Candidate]],
+    def __init__(self, provisioner: Provisioner, records: QueueRecords, *, selection: Choosing,
                  parse: Callable[[Mapping[str, Any]], Requirements],
                  call: Callable[..., Any] | None = None, sweep_seconds: float = 5.0,
                  claim_grace_seconds: float = 60.0, waiter: str = "", telemetry: Any = None):
         self.provisioner, self.records = provisioner, records
-        self.could_fit, self.parse = could_fit, parse
+        self.selection, self.parse = selection, parse
         self._call = call or run_blocking
         self.sweep_seconds, self.claim_grace_seconds = sweep_seconds, claim_grace_seconds
         self.waiter = waiter
         self.telemetry = telemetry
         self._changed: anyio.Event | None = None
-        # Bumped by every wake: a waiter busy trying when a change came tries again at once (no lost wake-up).
+        # Bumped by every wake: a leader busy in a round when a change came runs another at once.
         self._generation = 0
+        self._requests: dict[str, _Request] = {}  # this process's requests, undecided or starting
         self._waiting: dict[str, anyio.CancelScope] = {}
+        self._leading = False
+        self._touched = 0.0
+        # The requests waiting at other daemons, decided with the rest: their jobs by requirements.
+        self._others: dict[str, str] = {}  # row id -> key
+        self._jobs: dict[str, Requirements | None] = {}  # key -> job (None: its requirements do not parse)
+        # Rounds run, their reservation transactions and the slots those reserved: placements in batches.
+        self.rounds = self.batches = self.reserved = 0
         # The daemon is stopping: its calls end, but its requests' rows stay for their clients to come back to.
         self.closing = False
 
     # -- events ---------------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Something changed that could let a waiting request fit: every waiter here tries again."""
+        """Something changed that could let a waiting request fit: a round runs."""
         self._generation += 1
         changed, self._changed = self._changed, None
         if changed is not None:
@@ -108,7 +192,7 @@ class PlacementQueue:
         with anyio.move_on_after(timeout):
             await self._changed.wait()
 
-    # -- placing ----------------------------------------------------------------------------------
+    # -- a request ------------------------------------------------------------------------------------
 
     async def place(self, job: Requirements, wait_seconds: float, request_id: str) -> Provisioned:
         """A worker for ``job``, waiting up to ``wait_seconds`` for a provider to be free.
@@ -116,33 +200,23 @@ class PlacementQueue:
         :raises NoProviderAvailable: at once when no provider could ever take it (or it may not wait);
             after ``wait_seconds`` with the last reasons; :class:`WaitCancelled` when cancelled.
         """
-        if request_id in self._waiting:
+        if request_id in self._requests:
             raise InvalidInput(Problem("request_id", f"{quote(request_id)} is waiting already"))
-        deadline = datetime.now(UTC) + timedelta(seconds=wait_seconds)
-        seen = self._generation
-        try:
-            return await self._attempt(job, request_id, None)
-        except NoProviderAvailable as exc:
-            if wait_seconds <= 0 or exc.the_jobs:
-                raise
-            last = exc
-        if not await anyio.to_thread.run_sync(self.could_fit, job):
-            raise NoProviderAvailable(f"no provider could ever take the worker, whatever it waited for: {last}",
-                                      last.attempts, last.summary)
+        deadline = datetime.now(UTC) + timedelta(seconds=wait_seconds) if wait_seconds > 0 else None
+        request = _Request(job, request_id, _key(job), deadline)
+        self._requests[request_id] = request
+        self.wake()  # into the next round
         started = time.perf_counter()
-        mine = await self._call(self.records.join, request_id, job.priority, deadline, job.document(), self.waiter,
-                                _reasons(last))
-        log.info("request %s waits for a provider (priority %d, up to %g s): %s", request_id, job.priority,
-                 wait_seconds, _reasons(last))
-        waiting = _Waiting(self.telemetry, _cause(last))
         outcome = "cancelled"
-        with contextlib.ExitStack() as stack:
-            span = stack.enter_context(self.telemetry.wait_span(request_id, job.priority)) \
-                if self.telemetry is not None else None
+        with contextlib.ExitStack() as spans:
+            def waits() -> None:  # its wait is one span, the provisions tried meanwhile its children
+                if self.telemetry is not None and request.span is None:
+                    request.span = spans.enter_context(self.telemetry.wait_span(request_id, job.priority))
+
             try:
                 with anyio.CancelScope() as scope:
                     self._waiting[request_id] = scope
-                    provisioned = await self._wait(job, mine, deadline, wait_seconds, last, seen, waiting)
+                    provisioned = await self._serve(request, wait_seconds, waits)
                     outcome = "placed"
                     return provisioned
                 raise WaitCancelled(f"request {request_id} was cancelled while waiting for a provider", [])
@@ -150,61 +224,322 @@ class PlacementQueue:
                 outcome = "cancelled" if isinstance(exc, WaitCancelled) else "expired"
                 raise
             finally:
+                request.gone = True
                 self._waiting.pop(request_id, None)
-                with anyio.CancelScope(shield=True):
-                    if not self.closing:
-                        with contextlib.suppress(Exception):
-                            await self._call(self.records.leave, request_id)
-                    self.wake()  # the requests behind it may take what it was kept
-                waiting.end()
-                seconds = time.perf_counter() - started
-                log.info("request %s left the queue after %.1f s: %s", request_id, seconds, outcome)
-                if self.telemetry is not None:
-                    self.telemetry.queue_left(outcome, seconds)
-                if span is not None:
-                    span.set_attribute("hodei.outcome", outcome)
+                self._requests.pop(request_id, None)
+                self._handoff()
+                if request.arrival is not None:
+                    await self._left(request, outcome, time.perf_counter() - started)
+                if request.span is not None:
+                    request.span.set_attribute("hodei.outcome", outcome)
 
-    async def _wait(self, job: Requirements, mine: Queued, deadline: datetime, wait_seconds: float,
-                    last: NoProviderAvailable, seen: int, waiting: _Waiting) -> Provisioned:
-        reasons = _reasons(last)
+    async def _left(self, request: _Request, outcome: str, seconds: float) -> None:
+        with anyio.CancelScope(shield=True):
+            if request.row and not self.closing:
+                with contextlib.suppress(Exception):
+                    await self._call(self.records.leave, request.id)
+            self.wake()  # the requests behind it may take what it was kept
+        if request.waiting is not None:
+            request.waiting.end()
+        log.info("request %s left the queue after %.1f s: %s", request.id, seconds, outcome)
+        if self.telemetry is not None:
+            self.telemetry.queue_left(outcome, seconds)
+
+    async def _serve(self, request: _Request, wait_seconds: float, waits: Callable[[], None]) -> Provisioned:
+        telemetry = self.provisioner.telemetry
         while True:
-            left = (deadline - datetime.now(UTC)).total_seconds()
-            if left <= 0:
-                raise NoProviderAvailable(f"no provider became free within the {wait_seconds:g} s the request could "
-                                          f"wait; last: {last}", last.attempts, last.summary)
-            await self._next_change(min(left, self.sweep_seconds), seen)
+            await self._decided(request, wait_seconds, waits)
+            outcome, request.outcome = request.outcome, None
+            if isinstance(outcome, BaseException):
+                raise outcome
+            assert outcome is not None
+            provider = outcome.candidate.provider
+            with telemetry.provision_span() if telemetry is not None else contextlib.nullcontext() as span:
+                provisioned = await self.provisioner.start(
+                    request.job, provider, outcome.worker_id, outcome.token, request.attempts,
+                    len(request.tried) + 1, streak=bool(outcome.candidate.provision_failures
+                                                        or outcome.candidate.cooldown_until is not None))
+                if provisioned is not None and span is not None:
+                    span.set_attribute("hodei.worker_id", provisioned.worker.id)
+            if provisioned is not None:
+                return provisioned
+            request.tried.add(provider.id)
+            if len(request.tried) >= self.provisioner.settings.max_attempts:
+                raise NoProviderAvailable("no provider could take the worker: " + "; ".join(
+                    f"{a.provider}: {a.reason}" for a in request.attempts), request.attempts)
+            request.deciding = True  # to another provider, in the next round
+            self.wake()
+
+    async def _decided(self, request: _Request, wait_seconds: float, waits: Callable[[], None]) -> None:
+        """Until a round decided ``request``: leading the rounds while nobody else does."""
+        while request.outcome is None:
+            if request.arrival is not None:
+                waits()
+            if request.deadline is not None and datetime.now(UTC) >= request.deadline:
+                last = request.last or NoProviderAvailable("no provider is free", [])
+                raise NoProviderAvailable(f"no provider became free within the {wait_seconds:g} s the request "
+                                          f"could wait; last: {last}", last.attempts, last.summary)
+            if not self._leading:
+                self._leading = True
+                try:
+                    await self._lead(request, waits)
+                finally:
+                    self._leading = False
+                    self._handoff()
+                continue
+            left = math.inf if request.deadline is None else (request.deadline - datetime.now(UTC)).total_seconds()
+            with anyio.move_on_after(max(0.0, left)):
+                await request.nudge.wait()
+            request.nudge = anyio.Event()
+
+    async def _lead(self, request: _Request, waits: Callable[[], None]) -> None:
+        """Rounds, each when something changed (or the sweep is due), until ``request`` is decided or its
+        wait is over."""
+        seen = self._generation - 1  # a round at once: the request came in
+        while request.outcome is None:
+            left = self.sweep_seconds
+            if request.deadline is not None:
+                left = min(left, (request.deadline - datetime.now(UTC)).total_seconds())
+                if left <= 0:
+                    return
+            await self._next_change(left, seen)
+            if request.deadline is not None and datetime.now(UTC) >= request.deadline:
+                return
             seen = self._generation
-            if not await self._call(self.records.touch, mine.id):
-                raise WaitCancelled(f"request {mine.id} was cancelled while waiting for a provider", [])
-            try:
-                return await self._attempt(job, mine.id, mine)
-            except NoProviderAvailable as exc:
-                if exc.the_jobs:
-                    raise
-                last = exc
-                waiting.now(_cause(exc))
-                if _reasons(exc) != reasons:
-                    reasons = _reasons(exc)
-                    await self._call(self.records.touch, mine.id, reasons)
+            with anyio.CancelScope(shield=True):  # a round's reservations are answered, whoever led it
+                await self._round()
+            if request.arrival is not None:
+                waits()
 
-    async def _attempt(self, job: Requirements, request_id: str, mine: Queued | None) -> Provisioned:
-        """One try, on the providers no request ahead of this one could use."""
-        queued = await self._call(self.records.waiting, self.claim_grace_seconds)
-        if mine is None:  # a new request: behind every waiting one of its priority or higher
-            ahead = [q for q in queued if q.priority >= job.priority and q.id != request_id]
-        else:
-            ahead = [q for q in queued if q.order() < mine.order()]
-        kept = await anyio.to_thread.run_sync(self._kept, ahead) if ahead else frozenset()
-        return await self.provisioner.provision(job, kept)
+    def _handoff(self) -> None:
+        """The rounds go on with another undecided request of this process, if one is left."""
+        if self._leading:
+            return
+        for other in self._requests.values():
+            if other.deciding and not other.gone:
+                other.nudge.set()
+                return
 
-    def _kept(self, ahead: list[Queued]) -> frozenset[uuid.UUID]:
+    # -- a round --------------------------------------------------------------------------------------
+
+    async def _round(self) -> None:
+        mine = [r for r in self._requests.values() if r.deciding and not r.gone and r.outcome is None]
+        if not mine:
+            return
+        self.rounds += 1
+        try:
+            line = await self._call(self.records.line, self.claim_grace_seconds)
+        except Exception as exc:  # the database's failure is each request's (as its own write's would be)
+            for request in mine:
+                request.settle(exc)
+            return
+        now = datetime.now(UTC)
+        in_line = {entry.id: entry for entry in line}
+        ours = {r.id for r in mine if r.row}
+        for request in mine:
+            entry = in_line.get(request.id)
+            expired = request.deadline is not None and request.deadline <= now  # its own task answers that
+            if request.row and not expired and (entry is None or entry.daemon != self.waiter):
+                request.settle(WaitCancelled(f"request {request.id} was cancelled while waiting for a provider",
+                                             []))
+        mine = [r for r in mine if r.outcome is None]
+        await self._learn(line, ours)
+        order: list[tuple[tuple[int, datetime, int, str], _Request | InLine]] = [
+            (r.order(now), r) for r in mine]
+        order += [((-e.priority, e.enqueued_at, 0, e.id), e) for e in line if e.id not in ours]
+        order.sort(key=lambda pair: pair[0])
+        picks, unplaced = await self._decide([item for _, item in order])
+        await self._reserve(picks)
+        await self._not_placed(unplaced)
+        await self._confirm()
+
+    async def _learn(self, line: list[InLine], ours: set[str]) -> None:
+        """The jobs of the requests waiting at other daemons (read once each)."""
+        others = {e.id for e in line if e.id not in ours}
+        for gone in set(self._others) - others:
+            del self._others[gone]
+        new = [i for i in others if i not in self._others]
+        if not new:
+            return
+        stored = await self._call(self.records.requirements_of, new)
+        for request_id, document in stored.items():
+            key = json.dumps(document, sort_keys=True, default=str)
+            if key not in self._jobs:
+                try:
+                    self._jobs[key] = self.parse(document if isinstance(document, Mapping) else {})
+                except Exception as exc:  # a row edited by hand, or a field a removed plugin declared
+                    log.debug("waiting request %s keeps nothing: %s", request_id, exc)
+                    self._jobs[key] = None
+            self._others[request_id] = key
+        used = set(self._others.values())
+        for key in [k for k in self._jobs if k not in used]:
+            del self._jobs[key]
+
+    async def _decide(self, order: list[_Request | InLine]) -> tuple[list[tuple[_Request, Candidate]],
+                                                                       list[tuple[_Request, str]]]:
+        """In queue order: each of this process's requests on the best provider free in the view, those
+        behind an unplaced one only on providers it could not take. Each pick counts in the view at once."""
+        selector = self.selection.snapshot()
         kept: set[uuid.UUID] = set()
-        for queued in ahead:
-            try:
-                kept.update(c.provider.id for c in self.could_fit(self.parse(queued.requirements)))
-            except Exception as exc:  # a row edited by hand, or a field a removed plugin declared
-                log.debug("waiting request %s keeps nothing: %s", queued.id, exc)
-        return frozenset(kept)
+        keeping: set[str] = set()  # the jobs whose providers are kept (one of them ahead was not placed)
+        fits: dict[str, frozenset[uuid.UUID]] = {}
+        why: dict[str, str] = {}  # per job: why it is not placed, computed once
+        picks: list[tuple[_Request, Candidate]] = []
+        unplaced: list[tuple[_Request, str]] = []
+
+        def keep(key: str, job: Requirements | None) -> None:
+            if key not in keeping and job is not None:
+                keeping.add(key)
+                if key not in fits:
+                    fits[key] = frozenset(c.provider.id for c in self.selection.could_fit(job, selector))
+                kept.update(fits[key])
+
+        for position, item in enumerate(order):
+            if position % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await anyio.sleep(0)
+            if isinstance(item, InLine):  # waits at another daemon: what it could take is kept for it
+                key = self._others.get(item.id)
+                if key is not None:
+                    keep(key, self._jobs.get(key))
+                continue
+            if item.gone:
+                continue
+            if item.key in keeping:  # one like it ahead found nothing: neither can this one
+                unplaced.append((item, why.get(item.key) or self._kept_reason(item, selector, kept)))
+                continue
+            candidates, why_none = self.selection.candidates(item.job, len(kept) + len(item.tried) + 1, selector)
+            chosen = next((c for c in candidates if c.provider.id not in kept and c.provider.id not in item.tried),
+                          None)
+            if chosen is None:
+                if item.key not in why:
+                    why[item.key] = why_none() if not candidates else self._kept_reason(item, selector, kept)
+                unplaced.append((item, why[item.key]))
+                keep(item.key, item.job)
+                continue
+            picks.append((item, chosen))
+            await self.provisioner._slots_changed(chosen.provider.id, 1, 0)  # the next decision sees it taken
+        return picks, unplaced
+
+    def _kept_reason(self, request: _Request, selector: Selector, kept: set[uuid.UUID]) -> str:
+        fitting = [c for c in self.selection.could_fit(request.job, selector) if c.provider.id in kept]
+        if not fitting:
+            return "every provider that fits is taken"
+        count = len(fitting)
+        return (f"{count} provider{'s' if count > 1 else ''} that fit{'' if count > 1 else 's'} "
+                f"{'are' if count > 1 else 'is'} kept for requests waiting ahead in the placement queue")
+
+    async def _reserve(self, picks: list[tuple[_Request, Candidate]]) -> None:
+        """The round's picks, reserved in one transaction; each request told how its own went."""
+        if not picks:
+            return
+        tokens = [secrets.token_urlsafe(32) for _ in picks]
+        writes = [Reservation(c.provider.id, str(uuid.uuid4()), token_digest(token), r.job.document(),
+                              tuple(a.as_dict() for a in r.attempts), (r.id, self.waiter) if r.row else None)
+                  for (r, c), token in zip(picks, tokens, strict=True)]
+        self.batches += 1
+        try:
+            results: list[Worker | HodeiError | BaseException] = list(
+                await self._call(self.provisioner.records.write_many, writes))
+        except Exception as exc:
+            results = [exc] * len(writes)
+        self.reserved += sum(isinstance(result, Worker) for result in results)
+        again = False
+        for (request, candidate), write, token, result in zip(picks, writes, tokens, results, strict=True):
+            provider = candidate.provider
+            if isinstance(result, Worker):
+                request.row = False
+                if request.gone:  # its client left during the round: the slot goes back at once
+                    await self._give_back(candidate, write.worker_id)
+                else:
+                    request.settle(_Placed(candidate, write.worker_id, token))
+                continue
+            await self.provisioner._slots_changed(provider.id, -1, 0)  # not taken after all
+            if isinstance(result, CapacityExhausted):  # another daemon took it first: the next round
+                request.refused += 1
+                request.attempts.append(Attempt(provider.name, "refused", str(result), 0.0))
+                if request.refused >= MAX_REFUSALS:
+                    request.settle(NoProviderAvailable("no provider could take the worker: " + "; ".join(
+                        f"{a.provider}: {a.reason}" for a in request.attempts), request.attempts))
+                again = True
+            elif isinstance(result, RequestLeft):
+                request.settle(WaitCancelled(f"request {request.id} was cancelled while waiting for a provider",
+                                             request.attempts))
+            else:
+                request.settle(result)
+        if again:
+            self.wake()
+
+    async def _give_back(self, candidate: Candidate, worker_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.provisioner.writes.write(Transition(
+                worker_id, WorkerState.FAILED, "the request was cancelled before its worker was started",
+                frozenset({WorkerState.PROVISIONING})))
+            await self.provisioner._slots_changed(candidate.provider.id, -1, 0)
+
+    async def _not_placed(self, unplaced: list[tuple[_Request, str]]) -> None:
+        """Those that may not wait are answered; new ones that may join the queue (in one transaction);
+        waiting ones say why they still wait."""
+        joining: list[_Request] = []
+        reasons: dict[str, str] = {}
+        never: dict[str, bool] = {}
+        selector = self.selection.snapshot()
+        for request, why in unplaced:
+            summary = why
+            last = NoProviderAvailable(f"no provider fits: {summary}" if not request.attempts else
+                                       "no provider could take the worker: " + "; ".join(
+                                           f"{a.provider}: {a.reason}" for a in request.attempts),
+                                       request.attempts, summary)
+            if request.deadline is None:
+                request.settle(last)
+                continue
+            previous, request.last = request.last, last
+            if request.arrival is None or not request.row:
+                if request.arrival is None:
+                    if request.key not in never:
+                        never[request.key] = not self.selection.could_fit(request.job, selector)
+                    if never[request.key]:
+                        request.settle(NoProviderAvailable(
+                            f"no provider could ever take the worker, whatever it waited for: {last}",
+                            last.attempts, last.summary))
+                        continue
+                joining.append(request)
+            elif previous is None or _reasons(previous) != _reasons(last):
+                reasons[request.id] = _reasons(last)
+            if request.waiting is not None:
+                request.waiting.now(_cause(last))
+        if joining:
+            await self._join(joining)
+        if reasons:
+            with contextlib.suppress(Exception):  # said again by the next round
+                await self._call(self.records.note_reasons, reasons)
+
+    async def _confirm(self) -> None:
+        """Now and then: the rows of this process's waiting requests are confirmed (their clients wait)."""
+        if time.monotonic() - self._touched > self.claim_grace_seconds / 3:
+            self._touched = time.monotonic()
+            alive = [r.id for r in self._requests.values() if r.row and not r.gone]
+            if alive:
+                with contextlib.suppress(Exception):  # a missed confirmation is made up by the next one
+                    await self._call(self.records.touch_many, alive)
+
+    async def _join(self, joining: list[_Request]) -> None:
+        joining = [r for r in joining if not r.gone]
+        entries = [(r.id, r.job.priority, r.deadline, r.job.document(), self.waiter, _reasons(r.last), r.arrival)
+                   for r in joining if r.deadline is not None]
+        try:
+            arrived = await self._call(self.records.join_many, entries)
+        except Exception as exc:
+            for request in joining:
+                request.settle(exc)
+            return
+        for request in joining:
+            first = request.arrival is None
+            request.arrival, request.row = arrived.get(request.id, datetime.now(UTC)), True
+            if first and request.last is not None:
+                assert request.deadline is not None
+                log.info("request %s waits for a provider (priority %d, until %s): %s", request.id,
+                         request.job.priority, request.deadline.isoformat(timespec="seconds"), _reasons(request.last))
+                request.waiting = _Waiting(self.telemetry, _cause(request.last))
 
     # -- reading and cancelling -------------------------------------------------------------------------
 
@@ -215,7 +550,7 @@ class PlacementQueue:
                 for position, q in enumerate(queued, start=ahead + 1)]
 
     async def cancel(self, request_id: str) -> bool:
-        """Take a waiting request out of the queue; its waiter (here, or another daemon's on its next look)
+        """Take a waiting request out of the queue; its waiter (here, or another daemon's in its next round)
         answers that it was cancelled. ``False`` when no such request waits."""
         gone: bool = await self._call(self.records.leave, request_id)
         scope = self._waiting.get(request_id)
@@ -259,7 +594,9 @@ def _cause(exc: NoProviderAvailable) -> str:
     return min(found)[1] if found else "other"
 
 
-def _reasons(exc: NoProviderAvailable) -> str:
+def _reasons(exc: NoProviderAvailable | None) -> str:
+    if exc is None:
+        return ""
     if exc.summary:
         return exc.summary
     return "; ".join(f"{a.provider}: {a.reason}" for a in exc.attempts) or str(exc)

@@ -10,12 +10,53 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, not_, or_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, not_, or_, tuple_, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from hodei.columns import Unreadable
+from hodei.errors import HodeiError
 from hodei.models import PlacementRow, utcnow
 from hodei.storage.rows import aware
+
+TABLE = PlacementRow.__table__  # type: ignore[attr-defined]
+_CHUNK = 500  # ids per statement: well under every database's limit of parameters
+
+
+class RequestLeft(HodeiError):
+    """The waiting request's row is gone (cancelled, or taken over by a client that came back elsewhere):
+    nothing was reserved for it."""
+
+
+@dataclass(frozen=True)
+class InLine:
+    """A waiting request's place, as a placement round reads the queue (its requirements only when new)."""
+
+    id: str
+    priority: int
+    enqueued_at: datetime
+    daemon: str
+
+    def order(self) -> tuple[int, datetime, str]:
+        return (-self.priority, self.enqueued_at, self.id)
+
+
+def claim(session: Session, requests: list[tuple[str, str]]) -> set[str]:
+    """In a placement's transaction: lock the rows of ``requests`` (id, the daemon whose client waits) that
+    are still there and still that daemon's, and say which; :func:`remove` takes them out once placed."""
+    found: set[str] = set()
+    for start in range(0, len(requests), _CHUNK):
+        part = requests[start:start + _CHUNK]
+        found.update(session.execute(
+            select_columns(TABLE.c.id).where(tuple_(TABLE.c.id, TABLE.c.daemon).in_(part))
+            .order_by(TABLE.c.id).with_for_update()).scalars())
+    return found
+
+
+def remove(session: Session, ids: list[str]) -> None:
+    for start in range(0, len(ids), _CHUNK):
+        session.execute(delete(TABLE).where(TABLE.c.id.in_(ids[start:start + _CHUNK])))
 
 
 @dataclass(frozen=True)
@@ -117,3 +158,90 @@ class QueueRecords:
             query = query.order_by(col(PlacementRow.priority).desc(), col(PlacementRow.enqueued_at),
                                    col(PlacementRow.id)).limit(limit)
             return [_queued(row) for row in session.exec(query).all()], int(ahead)
+
+    # -- for placement rounds: few columns, many rows, one statement each ----------------------------
+
+    def line(self, grace_seconds: float) -> list[InLine]:
+        """Every request waiting now, in queue order, without its requirements (:meth:`requirements_of`).
+        Rows past their deadline or unconfirmed for ``grace_seconds`` are dropped on the way."""
+        now = utcnow()
+        cutoff = now - timedelta(seconds=grace_seconds)
+        with Session(self.engine) as session:
+            rows = session.execute(select_columns(TABLE.c.id, TABLE.c.priority, TABLE.c.enqueued_at,
+                                                  TABLE.c.deadline, TABLE.c.seen_at, TABLE.c.daemon)).all()
+            live: list[InLine] = []
+            stale: list[str] = []
+            for request_id, priority, enqueued_at, deadline, seen_at, daemon in rows:
+                if any(isinstance(v, Unreadable) for v in (enqueued_at, deadline, seen_at)) \
+                        or not isinstance(request_id, str):
+                    stale.append(request_id)  # edited in SQL into something no order holds: not waited for
+                    continue
+                deadline, seen_at = aware(deadline), aware(seen_at)
+                if deadline < cutoff or seen_at < cutoff:
+                    stale.append(request_id)
+                elif deadline >= now:
+                    live.append(InLine(request_id, int(priority), aware(enqueued_at), str(daemon)))
+            if stale:
+                remove(session, stale)
+                session.commit()
+        return sorted(live, key=InLine.order)
+
+    def requirements_of(self, ids: list[str]) -> dict[str, Any]:
+        """The stored requirements of these waiting requests (those still there)."""
+        found: dict[str, Any] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(ids), _CHUNK):
+                found.update((row[0], row[1]) for row in session.execute(
+                    select_columns(TABLE.c.id, TABLE.c.requirements).where(TABLE.c.id.in_(ids[start:start + _CHUNK]))))
+        return found
+
+    def join_many(self, joining: list[tuple[str, int, datetime, Mapping[str, Any], str, str, datetime | None]]
+                  ) -> dict[str, datetime]:
+        """Put these requests (id, priority, deadline, requirements, daemon, reasons, arrival or None for
+        now) in the queue in one transaction, taking over rows already there (their arrival stays), and
+        answer each one's arrival."""
+        now = utcnow()
+        ids = [j[0] for j in joining]
+        with Session(self.engine) as session:
+            held: dict[str, Any] = {}
+            for start in range(0, len(ids), _CHUNK):
+                held.update((row[0], row[1]) for row in session.execute(
+                    select_columns(TABLE.c.id, TABLE.c.enqueued_at).where(TABLE.c.id.in_(ids[start:start + _CHUNK]))
+                    .with_for_update()))
+            new = [j for j in joining if j[0] not in held]
+            if new:
+                session.execute(insert(TABLE), [
+                    {"id": i, "priority": p, "enqueued_at": arrival or now, "deadline": d, "requirements": dict(r),
+                     "daemon": w, "seen_at": now, "reasons": why} for i, p, d, r, w, why, arrival in new])
+            taken = [j for j in joining if j[0] in held]
+            if taken:
+                session.execute(update(TABLE).where(TABLE.c.id == bindparam("b_id")).values(
+                    priority=bindparam("b_priority"), deadline=bindparam("b_deadline"),
+                    requirements=bindparam("b_requirements"), daemon=bindparam("b_daemon"), seen_at=now,
+                    reasons=bindparam("b_reasons")), [
+                    {"b_id": i, "b_priority": p, "b_deadline": d, "b_requirements": dict(r), "b_daemon": w,
+                     "b_reasons": why} for i, p, d, r, w, why, _ in taken])
+            session.commit()
+        arrived = {i: (arrival or now) for i, _, _, _, _, _, arrival in new}
+        arrived.update({i: aware(v) if isinstance(v, datetime) else now for i, v in held.items()})
+        return arrived
+
+    def touch_many(self, ids: list[str]) -> None:
+        """Confirm these requests still wait (their daemon's clients are there)."""
+        now = utcnow()
+        with Session(self.engine) as session:
+            for start in range(0, len(ids), _CHUNK):
+                session.execute(update(TABLE).where(TABLE.c.id.in_(ids[start:start + _CHUNK])).values(seen_at=now))
+            session.commit()
+
+    def note_reasons(self, reasons: dict[str, str]) -> None:
+        """Say why each of these requests waits now."""
+        by_reason: dict[str, list[str]] = {}
+        for request_id, why in reasons.items():
+            by_reason.setdefault(why, []).append(request_id)
+        with Session(self.engine) as session:
+            for why, ids in by_reason.items():
+                for start in range(0, len(ids), _CHUNK):
+                    session.execute(update(TABLE).where(TABLE.c.id.in_(ids[start:start + _CHUNK]))
+                                    .values(reasons=why))
+            session.commit()

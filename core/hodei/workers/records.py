@@ -29,6 +29,7 @@ from hodei.models import ProviderConfigRow, WorkerRow, utcnow
 from hodei.redaction import quote
 from hodei.storage.rows import moment, value_reason
 from hodei.storage.slots import slot_counts
+from hodei.workers import queue_records
 
 # Which state may follow which; anything else is a bug or a race lost, and is refused.
 TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
@@ -137,6 +138,9 @@ class Reservation:
     token_sha256: str
     requirements: Mapping[str, Any]
     attempts: tuple[Mapping[str, Any], ...] = ()
+    # A request waiting in the placement queue (its id, the daemon whose client waits): the reservation
+    # takes its row out of the queue in the same transaction, or is refused when the row is gone.
+    request: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -262,31 +266,31 @@ class WorkerRecords:
             if worker_ids:
                 rows = {row.id: SimpleNamespace(**row._mapping) for row in session.execute(
                     sa.select(WORKERS).where(WORKERS.c.id.in_(worker_ids)).order_by(WORKERS.c.id).with_for_update())}
+            requests = [w.request for w in writes if isinstance(w, Reservation) and w.request is not None]
+            waiting = queue_records.claim(session, requests) if requests else set()
+            placed: list[str] = []
             now = utcnow()
             results: list[Worker | HodeiError] = []
             inserted: dict[str, SimpleNamespace] = {}
             changed: dict[str, set[str]] = {}
             for write in writes:
+                outcome: SimpleNamespace | HodeiError
                 if isinstance(write, Reservation):
-                    outcome = _reserve(write, providers.get(write.provider_id), used, now)
+                    if write.request is not None and write.request[0] not in waiting:
+                        outcome = queue_records.RequestLeft(f"request {write.request[0]} left the placement queue")
+                    else:
+                        outcome = _reserve(write, providers.get(write.provider_id), used, now)
                     if isinstance(outcome, SimpleNamespace):
                         rows[outcome.id] = inserted[outcome.id] = outcome
+                        if write.request is not None:
+                            placed.append(write.request[0])
                 else:
                     outcome = _transition(write, rows.get(write.worker_id), used, now,
                                           changed.setdefault(write.worker_id, set()))
                 results.append(_worker(outcome) if isinstance(outcome, SimpleNamespace) else outcome)
-            if inserted:
-                session.execute(sa.insert(WORKERS), [vars(row) for row in inserted.values()])
-            # The rows a batch changed, as it left them: one statement per set of columns changed.
-            updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for worker_id, columns in changed.items():
-                if columns and worker_id not in inserted:
-                    names = tuple(c for c in _CHANGING if c in columns)
-                    row = rows[worker_id]
-                    updates.setdefault(names, []).append({"key": worker_id, **{c: getattr(row, c) for c in names}})
-            for names, params in updates.items():
-                session.execute(sa.update(WORKERS).where(WORKERS.c.id == sa.bindparam("key"))
-                                .values({c: sa.bindparam(c) for c in names}), params)
+            _write_back(session, rows, inserted, changed)
+            if placed:
+                queue_records.remove(session, placed)
             session.commit()
             return results
 
@@ -356,3 +360,19 @@ class WorkerRecords:
             found = [_worker(row) for row in rows]
             return [w for w in found if w.unreadable("updated_at") or w.updated_at < cutoff]
 
+
+def _write_back(session: Session, rows: Mapping[str, SimpleNamespace], inserted: Mapping[str, SimpleNamespace],
+                changed: Mapping[str, set[str]]) -> None:
+    """The rows a batch inserted in one statement, and those it changed as it left them: one statement per
+    set of columns changed."""
+    if inserted:
+        session.execute(sa.insert(WORKERS), [vars(row) for row in inserted.values()])
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for worker_id, columns in changed.items():
+        if columns and worker_id not in inserted:
+            names = tuple(c for c in _CHANGING if c in columns)
+            row = rows[worker_id]
+            updates.setdefault(names, []).append({"key": worker_id, **{c: getattr(row, c) for c in names}})
+    for names, params in updates.items():
+        session.execute(sa.update(WORKERS).where(WORKERS.c.id == sa.bindparam("key"))
+                        .values({c: sa.bindparam(c) for c in names}), params)

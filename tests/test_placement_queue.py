@@ -346,3 +346,32 @@ def test_a_provider_recovering_wakes_the_waiting_requests(world: World) -> None:
     assert woken == []
     fleet.set_state(row.id, ProviderState(health=HealthStatus.HEALTHY))
     assert woken == [True]
+
+
+async def test_requests_placed_in_one_round_each_keep_their_own_decision(world: World) -> None:
+    """The status page's recent decisions: a round decides many requests in one task, yet each provision's
+    entry is its own selection and ends with its own outcome."""
+    from hodei.services.decisions import Decisions
+
+    world.services.selection.decisions = Decisions()
+    for name in ("a", "b"):
+        world.store.create({"name": name, "provider_type": "static", "max_workers": 1})
+    firsts = [await world.workers.provision({}) for _ in range(2)]
+    got: dict[str, str] = {}
+    async with anyio.create_task_group() as group:
+        for pool in ("x", "y"):
+            async def wait(pool: str = pool) -> None:
+                worker = await world.workers.provision({"labels": {"pool": pool}}, wait_seconds=30,
+                                                       request_id=f"for-{pool}")
+                got[pool] = worker.provider_name
+
+            group.start_soon(wait)
+        await world.until_waiting(2)
+        for first in firsts:  # both slots free: the rounds place both requests
+            await world.workers.release(first.id, "done")
+    assert sorted(got.values()) == ["a", "b"]
+    ended = [e for e in world.services.selection.decisions.latest() if e.kind == "provision" and e.outcome]
+    for pool, provider in got.items():
+        mine = [e for e in ended if f"'pool': '{pool}'" in e.job]
+        assert mine, f"no decision kept for the request of pool {pool}"
+        assert {e.outcome for e in mine} == {f"provisioned on {provider}"}, [(e.job, e.outcome) for e in ended]

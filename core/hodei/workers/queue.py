@@ -30,6 +30,7 @@ its own is decided, then hands the rounds to another undecided request of the pr
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 import json
 import logging
@@ -46,6 +47,7 @@ import anyio
 
 from hodei.calls import run_blocking
 from hodei.errors import HodeiError, InvalidInput, Problem
+from hodei.planning.order import queue_order
 from hodei.redaction import quote
 from hodei.selection import Requirements, Selector
 from hodei.selection.candidates import Candidate
@@ -124,10 +126,14 @@ class _Request:
     waiting: _Waiting | None = None
     span: Any = None
 
-    def order(self, now: datetime) -> tuple[int, datetime, int, str]:
+    # The caller's context (its task's context variables): what a round decides for it is decided in it, so
+    # what the caller's context collects (the status page's recent decisions) is this request's own.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+
+    def order(self, now: datetime) -> tuple[int, Any, Any]:
         if self.arrival is not None:
-            return (-self.job.priority, self.arrival, 0, self.id)
-        return (-self.job.priority, now, 1, f"{self.seq:020d}")  # new: behind every waiting one
+            return queue_order(self.job.priority, (self.arrival, 0), self.id)
+        return queue_order(self.job.priority, (now, 1), f"{self.seq:020d}")  # new: behind every waiting one
 
     def settle(self, outcome: _Placed | BaseException) -> None:
         self.outcome, self.deciding = outcome, False
@@ -344,9 +350,8 @@ class PlacementQueue:
                                              []))
         mine = [r for r in mine if r.outcome is None]
         await self._learn(line, ours)
-        order: list[tuple[tuple[int, datetime, int, str], _Request | InLine]] = [
-            (r.order(now), r) for r in mine]
-        order += [((-e.priority, e.enqueued_at, 0, e.id), e) for e in line if e.id not in ours]
+        order: list[tuple[tuple[int, Any, Any], _Request | InLine]] = [(r.order(now), r) for r in mine]
+        order += [(queue_order(e.priority, (e.enqueued_at, 0), e.id), e) for e in line if e.id not in ours]
         order.sort(key=lambda pair: pair[0])
         picks, unplaced = await self._decide([item for _, item in order])
         await self._reserve(picks)
@@ -407,7 +412,8 @@ class PlacementQueue:
             if item.key in keeping:  # one like it ahead found nothing: neither can this one
                 unplaced.append((item, why.get(item.key) or self._kept_reason(item, selector, kept)))
                 continue
-            candidates, why_none = self.selection.candidates(item.job, len(kept) + len(item.tried) + 1, selector)
+            candidates, why_none = item.context.run(self.selection.candidates, item.job,
+                                                    len(kept) + len(item.tried) + 1, selector)
             chosen = next((c for c in candidates if c.provider.id not in kept and c.provider.id not in item.tried),
                           None)
             if chosen is None:

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from hodei.columns import Unreadable
 from hodei.errors import HodeiError
 from hodei.models import PlacementRow, utcnow
+from hodei.planning.order import queue_order
 from hodei.storage.rows import aware
 
 TABLE = PlacementRow.__table__  # type: ignore[attr-defined]
@@ -38,8 +39,8 @@ class InLine:
     enqueued_at: datetime
     daemon: str
 
-    def order(self) -> tuple[int, datetime, str]:
-        return (-self.priority, self.enqueued_at, self.id)
+    def order(self) -> tuple[int, Any, Any]:
+        return queue_order(self.priority, self.enqueued_at, self.id)
 
 
 def claim(session: Session, requests: list[tuple[str, str]]) -> set[str]:
@@ -72,9 +73,9 @@ class Queued:
     seen_at: datetime
     reasons: str
 
-    def order(self) -> tuple[int, datetime, str]:
+    def order(self) -> tuple[int, Any, Any]:
         """Its place in the queue: higher priority first, then arrival (then id, so ties are stable)."""
-        return (-self.priority, self.enqueued_at, self.id)
+        return queue_order(self.priority, self.enqueued_at, self.id)
 
 
 def _queued(row: PlacementRow) -> Queued:

@@ -127,7 +127,7 @@ async def burst(daemon: Any, args: argparse.Namespace, docs: list[dict[str, Any]
             await stubs[i % len(stubs)].ProvisionWorker(request, timeout=WAIT_SECONDS + 60)
             outcome = "placed"
         except grpc.aio.AioRpcError as exc:
-            outcome = exc.code().name
+            outcome = f"{exc.code().name}: {exc.details()}"
         answers.append((started, time.perf_counter(), outcome))
 
     submitted = time.perf_counter()
@@ -135,7 +135,8 @@ async def burst(daemon: Any, args: argparse.Namespace, docs: list[dict[str, Any]
     while (count := await asyncio.to_thread(waiting_count, daemon.metrics_url)) < args.requests:
         if len(answers) == args.requests or time.perf_counter() - submitted > WAIT_SECONDS:
             raise SystemExit(f"only {count:g} of {args.requests} requests waited; answers so far: "
-                             f"{sorted({a[2] for a in answers})}")
+                             f"{sorted({a[2] for a in answers})}; the daemon said first:\n" + "".join(
+                                 line for line in daemon.stderr if '"INFO"' not in line)[:4000])
         await asyncio.sleep(0.25)
     found["enqueue"] = time.perf_counter() - submitted
     found["rss_waiting"] = rss_mb(pid)

@@ -58,6 +58,9 @@ from hodei.workers.records import CapacityExhausted, Reservation, Transition, Wo
 log = logging.getLogger(__name__)
 
 _YIELD_EVERY = 100  # decisions between two checkpoints of a round: the event loop keeps answering meanwhile
+# The most reservations one round makes (one transaction): the first answers of a burst do not wait for
+# the whole burst's transaction, and the next round follows at once.
+MAX_PICKS = 1000
 
 
 class WaitCancelled(NoProviderAvailable):
@@ -234,6 +237,9 @@ class PlacementQueue:
                 self._waiting.pop(request_id, None)
                 self._requests.pop(request_id, None)
                 self._handoff()
+                if isinstance(request.outcome, _Placed):  # reserved for it, but its client went away first
+                    with anyio.CancelScope(shield=True):
+                        await self._give_back(request.outcome.candidate, request.outcome.worker_id)
                 if request.arrival is not None:
                     await self._left(request, outcome, time.perf_counter() - started)
                 if request.span is not None:
@@ -399,6 +405,7 @@ class PlacementQueue:
                     fits[key] = frozenset(c.provider.id for c in self.selection.could_fit(job, selector))
                 kept.update(fits[key])
 
+        order = [item for item in order if isinstance(item, InLine) or not item.gone]
         for position, item in enumerate(order):
             if position % _YIELD_EVERY == _YIELD_EVERY - 1:
                 await anyio.sleep(0)
@@ -407,8 +414,9 @@ class PlacementQueue:
                 if key is not None:
                     keep(key, self._jobs.get(key))
                 continue
-            if item.gone:
-                continue
+            if len(picks) >= MAX_PICKS:  # the rest in the next round, at once
+                self.wake()
+                break
             if item.key in keeping:  # one like it ahead found nothing: neither can this one
                 unplaced.append((item, why.get(item.key) or self._kept_reason(item, selector, kept)))
                 continue
@@ -560,7 +568,7 @@ class PlacementQueue:
         answers that it was cancelled. ``False`` when no such request waits."""
         gone: bool = await self._call(self.records.leave, request_id)
         scope = self._waiting.get(request_id)
-        if scope is not None:
+        if gone and scope is not None:  # (not one placed meanwhile: its worker is being started)
             scope.cancel()
         self.wake()
         return gone

@@ -168,3 +168,47 @@ def test_a_waiting_request_survives_its_daemon_restarting(one_slot: tuple[str, P
         if client is not None:
             client.kill()
         daemon.stop()
+
+
+def test_a_burst_of_waiting_requests_is_taken_whole(one_slot: tuple[str, Path], tmp_path: Path) -> None:
+    """Thousands of provisions arriving at once all wait in the queue: none is cancelled by the transport
+    while the daemon takes them (gRPC cancels calls beyond its own pending-call limit unless told more)."""
+    import asyncio
+
+    import grpc
+    from google.protobuf import struct_pb2
+    from hodei.api.v1 import workers_pb2 as wpb
+    from hodei.api.v1 import workers_pb2_grpc as wpb_grpc
+
+    url, job = one_slot
+    config = write_config(tmp_path, "d", url)
+    daemon = start(config)
+    burst = 2500
+    try:
+        daemon.wait_ready()
+        hodei(config, daemon, "workers", "provision", "-r", str(job))  # the only slot taken: every call waits
+
+        async def send() -> list[str]:
+            channels = [grpc.aio.insecure_channel(str(daemon.address), options=[("grpc.use_local_subchannel_pool", 1)])
+                        for _ in range(32)]
+            stubs = [wpb_grpc.WorkerServiceStub(c) for c in channels]
+            request = wpb.ProvisionWorkerRequest(requirements=struct_pb2.Struct(), wait_seconds=4)
+
+            async def one(i: int) -> str:
+                try:
+                    await stubs[i % len(stubs)].ProvisionWorker(request, timeout=60)
+                    return "placed"
+                except grpc.aio.AioRpcError as exc:
+                    return exc.code().name
+
+            try:
+                return list(await asyncio.gather(*(one(i) for i in range(burst))))
+            finally:
+                for channel in channels:
+                    await channel.close()
+
+        outcomes = asyncio.run(send())
+    finally:
+        daemon.stop()
+    # Each waited its 4 s and was told no provider became free: none cancelled on arrival.
+    assert {o: outcomes.count(o) for o in set(outcomes)} == {"FAILED_PRECONDITION": burst}

@@ -38,6 +38,9 @@ RESERVED_FILES: Final = 64
 shared memory, PostgreSQL's sockets), the metrics endpoint, logs, plugins' own sockets."""
 API_STREAMS: Final = 100
 """Calls in flight on one API connection."""
+API_PENDING_CALLS: Final = 100_000
+"""Calls gRPC holds for the API before its handlers take them: as many as its connections can carry
+(:data:`API_CONNECTIONS` x :data:`API_STREAMS`)."""
 HANDSHAKE_SECONDS: Final = 10
 """A connection that has not completed its HTTP/2 (and TLS) handshake by then is closed."""
 IDLE_CONNECTION_SECONDS: Final = 300

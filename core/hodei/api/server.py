@@ -462,6 +462,10 @@ def connection_options() -> list[tuple[str, int]]:
     return [
         ("grpc.max_allowed_incoming_connections", connections),
         ("grpc.max_concurrent_streams", limits.API_STREAMS),
+        # Calls that arrived faster than the event loop takes them wait in gRPC's own queue; past its default
+        # (1,000) it cancels them. A burst of waiting provisions is normal here (the placement queue holds them).
+        ("grpc.server.max_pending_requests", limits.API_PENDING_CALLS),
+        ("grpc.server.max_pending_requests_hard_limit", limits.API_PENDING_CALLS),
         ("grpc.server_handshake_timeout_ms", limits.HANDSHAKE_SECONDS * 1000),
         ("grpc.max_connection_idle_ms", limits.IDLE_CONNECTION_SECONDS * 1000),
         ("grpc.keepalive_time_ms", 60_000),

@@ -1,6 +1,6 @@
 """A burst through the placement queue: requests waiting on a full fleet, all placed once slots free.
 
-Rerun: .venv/bin/python bench/queue.py [--providers 1000] [--slots 10] [--requests 10000]
+Rerun: .venv/bin/python bench/queue_burst.py [--providers 1000] [--slots 10] [--requests 10000]
        [--free apply|release] [--postgres URL] [--channels 128] [--profile FILE]
 
 --profile FILE records the daemon with py-spy (``pip install py-spy``) from the slots freeing to the last
@@ -24,18 +24,12 @@ answer (wait p50/p99); the daemon's resident memory idle, with every request wai
 
 from __future__ import annotations
 
-import os
-import sys
-
-# This file is named after what it measures, and would shadow the standard library's ``queue`` (which gRPC
-# and the daemon runner import) when run as a script: modules are not looked up beside it.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import sys
 import tempfile
 import time
 import urllib.request

@@ -146,7 +146,8 @@ class Provisioner:
         # waits for the first instead of asking the backend again.
         self._releases: dict[str, anyio.Event] = {}
 
-    async def _slots_changed(self, provider_id: uuid.UUID, reserved: int, active: int) -> None:
+    async def slots_changed(self, provider_id: uuid.UUID, reserved: int, active: int) -> None:
+        """Tell ``on_slots`` how a provider's worker counts changed (the placement queue's reservations too)."""
         if self.on_slots is not None:
             result = self.on_slots(provider_id, reserved, active)
             if hasattr(result, "__await__"):
@@ -168,7 +169,7 @@ class Provisioner:
             # give the slot back now, not when the reservation expires.
             if held.provider is not None:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.release_timeout_seconds):
-                    await self._give_back(held.provider, held.worker_id, held.handle)
+                    await self.give_back(held.provider, held.worker_id, held.handle)
             raise
 
     def _attempt_span(self, provider: Provider, attempt: int, worker_id: str) -> Any:
@@ -195,7 +196,7 @@ class Provisioner:
                 refused += 1
                 attempts.append(Attempt(provider.name, "refused", str(exc), time.perf_counter() - started))
                 continue
-            await self._slots_changed(provider.id, 1, 0)
+            await self.slots_changed(provider.id, 1, 0)
             tried += 1
             provisioned = await self._start(job, provider, worker_id, token, attempts, tried, started, held,
                                             streak=_has_streak(candidate))
@@ -242,7 +243,7 @@ class Provisioner:
         except anyio.get_cancelled_exc_class():
             if held.provider is not None:  # as in provision(): the slot is given back at once
                 with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.release_timeout_seconds):
-                    await self._give_back(held.provider, held.worker_id, held.handle)
+                    await self.give_back(held.provider, held.worker_id, held.handle)
             raise
 
     async def _start(self, job: Requirements, provider: Provider, worker_id: str, token: str,
@@ -273,7 +274,7 @@ class Provisioner:
             await self.writes.write(Transition(worker_id, WorkerState.FAILED, f"provision failed: {reason}",
                                                attempts=tuple(a.as_dict() for a in attempts)))
             held.provider = None
-            await self._slots_changed(provider.id, -1, 0)
+            await self.slots_changed(provider.id, -1, 0)
             if the_jobs:
                 # Not the provider's cooldown, and not another provider's slot: one tenant's bad job
                 # must not take a shared provider away from everyone else.
@@ -294,13 +295,13 @@ class Provisioner:
             held.provider = None
             await self._deprovision(provider, handle)
             raise
-        await self._slots_changed(provider.id, -1, 1)
+        await self.slots_changed(provider.id, -1, 1)
         if streak:
             await self._count(provider, None)  # the success that ends a streak
         log.info("worker %s runs on %r (%s)", worker_id, provider.name, handle.backend_id)
         return Provisioned(worker, attempts)
 
-    async def _give_back(self, provider: Provider, worker_id: str, handle: WorkerHandle | None) -> None:
+    async def give_back(self, provider: Provider, worker_id: str, handle: WorkerHandle | None) -> None:
         """Undo a cancelled attempt: its reservation fails (freeing the slot), or the worker it started
         is stopped. A worker a plugin's abandoned thread starts later is an orphan the reconciler removes."""
         reason = "the request was cancelled while provisioning (its deadline passed or the client went away)"
@@ -310,7 +311,7 @@ class Provisioner:
         except IllegalTransition:  # recorded as running just before the cancel (released), or ended already
             try:
                 if (await self._call(self.records.get, worker_id)).state is WorkerState.RUNNING:
-                    await self._slots_changed(provider.id, -1, 1)
+                    await self.slots_changed(provider.id, -1, 1)
                     await self.release(worker_id, reason)
             except Exception as exc:
                 log.warning("releasing worker %s of a cancelled request failed: %s", worker_id, exc)
@@ -319,7 +320,7 @@ class Provisioner:
             log.warning("giving back the slot of cancelled request %s failed: %s; it expires with its "
                         "reservation", worker_id, exc)
             return
-        await self._slots_changed(provider.id, -1, 0)
+        await self.slots_changed(provider.id, -1, 0)
         log.info("provisioning of worker %s on %r given up: %s", worker_id, provider.name, reason)
         if isinstance(handle, WorkerHandle):
             try:
@@ -391,7 +392,7 @@ class Provisioner:
             log.info("worker %s on %r was ended meanwhile by another daemon (%s)", worker_id, found.provider_name,
                      found.state.value)
             return found
-        await self._slots_changed(ended.provider_id, 0, -1)
+        await self.slots_changed(ended.provider_id, 0, -1)
         log.info("worker %s released from %r (%s): %s", worker_id, ended.provider_name, ended.backend_id or "-",
                  ended.state.value)
         return ended

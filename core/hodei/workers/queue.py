@@ -53,7 +53,7 @@ from hodei.selection import Requirements, Selector
 from hodei.selection.candidates import Candidate
 from hodei.workers.provisioner import MAX_REFUSALS, Attempt, NoProviderAvailable, Provisioned, Provisioner
 from hodei.workers.queue_records import InLine, QueueRecords, RequestLeft
-from hodei.workers.records import CapacityExhausted, Reservation, Transition, Worker, WorkerState, token_digest
+from hodei.workers.records import CapacityExhausted, Reservation, Worker, token_digest
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class PlacementQueue:
                 self._handoff()
                 if isinstance(request.outcome, _Placed):  # reserved for it, but its client went away first
                     with anyio.CancelScope(shield=True):
-                        await self._give_back(request.outcome.candidate, request.outcome.worker_id)
+                        await self.provisioner.give_back(request.outcome.candidate.provider, request.outcome.worker_id, None)
                 if request.arrival is not None:
                     await self._left(request, outcome, time.perf_counter() - started)
                 if request.span is not None:
@@ -431,7 +431,7 @@ class PlacementQueue:
                 keep(item.key, item.job)
                 continue
             picks.append((item, chosen))
-            await self.provisioner._slots_changed(chosen.provider.id, 1, 0)  # the next decision sees it taken
+            await self.provisioner.slots_changed(chosen.provider.id, 1, 0)  # the next decision sees it taken
         return picks, unplaced
 
     def _kept_reason(self, request: _Request, selector: Selector, kept: set[uuid.UUID]) -> str:
@@ -463,11 +463,11 @@ class PlacementQueue:
             if isinstance(result, Worker):
                 request.row = False
                 if request.gone:  # its client left during the round: the slot goes back at once
-                    await self._give_back(candidate, write.worker_id)
+                    await self.provisioner.give_back(candidate.provider, write.worker_id, None)
                 else:
                     request.settle(_Placed(candidate, write.worker_id, token))
                 continue
-            await self.provisioner._slots_changed(provider.id, -1, 0)  # not taken after all
+            await self.provisioner.slots_changed(provider.id, -1, 0)  # not taken after all
             if isinstance(result, CapacityExhausted):  # another daemon took it first: the next round
                 request.refused += 1
                 request.attempts.append(Attempt(provider.name, "refused", str(result), 0.0))
@@ -482,13 +482,6 @@ class PlacementQueue:
                 request.settle(result)
         if again:
             self.wake()
-
-    async def _give_back(self, candidate: Candidate, worker_id: str) -> None:
-        with contextlib.suppress(Exception):
-            await self.provisioner.writes.write(Transition(
-                worker_id, WorkerState.FAILED, "the request was cancelled before its worker was started",
-                frozenset({WorkerState.PROVISIONING})))
-            await self.provisioner._slots_changed(candidate.provider.id, -1, 0)
 
     async def _not_placed(self, unplaced: list[tuple[_Request, str]]) -> None:
         """Those that may not wait are answered; new ones that may join the queue (in one transaction);
